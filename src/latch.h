@@ -1,0 +1,132 @@
+/* latch.h: the liblatch client API.
+ *
+ * A LatchHandle describes one lock: set the options, call latch_lock(),
+ * do the work, call latch_unlock().  The lock lives as long as the
+ * handle's connection to the daemon: if the daemon goes away the lock is
+ * gone, and latch_get_fd() becomes readable so that the caller can notice.
+ *
+ * Every function that can fail returns a LatchRc; LATCH_RC_OK (0) is
+ * success.  latch_get_error() describes the last failure in words.
+ * The handle is not thread-safe: use one handle per thread.
+ */
+#ifndef LATCH_H
+#define LATCH_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* VMS lock modes, FLoM's numbering (also the wire value). */
+typedef enum
+{
+  LATCH_LOCK_MODE_NL = 0, /* null lock */
+  LATCH_LOCK_MODE_CR = 1, /* concurrent read */
+  LATCH_LOCK_MODE_CW = 2, /* concurrent write */
+  LATCH_LOCK_MODE_PR = 3, /* protected read */
+  LATCH_LOCK_MODE_PW = 4, /* protected write */
+  LATCH_LOCK_MODE_EX = 5, /* exclusive */
+} LatchLockMode;
+
+/* Reason codes.  The numbers are FLoM 1.7's, so that the `rc` attribute
+ * on the wire and the values returned here mean the same thing. */
+typedef enum
+{
+  LATCH_RC_OK = 0,
+  LATCH_RC_LOCK_ENQUEUED = 1,       /* wire only: request queued */
+  LATCH_RC_LOCK_WAIT_RESOURCE = 2,  /* wire only: waiting for creation */
+  LATCH_RC_LOCK_CANT_LOCK = 3,      /* an answer after the first was not a grant */
+  LATCH_RC_LOCK_BUSY = 4,           /* busy and the timeout was 0, or it expired */
+  LATCH_RC_LOCK_CANT_WAIT = 5,      /* resource absent, create=no, timeout 0 */
+  LATCH_RC_LOCK_IMPOSSIBLE = 6,     /* request can never be granted */
+  LATCH_RC_CONNECTION_REFUSED = 7,
+  LATCH_RC_CONNECTION_CLOSED = 8,   /* daemon went away: lock lost or never got */
+  LATCH_RC_NETWORK_TIMEOUT = 9,     /* resource timeout expired */
+  LATCH_RC_API_IMMUTABLE_HANDLE = 11, /* option changed while locked */
+  LATCH_RC_INTERNAL_ERROR = -1,
+  LATCH_RC_DAEMON_NOT_STARTED = -2, /* none running and not allowed or able to start */
+  LATCH_RC_NULL_OBJECT = -4,
+  LATCH_RC_INVALID_OPTION = -5,
+  LATCH_RC_PROTOCOL_ERROR = -13,
+  LATCH_RC_INVALID_RESOURCE_NAME = -14,
+  LATCH_RC_PROTOCOL_LEVEL_MISMATCH = -15,
+  LATCH_RC_API_INVALID_SEQUENCE = -17, /* lock twice, unlock without lock */
+  LATCH_RC_UNIQUE_ID_DOES_NOT_MATCH = -23,
+  LATCH_RC_NO_TLS_CONNECTION = -24,
+  LATCH_RC_RESOURCE_INIT_ERROR = -26,
+  LATCH_RC_CONNECTION_CLOSED_BY_SERVER = -27,
+  LATCH_RC_SYSTEM_ERROR = -100,     /* a system call failed; see latch_get_error() */
+} LatchRc;
+
+/* Defaults, FLoM's. */
+#define LATCH_DEFAULT_RESOURCE_NAME "_RESOURCE"
+#define LATCH_DEFAULT_DAEMON_LIFESPAN 5000
+
+typedef struct LatchHandle LatchHandle;
+
+LatchHandle *latch_handle_new (void);
+void latch_handle_free (LatchHandle *handle); /* unlocks if locked; NULL ok */
+
+/* Options.  They may be changed only while the handle holds no lock
+ * (else LATCH_RC_API_IMMUTABLE_HANDLE).  Invalid values are refused with
+ * LATCH_RC_INVALID_OPTION or LATCH_RC_INVALID_RESOURCE_NAME and leave the
+ * previous value in place. */
+int latch_set_resource_name (LatchHandle *handle, const char *name);
+int latch_set_resource_timeout (LatchHandle *handle, int timeout_ms); /* <0 forever, 0 no wait */
+int latch_set_resource_create (LatchHandle *handle, int create);
+int latch_set_resource_idle_lifespan (LatchHandle *handle, int lifespan_ms);
+int latch_set_lock_mode (LatchHandle *handle, LatchLockMode mode);
+int latch_set_socket_name (LatchHandle *handle, const char *path); /* NULL: per-user default */
+int latch_set_daemon_lifespan (LatchHandle *handle, int lifespan_ms); /* 0: never start one */
+int latch_set_daemon_trace_file (LatchHandle *handle, const char *path);
+int latch_set_append_trace_file (LatchHandle *handle, int append);
+int latch_set_verbose (LatchHandle *handle, int verbose);
+
+const char *latch_get_resource_name (const LatchHandle *handle);
+int latch_get_resource_timeout (const LatchHandle *handle);
+int latch_get_resource_create (const LatchHandle *handle);
+int latch_get_resource_idle_lifespan (const LatchHandle *handle);
+LatchLockMode latch_get_lock_mode (const LatchHandle *handle);
+/* The socket path in use (the per-user default when none was set). */
+const char *latch_get_socket_name (const LatchHandle *handle);
+int latch_get_daemon_lifespan (const LatchHandle *handle);
+
+/* Connects (starting a daemon when none answers and the daemon lifespan
+ * allows it) and waits for the lock as the timeout says. */
+int latch_lock (LatchHandle *handle);
+
+/* Releases the lock and disconnects.  rollback is passed on to the daemon
+ * (transactional resources use it; others ignore it). */
+int latch_unlock (LatchHandle *handle, int rollback);
+
+int latch_is_locked (const LatchHandle *handle);
+
+/* After a grant: the element (set, sequence, timestamp resources; NULL for
+ * the others) and the fencing token, which strictly increases with every
+ * grant of a resource for as long as the daemon lives (0 when the daemon
+ * does not send one, e.g. a FLoM daemon). */
+const char *latch_get_element (const LatchHandle *handle);
+uint64_t latch_get_fence (const LatchHandle *handle);
+
+/* The connection's file descriptor while locked, else -1.  It becomes
+ * readable (end of file) when the daemon is lost, i.e. when the lock is
+ * gone.  Do not read from or write to it. */
+int latch_get_fd (const LatchHandle *handle);
+
+/* Asks the running daemon to shut down: immediate=0 quiesce (serve the
+ * current holders and waiters, refuse new requests, then exit), else exit
+ * at once.  Never starts a daemon. */
+int latch_shutdown_daemon (LatchHandle *handle, int immediate);
+
+/* The last failure in words, "" when none. */
+const char *latch_get_error (const LatchHandle *handle);
+
+/* A short fixed description of a reason code. */
+const char *latch_strerror (int rc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LATCH_H */
