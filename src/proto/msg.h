@@ -1,0 +1,144 @@
+/* msg.h: protocol messages (FLoM level 3, see doc/protocol.md).
+ *
+ * Pure code: no file descriptors, no main loop, no globals.
+ *
+ * A message on the wire is one XML document
+ *   <?xml version="1.0" encoding="UTF-8" ?><msg level="3" verb="V" step="S">BODY</msg>
+ * with no whitespace between tags.  Its end is the first "</msg>".
+ *
+ * Two decoders fill a LatchMsg and then apply the same latch_msg_check():
+ *  - latch_codec_decode() (codec-xml.c, libxml2): any well-formed document
+ *    of the allowed elements and attributes.  The daemon uses it for
+ *    everything peers send.
+ *  - latch_codec_lite_decode() (codec-lite.c, no libxml2): only the
+ *    canonical form that latch_msg_encode() and FLoM write.  The client
+ *    uses it, because loading libxml2 would cost the `latch` command
+ *    1.3 ms at every start (doc/ARCHITECTURE.md).
+ * Whatever the lite decoder accepts, the libxml2 decoder accepts with the
+ * same result (tests/unit/test-codec.c checks it; so does the fuzz target).
+ */
+#ifndef LATCH_PROTO_MSG_H
+#define LATCH_PROTO_MSG_H
+
+#include <glib.h>
+
+#include "latch.h"
+
+G_BEGIN_DECLS
+
+/* Protocol level: 3 = FLoM 1.7's.  History:
+ *   3  FLoM 1.7 messages; latch adds the optional `fence` attribute on
+ *      <answer> and the management answer 5/16, both ignored by FLoM. */
+#define LATCH_PROTO_LEVEL 3
+
+/* Largest message accepted, XML declaration included.  FLoM's daemon
+ * takes 511 bytes; latch takes this much on both sides. */
+#define LATCH_MSG_MAX_SIZE 8192
+
+/* Longest resource name, in bytes (before base64). */
+#define LATCH_NAME_MAX 2048
+
+/* Longest peerid, element or address string. */
+#define LATCH_STRING_MAX 1024
+
+#define LATCH_MSG_END "</msg>"
+
+typedef enum
+{
+  LATCH_VERB_LOCK = 1,
+  LATCH_VERB_UNLOCK = 2,
+  LATCH_VERB_PING = 3,
+  LATCH_VERB_DISCOVER = 4,
+  LATCH_VERB_MNGMNT = 5,
+} LatchVerb;
+
+/* Steps are multiples of 8: 8 request, 16 first answer, 24 later answers,
+ * 32 final answer (accepted, never sent). */
+#define LATCH_STEP_REQUEST 8
+#define LATCH_STEP_FIRST_ANSWER 16
+#define LATCH_STEP_LATER_ANSWER 24
+#define LATCH_STEP_FINAL_ANSWER 32
+
+/* What a message is, derived from verb and step by latch_msg_check(). */
+typedef enum
+{
+  LATCH_MSG_INVALID = 0,
+  LATCH_MSG_LOCK_REQUEST,     /* 1/8:  <session/><resource/> */
+  LATCH_MSG_LOCK_ANSWER,      /* 1/16: <session/><answer/>;  1/24, 1/32: <answer/> */
+  LATCH_MSG_UNLOCK,           /* 2/8:  <resource name rollback/> */
+  LATCH_MSG_PING,             /* 3/8, 3/16: empty body */
+  LATCH_MSG_DISCOVER,         /* 4/8:  empty body */
+  LATCH_MSG_DISCOVER_ANSWER,  /* 4/16: <network address port/> */
+  LATCH_MSG_SHUTDOWN,         /* 5/8:  <session/><shutdown immediate/> */
+  LATCH_MSG_SHUTDOWN_ANSWER,  /* 5/16: <answer rc/> (latch only) */
+} LatchMsgKind;
+
+typedef struct
+{
+  LatchMsgKind kind;
+  int verb;
+  int step;
+
+  /* <session peerid=""/>: NULL when the message has no <session>. */
+  char *peerid;
+
+  /* <resource>: lock request and unlock. name is the base64-decoded
+   * resource name: 1..LATCH_NAME_MAX bytes, no NUL byte.  Its grammar is
+   * checked by the locker, not here. */
+  char *name;
+  gboolean has_mode;
+  int mode;              /* 0..5, LatchLockMode */
+  gboolean wait;
+  gboolean has_quantity;
+  int quantity;
+  gboolean create;
+  int lifespan;          /* ms, >= 0 */
+  gboolean rollback;     /* unlock only */
+
+  /* <answer>: lock answers and the shutdown answer. */
+  int rc;                /* LatchRc */
+  char *element;         /* NULL when absent */
+  gboolean has_fence;
+  guint64 fence;
+
+  /* <shutdown> */
+  gboolean immediate;
+
+  /* <network> */
+  char *address;         /* may be "" */
+  int port;              /* 0..65535 */
+
+  /* Private to proto/: which elements and attributes the message has
+   * (LATCH_SEEN_* bits, msg-private.h).  The decoders record them;
+   * latch_msg_new() sets those its kind needs that no field shows. */
+  guint32 seen;
+} LatchMsg;
+
+LatchMsg *latch_msg_new (LatchMsgKind kind, int step);
+void latch_msg_free (LatchMsg *msg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LatchMsg, latch_msg_free)
+
+/* Sets msg->kind from verb and step, and checks that the elements and
+ * values the kind needs are present and in range (see the table in
+ * doc/protocol.md).  Used by both decoders. */
+gboolean latch_msg_check (LatchMsg *msg, GError **error);
+
+/* Appends the canonical encoding of msg to out.  The attribute order is
+ * FLoM's: lock request <resource name [mode] wait [quantity] create
+ * lifespan/>; unlock <resource name="" rollback="" /> (FLoM writes a space
+ * before "/>" there); answer rc [element] [fence].  Attribute values are
+ * XML-escaped (& < > " '), which leaves FLoM's values as FLoM writes them.
+ * msg must be valid for its kind (a programming error otherwise). */
+void latch_msg_encode (const LatchMsg *msg, GString *out);
+
+/* Decoders: buf holds exactly one message (as cut by the framer), len
+ * bytes, not NUL-terminated.  On success *msg_out is set (transfer full);
+ * on failure it is untouched and error says what is wrong in one line. */
+gboolean latch_codec_decode (const char *buf, gsize len, LatchMsg **msg_out,
+                             GError **error);
+gboolean latch_codec_lite_decode (const char *buf, gsize len,
+                                  LatchMsg **msg_out, GError **error);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,68 @@
+/* fuzz-codec.c: both decoders on arbitrary bytes.
+ *
+ * Invariants (abort on violation):
+ *  - whatever the lite decoder accepts, the libxml2 decoder accepts with
+ *    an equal message;
+ *  - whatever the libxml2 decoder accepts re-encodes to bytes that both
+ *    decoders accept, giving the same message again;
+ *  - a failure sets an error and leaves no message. */
+#include "config.h"
+
+#include "proto/msg.h"
+#include "proto/msg-private.h"
+
+#include "common/error.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+static void
+require (gboolean condition)
+{
+  if (!condition)
+    abort ();
+}
+
+static LatchMsg *
+decode (gboolean lite, const char *buf, gsize len)
+{
+  g_autoptr (GError) error = NULL;
+  LatchMsg *msg = NULL;
+  gboolean ok = lite ? latch_codec_lite_decode (buf, len, &msg, &error)
+                     : latch_codec_decode (buf, len, &msg, &error);
+
+  require (ok == (msg != NULL));
+  require (ok == (error == NULL));
+  if (!ok)
+    require (error->domain == LATCH_PROTO_ERROR);
+  return msg;
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  const char *buf = (const char *) data;
+  g_autoptr (LatchMsg) xml = decode (FALSE, buf, size);
+  g_autoptr (LatchMsg) lite = decode (TRUE, buf, size);
+
+  if (lite != NULL)
+    {
+      require (xml != NULL);
+      require (latch_msg_equal (xml, lite));
+    }
+  if (xml != NULL)
+    {
+      g_autoptr (GString) text = g_string_new (NULL);
+      g_autoptr (LatchMsg) xml2 = NULL;
+      g_autoptr (LatchMsg) lite2 = NULL;
+
+      latch_msg_encode (xml, text);
+      xml2 = decode (FALSE, text->str, text->len);
+      lite2 = decode (TRUE, text->str, text->len);
+      require (xml2 != NULL && latch_msg_equal (xml2, xml));
+      require (lite2 != NULL && latch_msg_equal (lite2, xml));
+    }
+  return 0;
+}

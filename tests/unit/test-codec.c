@@ -1,0 +1,1282 @@
+/* test-codec.c: messages, the libxml2 decoder and the lite decoder. */
+#include "config.h"
+
+#include "proto/msg.h"
+#include "proto/msg-private.h"
+
+#include "common/error.h"
+
+#include <string.h>
+
+#define PEERID "3d1219c7c4c5404aaa1f6d2a48adfda4"
+#define XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>"
+
+/* Captured from a running FLoM 1.7.2 daemon (doc/protocol.md §4). */
+static const char flom_answer_16[]
+    = XML_DECL "<msg level=\"3\" verb=\"1\" step=\"16\"><session "
+               "peerid=\"3d1219c7c4c5404aaa1f6d2a48adfda4\"/><answer rc=\"0\" "
+               "element=\"red\"/></msg>";
+static const char flom_answer_24[]
+    = XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"0\"/></msg>";
+static const char flom_discover_answer[]
+    = XML_DECL "<msg level=\"3\" verb=\"4\" step=\"16\"><network "
+               "address=\"127.0.0.1\" port=\"38125\"/></msg>";
+
+typedef gboolean (*DecodeFunc) (const char *buf, gsize len, LatchMsg **msg_out,
+                                GError **error);
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* A TAP comment showing s on one line. */
+static void
+note (const char *prefix, const char *s)
+{
+  g_autofree char *escaped = g_strescape (s, NULL);
+
+  g_test_message ("%s%s", prefix, escaped);
+}
+
+static GBytes *
+load_data (const char *name)
+{
+  g_autofree char *path
+      = g_test_build_filename (G_TEST_DIST, "..", "data", "proto", name, NULL);
+  g_autoptr (GError) error = NULL;
+  char *contents = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (path, &contents, &len, &error))
+    g_error ("%s", error->message);
+  return g_bytes_new_take (contents, len);
+}
+
+static LatchMsg *
+decode_ok (DecodeFunc decode, const char *buf, gsize len)
+{
+  g_autoptr (GError) error = NULL;
+  LatchMsg *msg = NULL;
+
+  if (!decode (buf, len, &msg, &error))
+    g_error ("decoding failed: %s\n%.*s", error->message, (int) len, buf);
+  g_assert_no_error (error);
+  g_assert_nonnull (msg);
+  return msg;
+}
+
+static void
+decode_fails (DecodeFunc decode, const char *buf, gsize len, int code)
+{
+  g_autoptr (GError) error = NULL;
+  LatchMsg *msg = NULL;
+
+  g_assert_false (decode (buf, len, &msg, &error));
+  g_assert_null (msg);
+  g_assert_nonnull (error);
+  g_assert_true (error->domain == LATCH_PROTO_ERROR);
+  if (code >= 0)
+    g_assert_cmpint (error->code, ==, code);
+  /* One line. */
+  g_assert_null (strchr (error->message, '\n'));
+}
+
+static char *
+encode (const LatchMsg *msg)
+{
+  GString *out = g_string_new (NULL);
+
+  latch_msg_encode (msg, out);
+  return g_string_free (out, FALSE);
+}
+
+static void
+assert_msg_equal (const LatchMsg *a, const LatchMsg *b)
+{
+  if (!latch_msg_equal (a, b))
+    {
+      g_autofree char *ea = encode (a);
+      g_autofree char *eb = encode (b);
+
+      g_error ("messages differ:\n%s\n%s", ea, eb);
+    }
+}
+
+/* ---- the expected contents of the golden files -------------------------- */
+
+static LatchMsg *
+build_lock_request (void)
+{
+  LatchMsg *msg = latch_msg_new (LATCH_MSG_LOCK_REQUEST, 8);
+
+  msg->peerid = g_strdup (PEERID);
+  msg->name = g_strdup ("_RESOURCE");
+  msg->has_mode = TRUE;
+  msg->mode = LATCH_LOCK_MODE_EX;
+  msg->wait = TRUE;
+  msg->create = TRUE;
+  msg->lifespan = 0;
+  return msg;
+}
+
+static LatchMsg *
+build_lock_request_numeric (void)
+{
+  LatchMsg *msg = latch_msg_new (LATCH_MSG_LOCK_REQUEST, 8);
+
+  msg->peerid = g_strdup (PEERID);
+  msg->name = g_strdup ("tickets[3]");
+  msg->wait = FALSE;
+  msg->has_quantity = TRUE;
+  msg->quantity = 2;
+  msg->create = TRUE;
+  msg->lifespan = 5000;
+  return msg;
+}
+
+static LatchMsg *
+build_lock_request_set (void)
+{
+  LatchMsg *msg = latch_msg_new (LATCH_MSG_LOCK_REQUEST, 8);
+
+  msg->peerid = g_strdup ("");
+  msg->name = g_strdup ("red.blue.green");
+  msg->wait = TRUE;
+  return msg;
+}
+
+static LatchMsg *
+build_lock_answer_16 (void)
+{
+  LatchMsg *msg = latch_msg_new (LATCH_MSG_LOCK_ANSWER, 16);
+
+  msg->peerid = g_strdup (PEERID);
+  msg->rc = 0;
+  msg->element = g_strdup ("red");
+  return msg;
+}
+
+static LatchMsg *
+build_lock_answer_16_fence (void)
+{
+  LatchMsg *msg = latch_msg_new (LATCH_MSG_LOCK_ANSWER, 16);
+
+  msg->peerid = g_strdup (PEERID);
+  msg->has_fence = TRUE;
+  msg->fence = G_MAXUINT64;
+  return msg;
+}
+
+static LatchMsg *
+build_lock_answer_24 (void)
+{
+  return latch_msg_new (LATCH_MSG_LOCK_ANSWER, 24);
+}
+
+static LatchMsg *
+build_lock_answer_32 (void)
+{
+  LatchMsg *msg = latch_msg_new (LATCH_MSG_LOCK_ANSWER, 32);
+
+  msg->rc = LATCH_RC_INVALID_RESOURCE_NAME;
+  msg->element = g_strdup ("a&b<c>d\"e'f");
+  msg->has_fence = TRUE;
+  msg->fence = 7;
+  return msg;
+}
+
+static LatchMsg *
+build_unlock (void)
+{
+  LatchMsg *msg = latch_msg_new (LATCH_MSG_UNLOCK, 8);
+
+  msg->name = g_strdup ("_RESOURCE");
+  return msg;
+}
+
+static LatchMsg *
+build_ping_8 (void)
+{
+  return latch_msg_new (LATCH_MSG_PING, 8);
+}
+
+static LatchMsg *
+build_ping_16 (void)
+{
+  return latch_msg_new (LATCH_MSG_PING, 16);
+}
+
+static LatchMsg *
+build_discover (void)
+{
+  return latch_msg_new (LATCH_MSG_DISCOVER, 8);
+}
+
+static LatchMsg *
+build_discover_answer (void)
+{
+  LatchMsg *msg = latch_msg_new (LATCH_MSG_DISCOVER_ANSWER, 16);
+
+  msg->address = g_strdup ("127.0.0.1");
+  msg->port = 38125;
+  return msg;
+}
+
+static LatchMsg *
+build_shutdown (void)
+{
+  LatchMsg *msg = latch_msg_new (LATCH_MSG_SHUTDOWN, 8);
+
+  msg->peerid = g_strdup (PEERID);
+  msg->immediate = TRUE;
+  return msg;
+}
+
+static LatchMsg *
+build_shutdown_answer (void)
+{
+  return latch_msg_new (LATCH_MSG_SHUTDOWN_ANSWER, 16);
+}
+
+typedef struct
+{
+  const char *file;
+  LatchMsg *(*build) (void);
+} Golden;
+
+static const Golden goldens[] = {
+  { "lock-request.xml", build_lock_request },
+  { "lock-request-numeric.xml", build_lock_request_numeric },
+  { "lock-request-set.xml", build_lock_request_set },
+  { "lock-answer-16.xml", build_lock_answer_16 },
+  { "lock-answer-16-fence.xml", build_lock_answer_16_fence },
+  { "lock-answer-24.xml", build_lock_answer_24 },
+  { "lock-answer-32.xml", build_lock_answer_32 },
+  { "unlock.xml", build_unlock },
+  { "ping-8.xml", build_ping_8 },
+  { "ping-16.xml", build_ping_16 },
+  { "discover.xml", build_discover },
+  { "discover-answer.xml", build_discover_answer },
+  { "shutdown.xml", build_shutdown },
+  { "shutdown-answer.xml", build_shutdown_answer },
+};
+
+typedef struct
+{
+  const char *file;
+  int code; /* libxml2 decoder's error code */
+} Invalid;
+
+static const Invalid invalids[] = {
+  { "invalid-doctype.xml", LATCH_PROTO_ERROR_MALFORMED },
+  { "invalid-entity.xml", LATCH_PROTO_ERROR_MALFORMED },
+  { "invalid-undefined-entity.xml", LATCH_PROTO_ERROR_MALFORMED },
+  { "invalid-level.xml", LATCH_PROTO_ERROR_LEVEL },
+  { "invalid-unknown-attr.xml", LATCH_PROTO_ERROR_UNEXPECTED },
+  { "invalid-unknown-element.xml", LATCH_PROTO_ERROR_UNEXPECTED },
+  { "invalid-missing-attr.xml", LATCH_PROTO_ERROR_UNEXPECTED },
+  { "invalid-missing-element.xml", LATCH_PROTO_ERROR_UNEXPECTED },
+  { "invalid-extra-element.xml", LATCH_PROTO_ERROR_UNEXPECTED },
+  { "invalid-duplicate-element.xml", LATCH_PROTO_ERROR_UNEXPECTED },
+  { "invalid-verb.xml", LATCH_PROTO_ERROR_UNEXPECTED },
+  { "invalid-step.xml", LATCH_PROTO_ERROR_UNEXPECTED },
+  { "invalid-base64.xml", LATCH_PROTO_ERROR_VALUE },
+  { "invalid-nul-name.xml", LATCH_PROTO_ERROR_VALUE },
+  { "invalid-mode.xml", LATCH_PROTO_ERROR_VALUE },
+  { "invalid-bool.xml", LATCH_PROTO_ERROR_VALUE },
+  { "invalid-number.xml", LATCH_PROTO_ERROR_VALUE },
+  { "invalid-port.xml", LATCH_PROTO_ERROR_VALUE },
+  { "invalid-text.xml", LATCH_PROTO_ERROR_UNEXPECTED },
+  { "invalid-comment.xml", LATCH_PROTO_ERROR_MALFORMED },
+  { "invalid-namespace.xml", LATCH_PROTO_ERROR_UNEXPECTED },
+  { "invalid-root.xml", LATCH_PROTO_ERROR_UNEXPECTED },
+  { "invalid-truncated.xml", LATCH_PROTO_ERROR_MALFORMED },
+};
+
+/* ---- encoding ---------------------------------------------------------- */
+
+static void
+test_encode_golden (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (goldens); i++)
+    {
+      g_autoptr (GBytes) want = load_data (goldens[i].file);
+      g_autoptr (LatchMsg) msg = goldens[i].build ();
+      g_autoptr (GError) error = NULL;
+      g_autofree char *got = NULL;
+      g_autofree char *want_str = NULL;
+      gsize len;
+      const char *data = g_bytes_get_data (want, &len);
+
+      g_test_message ("%s", goldens[i].file);
+      g_assert_true (latch_msg_check (msg, &error));
+      g_assert_no_error (error);
+      got = encode (msg);
+      want_str = g_strndup (data, len);
+      g_assert_cmpstr (got, ==, want_str);
+    }
+}
+
+static void
+test_encode_flom (void)
+{
+  g_autoptr (LatchMsg) a16 = build_lock_answer_16 ();
+  g_autoptr (LatchMsg) a24 = build_lock_answer_24 ();
+  g_autoptr (LatchMsg) da = build_discover_answer ();
+  g_autoptr (LatchMsg) req = build_lock_request ();
+  g_autofree char *e16 = encode (a16);
+  g_autofree char *e24 = encode (a24);
+  g_autofree char *eda = encode (da);
+  g_autofree char *ereq = encode (req);
+
+  g_assert_cmpstr (e16, ==, flom_answer_16);
+  g_assert_cmpstr (e24, ==, flom_answer_24);
+  g_assert_cmpstr (eda, ==, flom_discover_answer);
+  g_assert_nonnull (strstr (ereq, "name=\"X1JFU09VUkNF\""));
+}
+
+static void
+test_encode_appends (void)
+{
+  g_autoptr (LatchMsg) msg = build_ping_8 ();
+  g_autoptr (GString) out = g_string_new ("x");
+
+  latch_msg_encode (msg, out);
+  g_assert_cmpstr (out->str, ==,
+                   "x" XML_DECL "<msg level=\"3\" verb=\"3\" step=\"8\"></msg>");
+}
+
+static void
+test_check_constructed (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LatchMsg) req = latch_msg_new (LATCH_MSG_LOCK_REQUEST, 8);
+  g_autoptr (LatchMsg) a24 = latch_msg_new (LATCH_MSG_LOCK_ANSWER, 24);
+  g_autoptr (LatchMsg) sa = latch_msg_new (LATCH_MSG_SHUTDOWN_ANSWER, 16);
+  g_autoptr (LatchMsg) bad = latch_msg_new (LATCH_MSG_LOCK_ANSWER, 40);
+
+  /* No peerid, no name. */
+  g_assert_false (latch_msg_check (req, &error));
+  g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_UNEXPECTED);
+  g_clear_error (&error);
+  req->peerid = g_strdup ("");
+  req->name = g_strdup ("x");
+  g_assert_true (latch_msg_check (req, &error));
+  req->mode = 6;
+  g_assert_true (latch_msg_check (req, &error));
+  req->has_mode = TRUE;
+  g_assert_false (latch_msg_check (req, &error));
+  g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_VALUE);
+  g_clear_error (&error);
+  req->mode = 0;
+  req->has_fence = TRUE;
+  g_assert_false (latch_msg_check (req, &error));
+  g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_UNEXPECTED);
+  g_clear_error (&error);
+
+  /* A session does not belong in a later answer. */
+  g_assert_true (latch_msg_check (a24, &error));
+  a24->peerid = g_strdup ("x");
+  g_assert_false (latch_msg_check (a24, &error));
+  g_clear_error (&error);
+
+  sa->element = g_strdup ("x");
+  g_assert_false (latch_msg_check (sa, &error));
+  g_clear_error (&error);
+
+  g_assert_false (latch_msg_check (bad, &error));
+  g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_UNEXPECTED);
+}
+
+/* ---- decoding ---------------------------------------------------------- */
+
+static void
+test_decode_golden (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (goldens); i++)
+    {
+      g_autoptr (GBytes) bytes = load_data (goldens[i].file);
+      g_autoptr (LatchMsg) want = goldens[i].build ();
+      g_autoptr (LatchMsg) xml = NULL;
+      g_autoptr (LatchMsg) lite = NULL;
+      gsize len;
+      const char *data = g_bytes_get_data (bytes, &len);
+
+      g_test_message ("%s", goldens[i].file);
+      g_assert_true (latch_msg_check (want, NULL));
+      xml = decode_ok (latch_codec_decode, data, len);
+      lite = decode_ok (latch_codec_lite_decode, data, len);
+      assert_msg_equal (xml, want);
+      assert_msg_equal (lite, want);
+    }
+}
+
+static void
+test_decode_flom (void)
+{
+  const char *const captured[]
+      = { flom_answer_16, flom_answer_24, flom_discover_answer };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (captured); i++)
+    {
+      g_autoptr (LatchMsg) xml
+          = decode_ok (latch_codec_decode, captured[i], strlen (captured[i]));
+      g_autoptr (LatchMsg) lite = decode_ok (
+          latch_codec_lite_decode, captured[i], strlen (captured[i]));
+
+      assert_msg_equal (xml, lite);
+    }
+
+  g_autoptr (LatchMsg) msg = decode_ok (latch_codec_decode, flom_answer_16,
+                                        strlen (flom_answer_16));
+  g_assert_cmpint (msg->kind, ==, LATCH_MSG_LOCK_ANSWER);
+  g_assert_cmpint (msg->step, ==, 16);
+  g_assert_cmpstr (msg->peerid, ==, PEERID);
+  g_assert_cmpstr (msg->element, ==, "red");
+  g_assert_false (msg->has_fence);
+}
+
+static void
+test_decode_invalid (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (invalids); i++)
+    {
+      g_autoptr (GBytes) bytes = load_data (invalids[i].file);
+      gsize len;
+      const char *data = g_bytes_get_data (bytes, &len);
+
+      g_test_message ("%s", invalids[i].file);
+      decode_fails (latch_codec_decode, data, len, invalids[i].code);
+      decode_fails (latch_codec_lite_decode, data, len, -1);
+    }
+}
+
+static void
+test_decode_billion_laughs (void)
+{
+  g_autoptr (GBytes) bytes = load_data ("invalid-entity.xml");
+  gint64 t0 = g_get_monotonic_time ();
+  gsize len;
+  const char *data = g_bytes_get_data (bytes, &len);
+
+  for (int i = 0; i < 100; i++)
+    decode_fails (latch_codec_decode, data, len, LATCH_PROTO_ERROR_MALFORMED);
+  /* Refused before any expansion: far below a millisecond each. */
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, G_USEC_PER_SEC);
+}
+
+/* Whatever else is wrong, a peer of another level hears about the level. */
+static void
+test_decode_level_first (void)
+{
+  const char *text = XML_DECL "<msg verb=\"x\" foo=\"1\" level=\"2\" "
+                              "step=\"24\"><answer rc=\"0\"/></msg>";
+
+  decode_fails (latch_codec_decode, text, strlen (text),
+                LATCH_PROTO_ERROR_LEVEL);
+}
+
+static void
+test_decode_noncanonical (void)
+{
+  g_autoptr (GBytes) bytes = load_data ("noncanonical-lock-request.xml");
+  g_autoptr (LatchMsg) want = build_lock_request ();
+  g_autoptr (LatchMsg) msg = NULL;
+  gsize len;
+  const char *data = g_bytes_get_data (bytes, &len);
+
+  g_assert_true (latch_msg_check (want, NULL));
+  msg = decode_ok (latch_codec_decode, data, len);
+  assert_msg_equal (msg, want);
+  decode_fails (latch_codec_lite_decode, data, len,
+                LATCH_PROTO_ERROR_MALFORMED);
+}
+
+static void
+test_decode_error_messages (void)
+{
+  static const struct
+  {
+    const char *body;
+    const char *message;
+  } cases[] = {
+    { "<msg level=\"2\" verb=\"1\" step=\"24\"><answer rc=\"0\"/></msg>",
+      "message has level 2; latch speaks level 3" },
+    { "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"0\" "
+      "foo=\"1\"/></msg>",
+      "unknown attribute 'foo' on <answer>" },
+    { "<msg level=\"3\" verb=\"1\" step=\"24\"><bar/></msg>",
+      "unknown element <bar>" },
+    { "<msg level=\"3\" verb=\"9\" step=\"8\"></msg>",
+      "unknown message verb=9 step=8" },
+    { "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"x\"/></msg>",
+      "attribute rc='x' on <answer> is not a decimal int" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *text = g_strconcat (XML_DECL, cases[i].body, NULL);
+      DecodeFunc decoders[] = { latch_codec_decode, latch_codec_lite_decode };
+
+      for (gsize d = 0; d < G_N_ELEMENTS (decoders); d++)
+        {
+          g_autoptr (GError) error = NULL;
+          LatchMsg *msg = NULL;
+
+          g_assert_false (decoders[d] (text, strlen (text), &msg, &error));
+          g_assert_nonnull (error);
+          g_assert_cmpstr (error->message, ==, cases[i].message);
+        }
+    }
+}
+
+/* Decodes XML_DECL + <msg ...> + body + </msg> with both decoders;
+ * returns the libxml2 result and checks that lite agrees, if it accepts. */
+static LatchMsg *
+decode_body (const char *verb_step, const char *body, gboolean lite_too)
+{
+  g_autofree char *text
+      = g_strdup_printf (XML_DECL "<msg level=\"3\" %s>%s</msg>", verb_step,
+                         body);
+  g_autoptr (LatchMsg) lite = NULL;
+  LatchMsg *xml = NULL;
+
+  if (!latch_codec_decode (text, strlen (text), &xml, NULL))
+    xml = NULL;
+  if (latch_codec_lite_decode (text, strlen (text), &lite, NULL))
+    {
+      g_assert_nonnull (xml);
+      assert_msg_equal (xml, lite);
+    }
+  else if (lite_too)
+    g_assert_null (xml);
+  return xml;
+}
+
+static void
+test_decode_values (void)
+{
+  static const struct
+  {
+    const char *value;
+    gboolean ok;
+    int rc;
+  } rcs[] = {
+    { "0", TRUE, 0 },
+    { "-14", TRUE, -14 },
+    { "007", TRUE, 7 },
+    { "-0", TRUE, 0 },
+    { "2147483647", TRUE, G_MAXINT },
+    { "-2147483648", TRUE, G_MININT },
+    { "2147483648", FALSE, 0 },
+    { "-2147483649", FALSE, 0 },
+    { "99999999999999999999999", FALSE, 0 },
+    { "", FALSE, 0 },
+    { "-", FALSE, 0 },
+    { "+1", FALSE, 0 },
+    { " 1", FALSE, 0 },
+    { "1 ", FALSE, 0 },
+    { "0x1", FALSE, 0 },
+    { "1e3", FALSE, 0 },
+    { "--1", FALSE, 0 },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (rcs); i++)
+    {
+      g_autofree char *body
+          = g_strdup_printf ("<answer rc=\"%s\"/>", rcs[i].value);
+      g_autoptr (LatchMsg) msg
+          = decode_body ("verb=\"1\" step=\"24\"", body, TRUE);
+
+      g_test_message ("rc=\"%s\"", rcs[i].value);
+      g_assert_cmpint (msg != NULL, ==, rcs[i].ok);
+      if (msg != NULL)
+        g_assert_cmpint (msg->rc, ==, rcs[i].rc);
+    }
+}
+
+static void
+test_decode_fence (void)
+{
+  g_autoptr (LatchMsg) max = decode_body (
+      "verb=\"1\" step=\"24\"",
+      "<answer rc=\"0\" fence=\"18446744073709551615\"/>", TRUE);
+  g_autoptr (LatchMsg) over = decode_body (
+      "verb=\"1\" step=\"24\"",
+      "<answer rc=\"0\" fence=\"18446744073709551616\"/>", TRUE);
+  g_autoptr (LatchMsg) neg = decode_body (
+      "verb=\"1\" step=\"24\"", "<answer rc=\"0\" fence=\"-1\"/>", TRUE);
+  g_autoptr (LatchMsg) shut = decode_body (
+      "verb=\"5\" step=\"16\"", "<answer rc=\"0\" fence=\"1\"/>", TRUE);
+
+  g_assert_nonnull (max);
+  g_assert_true (max->has_fence);
+  g_assert_cmpuint (max->fence, ==, G_MAXUINT64);
+  g_assert_null (over);
+  g_assert_null (neg);
+  g_assert_null (shut);
+}
+
+static void
+test_decode_booleans (void)
+{
+  static const struct
+  {
+    const char *value;
+    gboolean ok;
+    gboolean immediate;
+  } cases[] = {
+    { "0", TRUE, FALSE }, { "1", TRUE, TRUE },  { "7", TRUE, TRUE },
+    { "-1", TRUE, TRUE }, { "00", TRUE, FALSE }, { "yes", FALSE, FALSE },
+    { "", FALSE, FALSE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *body = g_strdup_printf (
+          "<session peerid=\"\"/><shutdown immediate=\"%s\"/>",
+          cases[i].value);
+      g_autoptr (LatchMsg) msg
+          = decode_body ("verb=\"5\" step=\"8\"", body, TRUE);
+
+      g_assert_cmpint (msg != NULL, ==, cases[i].ok);
+      if (msg != NULL)
+        {
+          g_assert_cmpint (msg->immediate, ==, cases[i].immediate);
+          g_assert_cmpstr (msg->peerid, ==, "");
+        }
+    }
+
+  /* wait, create and rollback take "0" or "1" only. */
+  const char *const bad[] = { "2", "-1", "00", "true", "" };
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *body = g_strdup_printf (
+          "<resource name=\"X1JFU09VUkNF\" rollback=\"%s\" />", bad[i]);
+      g_autoptr (LatchMsg) msg
+          = decode_body ("verb=\"2\" step=\"8\"", body, TRUE);
+
+      g_assert_null (msg);
+    }
+}
+
+static void
+test_decode_base64 (void)
+{
+  static const struct
+  {
+    const char *b64;
+    const char *name; /* NULL: refused */
+  } cases[] = {
+    { "X1JFU09VUkNF", "_RESOURCE" },
+    { "YQ==", "a" },
+    { "YWI=", "ab" },
+    { "YWJj", "abc" },
+    { "+/+/", "\xfb\xff\xbf" },
+    { "X1JFU09VUkNF=", NULL },
+    { "X1JFU09VUkN", NULL },
+    { "", NULL },
+    { "YR==", NULL },   /* unused bits set */
+    { "YWJ=", NULL },   /* unused bits set */
+    { "Y===", NULL },
+    { "=QQQ", NULL },
+    { "YQ==YQ==", NULL },
+    { "Y Q==", NULL },
+    { "YQ=a", NULL },
+    { "-_-_", NULL },   /* base64url alphabet */
+    { "AA==", NULL },   /* NUL byte */
+    { "YQBi", NULL },   /* NUL byte inside */
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *body = g_strdup_printf (
+          "<resource name=\"%s\" rollback=\"1\" />", cases[i].b64);
+      g_autoptr (LatchMsg) msg
+          = decode_body ("verb=\"2\" step=\"8\"", body, TRUE);
+
+      g_test_message ("name=\"%s\"", cases[i].b64);
+      if (cases[i].name == NULL)
+        g_assert_null (msg);
+      else
+        {
+          g_assert_nonnull (msg);
+          g_assert_cmpstr (msg->name, ==, cases[i].name);
+          g_assert_true (msg->rollback);
+        }
+    }
+}
+
+static void
+test_decode_name_length (void)
+{
+  g_autofree char *max = g_malloc (LATCH_NAME_MAX + 2);
+  g_autofree char *b64 = NULL;
+  g_autofree char *body = NULL;
+  g_autoptr (LatchMsg) ok = NULL;
+  g_autoptr (LatchMsg) too_long = NULL;
+
+  memset (max, 'n', LATCH_NAME_MAX + 1);
+  max[LATCH_NAME_MAX] = '\0';
+  b64 = g_base64_encode ((const guchar *) max, LATCH_NAME_MAX);
+  body = g_strdup_printf ("<resource name=\"%s\" rollback=\"0\" />", b64);
+  ok = decode_body ("verb=\"2\" step=\"8\"", body, TRUE);
+  g_assert_nonnull (ok);
+  g_assert_cmpuint (strlen (ok->name), ==, LATCH_NAME_MAX);
+
+  g_free (b64);
+  g_free (body);
+  b64 = g_base64_encode ((const guchar *) max, LATCH_NAME_MAX + 1);
+  body = g_strdup_printf ("<resource name=\"%s\" rollback=\"0\" />", b64);
+  too_long = decode_body ("verb=\"2\" step=\"8\"", body, TRUE);
+  g_assert_null (too_long);
+}
+
+static void
+test_decode_strings (void)
+{
+  g_autofree char *max = g_strnfill (LATCH_STRING_MAX, 'p');
+  g_autofree char *over = g_strnfill (LATCH_STRING_MAX + 1, 'p');
+  static const struct
+  {
+    const char *value;
+    const char *want; /* NULL: refused */
+  } cases[] = {
+    { "", "" },
+    { "a&amp;b", "a&b" },
+    { "&lt;&gt;&quot;&apos;", "<>\"'" },
+    { "caf\xc3\xa9 \xe2\x82\xac", "caf\xc3\xa9 \xe2\x82\xac" },
+    { "it's > 1", "it's > 1" },
+    { "\xff", NULL },          /* not UTF-8 */
+    { "a&#9;b", NULL },        /* control character */
+    { "a&#10;b", NULL },
+    { "\xef\xbf\xbe", NULL },  /* U+FFFE */
+    { "a&bogus;b", NULL },
+    { "a&b", NULL },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *body = g_strdup_printf (
+          "<network address=\"%s\" port=\"1\"/>", cases[i].value);
+      g_autoptr (LatchMsg) msg
+          = decode_body ("verb=\"4\" step=\"16\"", body, TRUE);
+
+      note ("address=", cases[i].value);
+      if (cases[i].want == NULL)
+        g_assert_null (msg);
+      else
+        {
+          g_assert_nonnull (msg);
+          g_assert_cmpstr (msg->address, ==, cases[i].want);
+        }
+    }
+
+  g_autofree char *body_max
+      = g_strdup_printf ("<answer rc=\"0\" element=\"%s\"/>", max);
+  g_autofree char *body_over
+      = g_strdup_printf ("<answer rc=\"0\" element=\"%s\"/>", over);
+  g_autoptr (LatchMsg) m1 = decode_body ("verb=\"1\" step=\"24\"", body_max,
+                                         TRUE);
+  g_autoptr (LatchMsg) m2 = decode_body ("verb=\"1\" step=\"24\"", body_over,
+                                         TRUE);
+  g_assert_nonnull (m1);
+  g_assert_null (m2);
+}
+
+static void
+test_decode_ranges (void)
+{
+  static const struct
+  {
+    const char *verb_step;
+    const char *body;
+    gboolean ok;
+  } cases[] = {
+    { "verb=\"4\" step=\"16\"", "<network address=\"\" port=\"0\"/>", TRUE },
+    { "verb=\"4\" step=\"16\"", "<network address=\"\" port=\"65535\"/>",
+      TRUE },
+    { "verb=\"4\" step=\"16\"", "<network address=\"\" port=\"-1\"/>",
+      FALSE },
+    { "verb=\"1\" step=\"8\"",
+      "<session peerid=\"\"/><resource name=\"YQ==\" mode=\"0\" wait=\"0\" "
+      "create=\"0\" lifespan=\"0\"/>",
+      TRUE },
+    { "verb=\"1\" step=\"8\"",
+      "<session peerid=\"\"/><resource name=\"YQ==\" mode=\"-1\" wait=\"0\" "
+      "create=\"0\" lifespan=\"0\"/>",
+      FALSE },
+    { "verb=\"1\" step=\"8\"",
+      "<session peerid=\"\"/><resource name=\"YQ==\" wait=\"0\" "
+      "create=\"0\" lifespan=\"-1\"/>",
+      FALSE },
+    { "verb=\"1\" step=\"8\"",
+      "<session peerid=\"\"/><resource name=\"YQ==\" wait=\"0\" "
+      "quantity=\"-5\" create=\"0\" lifespan=\"2147483647\"/>",
+      TRUE },
+    { "verb=\"1\" step=\"8\"",
+      "<session peerid=\"\"/><resource name=\"YQ==\" wait=\"0\" "
+      "create=\"0\" lifespan=\"0\" rollback=\"0\"/>",
+      FALSE },
+    { "verb=\"2\" step=\"8\"",
+      "<resource name=\"YQ==\" wait=\"0\" rollback=\"0\" />", FALSE },
+    { "verb=\"1\" step=\"8\"",
+      "<resource name=\"YQ==\" wait=\"0\" create=\"0\" lifespan=\"0\"/>",
+      FALSE },
+    { "verb=\"1\" step=\"8\"",
+      "<session/><resource name=\"YQ==\" wait=\"0\" create=\"0\" "
+      "lifespan=\"0\"/>",
+      FALSE },
+    { "verb=\"1\" step=\"16\"",
+      "<session peerid=\"\"/><answer rc=\"0\" element=\"\"/>", TRUE },
+    { "verb=\"3\" step=\"8\"", "<answer rc=\"0\"/>", FALSE },
+    { "verb=\"3\" step=\"24\"", "", FALSE },
+    { "verb=\"4\" step=\"8\"", "<session peerid=\"\"/>", FALSE },
+    { "verb=\"5\" step=\"8\"", "<shutdown immediate=\"0\"/>", FALSE },
+    { "verb=\"0\" step=\"0\"", "", FALSE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (LatchMsg) msg
+          = decode_body (cases[i].verb_step, cases[i].body, TRUE);
+
+      g_test_message ("%s %s", cases[i].verb_step, cases[i].body);
+      g_assert_cmpint (msg != NULL, ==, cases[i].ok);
+    }
+}
+
+/* Forms that are well-formed XML but not canonical: libxml2 only. */
+static void
+test_decode_xml_only (void)
+{
+  static const char *const texts[] = {
+    "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"0\"></answer></msg>",
+    "<?xml version=\"1.0\"?><msg level=\"3\" verb=\"1\" step=\"24\">"
+    "<answer rc=\"0\"/></msg>",
+    XML_DECL "<msg level='3' verb='1' step='24'><answer rc='0'/></msg>",
+    XML_DECL "<msg  level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"0\"/></msg>",
+    XML_DECL "<msg verb=\"1\" level=\"3\" step=\"24\"><answer rc=\"0\"/></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\">\n <answer rc=\"0\"/>\n</msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"0\"/></msg>\n",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"&#48;\"/></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><answer  rc=\"0\"/></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc = \"0\" /></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><answer element=\"e\" "
+             "rc=\"0\"/></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"16\"><answer rc=\"0\"/>"
+             "<session peerid=\"\"/></msg>",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (texts); i++)
+    {
+      g_autoptr (LatchMsg) msg = NULL;
+
+      note ("", texts[i]);
+      msg = decode_ok (latch_codec_decode, texts[i], strlen (texts[i]));
+      g_assert_cmpint (msg->kind, ==, LATCH_MSG_LOCK_ANSWER);
+      decode_fails (latch_codec_lite_decode, texts[i], strlen (texts[i]),
+                    LATCH_PROTO_ERROR_MALFORMED);
+    }
+}
+
+static void
+test_decode_xml_refused (void)
+{
+  static const char *const texts[] = {
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"0\"/>"
+             "</msg><msg/>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"0\"/>"
+             "</msg><?pi?>",
+    XML_DECL "<?pi?><msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"0\"/>"
+             "</msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><?pi?><answer rc=\"0\"/>"
+             "</msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"0\">x"
+             "</answer></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"0\"><b/>"
+             "</answer></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><![CDATA[ ]]>"
+             "<answer rc=\"0\"/></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\">&amp;<answer rc=\"0\"/>"
+             "</msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\" xmlns:a=\"urn:a\">"
+             "<answer rc=\"0\"/></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\" xmlns:a=\"urn:a\">"
+             "<answer rc=\"0\" a:rc=\"0\"/></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><a:answer rc=\"0\"/>"
+             "</msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\" xml:lang=\"en\">"
+             "<answer rc=\"0\"/></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\" level=\"3\">"
+             "<answer rc=\"0\"/></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"0\" "
+             "rc=\"0\"/></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\"><answer rc=\"0\"/></msg>",
+    XML_DECL "<msg level=\"3\" step=\"24\"><answer rc=\"0\"/></msg>",
+    XML_DECL "<msg verb=\"1\" step=\"24\"><answer rc=\"0\"/></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\" id=\"1\">"
+             "<answer rc=\"0\"/></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><answer/></msg>",
+    XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"0\"/>"
+             "</msg>trailing",
+    "",
+    " ",
+    "\xef\xbb\xbf",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (texts); i++)
+    {
+      gsize len = strlen (texts[i]);
+
+      note ("", texts[i]);
+      decode_fails (latch_codec_decode, texts[i], len, -1);
+      decode_fails (latch_codec_lite_decode, texts[i], len, -1);
+    }
+
+  /* With the NUL byte itself. */
+  const char nul[] = XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\">"
+                              "<answer rc=\"0\"/></msg>";
+  decode_fails (latch_codec_decode, nul, sizeof nul, -1);
+  decode_fails (latch_codec_lite_decode, nul, sizeof nul, -1);
+}
+
+static void
+test_decode_oversize (void)
+{
+  const char *head = XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\">";
+  const char *tail = "<answer rc=\"0\"/></msg>";
+  g_autoptr (GString) text = g_string_new (head);
+  g_autoptr (LatchMsg) msg = NULL;
+
+  /* Exactly the limit: whitespace padding, which only libxml2 takes. */
+  while (text->len < LATCH_MSG_MAX_SIZE - strlen (tail))
+    g_string_append_c (text, ' ');
+  g_string_append (text, tail);
+  g_assert_cmpuint (text->len, ==, LATCH_MSG_MAX_SIZE);
+  msg = decode_ok (latch_codec_decode, text->str, text->len);
+  g_assert_cmpint (msg->kind, ==, LATCH_MSG_LOCK_ANSWER);
+
+  g_string_insert_c (text, strlen (head), ' ');
+  decode_fails (latch_codec_decode, text->str, text->len,
+                LATCH_PROTO_ERROR_TOO_LONG);
+  decode_fails (latch_codec_lite_decode, text->str, text->len,
+                LATCH_PROTO_ERROR_TOO_LONG);
+}
+
+/* ---- round trips ------------------------------------------------------- */
+
+static char *
+random_string (gsize max_len)
+{
+  static const char *const pieces[]
+      = { "a", "Z", "0", "-", ".", " ", "&", "<", ">", "\"", "'", ";", "=",
+          "/", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x94\x92", "\x7f" };
+  GString *s = g_string_new (NULL);
+  gsize len = (gsize) g_test_rand_int_range (0, (gint32) max_len + 1);
+
+  while (s->len < len)
+    {
+      const char *piece
+          = pieces[g_test_rand_int_range (0, G_N_ELEMENTS (pieces))];
+
+      if (s->len + strlen (piece) > max_len)
+        break;
+      g_string_append (s, piece);
+    }
+  return g_string_free (s, FALSE);
+}
+
+static char *
+random_name (void)
+{
+  gsize len = g_test_rand_bit () ? (gsize) g_test_rand_int_range (1, 40)
+                                 : (gsize) g_test_rand_int_range (
+                                     1, LATCH_NAME_MAX + 1);
+  char *name = g_malloc (len + 1);
+
+  for (gsize i = 0; i < len; i++)
+    name[i] = (char) g_test_rand_int_range (1, 256);
+  name[len] = '\0';
+  return name;
+}
+
+static int
+random_int (void)
+{
+  switch (g_test_rand_int_range (0, 4))
+    {
+    case 0:
+      return G_MININT;
+    case 1:
+      return G_MAXINT;
+    case 2:
+      return g_test_rand_int_range (-100, 100);
+    default:
+      return (int) g_test_rand_int ();
+    }
+}
+
+static LatchMsg *
+random_msg (LatchMsgKind kind)
+{
+  static const int answer_steps[] = { 16, 24, 32 };
+  LatchMsg *msg;
+
+  switch (kind)
+    {
+    case LATCH_MSG_LOCK_REQUEST:
+      msg = latch_msg_new (kind, 8);
+      msg->peerid = random_string (64);
+      msg->name = random_name ();
+      msg->has_mode = g_test_rand_bit ();
+      msg->mode = msg->has_mode ? g_test_rand_int_range (0, 6) : 0;
+      msg->wait = g_test_rand_bit ();
+      msg->has_quantity = g_test_rand_bit ();
+      msg->quantity = msg->has_quantity ? random_int () : 0;
+      msg->create = g_test_rand_bit ();
+      msg->lifespan = random_int () & G_MAXINT;
+      break;
+    case LATCH_MSG_LOCK_ANSWER:
+      msg = latch_msg_new (kind, answer_steps[g_test_rand_int_range (0, 3)]);
+      if (msg->step == 16)
+        msg->peerid = random_string (LATCH_STRING_MAX);
+      msg->rc = random_int ();
+      if (g_test_rand_bit ())
+        msg->element = random_string (LATCH_STRING_MAX);
+      msg->has_fence = g_test_rand_bit ();
+      if (msg->has_fence)
+        msg->fence = ((guint64) g_test_rand_int () << 32) | g_test_rand_int ();
+      break;
+    case LATCH_MSG_UNLOCK:
+      msg = latch_msg_new (kind, 8);
+      msg->name = random_name ();
+      msg->rollback = g_test_rand_bit ();
+      break;
+    case LATCH_MSG_PING:
+      msg = latch_msg_new (kind, g_test_rand_bit () ? 8 : 16);
+      break;
+    case LATCH_MSG_DISCOVER:
+      msg = latch_msg_new (kind, 8);
+      break;
+    case LATCH_MSG_DISCOVER_ANSWER:
+      msg = latch_msg_new (kind, 16);
+      msg->address = random_string (64);
+      msg->port = g_test_rand_int_range (0, 65536);
+      break;
+    case LATCH_MSG_SHUTDOWN:
+      msg = latch_msg_new (kind, 8);
+      msg->peerid = random_string (64);
+      msg->immediate = g_test_rand_bit ();
+      break;
+    case LATCH_MSG_SHUTDOWN_ANSWER:
+      msg = latch_msg_new (kind, 16);
+      msg->rc = random_int ();
+      break;
+    case LATCH_MSG_INVALID:
+    default:
+      g_assert_not_reached ();
+    }
+  return msg;
+}
+
+static void
+test_round_trip (void)
+{
+  for (int kind = LATCH_MSG_LOCK_REQUEST; kind <= LATCH_MSG_SHUTDOWN_ANSWER;
+       kind++)
+    for (int i = 0; i < 200; i++)
+      {
+        g_autoptr (LatchMsg) msg = random_msg (kind);
+        g_autoptr (LatchMsg) xml = NULL;
+        g_autoptr (LatchMsg) lite = NULL;
+        g_autoptr (GError) error = NULL;
+        g_autofree char *text = NULL;
+        g_autofree char *again = NULL;
+
+        if (!latch_msg_check (msg, &error))
+          g_error ("%s", error->message);
+        text = encode (msg);
+        xml = decode_ok (latch_codec_decode, text, strlen (text));
+        lite = decode_ok (latch_codec_lite_decode, text, strlen (text));
+        assert_msg_equal (xml, msg);
+        assert_msg_equal (lite, msg);
+        again = encode (xml);
+        g_assert_cmpstr (again, ==, text);
+      }
+}
+
+/* Every name byte 1..255 survives. */
+static void
+test_round_trip_all_bytes (void)
+{
+  g_autoptr (LatchMsg) msg = latch_msg_new (LATCH_MSG_UNLOCK, 8);
+  g_autoptr (LatchMsg) xml = NULL;
+  g_autoptr (LatchMsg) lite = NULL;
+  g_autofree char *text = NULL;
+
+  msg->name = g_malloc (256);
+  for (int i = 1; i < 256; i++)
+    msg->name[i - 1] = (char) i;
+  msg->name[255] = '\0';
+  g_assert_true (latch_msg_check (msg, NULL));
+  text = encode (msg);
+  xml = decode_ok (latch_codec_decode, text, strlen (text));
+  lite = decode_ok (latch_codec_lite_decode, text, strlen (text));
+  assert_msg_equal (xml, msg);
+  assert_msg_equal (lite, msg);
+}
+
+/* ---- robustness -------------------------------------------------------- */
+
+/* The invariants that the fuzz target checks too: lite accepts ⇒ libxml2
+ * accepts the same; anything libxml2 accepts re-encodes to bytes both
+ * decoders take back unchanged. */
+static void
+check_invariants (const char *buf, gsize len)
+{
+  g_autoptr (LatchMsg) xml = NULL;
+  g_autoptr (LatchMsg) lite = NULL;
+  g_autoptr (GError) xml_error = NULL;
+  g_autoptr (GError) lite_error = NULL;
+  gboolean xml_ok = latch_codec_decode (buf, len, &xml, &xml_error);
+  gboolean lite_ok = latch_codec_lite_decode (buf, len, &lite, &lite_error);
+
+  g_assert_true (xml_ok == (xml != NULL));
+  g_assert_true (xml_ok == (xml_error == NULL));
+  g_assert_true (lite_ok == (lite != NULL));
+  g_assert_true (lite_ok == (lite_error == NULL));
+  if (lite_ok)
+    {
+      if (!xml_ok)
+        g_error ("lite accepts, libxml2 refuses (%s):\n%.*s",
+                 xml_error->message, (int) len, buf);
+      assert_msg_equal (xml, lite);
+    }
+  if (xml_ok)
+    {
+      g_autofree char *text = encode (xml);
+      g_autoptr (LatchMsg) xml2
+          = decode_ok (latch_codec_decode, text, strlen (text));
+      g_autoptr (LatchMsg) lite2
+          = decode_ok (latch_codec_lite_decode, text, strlen (text));
+
+      assert_msg_equal (xml2, xml);
+      assert_msg_equal (lite2, xml);
+    }
+}
+
+static void
+test_decode_truncated (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (goldens); i++)
+    {
+      g_autoptr (GBytes) bytes = load_data (goldens[i].file);
+      gsize len;
+      const char *data = g_bytes_get_data (bytes, &len);
+
+      for (gsize n = 0; n < len; n++)
+        {
+          /* A copy of exactly n bytes, so that ASan sees overreads. */
+          g_autofree char *prefix = g_memdup2 (data, n);
+
+          decode_fails (latch_codec_decode, prefix, n, -1);
+          decode_fails (latch_codec_lite_decode, prefix, n, -1);
+        }
+    }
+}
+
+static void
+test_decode_flips (void)
+{
+  static const guint8 replacements[]
+      = { 0x00, ' ', '<', '>', '"', '\'', '&', '/', '=', '0', '9', '-',
+          'A', '=', '!', '?', '\n', 0x80, 0xff };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (goldens); i++)
+    {
+      g_autoptr (GBytes) bytes = load_data (goldens[i].file);
+      gsize len;
+      const char *data = g_bytes_get_data (bytes, &len);
+      g_autofree char *copy = g_memdup2 (data, len);
+
+      for (gsize pos = 0; pos < len; pos++)
+        {
+          for (int bit = 0; bit < 8; bit++)
+            {
+              copy[pos] = (char) (data[pos] ^ (1 << bit));
+              check_invariants (copy, len);
+            }
+          for (gsize r = 0; r < G_N_ELEMENTS (replacements); r++)
+            {
+              copy[pos] = (char) replacements[r];
+              check_invariants (copy, len);
+            }
+          copy[pos] = data[pos];
+          /* Deleting the byte. */
+          {
+            g_autofree char *cut = g_malloc (len - 1 + 1);
+
+            memcpy (cut, data, pos);
+            memcpy (cut + pos, data + pos + 1, len - pos - 1);
+            check_invariants (cut, len - 1);
+          }
+        }
+    }
+}
+
+/* Random mutations of the golden messages, several bytes at a time. */
+static void
+test_decode_random (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (goldens); i++)
+    {
+      g_autoptr (GBytes) bytes = load_data (goldens[i].file);
+      gsize len;
+      const char *data = g_bytes_get_data (bytes, &len);
+
+      for (int n = 0; n < 500; n++)
+        {
+          g_autofree char *copy = g_memdup2 (data, len);
+          int changes = g_test_rand_int_range (1, 4);
+
+          for (int c = 0; c < changes; c++)
+            copy[g_test_rand_int_range (0, (gint32) len)]
+                = (char) g_test_rand_int_range (0, 256);
+          check_invariants (copy, len);
+        }
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/proto/encode/golden", test_encode_golden);
+  g_test_add_func ("/proto/encode/flom", test_encode_flom);
+  g_test_add_func ("/proto/encode/appends", test_encode_appends);
+  g_test_add_func ("/proto/check/constructed", test_check_constructed);
+  g_test_add_func ("/proto/decode/golden", test_decode_golden);
+  g_test_add_func ("/proto/decode/flom", test_decode_flom);
+  g_test_add_func ("/proto/decode/invalid", test_decode_invalid);
+  g_test_add_func ("/proto/decode/billion-laughs", test_decode_billion_laughs);
+  g_test_add_func ("/proto/decode/level-first", test_decode_level_first);
+  g_test_add_func ("/proto/decode/noncanonical", test_decode_noncanonical);
+  g_test_add_func ("/proto/decode/error-messages", test_decode_error_messages);
+  g_test_add_func ("/proto/decode/values", test_decode_values);
+  g_test_add_func ("/proto/decode/fence", test_decode_fence);
+  g_test_add_func ("/proto/decode/booleans", test_decode_booleans);
+  g_test_add_func ("/proto/decode/base64", test_decode_base64);
+  g_test_add_func ("/proto/decode/name-length", test_decode_name_length);
+  g_test_add_func ("/proto/decode/strings", test_decode_strings);
+  g_test_add_func ("/proto/decode/ranges", test_decode_ranges);
+  g_test_add_func ("/proto/decode/xml-only", test_decode_xml_only);
+  g_test_add_func ("/proto/decode/xml-refused", test_decode_xml_refused);
+  g_test_add_func ("/proto/decode/oversize", test_decode_oversize);
+  g_test_add_func ("/proto/decode/truncated", test_decode_truncated);
+  g_test_add_func ("/proto/decode/flips", test_decode_flips);
+  g_test_add_func ("/proto/decode/random", test_decode_random);
+  g_test_add_func ("/proto/round-trip/random", test_round_trip);
+  g_test_add_func ("/proto/round-trip/all-bytes", test_round_trip_all_bytes);
+
+  return g_test_run ();
+}
