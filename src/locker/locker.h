@@ -1,0 +1,117 @@
+/* locker.h: every resource of a daemon, and who holds or waits for what.
+ *
+ * Pure code (DESIGN.md): no I/O, no main loop, no clock of its own.  The
+ * daemon calls in with events (request, unlock, disconnect, time passing)
+ * and sends the answers the locker returns.  An owner is an opaque pointer
+ * (the daemon's connection).
+ *
+ * Rules (doc/protocol.md, spec/resources.md):
+ *  - A resource is created by a request with create=TRUE when absent; it
+ *    keeps the idle lifespan of the request that created it, and is
+ *    destroyed once it has had no holder and no waiter for that long
+ *    (lifespan 0: as soon as it becomes idle).
+ *  - A request is granted at once only if nobody is queued for the
+ *    resource and the type's rule admits it (simple: the mode is compatible
+ *    with every holder's).  Queues are strictly FIFO: a request never
+ *    overtakes an earlier queued one, so a writer is never starved.
+ *  - After a release the queue is served from its head for as long as the
+ *    head is grantable.
+ *  - A request with create=FALSE for an absent resource: wait=FALSE gives
+ *    LATCH_LOCK_CANT_WAIT; wait=TRUE gives LATCH_LOCK_WAIT_RESOURCE and the
+ *    request waits until another request creates a resource of that
+ *    identity; then it is handled as if it had just arrived (its outcome
+ *    is reported as an event).
+ *  - Every grant carries a fencing token from one counter for the whole
+ *    locker: strictly increasing with every grant, never reused.
+ */
+#ifndef LATCH_LOCKER_LOCKER_H
+#define LATCH_LOCKER_LOCKER_H
+
+#include <glib.h>
+
+#include "latch.h"
+#include "locker/rsrc-name.h"
+
+G_BEGIN_DECLS
+
+typedef struct _LatchLocker LatchLocker;
+
+typedef struct
+{
+  const char *name;      /* NUL-terminated resource name */
+  LatchLockMode mode;    /* used by simple and hierarchical resources */
+  int quantity;          /* used by numeric resources */
+  gboolean wait;         /* may the request be queued? */
+  gboolean create;       /* may it create the resource? */
+  int lifespan;          /* idle lifespan in ms for a resource it creates (>= 0) */
+} LatchLockReq;
+
+/* The immediate outcome of a request.  The values are the wire rc. */
+typedef enum
+{
+  LATCH_LOCK_GRANTED = LATCH_RC_OK,
+  LATCH_LOCK_QUEUED = LATCH_RC_LOCK_ENQUEUED,
+  LATCH_LOCK_WAIT_RESOURCE = LATCH_RC_LOCK_WAIT_RESOURCE,
+  LATCH_LOCK_BUSY = LATCH_RC_LOCK_BUSY,
+  LATCH_LOCK_CANT_WAIT = LATCH_RC_LOCK_CANT_WAIT,
+  LATCH_LOCK_IMPOSSIBLE = LATCH_RC_LOCK_IMPOSSIBLE,
+  LATCH_LOCK_INVALID_NAME = LATCH_RC_INVALID_RESOURCE_NAME,
+} LatchLockStatus;
+
+/* A grant or other late outcome for an owner whose request was queued or
+ * waiting for creation: the daemon sends it as a 1/24 answer. */
+typedef struct
+{
+  gpointer owner;
+  LatchLockStatus status;  /* GRANTED, or (incubator hand-over) QUEUED, IMPOSSIBLE... */
+  guint64 fence;           /* when GRANTED */
+  char *element;           /* when GRANTED and the type has elements; owned */
+} LatchLockEvent;
+
+/* first_fence: the first token handed out (the daemon passes the start
+ * time in microseconds, so tokens also grow across daemon restarts). */
+LatchLocker *latch_locker_new (guint64 first_fence);
+void latch_locker_free (LatchLocker *locker);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LatchLocker, latch_locker_free)
+
+/* A GArray of LatchLockEvent whose clear function frees the elements. */
+GArray *latch_lock_events_new (void);
+
+/* Handles a lock request from owner at time now_ms.  Returns the status
+ * for the first answer; when GRANTED, *fence_out and *element_out
+ * (transfer full, NULL for types without elements) are set.  Requests
+ * that were waiting for this resource's creation may be granted or queued
+ * as a consequence: their outcomes are appended to events.
+ * An owner may hold several resources but may have at most one request
+ * queued or waiting at a time (the daemon enforces that). */
+LatchLockStatus latch_locker_request (LatchLocker *locker, gpointer owner,
+                                      const LatchLockReq *req, gint64 now_ms,
+                                      guint64 *fence_out, char **element_out,
+                                      GArray *events);
+
+/* Releases owner's hold on the resource called name.  FALSE (and nothing
+ * changes) if owner holds no such lock.  Grants to queued requests that
+ * follow are appended to events. */
+gboolean latch_locker_unlock (LatchLocker *locker, gpointer owner,
+                              const char *name, gboolean rollback,
+                              gint64 now_ms, GArray *events);
+
+/* The owner is gone (EOF, reset, protocol error): releases all it holds
+ * (as a rollback) and withdraws anything it waits for.  Grants that
+ * follow are appended to events. */
+void latch_locker_drop_owner (LatchLocker *locker, gpointer owner,
+                              gint64 now_ms, GArray *events);
+
+/* Destroys the resources whose idle lifespan ended at or before now_ms.
+ * Returns the time of the next expiry or other timed event, or -1 when
+ * there is none. */
+gint64 latch_locker_tick (LatchLocker *locker, gint64 now_ms, GArray *events);
+
+/* Counts, for the daemon's lifetime decisions and for tests. */
+guint latch_locker_n_resources (const LatchLocker *locker);
+/* holders + queued + waiting for creation, over all resources */
+guint latch_locker_n_active (const LatchLocker *locker);
+
+G_END_DECLS
+
+#endif

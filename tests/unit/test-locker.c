@@ -1,0 +1,1080 @@
+/* test-locker.c: the locker core with simple resources. */
+#include "config.h"
+
+#include "locker/locker.h"
+
+#include <string.h>
+
+#define OWNER(n) GINT_TO_POINTER (n)
+#define FIRST_FENCE 1000
+
+/* spec/resources.md §3, written out again here so that the tests do not
+ * trust the table in rsrc-simple.c: compat[held][requested]. */
+static const char *const compat[6] = {
+  /* NL CR CW PR PW EX */
+  "YYYYYY", /* NL */
+  "YYYYY-", /* CR */
+  "YYY---", /* CW */
+  "YY-Y--", /* PR */
+  "YY----", /* PW */
+  "Y-----", /* EX */
+};
+
+static const LatchLockMode NL = LATCH_LOCK_MODE_NL;
+static const LatchLockMode CR = LATCH_LOCK_MODE_CR;
+static const LatchLockMode PR = LATCH_LOCK_MODE_PR;
+static const LatchLockMode PW = LATCH_LOCK_MODE_PW;
+static const LatchLockMode EX = LATCH_LOCK_MODE_EX;
+
+static gboolean
+is_compatible (int held, int requested)
+{
+  return compat[held][requested] == 'Y';
+}
+
+typedef struct
+{
+  LatchLocker *locker;
+  GArray *events;
+} Fixture;
+
+static void
+fixture_setup (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  fx->locker = latch_locker_new (FIRST_FENCE);
+  fx->events = latch_lock_events_new ();
+}
+
+static void
+fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_clear_pointer (&fx->locker, latch_locker_free);
+  g_clear_pointer (&fx->events, g_array_unref);
+}
+
+static LatchLockStatus
+lock_full (Fixture *fx, int owner, const char *name, LatchLockMode mode,
+           gboolean wait, gboolean create, int lifespan, gint64 now_ms,
+           guint64 *fence_out)
+{
+  LatchLockReq req = {
+    .name = name,
+    .mode = mode,
+    .quantity = 1,
+    .wait = wait,
+    .create = create,
+    .lifespan = lifespan,
+  };
+  char *element = NULL;
+  guint64 fence = 0;
+  LatchLockStatus status;
+
+  status = latch_locker_request (fx->locker, OWNER (owner), &req, now_ms,
+                                 &fence, &element, fx->events);
+  g_assert_null (element);
+  if (status == LATCH_LOCK_GRANTED)
+    g_assert_cmpuint (fence, >=, FIRST_FENCE);
+  else
+    g_assert_cmpuint (fence, ==, 0);  /* not written */
+  if (fence_out != NULL)
+    *fence_out = fence;
+  return status;
+}
+
+/* Lock "r", create it if needed, lifespan 0, time 0. */
+static LatchLockStatus
+lock (Fixture *fx, int owner, LatchLockMode mode, gboolean wait)
+{
+  return lock_full (fx, owner, "r", mode, wait, TRUE, 0, 0, NULL);
+}
+
+static gboolean
+unlock (Fixture *fx, int owner, const char *name)
+{
+  return latch_locker_unlock (fx->locker, OWNER (owner), name, FALSE, 0,
+                              fx->events);
+}
+
+static void
+clear_events (Fixture *fx)
+{
+  if (fx->events->len > 0)
+    g_array_remove_range (fx->events, 0, fx->events->len);
+}
+
+static const LatchLockEvent *
+event (Fixture *fx, guint i)
+{
+  g_assert_cmpuint (i, <, fx->events->len);
+  return &g_array_index (fx->events, LatchLockEvent, i);
+}
+
+/* Asserts that event i is status for owner; returns its fence. */
+static guint64
+assert_event (Fixture *fx, guint i, int owner, LatchLockStatus status)
+{
+  const LatchLockEvent *ev = event (fx, i);
+
+  g_assert_true (ev->owner == OWNER (owner));
+  g_assert_cmpint (ev->status, ==, status);
+  g_assert_null (ev->element);
+  if (status != LATCH_LOCK_GRANTED)
+    g_assert_cmpuint (ev->fence, ==, 0);
+  return ev->fence;
+}
+
+static void
+assert_counts (Fixture *fx, guint n_resources, guint n_active)
+{
+  g_assert_cmpuint (latch_locker_n_resources (fx->locker), ==, n_resources);
+  g_assert_cmpuint (latch_locker_n_active (fx->locker), ==, n_active);
+}
+
+/* ---- the compatibility matrix ---- */
+
+static void
+test_matrix_grant_now (void)
+{
+  for (int held = 0; held < 6; held++)
+    for (int asked = 0; asked < 6; asked++)
+      {
+        Fixture fx;
+        LatchLockStatus want = is_compatible (held, asked)
+                                   ? LATCH_LOCK_GRANTED : LATCH_LOCK_BUSY;
+
+        fixture_setup (&fx, NULL);
+        g_assert_cmpint (lock (&fx, 1, held, FALSE), ==, LATCH_LOCK_GRANTED);
+        g_assert_cmpint (lock (&fx, 2, asked, FALSE), ==, want);
+        g_assert_cmpuint (fx.events->len, ==, 0);
+        assert_counts (&fx, 1, want == LATCH_LOCK_GRANTED ? 2 : 1);
+        fixture_teardown (&fx, NULL);
+      }
+}
+
+static void
+test_matrix_queue (void)
+{
+  for (int held = 0; held < 6; held++)
+    for (int asked = 0; asked < 6; asked++)
+      {
+        Fixture fx;
+        gboolean ok = is_compatible (held, asked);
+        guint64 fence1;
+        guint64 fence2 = 0;
+
+        fixture_setup (&fx, NULL);
+        g_assert_cmpint (lock_full (&fx, 1, "r", held, TRUE, TRUE, 0, 0,
+                                    &fence1), ==, LATCH_LOCK_GRANTED);
+        g_assert_cmpint (lock_full (&fx, 2, "r", asked, TRUE, TRUE, 0, 0,
+                                    &fence2), ==,
+                         ok ? LATCH_LOCK_GRANTED : LATCH_LOCK_QUEUED);
+        assert_counts (&fx, 1, 2);
+        g_assert_true (unlock (&fx, 1, "r"));
+        if (ok)
+          g_assert_cmpuint (fx.events->len, ==, 0);
+        else
+          {
+            g_assert_cmpuint (fx.events->len, ==, 1);
+            fence2 = assert_event (&fx, 0, 2, LATCH_LOCK_GRANTED);
+          }
+        g_assert_cmpuint (fence2, >, fence1);
+        assert_counts (&fx, 1, 1);
+        g_assert_true (unlock (&fx, 2, "r"));
+        assert_counts (&fx, 0, 0);
+        fixture_teardown (&fx, NULL);
+      }
+}
+
+/* ---- FIFO ---- */
+
+/* PR held, EX queued: a new PR queues behind the EX (FLoM grants it at
+ * once, which can starve writers). */
+static void
+test_fifo_writer_not_starved (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  guint64 f_b;
+  guint64 f_c;
+  guint64 f_d;
+
+  g_assert_cmpint (lock (fx, 1, PR, TRUE), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (lock (fx, 2, EX, TRUE), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (lock (fx, 3, PR, TRUE), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (lock (fx, 4, PR, TRUE), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpuint (fx->events->len, ==, 0);
+  assert_counts (fx, 1, 4);
+
+  g_assert_true (unlock (fx, 1, "r"));
+  g_assert_cmpuint (fx->events->len, ==, 1);
+  f_b = assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  clear_events (fx);
+
+  g_assert_true (unlock (fx, 2, "r"));
+  g_assert_cmpuint (fx->events->len, ==, 2);
+  f_c = assert_event (fx, 0, 3, LATCH_LOCK_GRANTED);
+  f_d = assert_event (fx, 1, 4, LATCH_LOCK_GRANTED);
+  g_assert_cmpuint (f_b, <, f_c);
+  g_assert_cmpuint (f_c, <, f_d);
+  assert_counts (fx, 1, 2);
+}
+
+/* wait=FALSE: busy while anybody is queued, even if compatible. */
+static void
+test_fifo_busy_behind_queue (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_assert_cmpint (lock (fx, 1, PR, TRUE), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (lock (fx, 2, EX, TRUE), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (lock (fx, 3, NL, FALSE), ==, LATCH_LOCK_BUSY);
+  g_assert_cmpint (lock (fx, 4, PR, FALSE), ==, LATCH_LOCK_BUSY);
+  assert_counts (fx, 1, 2);
+  g_assert_cmpuint (fx->events->len, ==, 0);
+}
+
+/* The queue is served from the head and stops at the first request that
+ * does not fit, even if later ones would. */
+static void
+test_fifo_head_blocks (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_assert_cmpint (lock (fx, 1, EX, TRUE), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (lock (fx, 2, PR, TRUE), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (lock (fx, 3, PW, TRUE), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (lock (fx, 4, PR, TRUE), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (lock (fx, 5, NL, TRUE), ==, LATCH_LOCK_QUEUED);
+
+  g_assert_true (unlock (fx, 1, "r"));
+  g_assert_cmpuint (fx->events->len, ==, 1);
+  assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  clear_events (fx);
+
+  g_assert_true (unlock (fx, 2, "r"));
+  g_assert_cmpuint (fx->events->len, ==, 1);
+  assert_event (fx, 0, 3, LATCH_LOCK_GRANTED);
+  clear_events (fx);
+
+  /* PW held: PR does not fit; NL behind it waits too. */
+  g_assert_cmpuint (fx->events->len, ==, 0);
+  g_assert_true (unlock (fx, 3, "r"));
+  g_assert_cmpuint (fx->events->len, ==, 2);
+  assert_event (fx, 0, 4, LATCH_LOCK_GRANTED);
+  assert_event (fx, 1, 5, LATCH_LOCK_GRANTED);
+  assert_counts (fx, 1, 2);
+}
+
+/* Documented: the locker does not stop an owner from asking again for a
+ * resource it holds (the daemon does); it is treated like anybody. */
+static void
+test_same_owner_twice (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_assert_cmpint (lock (fx, 1, PR, TRUE), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (lock (fx, 1, PR, TRUE), ==, LATCH_LOCK_GRANTED);
+  assert_counts (fx, 1, 2);
+  g_assert_true (unlock (fx, 1, "r"));
+  g_assert_true (unlock (fx, 1, "r"));
+  g_assert_false (unlock (fx, 1, "r"));
+  assert_counts (fx, 0, 0);
+
+  g_assert_cmpint (lock (fx, 1, EX, TRUE), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (lock (fx, 1, EX, TRUE), ==, LATCH_LOCK_QUEUED);
+  g_assert_true (unlock (fx, 1, "r"));
+  g_assert_cmpuint (fx->events->len, ==, 1);
+  assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
+  assert_counts (fx, 1, 1);
+}
+
+/* ---- fencing ---- */
+
+static void
+test_fence_increasing (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  guint64 f[6];
+
+  g_assert_cmpint (lock_full (fx, 1, "r", EX, TRUE, TRUE, 0, 0, &f[0]), ==,
+                   LATCH_LOCK_GRANTED);
+  g_assert_cmpuint (f[0], ==, FIRST_FENCE);
+  g_assert_cmpint (lock (fx, 2, EX, TRUE), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (lock_full (fx, 3, "s", PR, TRUE, TRUE, 0, 0, &f[1]), ==,
+                   LATCH_LOCK_GRANTED);
+  g_assert_true (unlock (fx, 1, "r"));
+  f[2] = assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  clear_events (fx);
+  g_assert_true (unlock (fx, 2, "r"));
+  assert_counts (fx, 1, 1);  /* "r" is gone (lifespan 0) */
+
+  /* A new "r": the counter goes on. */
+  g_assert_cmpint (lock_full (fx, 1, "r", PR, TRUE, TRUE, 0, 0, &f[3]), ==,
+                   LATCH_LOCK_GRANTED);
+  g_assert_cmpint (lock_full (fx, 4, "s", PR, TRUE, TRUE, 0, 0, &f[4]), ==,
+                   LATCH_LOCK_GRANTED);
+  g_assert_cmpint (lock_full (fx, 5, "r", PR, TRUE, TRUE, 0, 0, &f[5]), ==,
+                   LATCH_LOCK_GRANTED);
+  for (int i = 1; i < 6; i++)
+    g_assert_cmpuint (f[i - 1], <, f[i]);
+}
+
+/* ---- drop_owner ---- */
+
+static void
+test_drop_holder (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_assert_cmpint (lock (fx, 1, EX, TRUE), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (lock (fx, 2, PR, TRUE), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (lock (fx, 3, CR, TRUE), ==, LATCH_LOCK_QUEUED);
+  latch_locker_drop_owner (fx->locker, OWNER (1), 0, fx->events);
+  g_assert_cmpuint (fx->events->len, ==, 2);
+  assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  assert_event (fx, 1, 3, LATCH_LOCK_GRANTED);
+  assert_counts (fx, 1, 2);
+  /* Dropping an unknown owner, or twice, is harmless. */
+  clear_events (fx);
+  latch_locker_drop_owner (fx->locker, OWNER (1), 0, fx->events);
+  latch_locker_drop_owner (fx->locker, OWNER (99), 0, fx->events);
+  g_assert_cmpuint (fx->events->len, ==, 0);
+  assert_counts (fx, 1, 2);
+}
+
+static void
+test_drop_queued (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_assert_cmpint (lock (fx, 1, PR, TRUE), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (lock (fx, 2, EX, TRUE), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (lock (fx, 3, PR, TRUE), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (lock (fx, 4, EX, TRUE), ==, LATCH_LOCK_QUEUED);
+  assert_counts (fx, 1, 4);
+
+  /* The EX at the head goes: the PR behind it fits, the EX after not. */
+  latch_locker_drop_owner (fx->locker, OWNER (2), 0, fx->events);
+  g_assert_cmpuint (fx->events->len, ==, 1);
+  assert_event (fx, 0, 3, LATCH_LOCK_GRANTED);
+  assert_counts (fx, 1, 3);
+  g_assert_false (unlock (fx, 2, "r"));
+
+  /* A queued request at the tail goes: nothing else happens. */
+  clear_events (fx);
+  latch_locker_drop_owner (fx->locker, OWNER (4), 0, fx->events);
+  g_assert_cmpuint (fx->events->len, ==, 0);
+  assert_counts (fx, 1, 2);
+}
+
+/* An owner with holds on several resources and a queued request. */
+static void
+test_drop_everything (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_assert_cmpint (lock_full (fx, 1, "a", EX, TRUE, TRUE, 0, 0, NULL), ==,
+                   LATCH_LOCK_GRANTED);
+  g_assert_cmpint (lock_full (fx, 1, "b", PW, TRUE, TRUE, 0, 0, NULL), ==,
+                   LATCH_LOCK_GRANTED);
+  g_assert_cmpint (lock_full (fx, 2, "a", EX, TRUE, TRUE, 0, 0, NULL), ==,
+                   LATCH_LOCK_QUEUED);
+  g_assert_cmpint (lock_full (fx, 2, "c", EX, TRUE, TRUE, 0, 0, NULL), ==,
+                   LATCH_LOCK_GRANTED);
+  g_assert_cmpint (lock_full (fx, 1, "c", PR, TRUE, TRUE, 0, 0, NULL), ==,
+                   LATCH_LOCK_QUEUED);
+  g_assert_cmpint (lock_full (fx, 3, "c", NL, TRUE, TRUE, 0, 0, NULL), ==,
+                   LATCH_LOCK_QUEUED);
+  assert_counts (fx, 3, 6);
+
+  latch_locker_drop_owner (fx->locker, OWNER (1), 0, fx->events);
+  /* a: 2 granted; b: gone; c: 3's NL no longer behind 1's PR. */
+  g_assert_cmpuint (fx->events->len, ==, 2);
+  assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  assert_event (fx, 1, 3, LATCH_LOCK_GRANTED);
+  assert_counts (fx, 2, 3);
+
+  clear_events (fx);
+  latch_locker_drop_owner (fx->locker, OWNER (2), 0, fx->events);
+  latch_locker_drop_owner (fx->locker, OWNER (3), 0, fx->events);
+  g_assert_cmpuint (fx->events->len, ==, 0);
+  assert_counts (fx, 0, 0);
+}
+
+/* ---- unlock ---- */
+
+static void
+test_unlock_not_held (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_assert_false (unlock (fx, 1, "r"));
+  g_assert_false (unlock (fx, 1, "not a name"));
+  g_assert_cmpint (lock (fx, 1, EX, TRUE), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (lock (fx, 2, EX, TRUE), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (lock_full (fx, 3, "x", EX, TRUE, FALSE, 0, 0, NULL), ==,
+                   LATCH_LOCK_WAIT_RESOURCE);
+  g_assert_false (unlock (fx, 1, "s"));   /* holds something else */
+  g_assert_false (unlock (fx, 2, "r"));   /* only queued */
+  g_assert_false (unlock (fx, 3, "x"));   /* only waiting for creation */
+  g_assert_false (unlock (fx, 4, "r"));   /* nothing at all */
+  g_assert_cmpuint (fx->events->len, ==, 0);
+  assert_counts (fx, 1, 3);
+  g_assert_true (unlock (fx, 1, "r"));
+  g_assert_false (unlock (fx, 1, "r"));
+}
+
+/* ---- idle lifespan ---- */
+
+static void
+test_lifespan_zero (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_assert_cmpint (lock (fx, 1, EX, TRUE), ==, LATCH_LOCK_GRANTED);
+  assert_counts (fx, 1, 1);
+  g_assert_true (unlock (fx, 1, "r"));
+  assert_counts (fx, 0, 0);
+  g_assert_cmpint (latch_locker_tick (fx->locker, 0, fx->events), ==, -1);
+
+  /* A busy request against a resource created with no wait at all. */
+  g_assert_cmpint (lock (fx, 1, EX, FALSE), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (lock (fx, 2, EX, FALSE), ==, LATCH_LOCK_BUSY);
+  latch_locker_drop_owner (fx->locker, OWNER (1), 0, fx->events);
+  assert_counts (fx, 0, 0);
+}
+
+static void
+test_lifespan_delayed (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_assert_cmpint (lock_full (fx, 1, "r", EX, TRUE, TRUE, 100, 0, NULL), ==,
+                   LATCH_LOCK_GRANTED);
+  g_assert_cmpint (latch_locker_tick (fx->locker, 5, fx->events), ==, -1);
+  g_assert_true (latch_locker_unlock (fx->locker, OWNER (1), "r", FALSE, 10,
+                                      fx->events));
+  assert_counts (fx, 1, 0);
+  g_assert_cmpint (latch_locker_tick (fx->locker, 50, fx->events), ==, 110);
+  g_assert_cmpint (latch_locker_tick (fx->locker, 109, fx->events), ==, 110);
+  assert_counts (fx, 1, 0);
+  g_assert_cmpint (latch_locker_tick (fx->locker, 110, fx->events), ==, -1);
+  assert_counts (fx, 0, 0);
+  g_assert_cmpuint (fx->events->len, ==, 0);
+}
+
+/* Use restarts the countdown; a later request's lifespan is ignored. */
+static void
+test_lifespan_restart (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_assert_cmpint (lock_full (fx, 1, "r", EX, TRUE, TRUE, 100, 10, NULL), ==,
+                   LATCH_LOCK_GRANTED);
+  g_assert_true (latch_locker_unlock (fx->locker, OWNER (1), "r", FALSE, 20,
+                                      fx->events));
+  g_assert_cmpint (latch_locker_tick (fx->locker, 20, fx->events), ==, 120);
+  g_assert_cmpint (lock_full (fx, 2, "r", PR, TRUE, TRUE, 5, 60, NULL), ==,
+                   LATCH_LOCK_GRANTED);
+  g_assert_cmpint (latch_locker_tick (fx->locker, 120, fx->events), ==, -1);
+  assert_counts (fx, 1, 1);
+  g_assert_true (latch_locker_unlock (fx->locker, OWNER (2), "r", FALSE, 70,
+                                      fx->events));
+  g_assert_cmpint (latch_locker_tick (fx->locker, 120, fx->events), ==, 170);
+  g_assert_cmpint (latch_locker_tick (fx->locker, 169, fx->events), ==, 170);
+  assert_counts (fx, 1, 0);
+  g_assert_cmpint (latch_locker_tick (fx->locker, 170, fx->events), ==, -1);
+  assert_counts (fx, 0, 0);
+
+  /* A busy request does not make an idle resource busy. */
+  g_assert_cmpint (lock_full (fx, 1, "r", EX, FALSE, TRUE, 100, 200, NULL),
+                   ==, LATCH_LOCK_GRANTED);
+  g_assert_true (latch_locker_unlock (fx->locker, OWNER (1), "r", FALSE, 200,
+                                      fx->events));
+  g_assert_cmpint (latch_locker_request (
+                       fx->locker, OWNER (2),
+                       &(LatchLockReq){ .name = "r", .mode = 99 }, 250, NULL,
+                       NULL, fx->events),
+                   ==, LATCH_LOCK_IMPOSSIBLE);
+  g_assert_cmpint (latch_locker_tick (fx->locker, 250, fx->events), ==, 300);
+}
+
+/* Several idle resources expire in order of their own deadlines. */
+static void
+test_lifespan_order (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  lock_full (fx, 1, "a", EX, TRUE, TRUE, 300, 0, NULL);
+  lock_full (fx, 1, "b", EX, TRUE, TRUE, 100, 0, NULL);
+  lock_full (fx, 1, "c", EX, TRUE, TRUE, 0, 0, NULL);
+  lock_full (fx, 1, "d", EX, TRUE, TRUE, 100, 0, NULL);
+  assert_counts (fx, 4, 4);
+  latch_locker_drop_owner (fx->locker, OWNER (1), 0, fx->events);
+  assert_counts (fx, 3, 0);  /* "c" went at once */
+  g_assert_cmpint (latch_locker_tick (fx->locker, 0, fx->events), ==, 100);
+  g_assert_cmpint (latch_locker_tick (fx->locker, 100, fx->events), ==, 300);
+  assert_counts (fx, 1, 0);
+  g_assert_cmpint (latch_locker_tick (fx->locker, 1000, fx->events), ==, -1);
+  assert_counts (fx, 0, 0);
+}
+
+/* ---- incubator ---- */
+
+static void
+test_incubator_granted (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  guint64 f_creator;
+  guint64 f_waiter;
+
+  g_assert_cmpint (lock_full (fx, 1, "r", PR, TRUE, FALSE, 0, 0, NULL), ==,
+                   LATCH_LOCK_WAIT_RESOURCE);
+  assert_counts (fx, 0, 1);
+  g_assert_cmpint (lock_full (fx, 2, "r", PR, TRUE, TRUE, 0, 0, &f_creator),
+                   ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpuint (fx->events->len, ==, 1);
+  f_waiter = assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
+  g_assert_cmpuint (f_creator, <, f_waiter);
+  assert_counts (fx, 1, 2);
+  g_assert_true (unlock (fx, 1, "r"));
+}
+
+static void
+test_incubator_queued (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_assert_cmpint (lock_full (fx, 1, "r", PR, TRUE, FALSE, 0, 0, NULL), ==,
+                   LATCH_LOCK_WAIT_RESOURCE);
+  g_assert_cmpint (lock (fx, 2, EX, TRUE), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpuint (fx->events->len, ==, 1);
+  assert_event (fx, 0, 1, LATCH_LOCK_QUEUED);
+  clear_events (fx);
+  g_assert_true (unlock (fx, 2, "r"));
+  g_assert_cmpuint (fx->events->len, ==, 1);
+  assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
+  assert_counts (fx, 1, 1);
+}
+
+/* Waiters are handed over in arrival order, each as if new. */
+static void
+test_incubator_order (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_assert_cmpint (lock_full (fx, 1, "r", EX, TRUE, FALSE, 0, 0, NULL), ==,
+                   LATCH_LOCK_WAIT_RESOURCE);
+  g_assert_cmpint (lock_full (fx, 2, "r", NL, TRUE, FALSE, 0, 0, NULL), ==,
+                   LATCH_LOCK_WAIT_RESOURCE);
+  g_assert_cmpint (lock_full (fx, 3, "r", NL, TRUE, FALSE, 0, 0, NULL), ==,
+                   LATCH_LOCK_WAIT_RESOURCE);
+  g_assert_cmpint (lock_full (fx, 4, "other", NL, TRUE, FALSE, 0, 0, NULL),
+                   ==, LATCH_LOCK_WAIT_RESOURCE);
+  latch_locker_drop_owner (fx->locker, OWNER (3), 0, fx->events);
+  assert_counts (fx, 0, 3);
+
+  g_assert_cmpint (lock (fx, 5, CR, TRUE), ==, LATCH_LOCK_GRANTED);
+  /* EX does not fit with CR: queued; NL would fit but is behind it. */
+  g_assert_cmpuint (fx->events->len, ==, 2);
+  assert_event (fx, 0, 1, LATCH_LOCK_QUEUED);
+  assert_event (fx, 1, 2, LATCH_LOCK_QUEUED);
+  assert_counts (fx, 1, 4);
+  clear_events (fx);
+
+  /* A create=FALSE request on an existing resource is an ordinary one. */
+  g_assert_cmpint (lock_full (fx, 6, "r", NL, FALSE, FALSE, 0, 0, NULL), ==,
+                   LATCH_LOCK_BUSY);
+  g_assert_true (unlock (fx, 5, "r"));
+  g_assert_cmpuint (fx->events->len, ==, 2);
+  assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
+  assert_event (fx, 1, 2, LATCH_LOCK_GRANTED);
+  clear_events (fx);
+
+  latch_locker_drop_owner (fx->locker, OWNER (1), 0, fx->events);
+  latch_locker_drop_owner (fx->locker, OWNER (2), 0, fx->events);
+  latch_locker_drop_owner (fx->locker, OWNER (4), 0, fx->events);
+  assert_counts (fx, 0, 0);
+  /* "other" was never created; its waiter is gone: nothing to hand over. */
+  g_assert_cmpint (lock_full (fx, 7, "other", NL, TRUE, TRUE, 0, 0, NULL), ==,
+                   LATCH_LOCK_GRANTED);
+  g_assert_cmpuint (fx->events->len, ==, 0);
+}
+
+static void
+test_incubator_cant_wait (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_assert_cmpint (lock_full (fx, 1, "r", EX, FALSE, FALSE, 0, 0, NULL), ==,
+                   LATCH_LOCK_CANT_WAIT);
+  assert_counts (fx, 0, 0);
+  g_assert_cmpint (lock (fx, 2, EX, TRUE), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpuint (fx->events->len, ==, 0);
+}
+
+/* A waiter handed over to a resource with an idle lifespan. */
+static void
+test_incubator_lifespan (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_assert_cmpint (lock_full (fx, 1, "r", EX, TRUE, FALSE, 7, 0, NULL), ==,
+                   LATCH_LOCK_WAIT_RESOURCE);
+  g_assert_cmpint (lock_full (fx, 2, "r", NL, FALSE, TRUE, 50, 10, NULL), ==,
+                   LATCH_LOCK_GRANTED);
+  assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
+  latch_locker_drop_owner (fx->locker, OWNER (2), 20, fx->events);
+  latch_locker_drop_owner (fx->locker, OWNER (1), 30, fx->events);
+  /* The creator's lifespan (50), not the waiter's (7). */
+  g_assert_cmpint (latch_locker_tick (fx->locker, 30, fx->events), ==, 80);
+}
+
+/* ---- names ---- */
+
+static void
+test_name_invalid (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  static const char *const names[] = {
+    "", "a b", "1abc", "abc\n!!", "big[99999999999]", "/a\\b", "_x_a[1]",
+    /* other types: later */
+    "foo[2]", "red.green.blue", "/a b/c.d", "_s_x[1]", "_t_%S[1]",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_assert_cmpint (lock_full (fx, 1, names[i], EX, TRUE, TRUE, 0, 0,
+                                  NULL), ==, LATCH_LOCK_INVALID_NAME);
+      g_assert_cmpint (lock_full (fx, 1, names[i], EX, TRUE, FALSE, 0, 0,
+                                  NULL), ==, LATCH_LOCK_INVALID_NAME);
+      g_assert_false (unlock (fx, 1, names[i]));
+    }
+  assert_counts (fx, 0, 0);
+  g_assert_cmpint (lock_full (fx, 1, "_RESOURCE", EX, TRUE, TRUE, 0, 0, NULL),
+                   ==, LATCH_LOCK_GRANTED);
+}
+
+/* Freeing a locker with holds, queues and waiters leaks nothing. */
+static void
+test_free_busy (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  lock_full (fx, 1, "a", EX, TRUE, TRUE, 100, 0, NULL);
+  lock_full (fx, 2, "a", EX, TRUE, TRUE, 0, 0, NULL);
+  lock_full (fx, 3, "b", EX, TRUE, FALSE, 0, 0, NULL);
+  lock_full (fx, 4, "c", EX, TRUE, TRUE, 100, 0, NULL);
+  unlock (fx, 4, "c");
+  assert_counts (fx, 2, 3);
+}
+
+/* ---- randomized model test ---- */
+
+#define M_RSRC 3
+#define M_OWNERS 6
+
+static const char *const m_names[M_RSRC] = { "r0", "r1", "r2" };
+
+typedef struct
+{
+  int owner;
+  int mode;
+} MReq;
+
+typedef struct
+{
+  int owner;
+  LatchLockStatus status;
+  int rsrc;
+} MEvent;
+
+/* An independent, brute-force model of the rules in locker.h. */
+typedef struct
+{
+  GArray *holds[M_RSRC];   /* MReq, in grant order */
+  GArray *queue[M_RSRC];   /* MReq, FIFO */
+  GArray *incub[M_RSRC];   /* MReq, waiting for creation */
+  int pending[M_OWNERS];   /* resource of the queued/waiting request, -1 */
+  GArray *expected;        /* MEvent of the current operation */
+} Model;
+
+static void
+model_init (Model *m)
+{
+  for (int r = 0; r < M_RSRC; r++)
+    {
+      m->holds[r] = g_array_new (FALSE, FALSE, sizeof (MReq));
+      m->queue[r] = g_array_new (FALSE, FALSE, sizeof (MReq));
+      m->incub[r] = g_array_new (FALSE, FALSE, sizeof (MReq));
+    }
+  for (int o = 0; o < M_OWNERS; o++)
+    m->pending[o] = -1;
+  m->expected = g_array_new (FALSE, FALSE, sizeof (MEvent));
+}
+
+static void
+model_clear (Model *m)
+{
+  for (int r = 0; r < M_RSRC; r++)
+    {
+      g_array_unref (m->holds[r]);
+      g_array_unref (m->queue[r]);
+      g_array_unref (m->incub[r]);
+    }
+  g_array_unref (m->expected);
+}
+
+static gboolean
+model_exists (const Model *m, int r)
+{
+  /* lifespan 0: a resource lives exactly while someone holds or queues. */
+  return m->holds[r]->len > 0 || m->queue[r]->len > 0;
+}
+
+static gboolean
+model_holds (const Model *m, int r, int owner)
+{
+  for (guint i = 0; i < m->holds[r]->len; i++)
+    if (g_array_index (m->holds[r], MReq, i).owner == owner)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+model_fits (const Model *m, int r, int mode)
+{
+  for (guint i = 0; i < m->holds[r]->len; i++)
+    if (!is_compatible (g_array_index (m->holds[r], MReq, i).mode, mode))
+      return FALSE;
+  return TRUE;
+}
+
+static LatchLockStatus
+model_admit (Model *m, int r, MReq req, gboolean wait)
+{
+  if (m->queue[r]->len == 0 && model_fits (m, r, req.mode))
+    {
+      g_array_append_val (m->holds[r], req);
+      m->pending[req.owner] = -1;
+      return LATCH_LOCK_GRANTED;
+    }
+  if (!wait)
+    return LATCH_LOCK_BUSY;
+  g_array_append_val (m->queue[r], req);
+  m->pending[req.owner] = r;
+  return LATCH_LOCK_QUEUED;
+}
+
+static void
+model_expect (Model *m, int owner, LatchLockStatus status, int r)
+{
+  MEvent ev = { owner, status, r };
+
+  g_array_append_val (m->expected, ev);
+}
+
+static void
+model_serve (Model *m, int r)
+{
+  while (m->queue[r]->len > 0)
+    {
+      MReq head = g_array_index (m->queue[r], MReq, 0);
+
+      if (!model_fits (m, r, head.mode))
+        break;
+      g_array_remove_index (m->queue[r], 0);
+      g_array_append_val (m->holds[r], head);
+      m->pending[head.owner] = -1;
+      model_expect (m, head.owner, LATCH_LOCK_GRANTED, r);
+    }
+}
+
+static LatchLockStatus
+model_request (Model *m, int owner, int r, int mode, gboolean wait,
+               gboolean create)
+{
+  MReq req = { owner, mode };
+  LatchLockStatus status;
+
+  if (model_exists (m, r))
+    return model_admit (m, r, req, wait);
+  if (!create)
+    {
+      if (!wait)
+        return LATCH_LOCK_CANT_WAIT;
+      g_array_append_val (m->incub[r], req);
+      m->pending[owner] = r;
+      return LATCH_LOCK_WAIT_RESOURCE;
+    }
+  status = model_admit (m, r, req, wait);
+  for (guint i = 0; i < m->incub[r]->len; i++)
+    {
+      MReq waiter = g_array_index (m->incub[r], MReq, i);
+
+      model_expect (m, waiter.owner, model_admit (m, r, waiter, TRUE), r);
+    }
+  g_array_set_size (m->incub[r], 0);
+  return status;
+}
+
+static gboolean
+model_unlock (Model *m, int owner, int r)
+{
+  for (guint i = 0; i < m->holds[r]->len; i++)
+    if (g_array_index (m->holds[r], MReq, i).owner == owner)
+      {
+        g_array_remove_index (m->holds[r], i);
+        model_serve (m, r);
+        return TRUE;
+      }
+  return FALSE;
+}
+
+static void
+remove_owner (GArray *reqs, int owner)
+{
+  for (guint i = reqs->len; i-- > 0;)
+    if (g_array_index (reqs, MReq, i).owner == owner)
+      g_array_remove_index (reqs, i);
+}
+
+static void
+model_drop (Model *m, int owner)
+{
+  for (int r = 0; r < M_RSRC; r++)
+    {
+      remove_owner (m->holds[r], owner);
+      remove_owner (m->queue[r], owner);
+      remove_owner (m->incub[r], owner);
+    }
+  m->pending[owner] = -1;
+  /* Serving an untouched queue grants nothing: its head did not fit
+   * before and still does not. */
+  for (int r = 0; r < M_RSRC; r++)
+    model_serve (m, r);
+}
+
+/* The locker's events must be the model's: the same outcome for each
+ * owner, and for each resource the grants in the same (FIFO) order.
+ * pending_before: each owner's pending resource before the operation. */
+static void
+compare_events (Model *m, GArray *events, const int *pending_before,
+                guint64 *last_fence)
+{
+  g_assert_cmpuint (events->len, ==, m->expected->len);
+  for (guint i = 0; i < events->len; i++)
+    {
+      const LatchLockEvent *ev = &g_array_index (events, LatchLockEvent, i);
+      int owner = GPOINTER_TO_INT (ev->owner);
+      gboolean found = FALSE;
+
+      g_assert_cmpint (owner, >=, 0);
+      g_assert_cmpint (owner, <, M_OWNERS);
+      /* Nothing is granted to an owner that was not waiting for it. */
+      g_assert_cmpint (pending_before[owner], >=, 0);
+      for (guint k = 0; k < m->expected->len; k++)
+        {
+          const MEvent *want = &g_array_index (m->expected, MEvent, k);
+
+          if (want->owner == owner)
+            {
+              g_assert_cmpint (ev->status, ==, want->status);
+              found = TRUE;
+            }
+        }
+      g_assert_true (found);
+      if (ev->status == LATCH_LOCK_GRANTED)
+        {
+          g_assert_cmpuint (ev->fence, >, *last_fence);
+          *last_fence = ev->fence;
+        }
+    }
+  for (int r = 0; r < M_RSRC; r++)
+    {
+      guint k = 0;
+
+      for (guint i = 0; i < events->len; i++)
+        {
+          const LatchLockEvent *ev
+              = &g_array_index (events, LatchLockEvent, i);
+          int owner = GPOINTER_TO_INT (ev->owner);
+
+          if (pending_before[owner] != r)
+            continue;
+          while (k < m->expected->len
+                 && g_array_index (m->expected, MEvent, k).rsrc != r)
+            k++;
+          g_assert_cmpuint (k, <, m->expected->len);
+          g_assert_cmpint (g_array_index (m->expected, MEvent, k).owner, ==,
+                           owner);
+          k++;
+        }
+    }
+}
+
+static void
+model_check (const Model *m, const LatchLocker *locker)
+{
+  guint n_active = 0;
+  guint n_resources = 0;
+
+  for (int r = 0; r < M_RSRC; r++)
+    {
+      GArray *holds = m->holds[r];
+
+      /* Holders pairwise compatible. */
+      for (guint i = 0; i < holds->len; i++)
+        for (guint j = i + 1; j < holds->len; j++)
+          {
+            int a = g_array_index (holds, MReq, i).mode;
+            int b = g_array_index (holds, MReq, j).mode;
+
+            g_assert_true (is_compatible (a, b) && is_compatible (b, a));
+          }
+      /* The head of a queue never fits (else it would have been served). */
+      if (m->queue[r]->len > 0)
+        g_assert_false (
+            model_fits (m, r, g_array_index (m->queue[r], MReq, 0).mode));
+      n_active += holds->len + m->queue[r]->len + m->incub[r]->len;
+      if (model_exists (m, r))
+        {
+          n_resources++;
+          g_assert_cmpuint (m->incub[r]->len, ==, 0);
+        }
+    }
+  g_assert_cmpuint (latch_locker_n_active (locker), ==, n_active);
+  g_assert_cmpuint (latch_locker_n_resources (locker), ==, n_resources);
+}
+
+/* How often each outcome came up over all runs, so that the test proves
+ * it exercised them: immediate statuses, then late events. */
+static guint n_status[8];
+static guint n_late[8];
+
+static int
+status_slot (LatchLockStatus status)
+{
+  switch (status)
+    {
+    case LATCH_LOCK_GRANTED:
+      return 0;
+    case LATCH_LOCK_QUEUED:
+      return 1;
+    case LATCH_LOCK_WAIT_RESOURCE:
+      return 2;
+    case LATCH_LOCK_BUSY:
+      return 3;
+    case LATCH_LOCK_CANT_WAIT:
+      return 4;
+    case LATCH_LOCK_IMPOSSIBLE:
+    case LATCH_LOCK_INVALID_NAME:
+    default:
+      return 5;
+    }
+}
+
+static void
+run_model_once (int n_ops)
+{
+  g_autoptr (LatchLocker) locker = latch_locker_new (1);
+  g_autoptr (GArray) events = latch_lock_events_new ();
+  Model m;
+  guint64 last_fence = 0;
+  int pending_before[M_OWNERS];
+
+  model_init (&m);
+  for (int op = 0; op < n_ops; op++)
+    {
+      int owner = g_test_rand_int_range (0, M_OWNERS);
+      int r = g_test_rand_int_range (0, M_RSRC);
+      int kind = g_test_rand_int_range (0, 100);
+
+      memcpy (pending_before, m.pending, sizeof pending_before);
+      g_array_set_size (m.expected, 0);
+      if (kind < 55 && m.pending[owner] < 0 && !model_holds (&m, r, owner))
+        {
+          /* The daemon allows one request in flight per owner and none
+           * for a resource the owner holds. */
+          LatchLockReq req = {
+            .name = m_names[r],
+            .mode = g_test_rand_int_range (0, 6),
+            .quantity = 1,
+            .wait = g_test_rand_int_range (0, 10) < 7,
+            .create = g_test_rand_int_range (0, 10) < 8,
+            .lifespan = 0,
+          };
+          guint64 fence = 0;
+          LatchLockStatus want;
+          LatchLockStatus got;
+
+          want = model_request (&m, owner, r, req.mode, req.wait, req.create);
+          got = latch_locker_request (locker, OWNER (owner), &req, op, &fence,
+                                      NULL, events);
+          g_assert_cmpint (got, ==, want);
+          n_status[status_slot (got)]++;
+          if (got == LATCH_LOCK_GRANTED)
+            {
+              g_assert_cmpuint (fence, >, last_fence);
+              last_fence = fence;
+            }
+        }
+      else if (kind < 90)
+        {
+          gboolean want = model_unlock (&m, owner, r);
+
+          g_assert_cmpint (latch_locker_unlock (locker, OWNER (owner),
+                                                m_names[r],
+                                                g_test_rand_bit (), op,
+                                                events),
+                           ==, want);
+        }
+      else
+        {
+          model_drop (&m, owner);
+          latch_locker_drop_owner (locker, OWNER (owner), op, events);
+        }
+      compare_events (&m, events, pending_before, &last_fence);
+      for (guint i = 0; i < events->len; i++)
+        {
+          const LatchLockEvent *ev
+              = &g_array_index (events, LatchLockEvent, i);
+
+          n_late[status_slot (ev->status)]++;
+        }
+      g_array_set_size (events, 0);
+      model_check (&m, locker);
+      g_assert_cmpint (latch_locker_tick (locker, op, events), ==, -1);
+      g_assert_cmpuint (events->len, ==, 0);
+    }
+
+  for (int owner = 0; owner < M_OWNERS; owner++)
+    {
+      memcpy (pending_before, m.pending, sizeof pending_before);
+      g_array_set_size (m.expected, 0);
+      model_drop (&m, owner);
+      latch_locker_drop_owner (locker, OWNER (owner), n_ops, events);
+      compare_events (&m, events, pending_before, &last_fence);
+      g_array_set_size (events, 0);
+      model_check (&m, locker);
+    }
+  g_assert_cmpuint (latch_locker_n_active (locker), ==, 0);
+  g_assert_cmpuint (latch_locker_n_resources (locker), ==, 0);
+  model_clear (&m);
+}
+
+static void
+test_model_random (void)
+{
+  int n_runs = g_test_slow () ? 2000 : 200;
+
+  for (int run = 0; run < n_runs; run++)
+    run_model_once (g_test_rand_int_range (1, 400));
+  g_test_message ("granted %u, queued %u, wait-resource %u, busy %u, "
+                  "cant-wait %u; late: granted %u, queued %u",
+                  n_status[0], n_status[1], n_status[2], n_status[3],
+                  n_status[4], n_late[0], n_late[1]);
+  for (int i = 0; i <= 4; i++)
+    g_assert_cmpuint (n_status[i], >, 0);
+  g_assert_cmpuint (n_late[0], >, 0);
+  g_assert_cmpuint (n_late[1], >, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) \
+  g_test_add ((path), Fixture, NULL, fixture_setup, (func), fixture_teardown)
+
+  g_test_add_func ("/locker/simple/matrix/grant-now", test_matrix_grant_now);
+  g_test_add_func ("/locker/simple/matrix/queue", test_matrix_queue);
+  ADD ("/locker/simple/fifo-writer-not-starved", test_fifo_writer_not_starved);
+  ADD ("/locker/simple/busy-behind-queue", test_fifo_busy_behind_queue);
+  ADD ("/locker/simple/head-blocks", test_fifo_head_blocks);
+  ADD ("/locker/simple/same-owner-twice", test_same_owner_twice);
+  ADD ("/locker/fence/increasing", test_fence_increasing);
+  ADD ("/locker/drop-owner/holder", test_drop_holder);
+  ADD ("/locker/drop-owner/queued", test_drop_queued);
+  ADD ("/locker/drop-owner/everything", test_drop_everything);
+  ADD ("/locker/unlock/not-held", test_unlock_not_held);
+  ADD ("/locker/lifespan/zero", test_lifespan_zero);
+  ADD ("/locker/lifespan/delayed", test_lifespan_delayed);
+  ADD ("/locker/lifespan/restart", test_lifespan_restart);
+  ADD ("/locker/lifespan/order", test_lifespan_order);
+  ADD ("/locker/incubator/granted", test_incubator_granted);
+  ADD ("/locker/incubator/queued", test_incubator_queued);
+  ADD ("/locker/incubator/order", test_incubator_order);
+  ADD ("/locker/incubator/cant-wait", test_incubator_cant_wait);
+  ADD ("/locker/incubator/lifespan", test_incubator_lifespan);
+  ADD ("/locker/name/invalid", test_name_invalid);
+  ADD ("/locker/free-busy", test_free_busy);
+  g_test_add_func ("/locker/model/random", test_model_random);
+
+#undef ADD
+  return g_test_run ();
+}
