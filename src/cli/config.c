@@ -1,0 +1,1271 @@
+/* config.c: the settings table, value grammars, configuration files and
+ * the verbose dump.  The command line is in options.c. */
+
+#include "config.h"
+
+#include "cli/settings.h"
+#include "cli/settings-table.h"
+
+#include "common/autocleanup.h"
+#include "common/error.h"
+#include "locker/rsrc-name.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+#define SYSTEM_CONFIG_FILE SYSCONFDIR "/latch.conf"
+#define USER_CONFIG_FILE ".latch"
+
+/* A configuration file is small; anything larger is a mistake. */
+#define MAX_FILE_SIZE (1024 * 1024)
+
+/* Longest text of a value or line quoted in an error message. */
+#define MAX_QUOTED 120
+
+#define SUN_PATH_SIZE G_SIZEOF_MEMBER (struct sockaddr_un, sun_path)
+
+static gboolean check_resource_name (LatchSettingValue *value,
+                                     GError **error);
+static gboolean check_quantity (LatchSettingValue *value, GError **error);
+static gboolean check_absolute (LatchSettingValue *value, GError **error);
+static gboolean check_socket_name (LatchSettingValue *value, GError **error);
+
+#define FIELD(member) G_STRUCT_OFFSET (LatchConfig, member)
+#define UNSUPPORTED(short_name, long_name, group, key)                       \
+  {                                                                          \
+    short_name, long_name, group, key, LATCH_SETTING_UNSUPPORTED, -1, NULL,  \
+        NULL, NULL, NULL, NULL                                               \
+  }
+
+/* FLoM's order: the verbose dump (-V) prints the rows in this order.
+ * Columns: option letter, long option, group, key, kind, field, default,
+ * check, --help argument, --help text, meaning of an integer. */
+const LatchSetting latch_settings[] = {
+  { 't', "daemon-trace-file", "Trace", "DaemonTraceFile", LATCH_SETTING_PATH,
+    FIELD (daemon_trace_file), NULL, NULL, "FILE",
+    "Trace file of the daemon (give an absolute path)", NULL },
+  { 'T', "command-trace-file", "Trace", "CommandTraceFile", LATCH_SETTING_PATH,
+    FIELD (command_trace_file), NULL, NULL, "FILE",
+    "Trace file of this command", NULL },
+  { 0, "append-trace-file", "Trace", "AppendTraceFile", LATCH_SETTING_BOOL,
+    FIELD (append_trace_file), "no", NULL, "yes|no",
+    "Append to the trace files instead of truncating them", NULL },
+  { 'V', "verbose", "Trace", "Verbose", LATCH_SETTING_FLAG, FIELD (verbose),
+    "no", NULL, NULL, "Print the configuration and more messages", NULL },
+  { 'r', "resource-name", "Resource", "Name", LATCH_SETTING_STRING,
+    FIELD (resource_name), LATCH_DEFAULT_RESOURCE_NAME, check_resource_name,
+    "NAME", "Resource to lock", NULL },
+  { 'o', "resource-timeout", "Resource", "Timeout", LATCH_SETTING_INT,
+    FIELD (resource_timeout), "-1", NULL, "MS",
+    "How long to wait for the lock, in milliseconds; <0 forever, 0 no wait",
+    "milliseconds; -1 waits forever, 0 does not wait" },
+  { 'q', "resource-quantity", "Resource", "Quantity", LATCH_SETTING_INT,
+    FIELD (resource_quantity), "1", check_quantity, "N",
+    "Units of a numeric resource to lock", "number of units, 1 or more" },
+  { 'l', "lock-mode", "Resource", "LockMode", LATCH_SETTING_LOCK_MODE,
+    FIELD (lock_mode), "EX", NULL, "MODE",
+    "Lock mode: NL, CR, CW, PR, PW or EX", NULL },
+  { 'e', "resource-create", "Resource", "Create", LATCH_SETTING_BOOL,
+    FIELD (resource_create), "yes", NULL, "yes|no",
+    "Whether this request may create the resource", NULL },
+  { 'i', "resource-idle-lifespan", "Resource", "IdleLifespan",
+    LATCH_SETTING_INT, FIELD (resource_idle_lifespan), "0", check_absolute,
+    "MS", "Keep the resource this long after its last use, in milliseconds",
+    "milliseconds" },
+  { 's', "socket-name", "Daemon", "SocketName", LATCH_SETTING_PATH,
+    FIELD (socket_name), NULL, check_socket_name, "PATH",
+    "UNIX socket of the daemon (default: one per user)", NULL },
+  { 'd', "daemon-lifespan", "Daemon", "Lifespan", LATCH_SETTING_INT,
+    FIELD (daemon_lifespan), G_STRINGIFY (LATCH_DEFAULT_DAEMON_LIFESPAN),
+    NULL, "MS",
+    "How long an idle daemon lives, in milliseconds; <0 forever, 0 never "
+    "start one",
+    "milliseconds; -1 keeps it forever, 0 never starts a daemon" },
+  UNSUPPORTED ('a', "unicast-address", "Daemon", "UnicastAddress"),
+  UNSUPPORTED ('p', "unicast-port", "Daemon", "UnicastPort"),
+  UNSUPPORTED ('A', "multicast-address", "Daemon", "MulticastAddress"),
+  UNSUPPORTED ('P', "multicast-port", "Daemon", "MulticastPort"),
+  UNSUPPORTED ('m', "mount-point-vfs", "Daemon", "MountPointVFS"),
+  { 0, "ignore-signal", "Monitor", "IgnoredSignals", LATCH_SETTING_SIGNALS,
+    FIELD (ignored_signals), NULL, NULL, "SIGNAL",
+    "Signal to ignore while the command runs (repeatable; see --signal-list)",
+    NULL },
+  UNSUPPORTED ('n', "network-interface", "Network", "NetworkInterface"),
+  UNSUPPORTED ('D', "discovery-attempts", "Network", "DiscoveryAttempts"),
+  UNSUPPORTED ('I', "discovery-timeout", "Network", "DiscoveryTimeout"),
+  UNSUPPORTED (0, "discovery-ttl", "Network", "DiscoveryTTL"),
+  UNSUPPORTED (0, "tcp-keepalive-time", "Network", "TcpKeepaliveTime"),
+  UNSUPPORTED (0, "tcp-keepalive-intvl", "Network", "TcpKeepaliveIntvl"),
+  UNSUPPORTED (0, "tcp-keepalive-probes", "Network", "TcpKeepaliveProbes"),
+  UNSUPPORTED (0, "tls-certificate", "TLS", "TlsCertificate"),
+  UNSUPPORTED (0, "tls-private-key", "TLS", "TlsPrivateKey"),
+  UNSUPPORTED (0, "tls-ca-certificate", "TLS", "TlsCaCertificate"),
+  UNSUPPORTED (0, "tls-check-peer-id", "TLS", "TlsCheckPeerId"),
+};
+
+const gsize latch_n_settings = G_N_ELEMENTS (latch_settings);
+
+/* FLoM's table, Linux numbering; index = signal number. */
+static const char *const signal_names[] = {
+  NULL,      "SIGHUP",  "SIGINT",    "SIGQUIT", "SIGILL",    "SIGTRAP",
+  "SIGABRT", "SIGBUS",  "SIGFPE",    "SIGKILL", "SIGUSR1",   "SIGSEGV",
+  "SIGUSR2", "SIGPIPE", "SIGALRM",   "SIGTERM", "SIGSTKFLT", "SIGCHLD",
+  "SIGCONT", "SIGSTOP", "SIGTSTP",   "SIGTTIN", "SIGTTOU",   "SIGURG",
+  "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH",  "SIGIO",
+  "SIGPWR",  "SIGSYS",
+};
+#define MAX_SIGNAL 31
+G_STATIC_ASSERT (G_N_ELEMENTS (signal_names) == MAX_SIGNAL + 1);
+
+/* Index = LatchLockMode. */
+static const char *const lock_mode_short[] = { "NL", "CR", "CW",
+                                               "PR", "PW", "EX" };
+static const char *const lock_mode_long[]
+    = { "NullLock",      "ConcurrentRead", "ConcurrentWrite",
+        "ProtectedRead", "ProtectedWrite", "Exclusive" };
+G_STATIC_ASSERT (G_N_ELEMENTS (lock_mode_short) == LATCH_LOCK_MODE_EX + 1);
+
+/* 'text' for a one-line message: control characters and bytes that are
+ * not UTF-8 are escaped as \xNN; long text is cut. */
+static char *
+quote_len (const char *text, gsize len)
+{
+  GString *out = g_string_new ("'");
+  const char *p = text;
+  const char *end = text + len;
+  gsize shown = 0;
+
+  while (p < end)
+    {
+      guchar c = (guchar) *p;
+
+      if (shown >= MAX_QUOTED)
+        {
+          g_string_append (out, "...");
+          break;
+        }
+      shown++;
+      if (c < 0x20 || c == 0x7f)
+        {
+          g_string_append_printf (out, "\\x%02x", c);
+          p++;
+        }
+      else if (c < 0x80)
+        {
+          g_string_append_c (out, (char) c);
+          p++;
+        }
+      else
+        {
+          gunichar u = g_utf8_get_char_validated (p, end - p);
+
+          if (u == (gunichar) -1 || u == (gunichar) -2)
+            {
+              g_string_append_printf (out, "\\x%02x", c);
+              p++;
+            }
+          else
+            {
+              const char *next = g_utf8_next_char (p);
+
+              g_string_append_len (out, p, next - p);
+              p = next;
+            }
+        }
+    }
+  g_string_append_c (out, '\'');
+  return g_string_free (out, FALSE);
+}
+
+static char *
+quote (const char *text)
+{
+  return quote_len (text, strlen (text));
+}
+
+/* Value grammars */
+
+gboolean
+latch_parse_bool (const char *text, gboolean *out)
+{
+  static const struct
+  {
+    const char *word;
+    gboolean value;
+  } words[] = {
+    { "yes", TRUE },  { "no", FALSE },    { "y", TRUE }, { "n", FALSE },
+    { "true", TRUE }, { "false", FALSE }, { "1", TRUE }, { "0", FALSE },
+  };
+  g_autofree char *word = NULL;
+  gsize i;
+
+  if (text == NULL)
+    return FALSE;
+  word = g_strstrip (g_strdup (text));
+  for (i = 0; i < G_N_ELEMENTS (words); i++)
+    if (g_ascii_strcasecmp (word, words[i].word) == 0)
+      {
+        *out = words[i].value;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+gboolean
+latch_parse_lock_mode (const char *text, LatchLockMode *out)
+{
+  g_autofree char *word = NULL;
+  int mode;
+
+  if (text == NULL)
+    return FALSE;
+  word = g_strstrip (g_strdup (text));
+  for (mode = LATCH_LOCK_MODE_NL; mode <= LATCH_LOCK_MODE_EX; mode++)
+    if (g_ascii_strcasecmp (word, lock_mode_short[mode]) == 0
+        || g_ascii_strcasecmp (word, lock_mode_long[mode]) == 0)
+      {
+        *out = (LatchLockMode) mode;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+gboolean
+latch_parse_int (const char *text, int *out)
+{
+  g_autofree char *word = NULL;
+  char *end = NULL;
+  gint64 value;
+
+  if (text == NULL)
+    return FALSE;
+  word = g_strstrip (g_strdup (text));
+  /* g_ascii_strtoll would skip blanks after a sign ("- 5"). */
+  if (!g_ascii_isdigit (word[0])
+      && !((word[0] == '-' || word[0] == '+') && g_ascii_isdigit (word[1])))
+    return FALSE;
+  errno = 0;
+  value = g_ascii_strtoll (word, &end, 10);
+  if (errno != 0 || *end != '\0' || value < G_MININT || value > G_MAXINT)
+    return FALSE;
+  *out = (int) value;
+  return TRUE;
+}
+
+int
+latch_signal_from_string (const char *text)
+{
+  g_autofree char *word = NULL;
+  int signo;
+
+  if (text == NULL)
+    return 0;
+  if (latch_parse_int (text, &signo))
+    return signo >= 1 && signo <= MAX_SIGNAL ? signo : 0;
+  word = g_strstrip (g_strdup (text));
+  for (signo = 1; signo <= MAX_SIGNAL; signo++)
+    if (strcmp (word, signal_names[signo]) == 0)
+      return signo;
+  return 0;
+}
+
+const char *
+latch_signal_name (int signo)
+{
+  if (signo < 1 || signo > MAX_SIGNAL)
+    return NULL;
+  return signal_names[signo];
+}
+
+const char *
+latch_lock_mode_name (LatchLockMode mode)
+{
+  if ((int) mode < LATCH_LOCK_MODE_NL || mode > LATCH_LOCK_MODE_EX)
+    return NULL;
+  return lock_mode_short[mode];
+}
+
+/* FLoM's layout, trailing tabs included. */
+void
+latch_signal_list (GString *out)
+{
+  int signo;
+
+  for (signo = 1; signo <= MAX_SIGNAL; signo++)
+    {
+      g_string_append_printf (out, "%d) %s\t", signo, signal_names[signo]);
+      if (signo % 4 == 0)
+        g_string_append_c (out, '\n');
+    }
+  g_string_append_c (out, '\n');
+}
+
+/* Setting values */
+
+static gboolean
+is_string_kind (LatchSettingKind kind)
+{
+  return kind == LATCH_SETTING_STRING || kind == LATCH_SETTING_PATH;
+}
+
+static gboolean
+looks_like_number (const char *text)
+{
+  g_autofree char *word = g_strstrip (g_strdup (text));
+  const char *p = word;
+
+  if (*p == '-' || *p == '+')
+    p++;
+  if (*p == '\0')
+    return FALSE;
+  for (; *p != '\0'; p++)
+    if (!g_ascii_isdigit (*p))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+parse_signal (const char *text, int *signo_out, GError **error)
+{
+  g_autofree char *quoted = NULL;
+  int signo = latch_signal_from_string (text);
+
+  if (signo == 0)
+    {
+      quoted = quote (text);
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "%s is not a signal (a number from 1 to %d or a name "
+                   "such as SIGTERM; see --signal-list)",
+                   quoted, MAX_SIGNAL);
+      return FALSE;
+    }
+  if (strcmp (signal_names[signo], "SIGKILL") == 0
+      || strcmp (signal_names[signo], "SIGSTOP") == 0)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "%s cannot be ignored", signal_names[signo]);
+      return FALSE;
+    }
+  *signo_out = signo;
+  return TRUE;
+}
+
+/* The grammar of the row's kind, without the row's check. */
+static gboolean
+parse_value (const LatchSetting *setting, const char *text,
+             LatchSettingValue *out, GError **error)
+{
+  LatchSettingValue value = { 0 };
+  g_autofree char *quoted = NULL;
+  gboolean flag;
+  LatchLockMode mode;
+  int signo;
+
+  g_return_val_if_fail (text != NULL || setting->kind == LATCH_SETTING_FLAG,
+                        FALSE);
+
+  switch (setting->kind)
+    {
+    case LATCH_SETTING_STRING:
+      value.str = g_strdup (text);
+      break;
+    case LATCH_SETTING_PATH:
+      value.str = text[0] != '\0' ? g_strdup (text) : NULL;
+      break;
+    case LATCH_SETTING_INT:
+      if (!latch_parse_int (text, &value.num))
+        {
+          quoted = quote (text);
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                       "%s %s (%s)", quoted,
+                       looks_like_number (text) ? "is out of range"
+                                                : "is not an integer",
+                       setting->expect);
+          return FALSE;
+        }
+      break;
+    case LATCH_SETTING_FLAG:
+      if (text == NULL)
+        {
+          value.num = TRUE;
+          break;
+        }
+      G_GNUC_FALLTHROUGH;
+    case LATCH_SETTING_BOOL:
+      if (!latch_parse_bool (text, &flag))
+        {
+          quoted = quote (text);
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                       "%s is not yes or no (accepted: yes, no, y, n, true, "
+                       "false, 1, 0)",
+                       quoted);
+          return FALSE;
+        }
+      value.num = flag;
+      break;
+    case LATCH_SETTING_LOCK_MODE:
+      if (!latch_parse_lock_mode (text, &mode))
+        {
+          quoted = quote (text);
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                       "%s is not a lock mode (accepted: NL, CR, CW, PR, PW, "
+                       "EX or NullLock, ConcurrentRead, ConcurrentWrite, "
+                       "ProtectedRead, ProtectedWrite, Exclusive)",
+                       quoted);
+          return FALSE;
+        }
+      value.num = mode;
+      break;
+    case LATCH_SETTING_SIGNALS:
+      if (!parse_signal (text, &signo, error))
+        return FALSE;
+      value.sigs = 1u << signo;
+      break;
+    case LATCH_SETTING_UNSUPPORTED:
+    default:
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "[%s] %s is not supported by this latch version yet",
+                   setting->group, setting->key);
+      return FALSE;
+    }
+  *out = value;
+  return TRUE;
+}
+
+static void
+value_clear (const LatchSetting *setting, LatchSettingValue *value)
+{
+  if (is_string_kind (setting->kind))
+    g_clear_pointer (&value->str, g_free);
+}
+
+gboolean
+latch_setting_parse (const LatchSetting *setting, const char *text,
+                     LatchSettingValue *out, GError **error)
+{
+  LatchSettingValue value;
+
+  if (!parse_value (setting, text, &value, error))
+    return FALSE;
+  if (setting->check != NULL && !setting->check (&value, error))
+    {
+      value_clear (setting, &value);
+      return FALSE;
+    }
+  *out = value;
+  return TRUE;
+}
+
+/* Moves value into config's field (strings are stolen). */
+static void
+value_store (const LatchSetting *setting, LatchSettingValue *value,
+             LatchConfig *config)
+{
+  guint8 *field = (guint8 *) config + setting->offset;
+
+  g_return_if_fail (setting->offset >= 0);
+
+  switch (setting->kind)
+    {
+    case LATCH_SETTING_STRING:
+    case LATCH_SETTING_PATH:
+      g_free (*(char **) field);
+      *(char **) field = g_steal_pointer (&value->str);
+      break;
+    case LATCH_SETTING_INT:
+      *(int *) field = value->num;
+      break;
+    case LATCH_SETTING_BOOL:
+    case LATCH_SETTING_FLAG:
+      *(gboolean *) field = value->num != 0;
+      break;
+    case LATCH_SETTING_LOCK_MODE:
+      *(LatchLockMode *) field = (LatchLockMode) value->num;
+      break;
+    case LATCH_SETTING_SIGNALS:
+      *(guint32 *) field = value->sigs;
+      break;
+    case LATCH_SETTING_UNSUPPORTED:
+    default:
+      g_return_if_reached ();
+    }
+}
+
+static gboolean
+check_resource_name (LatchSettingValue *value, GError **error)
+{
+  if (strcmp (value->str, LATCH_DEFAULT_RESOURCE_NAME) == 0)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME,
+                   "'%s' is reserved for the default resource; choose "
+                   "another name",
+                   LATCH_DEFAULT_RESOURCE_NAME);
+      return FALSE;
+    }
+  return latch_rsrc_name_check (value->str, NULL, error);
+}
+
+static gboolean
+check_quantity (LatchSettingValue *value, GError **error)
+{
+  if (value->num < 1)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "quantity must be 1 or more, not %d", value->num);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* FLoM takes the absolute value. */
+static gboolean
+check_absolute (LatchSettingValue *value, GError **error G_GNUC_UNUSED)
+{
+  value->num = value->num == G_MININT ? G_MAXINT : ABS (value->num);
+  return TRUE;
+}
+
+static gboolean
+check_socket_name (LatchSettingValue *value, GError **error)
+{
+  g_autofree char *quoted = NULL;
+  gsize len;
+
+  if (value->str == NULL)
+    return TRUE;
+  len = strlen (value->str);
+  if (len >= SUN_PATH_SIZE)
+    {
+      quoted = quote_len (value->str, len);
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "%s is %" G_GSIZE_FORMAT " bytes long; a UNIX socket "
+                   "path can have at most %" G_GSIZE_FORMAT " bytes",
+                   quoted, len, (gsize) SUN_PATH_SIZE - 1);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Pending assignments */
+
+typedef struct
+{
+  const LatchSetting *setting;
+  LatchSettingValue value;
+} Assignment;
+
+static void
+assignment_clear (gpointer data)
+{
+  Assignment *assignment = data;
+
+  value_clear (assignment->setting, &assignment->value);
+}
+
+GArray *
+latch_assignments_new (void)
+{
+  GArray *assignments = g_array_new (FALSE, FALSE, sizeof (Assignment));
+
+  g_array_set_clear_func (assignments, assignment_clear);
+  return assignments;
+}
+
+void
+latch_assignments_add (GArray *assignments, const LatchSetting *setting,
+                       LatchSettingValue *value)
+{
+  Assignment assignment = { setting, *value };
+
+  if (is_string_kind (setting->kind))
+    value->str = NULL;
+  g_array_append_val (assignments, assignment);
+}
+
+void
+latch_assignments_commit (GArray *assignments, LatchConfig *config)
+{
+  guint i;
+
+  for (i = 0; i < assignments->len; i++)
+    {
+      Assignment *assignment = &g_array_index (assignments, Assignment, i);
+
+      value_store (assignment->setting, &assignment->value, config);
+    }
+}
+
+/* LatchConfig */
+
+LatchConfig *
+latch_config_new (void)
+{
+  LatchConfig *config = g_new0 (LatchConfig, 1);
+  gsize i;
+
+  for (i = 0; i < latch_n_settings; i++)
+    {
+      const LatchSetting *setting = &latch_settings[i];
+      LatchSettingValue value;
+
+      if (setting->offset < 0 || setting->def == NULL)
+        continue;
+      /* The row's check is skipped: "_RESOURCE" is refused only when
+       * given explicitly. */
+      if (!parse_value (setting, setting->def, &value, NULL))
+        g_assert_not_reached ();
+      value_store (setting, &value, config);
+    }
+  return config;
+}
+
+void
+latch_config_free (LatchConfig *config)
+{
+  gsize i;
+
+  if (config == NULL)
+    return;
+  for (i = 0; i < latch_n_settings; i++)
+    if (is_string_kind (latch_settings[i].kind))
+      g_free (*(char **) ((guint8 *) config + latch_settings[i].offset));
+  g_free (config);
+}
+
+static LatchConfig *
+config_copy (const LatchConfig *config)
+{
+  LatchConfig *copy = g_memdup2 (config, sizeof *config);
+  gsize i;
+
+  for (i = 0; i < latch_n_settings; i++)
+    if (is_string_kind (latch_settings[i].kind))
+      {
+        char **field = (char **) ((guint8 *) copy + latch_settings[i].offset);
+
+        *field = g_strdup (*field);
+      }
+  return copy;
+}
+
+static void
+config_swap (LatchConfig *a, LatchConfig *b)
+{
+  LatchConfig tmp = *a;
+
+  *a = *b;
+  *b = tmp;
+}
+
+static void
+append_signals (guint32 signals, GString *out)
+{
+  gboolean first = TRUE;
+  int signo;
+
+  for (signo = 1; signo <= MAX_SIGNAL; signo++)
+    if (signals & (1u << signo))
+      {
+        if (!first)
+          g_string_append_c (out, ';');
+        g_string_append (out, signal_names[signo]);
+        first = FALSE;
+      }
+}
+
+void
+latch_config_dump (const LatchConfig *config, GString *out)
+{
+  gsize i;
+
+  for (i = 0; i < latch_n_settings; i++)
+    {
+      const LatchSetting *setting = &latch_settings[i];
+      const guint8 *field = (const guint8 *) config + setting->offset;
+      const char *text;
+
+      if (setting->kind == LATCH_SETTING_UNSUPPORTED)
+        continue;
+      g_string_append_printf (out, "[%s]/%s=", setting->group, setting->key);
+      switch (setting->kind)
+        {
+        case LATCH_SETTING_STRING:
+        case LATCH_SETTING_PATH:
+          text = *(char *const *) field;
+          g_string_append_printf (out, "'%s'", text != NULL ? text : "");
+          break;
+        case LATCH_SETTING_INT:
+          g_string_append_printf (out, "%d", *(const int *) field);
+          break;
+        case LATCH_SETTING_BOOL:
+        case LATCH_SETTING_FLAG:
+          g_string_append_printf (out, "%d", *(const gboolean *) field ? 1 : 0);
+          break;
+        case LATCH_SETTING_LOCK_MODE:
+          g_string_append_printf (out, "%d",
+                                  (int) *(const LatchLockMode *) field);
+          break;
+        case LATCH_SETTING_SIGNALS:
+          g_string_append_c (out, '\'');
+          append_signals (*(const guint32 *) field, out);
+          g_string_append_c (out, '\'');
+          break;
+        case LATCH_SETTING_UNSUPPORTED:
+        default:
+          g_assert_not_reached ();
+        }
+      g_string_append_c (out, '\n');
+    }
+}
+
+gboolean
+latch_config_validate (const LatchConfig *config, GError **error)
+{
+  LatchSettingValue value;
+
+  g_return_val_if_fail (config != NULL, FALSE);
+
+  if (config->resource_name == NULL)
+    {
+      g_set_error_literal (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME,
+                           "no resource name");
+      return FALSE;
+    }
+  /* Its message names the resource name and says what is wrong. */
+  if (!latch_rsrc_name_check (config->resource_name, NULL, error))
+    return FALSE;
+  value.str = config->socket_name;
+  if (!check_socket_name (&value, error))
+    {
+      g_prefix_error (error, "socket name ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Configuration files */
+
+static const LatchSetting *
+find_setting (const char *group, const char *key)
+{
+  gsize i;
+
+  for (i = 0; i < latch_n_settings; i++)
+    if (strcmp (latch_settings[i].group, group) == 0
+        && strcmp (latch_settings[i].key, key) == 0)
+      return &latch_settings[i];
+  return NULL;
+}
+
+static gboolean
+is_known_group (const char *group)
+{
+  gsize i;
+
+  for (i = 0; i < latch_n_settings; i++)
+    if (strcmp (latch_settings[i].group, group) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* "Trace, Resource, ..." (group == NULL) or the keys of group. */
+static char *
+known_names (const char *group)
+{
+  GString *out = g_string_new (NULL);
+  gsize i;
+
+  for (i = 0; i < latch_n_settings; i++)
+    {
+      const LatchSetting *setting = &latch_settings[i];
+
+      if (group == NULL)
+        {
+          if (i > 0 && strcmp (latch_settings[i - 1].group, setting->group) == 0)
+            continue;
+          g_string_append_printf (out, "%s%s", out->len > 0 ? ", " : "",
+                                  setting->group);
+        }
+      else if (strcmp (setting->group, group) == 0)
+        g_string_append_printf (out, "%s%s", out->len > 0 ? ", " : "",
+                                setting->key);
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* The whole file; *data_out NULL when it does not exist and need not. */
+static gboolean
+read_file (const char *path, gboolean must_exist, char **data_out,
+           gsize *len_out, GError **error)
+{
+  g_auto (LatchFd) fd = -1;
+  g_autoptr (GString) data = NULL;
+  struct stat st;
+  char chunk[8192];
+  ssize_t n;
+  int saved_errno;
+
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    {
+      saved_errno = errno;
+      if (!must_exist && (saved_errno == ENOENT || saved_errno == ENOTDIR))
+        {
+          *data_out = NULL;
+          *len_out = 0;
+          return TRUE;
+        }
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                   "%s: cannot open: %s", path, g_strerror (saved_errno));
+      return FALSE;
+    }
+  if (fstat (fd, &st) < 0)
+    {
+      saved_errno = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                   "%s: cannot read: %s", path, g_strerror (saved_errno));
+      return FALSE;
+    }
+  if (S_ISDIR (st.st_mode))
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                   "%s: cannot read: %s", path, g_strerror (EISDIR));
+      return FALSE;
+    }
+  /* Not only regular files: -c <(generate-config) is a pipe. */
+  data = g_string_new (NULL);
+  for (;;)
+    {
+      n = read (fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          saved_errno = errno;
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                       "%s: cannot read: %s", path, g_strerror (saved_errno));
+          return FALSE;
+        }
+      if (n == 0)
+        break;
+      g_string_append_len (data, chunk, n);
+      if (data->len > MAX_FILE_SIZE)
+        {
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                       "%s: larger than %d bytes: not a configuration file",
+                       path, MAX_FILE_SIZE);
+          return FALSE;
+        }
+    }
+  *len_out = data->len;
+  *data_out = g_string_free (g_steal_pointer (&data), FALSE);
+  return TRUE;
+}
+
+/* One [Group] line (key NULL) or Key=value line of a file. */
+typedef struct
+{
+  int line;
+  char *group;
+  char *key;
+} ScanEntry;
+
+static void
+scan_entry_clear (gpointer data)
+{
+  ScanEntry *entry = data;
+
+  g_free (entry->group);
+  g_free (entry->key);
+}
+
+static gboolean
+has_control_char (const char *text)
+{
+  for (; *text != '\0'; text++)
+    if ((guchar) *text < 0x20 || *text == 0x7f)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+is_group_name (const char *name)
+{
+  return name[0] != '\0' && g_utf8_validate (name, -1, NULL)
+         && !has_control_char (name) && strchr (name, '[') == NULL
+         && strchr (name, ']') == NULL;
+}
+
+/* Key or Key[locale] (GKeyFile's translated keys). */
+static gboolean
+is_key_name (const char *name)
+{
+  const char *open = strchr (name, '[');
+  const char *p;
+
+  if (name[0] == '\0' || name[0] == '[' || !g_utf8_validate (name, -1, NULL)
+      || has_control_char (name))
+    return FALSE;
+  if (open == NULL)
+    return strchr (name, ']') == NULL;
+  for (p = open + 1; *p != ']'; p++)
+    if (*p == '\0' || (!g_ascii_isalnum (*p) && strchr ("-_.@", *p) == NULL))
+      return FALSE;
+  /* GKeyFile: no blank before the locale either. */
+  return p[1] == '\0' && open[-1] != ' '
+         && memchr (name, ']', open - name) == NULL;
+}
+
+/* Reads the structure of a key file line by line, as GKeyFile does
+ * (GLib's whitespace, which excludes \v; a \r before \n ignored), but
+ * stricter: every line GKeyFile refuses is refused here first, with its
+ * number, since GKeyFile's own errors carry none. */
+static gboolean
+scan_key_file (const char *data, gsize len, GArray *entries, int *line_out,
+               GError **error)
+{
+  const char *p = data;
+  const char *end = data + len;
+  const char *group = NULL;
+  int line = 0;
+
+  while (p < end)
+    {
+      const char *eol = memchr (p, '\n', end - p);
+      const char *next = eol != NULL ? eol + 1 : end;
+      const char *stop = eol != NULL ? eol : end;
+      const char *s = p;
+      g_autofree char *quoted = NULL;
+      g_autofree char *name = NULL;
+      ScanEntry entry;
+
+      line++;
+      *line_out = line;
+      if (memchr (p, '\0', stop - p) != NULL)
+        {
+          g_set_error_literal (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                               "line contains a NUL byte");
+          return FALSE;
+        }
+      /* GKeyFile drops a \r only before a \n. */
+      if (eol != NULL && stop > p && stop[-1] == '\r')
+        stop--;
+      while (s < stop && g_ascii_isspace (*s))
+        s++;
+      p = next;
+      if (s == stop || *s == '#')
+        continue;
+      quoted = quote_len (s, stop - s);
+
+      if (*s == '[')
+        {
+          const char *close = memchr (s, ']', stop - s);
+          const char *t;
+
+          if (close == NULL)
+            {
+              g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                           "%s is not a [Group] line: ']' is missing",
+                           quoted);
+              return FALSE;
+            }
+          for (t = close + 1; t < stop && (*t == ' ' || *t == '\t'); t++)
+            ;
+          if (t != stop)
+            {
+              g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                           "%s is not a [Group] line: text after ']'",
+                           quoted);
+              return FALSE;
+            }
+          name = g_strndup (s + 1, close - s - 1);
+          if (!is_group_name (name))
+            {
+              g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                           "%s: invalid group name", quoted);
+              return FALSE;
+            }
+          entry.line = line;
+          entry.group = g_steal_pointer (&name);
+          entry.key = NULL;
+          g_array_append_val (entries, entry);
+          group = entry.group;
+        }
+      else
+        {
+          const char *eq = memchr (s, '=', stop - s);
+          const char *key_end;
+
+          if (eq == NULL || eq == s)
+            {
+              g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                           "%s is not a [Group] line, a Key=value line or a "
+                           "# comment",
+                           quoted);
+              return FALSE;
+            }
+          for (key_end = eq; key_end > s && g_ascii_isspace (key_end[-1]);
+               key_end--)
+            ;
+          name = g_strndup (s, key_end - s);
+          if (!is_key_name (name))
+            {
+              g_autofree char *quoted_key = quote (name);
+
+              g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                           "%s: invalid key name %s", quoted, quoted_key);
+              return FALSE;
+            }
+          if (group == NULL)
+            {
+              g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                           "%s comes before the first [Group] line", quoted);
+              return FALSE;
+            }
+          entry.line = line;
+          entry.group = g_strdup (group);
+          entry.key = g_steal_pointer (&name);
+          g_array_append_val (entries, entry);
+        }
+    }
+  return TRUE;
+}
+
+/* Replaces GKeyFile's vague "value that cannot be interpreted". */
+static void
+set_unescape_error (GKeyFile *key_file, const LatchSetting *setting,
+                    GError *cause, GError **error)
+{
+  g_autofree char *raw
+      = g_key_file_get_value (key_file, setting->group, setting->key, NULL);
+  g_autofree char *quoted = quote (raw != NULL ? raw : "");
+
+  if (g_error_matches (cause, G_KEY_FILE_ERROR,
+                       G_KEY_FILE_ERROR_UNKNOWN_ENCODING))
+    g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                 "%s is not valid UTF-8", quoted);
+  else if (g_error_matches (cause, G_KEY_FILE_ERROR,
+                            G_KEY_FILE_ERROR_INVALID_VALUE))
+    g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                 "%s has an invalid escape sequence (valid: \\s \\n "
+                 "\\t \\r \\\\%s)",
+                 quoted,
+                 setting->kind == LATCH_SETTING_SIGNALS ? " \\;" : "");
+  else
+    g_set_error_literal (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                         cause->message);
+}
+
+/* The value of setting's key as GKeyFile unescapes it, parsed. */
+static gboolean
+read_setting (GKeyFile *key_file, const LatchSetting *setting,
+              LatchSettingValue *out, GError **error)
+{
+  g_autofree char *text = NULL;
+  g_auto (GStrv) items = NULL;
+  g_autoptr (GError) local_error = NULL;
+  LatchSettingValue item;
+  guint32 signals = 0;
+  gsize i;
+
+  /* On a bad escape GKeyFile returns a value and sets the error. */
+  if (setting->kind != LATCH_SETTING_SIGNALS)
+    {
+      text = g_key_file_get_string (key_file, setting->group, setting->key,
+                                    &local_error);
+      if (local_error != NULL || text == NULL)
+        {
+          set_unescape_error (key_file, setting, local_error, error);
+          return FALSE;
+        }
+      return latch_setting_parse (setting, text, out, error);
+    }
+
+  items = g_key_file_get_string_list (key_file, setting->group, setting->key,
+                                      NULL, &local_error);
+  if (local_error != NULL)
+    {
+      set_unescape_error (key_file, setting, local_error, error);
+      return FALSE;
+    }
+  for (i = 0; items != NULL && items[i] != NULL; i++)
+    {
+      if (!latch_setting_parse (setting, items[i], &item, error))
+        return FALSE;
+      signals |= item.sigs;
+    }
+  out->sigs = signals;
+  return TRUE;
+}
+
+/* "PATH:LINE: prefix: message", keeping the code of a latch error. */
+static void
+set_file_error (GError **error, GError *cause, const char *path, int line,
+                const char *group, const char *key)
+{
+  int code = cause->domain == LATCH_ERROR ? cause->code
+                                          : LATCH_ERROR_CONFIG_FILE;
+
+  g_set_error (error, LATCH_ERROR, code, "%s:%d: [%s] %s: %s", path, line,
+               group, key, cause->message);
+}
+
+static gboolean
+parse_key_file (const char *path, const char *data, gsize len,
+                GArray *assignments, GError **error)
+{
+  g_autoptr (GArray) entries = g_array_new (FALSE, FALSE, sizeof (ScanEntry));
+  g_autoptr (GHashTable) last_line = NULL;
+  g_autoptr (GKeyFile) key_file = g_key_file_new ();
+  g_autoptr (GError) local_error = NULL;
+  int line = 0;
+  guint i;
+
+  g_array_set_clear_func (entries, scan_entry_clear);
+  if (!scan_key_file (data, len, entries, &line, &local_error))
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE, "%s:%d: %s",
+                   path, line, local_error->message);
+      return FALSE;
+    }
+  /* The scan refuses what GKeyFile refuses; this is a safety net. */
+  if (!g_key_file_load_from_data (key_file, data, len, G_KEY_FILE_NONE,
+                                  &local_error))
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE, "%s: %s", path,
+                   local_error->message);
+      return FALSE;
+    }
+
+  /* GKeyFile keeps the last of repeated keys, also across repeated
+   * groups: that is the line whose value is read. */
+  last_line = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (i = 0; i < entries->len; i++)
+    {
+      ScanEntry *entry = &g_array_index (entries, ScanEntry, i);
+
+      if (entry->key != NULL)
+        g_hash_table_insert (last_line,
+                             g_strconcat (entry->group, "\n", entry->key, NULL),
+                             GINT_TO_POINTER (entry->line));
+    }
+
+  for (i = 0; i < entries->len; i++)
+    {
+      ScanEntry *entry = &g_array_index (entries, ScanEntry, i);
+      g_autofree char *known = NULL;
+      g_autofree char *quoted = NULL;
+      g_autofree char *lookup = NULL;
+      const LatchSetting *setting;
+      LatchSettingValue value;
+
+      if (entry->key == NULL)
+        {
+          if (!is_known_group (entry->group))
+            {
+              /* The scan let only printable UTF-8 through. */
+              known = known_names (NULL);
+              g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                           "%s:%d: unknown group [%s]; known groups: %s",
+                           path, entry->line, entry->group, known);
+              return FALSE;
+            }
+          continue;
+        }
+      setting = find_setting (entry->group, entry->key);
+      if (setting == NULL)
+        {
+          known = known_names (entry->group);
+          quoted = quote (entry->key);
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                       "%s:%d: unknown key %s in [%s]; known keys: %s", path,
+                       entry->line, quoted, entry->group, known);
+          return FALSE;
+        }
+      if (setting->kind == LATCH_SETTING_UNSUPPORTED)
+        {
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
+                       "%s:%d: [%s] %s is not supported by this latch "
+                       "version yet",
+                       path, entry->line, entry->group, entry->key);
+          return FALSE;
+        }
+      lookup = g_strconcat (entry->group, "\n", entry->key, NULL);
+      if (GPOINTER_TO_INT (g_hash_table_lookup (last_line, lookup))
+          != entry->line)
+        continue;
+      if (!read_setting (key_file, setting, &value, &local_error))
+        {
+          set_file_error (error, local_error, path, entry->line,
+                          entry->group, entry->key);
+          return FALSE;
+        }
+      latch_assignments_add (assignments, setting, &value);
+    }
+  return TRUE;
+}
+
+gboolean
+latch_config_load_file (LatchConfig *config, const char *path,
+                        gboolean must_exist, GError **error)
+{
+  g_autofree char *data = NULL;
+  g_autoptr (GArray) assignments = NULL;
+  gsize len = 0;
+
+  g_return_val_if_fail (config != NULL, FALSE);
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  if (!read_file (path, must_exist, &data, &len, error))
+    return FALSE;
+  if (data == NULL)
+    return TRUE;
+  assignments = latch_assignments_new ();
+  if (!parse_key_file (path, data, len, assignments, error))
+    return FALSE;
+  latch_assignments_commit (assignments, config);
+  return TRUE;
+}
+
+gboolean
+latch_config_load_files (LatchConfig *config, const char *sys_path,
+                         const char *user_path, const char *extra_path,
+                         GError **error)
+{
+  g_autoptr (LatchConfig) scratch = NULL;
+  g_autofree char *default_user_path = NULL;
+  const char *home;
+
+  g_return_val_if_fail (config != NULL, FALSE);
+
+  if (sys_path == NULL)
+    sys_path = SYSTEM_CONFIG_FILE;
+  if (user_path == NULL)
+    {
+      home = g_getenv ("HOME");
+      if (home == NULL || home[0] == '\0')
+        home = g_get_home_dir ();
+      default_user_path = g_build_filename (home, USER_CONFIG_FILE, NULL);
+      user_path = default_user_path;
+    }
+
+  /* All or nothing: work on a copy. */
+  scratch = config_copy (config);
+  if (!latch_config_load_file (scratch, sys_path, FALSE, error)
+      || !latch_config_load_file (scratch, user_path, FALSE, error))
+    return FALSE;
+  if (extra_path != NULL
+      && !latch_config_load_file (scratch, extra_path, TRUE, error))
+    return FALSE;
+  config_swap (config, scratch);
+  return TRUE;
+}

@@ -1,0 +1,120 @@
+/* settings.h: latch's settings, where they come from, and their checks.
+ *
+ * One table describes every setting once: short and long option, config
+ * group and key, type, default, help text.  Command-line parsing, config
+ * files and the verbose dump (-V) are all driven by it.
+ *
+ * Precedence: built-in defaults < system file (SYSCONFDIR/latch.conf) <
+ * user file ($HOME/.latch) < -c FILE < command line.  A command-line value
+ * always wins, even when it equals the default (FLoM: not always).
+ *
+ * Config files are GLib key files with FLoM's groups and keys.  A missing
+ * group is fine.  A file that exists but cannot be read or parsed, an
+ * unknown group or key, or a bad value is an error that names the file and
+ * the line, e.g.
+ *   /etc/latch.conf:12: [Resource] Timeout: 'abc' is not an integer (milliseconds)
+ * A missing system or user file is skipped; a missing -c file is an error.
+ */
+#ifndef LATCH_CLI_SETTINGS_H
+#define LATCH_CLI_SETTINGS_H
+
+#include <glib.h>
+
+#include "latch.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  /* [Trace] */
+  char *daemon_trace_file;     /* -t, DaemonTraceFile; NULL: none */
+  char *command_trace_file;    /* -T, CommandTraceFile; NULL: none */
+  gboolean append_trace_file;  /* --append-trace-file, AppendTraceFile; FALSE */
+  gboolean verbose;            /* -V, Verbose; FALSE */
+
+  /* [Resource] */
+  char *resource_name;         /* -r, Name; "_RESOURCE" */
+  int resource_timeout;        /* -o, Timeout; -1 (ms; <0 forever, 0 no wait) */
+  int resource_quantity;       /* -q, Quantity; 1 */
+  LatchLockMode lock_mode;     /* -l, LockMode; EX */
+  gboolean resource_create;    /* -e, Create; TRUE */
+  int resource_idle_lifespan;  /* -i, IdleLifespan; 0 (ms, >= 0) */
+
+  /* [Daemon] */
+  char *socket_name;           /* -s, SocketName; NULL: per-user default */
+  int daemon_lifespan;         /* -d, Lifespan; 5000 (ms; <0 forever, 0 never start) */
+
+  /* [Monitor] */
+  guint32 ignored_signals;     /* --ignore-signal, IgnoredSignals: bit N = signal N (1..31) */
+} LatchConfig;
+
+LatchConfig *latch_config_new (void); /* built-in defaults */
+void latch_config_free (LatchConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LatchConfig, latch_config_free)
+
+/* Applies the keys present in one key file.  A file that does not exist
+ * is skipped (TRUE) unless must_exist.  On error nothing is changed. */
+gboolean latch_config_load_file (LatchConfig *config, const char *path,
+                                 gboolean must_exist, GError **error);
+
+/* System file, user file, then extra_path (-c, may be NULL) in that order.
+ * sys_path / user_path NULL: the standard ones. */
+gboolean latch_config_load_files (LatchConfig *config, const char *sys_path,
+                                  const char *user_path, const char *extra_path,
+                                  GError **error);
+
+/* Appends FLoM's verbose dump, one line per setting:
+ *   [Group]/Key='string'   or   [Group]/Key=int  */
+void latch_config_dump (const LatchConfig *config, GString *out);
+
+/* Value grammars, exact (no substring matching as in FLoM), case-
+ * insensitive, surrounding blanks ignored:
+ *   bool: yes no y n true false 1 0
+ *   lock mode: NL CR CW PR PW EX and NullLock ConcurrentRead
+ *              ConcurrentWrite ProtectedRead ProtectedWrite Exclusive
+ *   signal: 1..31 or SIGNAME (exact, FLoM's table); unknown is an error */
+gboolean latch_parse_bool (const char *text, gboolean *out);
+gboolean latch_parse_lock_mode (const char *text, LatchLockMode *out);
+gboolean latch_parse_int (const char *text, int *out); /* decimal, whole string, int range */
+int latch_signal_from_string (const char *text); /* 0 if unknown */
+const char *latch_signal_name (int signo);       /* "SIGTERM"; NULL outside 1..31 */
+const char *latch_lock_mode_name (LatchLockMode mode); /* "EX" */
+void latch_signal_list (GString *out);           /* --signal-list text */
+
+/* The command line. */
+typedef struct
+{
+  char *config_file;      /* -c */
+  gboolean version;       /* -v */
+  gboolean signal_list;   /* --signal-list */
+  gboolean unique_id;     /* --unique-id */
+  gboolean quiesce_exit;  /* -x */
+  gboolean immediate_exit;/* -X */
+  char **command;         /* after "--"; NULL when none (transfer full) */
+  /* private: what the command line set, applied by latch_options_apply() */
+  gpointer priv;
+} LatchOptions;
+
+void latch_options_clear (LatchOptions *opts);
+
+/* Parses argv (GOptionContext; -h prints help and exits 0).  extra is an
+ * optional NULL-terminated array of more entries (latchd's --ready-fd).
+ * Values are not checked here beyond what GLib does. */
+gboolean latch_options_parse (LatchOptions *opts, int *argc, char ***argv,
+                              const char *parameter_string,
+                              const GOptionEntry *extra, GError **error);
+
+/* Checks every value given on the command line and writes it into config
+ * (on error config is unchanged; the error names the option). */
+gboolean latch_options_apply (const LatchOptions *opts, LatchConfig *config,
+                              GError **error);
+
+/* Final checks after all sources are applied: the resource name's grammar
+ * (latch_rsrc_name_check), the socket path length (< sizeof(sun_path)).
+ * The name "_RESOURCE" is the default; given explicitly (option or file)
+ * it is refused when read, as FLoM does. */
+gboolean latch_config_validate (const LatchConfig *config, GError **error);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,1436 @@
+/* test-config.c: settings, value grammars, configuration files, command
+ * line, precedence, dump. */
+
+#include "config.h"
+
+#include "cli/settings.h"
+#include "cli/settings-table.h"
+
+#include "common/error.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+/* Fixture: a temporary directory for configuration files. */
+
+typedef struct
+{
+  char *dir;
+} Fixture;
+
+static void
+fixture_set_up (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->dir = g_dir_make_tmp ("test-config-XXXXXX", &error);
+  g_assert_no_error (error);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (GDir) dir = g_dir_open (f->dir, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (f->dir, name, NULL);
+
+      g_assert_cmpint (g_remove (path), ==, 0);
+    }
+  g_assert_cmpint (g_rmdir (f->dir), ==, 0);
+  g_free (f->dir);
+}
+
+static char *
+write_file_len (Fixture *f, const char *name, const char *text, gssize len)
+{
+  g_autoptr (GError) error = NULL;
+  char *path = g_build_filename (f->dir, name, NULL);
+
+  g_file_set_contents (path, text, len, &error);
+  g_assert_no_error (error);
+  return path;
+}
+
+static char *
+write_file (Fixture *f, const char *name, const char *text)
+{
+  return write_file_len (f, name, text, -1);
+}
+
+static char *
+missing_path (Fixture *f, const char *name)
+{
+  return g_build_filename (f->dir, name, NULL);
+}
+
+/* Runs latch_options_parse on {"latch", args..., NULL}. */
+static gboolean
+parse_args (const char *const *args, LatchOptions *opts, GError **error)
+{
+  g_autoptr (GPtrArray) list = g_ptr_array_new ();
+  g_auto (GStrv) strings = NULL;
+  g_autofree char **argv = NULL;
+  int argc;
+  gsize i;
+
+  g_ptr_array_add (list, (gpointer) "latch");
+  for (i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (list, (gpointer) args[i]);
+  g_ptr_array_add (list, NULL);
+  strings = g_strdupv ((char **) list->pdata);
+  argc = (int) list->len - 1;
+  /* GLib rearranges the array, not the strings. */
+  argv = g_memdup2 (strings, sizeof (char *) * list->len);
+  return latch_options_parse (opts, &argc, &argv, "[-- command to execute]",
+                              NULL, error);
+}
+
+/* Parses and applies args onto config. */
+static gboolean
+apply_args (const char *const *args, LatchConfig *config, GError **error)
+{
+  LatchOptions opts = { 0 };
+  gboolean ok;
+
+  if (!parse_args (args, &opts, error))
+    return FALSE;
+  ok = latch_options_apply (&opts, config, error);
+  latch_options_clear (&opts);
+  return ok;
+}
+
+static void
+assert_defaults (const LatchConfig *config)
+{
+  g_assert_null (config->daemon_trace_file);
+  g_assert_null (config->command_trace_file);
+  g_assert_false (config->append_trace_file);
+  g_assert_false (config->verbose);
+  g_assert_cmpstr (config->resource_name, ==, "_RESOURCE");
+  g_assert_cmpint (config->resource_timeout, ==, -1);
+  g_assert_cmpint (config->resource_quantity, ==, 1);
+  g_assert_cmpint (config->lock_mode, ==, LATCH_LOCK_MODE_EX);
+  g_assert_true (config->resource_create);
+  g_assert_cmpint (config->resource_idle_lifespan, ==, 0);
+  g_assert_null (config->socket_name);
+  g_assert_cmpint (config->daemon_lifespan, ==, 5000);
+  g_assert_cmpuint (config->ignored_signals, ==, 0);
+}
+
+/* Defaults and table */
+
+static void
+test_defaults (void)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+
+  assert_defaults (config);
+  latch_config_free (NULL);
+}
+
+static void
+test_table_consistent (void)
+{
+  gsize i, j;
+
+  g_assert_cmpuint (latch_n_settings, >, 0);
+  for (i = 0; i < latch_n_settings; i++)
+    {
+      const LatchSetting *a = &latch_settings[i];
+
+      g_assert_nonnull (a->long_name);
+      g_assert_nonnull (a->group);
+      g_assert_nonnull (a->key);
+      if (a->kind == LATCH_SETTING_UNSUPPORTED)
+        g_assert_cmpint (a->offset, ==, -1);
+      else
+        {
+          g_assert_cmpint (a->offset, >=, 0);
+          g_assert_nonnull (a->help);
+        }
+      if (a->kind == LATCH_SETTING_INT)
+        g_assert_nonnull (a->expect);
+      /* A group's rows are together: the dump and "known groups" rely
+       * on it. */
+      if (i > 0 && strcmp (latch_settings[i - 1].group, a->group) != 0)
+        for (j = 0; j + 1 < i; j++)
+          g_assert_cmpstr (latch_settings[j].group, !=, a->group);
+      for (j = i + 1; j < latch_n_settings; j++)
+        {
+          const LatchSetting *b = &latch_settings[j];
+
+          g_assert_cmpstr (a->long_name, !=, b->long_name);
+          g_assert_true (a->short_name == 0 || a->short_name != b->short_name);
+          g_assert_true (strcmp (a->group, b->group) != 0
+                         || strcmp (a->key, b->key) != 0);
+        }
+    }
+}
+
+/* Value grammars */
+
+static void
+test_grammar_bool (void)
+{
+  static const struct
+  {
+    const char *text;
+    gboolean value;
+  } good[] = {
+    { "yes", TRUE },  { "no", FALSE },   { "Y", TRUE },     { "N", FALSE },
+    { "y", TRUE },    { "n", FALSE },    { "true", TRUE },  { "false", FALSE },
+    { "1", TRUE },    { "0", FALSE },    { "YES", TRUE },   { "No", FALSE },
+    { "TRUE", TRUE }, { "False", FALSE }, { " yes\t", TRUE },
+  };
+  static const char *const bad[] = { "maybe", "on",  "off", "yesno", "",
+                                     "ok",    "2",   "y e", "nope",  "  ",
+                                     "enabled", "-1" };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      gboolean value = !good[i].value;
+
+      g_assert_true (latch_parse_bool (good[i].text, &value));
+      g_assert_cmpint (value, ==, good[i].value);
+    }
+  for (i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      gboolean value = 42;
+
+      g_assert_false (latch_parse_bool (bad[i], &value));
+      g_assert_cmpint (value, ==, 42); /* untouched */
+    }
+  g_assert_false (latch_parse_bool (NULL, NULL));
+}
+
+static void
+test_grammar_lock_mode (void)
+{
+  static const struct
+  {
+    const char *text;
+    LatchLockMode mode;
+  } good[] = {
+    { "NL", LATCH_LOCK_MODE_NL },
+    { "nl", LATCH_LOCK_MODE_NL },
+    { "Cr", LATCH_LOCK_MODE_CR },
+    { "cw", LATCH_LOCK_MODE_CW },
+    { "PR", LATCH_LOCK_MODE_PR },
+    { "pW", LATCH_LOCK_MODE_PW },
+    { "ex", LATCH_LOCK_MODE_EX },
+    { "NullLock", LATCH_LOCK_MODE_NL },
+    { "concurrentread", LATCH_LOCK_MODE_CR },
+    { "CONCURRENTWRITE", LATCH_LOCK_MODE_CW },
+    { "ProtectedRead", LATCH_LOCK_MODE_PR },
+    { "protectedWrite", LATCH_LOCK_MODE_PW },
+    { "Exclusive", LATCH_LOCK_MODE_EX },
+    { " EX ", LATCH_LOCK_MODE_EX },
+  };
+  /* FLoM's substring search reads "only" as NL: latch does not. */
+  static const char *const bad[] = { "only", "",   "E X", "NLX", "ExclusiveLock",
+                                     "5",    "0",  "PRW", "Null Lock" };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      LatchLockMode mode = 99;
+
+      g_assert_true (latch_parse_lock_mode (good[i].text, &mode));
+      g_assert_cmpint (mode, ==, good[i].mode);
+    }
+  for (i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      LatchLockMode mode = 99;
+
+      g_assert_false (latch_parse_lock_mode (bad[i], &mode));
+      g_assert_cmpint (mode, ==, 99);
+    }
+  g_assert_cmpstr (latch_lock_mode_name (LATCH_LOCK_MODE_NL), ==, "NL");
+  g_assert_cmpstr (latch_lock_mode_name (LATCH_LOCK_MODE_PR), ==, "PR");
+  g_assert_cmpstr (latch_lock_mode_name (LATCH_LOCK_MODE_PW), ==, "PW");
+  g_assert_cmpstr (latch_lock_mode_name (LATCH_LOCK_MODE_EX), ==, "EX");
+  g_assert_null (latch_lock_mode_name ((LatchLockMode) 6));
+  g_assert_null (latch_lock_mode_name ((LatchLockMode) -1));
+}
+
+static void
+test_grammar_int (void)
+{
+  static const struct
+  {
+    const char *text;
+    int value;
+  } good[] = {
+    { "0", 0 },
+    { "-1", -1 },
+    { "+7", 7 },
+    { " 42 ", 42 },
+    { "007", 7 },
+    { "2147483647", G_MAXINT },
+    { "-2147483648", G_MININT },
+  };
+  static const char *const bad[] = { "abc", "",    "1.5",        "0x10",
+                                     "2147483648", "-2147483649", "- 5",
+                                     "5 5", "1e3", "12abc",      "+",
+                                     "-",   " "};
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      int value = 99;
+
+      g_assert_true (latch_parse_int (good[i].text, &value));
+      g_assert_cmpint (value, ==, good[i].value);
+    }
+  for (i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      int value = 99;
+
+      g_assert_false (latch_parse_int (bad[i], &value));
+      g_assert_cmpint (value, ==, 99);
+    }
+}
+
+static void
+test_grammar_signal (void)
+{
+  g_assert_cmpint (latch_signal_from_string ("SIGTERM"), ==, 15);
+  g_assert_cmpint (latch_signal_from_string ("15"), ==, 15);
+  g_assert_cmpint (latch_signal_from_string ("1"), ==, 1);
+  g_assert_cmpint (latch_signal_from_string ("31"), ==, 31);
+  g_assert_cmpint (latch_signal_from_string ("SIGSYS"), ==, 31);
+  g_assert_cmpint (latch_signal_from_string ("SIGSTKFLT"), ==, 16);
+  g_assert_cmpint (latch_signal_from_string (" SIGINT "), ==, 2);
+  g_assert_cmpint (latch_signal_from_string ("SIGKILL"), ==, 9);
+  g_assert_cmpint (latch_signal_from_string ("0"), ==, 0);
+  g_assert_cmpint (latch_signal_from_string ("32"), ==, 0);
+  g_assert_cmpint (latch_signal_from_string ("-15"), ==, 0);
+  g_assert_cmpint (latch_signal_from_string ("sigterm"), ==, 0);
+  g_assert_cmpint (latch_signal_from_string ("TERM"), ==, 0);
+  g_assert_cmpint (latch_signal_from_string ("SIGFOO"), ==, 0);
+  g_assert_cmpint (latch_signal_from_string (""), ==, 0);
+  g_assert_cmpint (latch_signal_from_string (NULL), ==, 0);
+  g_assert_cmpstr (latch_signal_name (1), ==, "SIGHUP");
+  g_assert_cmpstr (latch_signal_name (9), ==, "SIGKILL");
+  g_assert_cmpstr (latch_signal_name (31), ==, "SIGSYS");
+  g_assert_null (latch_signal_name (0));
+  g_assert_null (latch_signal_name (32));
+}
+
+static void
+test_signal_list (void)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+
+  latch_signal_list (out);
+  g_assert_cmpstr (out->str, ==,
+                   "1) SIGHUP\t2) SIGINT\t3) SIGQUIT\t4) SIGILL\t\n"
+                   "5) SIGTRAP\t6) SIGABRT\t7) SIGBUS\t8) SIGFPE\t\n"
+                   "9) SIGKILL\t10) SIGUSR1\t11) SIGSEGV\t12) SIGUSR2\t\n"
+                   "13) SIGPIPE\t14) SIGALRM\t15) SIGTERM\t16) SIGSTKFLT\t\n"
+                   "17) SIGCHLD\t18) SIGCONT\t19) SIGSTOP\t20) SIGTSTP\t\n"
+                   "21) SIGTTIN\t22) SIGTTOU\t23) SIGURG\t24) SIGXCPU\t\n"
+                   "25) SIGXFSZ\t26) SIGVTALRM\t27) SIGPROF\t28) SIGWINCH\t\n"
+                   "29) SIGIO\t30) SIGPWR\t31) SIGSYS\t\n");
+}
+
+/* Dump */
+
+static void
+test_dump_defaults (void)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GString) out = g_string_new ("before\n");
+
+  latch_config_dump (config, out);
+  g_assert_cmpstr (out->str, ==,
+                   "before\n"
+                   "[Trace]/DaemonTraceFile=''\n"
+                   "[Trace]/CommandTraceFile=''\n"
+                   "[Trace]/AppendTraceFile=0\n"
+                   "[Trace]/Verbose=0\n"
+                   "[Resource]/Name='_RESOURCE'\n"
+                   "[Resource]/Timeout=-1\n"
+                   "[Resource]/Quantity=1\n"
+                   "[Resource]/LockMode=5\n"
+                   "[Resource]/Create=1\n"
+                   "[Resource]/IdleLifespan=0\n"
+                   "[Daemon]/SocketName=''\n"
+                   "[Daemon]/Lifespan=5000\n"
+                   "[Monitor]/IgnoredSignals=''\n");
+}
+
+static void
+test_dump_sample (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path
+      = write_file (f, "sample.conf",
+                    "[Trace]\n"
+                    "DaemonTraceFile=/tmp/latchd.trace\n"
+                    "AppendTraceFile=yes\n"
+                    "[Resource]\n"
+                    "Name=red.blue.green\n"
+                    "Timeout=250\n"
+                    "LockMode=ProtectedRead\n"
+                    "Create=no\n"
+                    "IdleLifespan=-1000\n"
+                    "[Daemon]\n"
+                    "SocketName=/run/latch/socket\n"
+                    "Lifespan=231\n"
+                    "[Monitor]\n"
+                    "IgnoredSignals=SIGTERM;1;SIGINT\n");
+  const char *const args[] = { "-V", "-T", "/tmp/cmd.trace", NULL };
+
+  g_assert_true (latch_config_load_file (config, path, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_true (apply_args (args, config, &error));
+  g_assert_no_error (error);
+  latch_config_dump (config, out);
+  g_assert_cmpstr (out->str, ==,
+                   "[Trace]/DaemonTraceFile='/tmp/latchd.trace'\n"
+                   "[Trace]/CommandTraceFile='/tmp/cmd.trace'\n"
+                   "[Trace]/AppendTraceFile=1\n"
+                   "[Trace]/Verbose=1\n"
+                   "[Resource]/Name='red.blue.green'\n"
+                   "[Resource]/Timeout=250\n"
+                   "[Resource]/Quantity=1\n"
+                   "[Resource]/LockMode=3\n"
+                   "[Resource]/Create=0\n"
+                   "[Resource]/IdleLifespan=1000\n"
+                   "[Daemon]/SocketName='/run/latch/socket'\n"
+                   "[Daemon]/Lifespan=231\n"
+                   "[Monitor]/IgnoredSignals='SIGHUP;SIGINT;SIGTERM'\n");
+}
+
+/* Configuration files */
+
+static void
+test_file_all_keys (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path
+      = write_file (f, "all.conf",
+                    "# every key latch knows\n"
+                    "[Trace]\n"
+                    "DaemonTraceFile = /var/tmp/d trace\n"
+                    "CommandTraceFile=relative/c.trace\n"
+                    "AppendTraceFile=TRUE\n"
+                    "Verbose=y\n"
+                    "\n"
+                    "  [Resource]  \n"
+                    "Name=_s_seq[7]\n"
+                    "Timeout=0\n"
+                    "Quantity=3\n"
+                    "LockMode=cw\n"
+                    "Create=0\n"
+                    "IdleLifespan=20\n"
+                    "[Daemon]\r\n"
+                    "SocketName=sock\\sname\r\n"
+                    "Lifespan=-1\n"
+                    "[Monitor]\n"
+                    "IgnoredSignals=SIGUSR1; 12 ;\n"
+                    "[Network]\n"
+                    "[TLS]\n");
+
+  g_assert_true (latch_config_load_file (config, path, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->daemon_trace_file, ==, "/var/tmp/d trace");
+  g_assert_cmpstr (config->command_trace_file, ==, "relative/c.trace");
+  g_assert_true (config->append_trace_file);
+  g_assert_true (config->verbose);
+  g_assert_cmpstr (config->resource_name, ==, "_s_seq[7]");
+  g_assert_cmpint (config->resource_timeout, ==, 0);
+  g_assert_cmpint (config->resource_quantity, ==, 3);
+  g_assert_cmpint (config->lock_mode, ==, LATCH_LOCK_MODE_CW);
+  g_assert_false (config->resource_create);
+  g_assert_cmpint (config->resource_idle_lifespan, ==, 20);
+  g_assert_cmpstr (config->socket_name, ==, "sock name"); /* GLib's \s */
+  g_assert_cmpint (config->daemon_lifespan, ==, -1);
+  g_assert_cmpuint (config->ignored_signals, ==, (1u << 10) | (1u << 12));
+}
+
+static void
+test_file_missing_group_fine (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path
+      = write_file (f, "partial.conf", "[Resource]\nTimeout=5\n");
+  g_autofree char *empty = write_file (f, "empty.conf", "");
+  g_autofree char *comments
+      = write_file (f, "comments.conf", "# nothing\n\n   \n\t# here\n");
+
+  g_assert_true (latch_config_load_file (config, empty, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_true (latch_config_load_file (config, comments, TRUE, &error));
+  g_assert_no_error (error);
+  assert_defaults (config);
+  g_assert_true (latch_config_load_file (config, path, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (config->resource_timeout, ==, 5);
+  config->resource_timeout = -1;
+  assert_defaults (config);
+}
+
+static void
+test_file_empty_values (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *set = write_file (
+      f, "set.conf",
+      "[Trace]\nDaemonTraceFile=/a\n[Daemon]\nSocketName=/s\n"
+      "[Monitor]\nIgnoredSignals=SIGTERM\n");
+  g_autofree char *reset = write_file (
+      f, "reset.conf",
+      "[Trace]\nDaemonTraceFile=\n[Daemon]\nSocketName=\n"
+      "[Monitor]\nIgnoredSignals=\n");
+  g_autofree char *empty_name
+      = write_file (f, "name.conf", "[Resource]\nName=\n");
+
+  g_assert_true (latch_config_load_file (config, set, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->daemon_trace_file, ==, "/a");
+  g_assert_cmpuint (config->ignored_signals, ==, 1u << 15);
+  /* An empty path means none; a later file can so undo an earlier one. */
+  g_assert_true (latch_config_load_file (config, reset, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_null (config->daemon_trace_file);
+  g_assert_null (config->socket_name);
+  g_assert_cmpuint (config->ignored_signals, ==, 0);
+  g_assert_false (latch_config_load_file (config, empty_name, TRUE, &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME);
+  g_assert_nonnull (strstr (error->message, "name.conf:2: [Resource] Name: "));
+}
+
+static void
+test_file_duplicates (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *expected = NULL;
+  /* GKeyFile keeps the last value, also across a repeated group. */
+  g_autofree char *later_wins
+      = write_file (f, "dup1.conf",
+                    "[Resource]\nTimeout=abc\n[Daemon]\n[Resource]\n"
+                    "Timeout=7\n");
+  g_autofree char *later_bad
+      = write_file (f, "dup2.conf",
+                    "[Resource]\nTimeout=7\n[Daemon]\nLifespan=1\n"
+                    "[Resource]\nTimeout=x7\n");
+
+  g_assert_true (latch_config_load_file (config, later_wins, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (config->resource_timeout, ==, 7);
+
+  g_assert_false (latch_config_load_file (config, later_bad, TRUE, &error));
+  expected = g_strdup_printf (
+      "%s:6: [Resource] Timeout: 'x7' is not an integer (milliseconds; -1 "
+      "waits forever, 0 does not wait)",
+      later_bad);
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION);
+  g_assert_cmpstr (error->message, ==, expected);
+  g_assert_cmpint (config->daemon_lifespan, ==, 1000 * 5); /* unchanged */
+}
+
+typedef struct
+{
+  const char *text;
+  const char *message; /* after "PATH:" */
+  int code;
+} FileCase;
+
+static void
+check_file_cases (Fixture *f, const FileCase *cases, gsize n)
+{
+  gsize i;
+
+  for (i = 0; i < n; i++)
+    {
+      g_autoptr (LatchConfig) config = latch_config_new ();
+      g_autoptr (GError) error = NULL;
+      g_autofree char *name = g_strdup_printf ("case%" G_GSIZE_FORMAT, i);
+      g_autofree char *path = write_file (f, name, cases[i].text);
+      g_autofree char *expected
+          = g_strdup_printf ("%s:%s", path, cases[i].message);
+
+      g_autofree char *escaped = g_strescape (cases[i].text, NULL);
+
+      g_test_message ("case %" G_GSIZE_FORMAT ": %s", i, escaped);
+      g_assert_false (latch_config_load_file (config, path, FALSE, &error));
+      g_assert_error (error, LATCH_ERROR, cases[i].code);
+      g_assert_cmpstr (error->message, ==, expected);
+      /* On error nothing is changed. */
+      assert_defaults (config);
+    }
+}
+
+static void
+test_file_bad_values (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  static const FileCase cases[] = {
+    { "# comment\n[Trace]\nVerbose=yes\n\n[Resource]\nTimeout=abc\n",
+      "6: [Resource] Timeout: 'abc' is not an integer (milliseconds; -1 waits "
+      "forever, 0 does not wait)",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Daemon]\nLifespan=99999999999\n",
+      "2: [Daemon] Lifespan: '99999999999' is out of range (milliseconds; -1 "
+      "keeps it forever, 0 never starts a daemon)",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Resource]\nCreate=maybe\n",
+      "2: [Resource] Create: 'maybe' is not yes or no (accepted: yes, no, y, "
+      "n, true, false, 1, 0)",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Trace]\nAppendTraceFile=on\n",
+      "2: [Trace] AppendTraceFile: 'on' is not yes or no (accepted: yes, no, "
+      "y, n, true, false, 1, 0)",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Trace]\nVerbose=\n",
+      "2: [Trace] Verbose: '' is not yes or no (accepted: yes, no, y, n, "
+      "true, false, 1, 0)",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Resource]\nLockMode=only\n",
+      "2: [Resource] LockMode: 'only' is not a lock mode (accepted: NL, CR, "
+      "CW, PR, PW, EX or NullLock, ConcurrentRead, ConcurrentWrite, "
+      "ProtectedRead, ProtectedWrite, Exclusive)",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Resource]\nQuantity=0\n",
+      "2: [Resource] Quantity: quantity must be 1 or more, not 0",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Resource]\nQuantity=-2\n",
+      "2: [Resource] Quantity: quantity must be 1 or more, not -2",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Resource]\nName=_RESOURCE\n",
+      "2: [Resource] Name: '_RESOURCE' is reserved for the default resource; "
+      "choose another name",
+      LATCH_ERROR_INVALID_NAME },
+    { "[Monitor]\nIgnoredSignals=SIGTERM;SIGFOO\n",
+      "2: [Monitor] IgnoredSignals: 'SIGFOO' is not a signal (a number from 1 "
+      "to 31 or a name such as SIGTERM; see --signal-list)",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Monitor]\nIgnoredSignals=SIGTERM;;SIGINT\n",
+      "2: [Monitor] IgnoredSignals: '' is not a signal (a number from 1 to 31 "
+      "or a name such as SIGTERM; see --signal-list)",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Monitor]\nIgnoredSignals=SIGTERM;9\n",
+      "2: [Monitor] IgnoredSignals: SIGKILL cannot be ignored",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Monitor]\nIgnoredSignals=SIGSTOP\n",
+      "2: [Monitor] IgnoredSignals: SIGSTOP cannot be ignored",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Trace]\nDaemonTraceFile=a\\qb\n",
+      "2: [Trace] DaemonTraceFile: 'a\\qb' has an invalid escape sequence "
+      "(valid: \\s \\n \\t \\r \\\\)",
+      LATCH_ERROR_CONFIG_FILE },
+    { "[Monitor]\nIgnoredSignals=SIGINT;\\x\n",
+      "2: [Monitor] IgnoredSignals: 'SIGINT;\\x' has an invalid escape "
+      "sequence (valid: \\s \\n \\t \\r \\\\ \\;)",
+      LATCH_ERROR_CONFIG_FILE },
+    { "[Monitor]\nIgnoredSignals=SIGINT\\;SIGTERM\n",
+      "2: [Monitor] IgnoredSignals: 'SIGINT;SIGTERM' is not a signal (a "
+      "number from 1 to 31 or a name such as SIGTERM; see --signal-list)",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Resource]\nTimeout=1\xff\n",
+      "2: [Resource] Timeout: '1\\xff' is not valid UTF-8",
+      LATCH_ERROR_CONFIG_FILE },
+    { "[Trace]\nCommandTraceFile=\\\n",
+      "2: [Trace] CommandTraceFile: '\\' has an invalid escape sequence "
+      "(valid: \\s \\n \\t \\r \\\\)",
+      LATCH_ERROR_CONFIG_FILE },
+    /* A valid key before the bad one is not applied either. */
+    { "[Resource]\nTimeout=5\nQuantity=many\n",
+      "3: [Resource] Quantity: 'many' is not an integer (number of units, 1 "
+      "or more)",
+      LATCH_ERROR_INVALID_OPTION },
+  };
+
+  check_file_cases (f, cases, G_N_ELEMENTS (cases));
+}
+
+static void
+test_file_bad_resource_name (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path
+      = write_file (f, "name.conf", "[Trace]\n[Resource]\nName=a b\n");
+  g_autofree char *prefix
+      = g_strdup_printf ("%s:3: [Resource] Name: invalid resource name", path);
+
+  g_assert_false (latch_config_load_file (config, path, TRUE, &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME);
+  g_assert_true (g_str_has_prefix (error->message, prefix));
+  g_assert_null (strchr (error->message, '\n'));
+}
+
+static void
+test_file_socket_name_length (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *fits = g_strnfill (107, 's');
+  g_autofree char *too_long = g_strnfill (108, 's');
+  g_autofree char *text_fits
+      = g_strdup_printf ("[Daemon]\nSocketName=%s\n", fits);
+  g_autofree char *text_long
+      = g_strdup_printf ("[Daemon]\nSocketName=%s\n", too_long);
+  g_autofree char *path_fits = write_file (f, "fits.conf", text_fits);
+  g_autofree char *path_long = write_file (f, "long.conf", text_long);
+  g_autofree char *expected = NULL;
+
+  g_assert_true (latch_config_load_file (config, path_fits, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->socket_name, ==, fits);
+  g_assert_false (latch_config_load_file (config, path_long, TRUE, &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION);
+  expected = g_strdup_printf ("%s:2: [Daemon] SocketName: '%s' is 108 "
+                              "bytes long; a UNIX socket path can have at "
+                              "most 107 bytes",
+                              path_long, too_long);
+  g_assert_cmpstr (error->message, ==, expected);
+}
+
+static void
+test_file_malformed (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  static const FileCase cases[] = {
+    { "[Resource]\nTimeout=5\n\nthis is not valid\n",
+      "4: 'this is not valid' is not a [Group] line, a Key=value line or a # "
+      "comment",
+      LATCH_ERROR_CONFIG_FILE },
+    { "# first\n\n[Resource\nTimeout=5\n",
+      "3: '[Resource' is not a [Group] line: ']' is missing",
+      LATCH_ERROR_CONFIG_FILE },
+    { "[Resource]\n[Trace] Verbose=yes\n",
+      "2: '[Trace] Verbose=yes' is not a [Group] line: text after ']'",
+      LATCH_ERROR_CONFIG_FILE },
+    { "# comment\nTimeout=5\n[Resource]\n",
+      "2: 'Timeout=5' comes before the first [Group] line",
+      LATCH_ERROR_CONFIG_FILE },
+    { "[Resource]\n=5\n",
+      "2: '=5' is not a [Group] line, a Key=value line or a # comment",
+      LATCH_ERROR_CONFIG_FILE },
+    { "[Resource]\n\n\n\v\n",
+      "4: '\\x0b' is not a [Group] line, a Key=value line or a # comment",
+      LATCH_ERROR_CONFIG_FILE },
+    { "[]\n", "1: '[]': invalid group name", LATCH_ERROR_CONFIG_FILE },
+    { "[Resource]\nTime]out=5\n",
+      "2: 'Time]out=5': invalid key name 'Time]out'",
+      LATCH_ERROR_CONFIG_FILE },
+    { "\xef\xbb\xbf[Resource]\n",
+      "1: '\xef\xbb\xbf[Resource]' is not a [Group] line, a Key=value line or "
+      "a # comment",
+      LATCH_ERROR_CONFIG_FILE },
+  };
+
+  check_file_cases (f, cases, G_N_ELEMENTS (cases));
+}
+
+static void
+test_file_nul_byte (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  static const char text[] = "[Resource]\nTimeout=5\0x\n";
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = write_file_len (f, "nul.conf", text, sizeof text - 1);
+  g_autofree char *expected
+      = g_strdup_printf ("%s:2: line contains a NUL byte", path);
+
+  g_assert_false (latch_config_load_file (config, path, TRUE, &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE);
+  g_assert_cmpstr (error->message, ==, expected);
+}
+
+static void
+test_file_unknown (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  static const FileCase cases[] = {
+    { "[Trace]\nVerbose=no\n[Resource]\nTimout=5\n",
+      "4: unknown key 'Timout' in [Resource]; known keys: Name, Timeout, "
+      "Quantity, LockMode, Create, IdleLifespan",
+      LATCH_ERROR_CONFIG_FILE },
+    { "# x\n[Resources]\n",
+      "2: unknown group [Resources]; known groups: Trace, Resource, Daemon, "
+      "Monitor, Network, TLS",
+      LATCH_ERROR_CONFIG_FILE },
+    { "[Resource]\nName[de]=x\n",
+      "2: unknown key 'Name[de]' in [Resource]; known keys: Name, Timeout, "
+      "Quantity, LockMode, Create, IdleLifespan",
+      LATCH_ERROR_CONFIG_FILE },
+    /* Case matters, as in GKeyFile and FLoM. */
+    { "[resource]\ntimeout=5\n",
+      "1: unknown group [resource]; known groups: Trace, Resource, Daemon, "
+      "Monitor, Network, TLS",
+      LATCH_ERROR_CONFIG_FILE },
+    { "[Daemon]\nLifeSpan=5\n",
+      "2: unknown key 'LifeSpan' in [Daemon]; known keys: SocketName, "
+      "Lifespan, UnicastAddress, UnicastPort, MulticastAddress, "
+      "MulticastPort, MountPointVFS",
+      LATCH_ERROR_CONFIG_FILE },
+    { "[TLS]\nTlsCert=x\n",
+      "2: unknown key 'TlsCert' in [TLS]; known keys: TlsCertificate, "
+      "TlsPrivateKey, TlsCaCertificate, TlsCheckPeerId",
+      LATCH_ERROR_CONFIG_FILE },
+  };
+
+  check_file_cases (f, cases, G_N_ELEMENTS (cases));
+}
+
+static void
+test_file_unsupported (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  static const FileCase cases[] = {
+    { "[Resource]\nTimeout=5\n[TLS]\nTlsCertificate=/etc/latch/cert.pem\n",
+      "4: [TLS] TlsCertificate is not supported by this latch version yet",
+      LATCH_ERROR_CONFIG_FILE },
+    { "[Daemon]\nUnicastAddress=10.0.0.1\n",
+      "2: [Daemon] UnicastAddress is not supported by this latch version yet",
+      LATCH_ERROR_CONFIG_FILE },
+    { "[Daemon]\nMountPointVFS=/mnt\n",
+      "2: [Daemon] MountPointVFS is not supported by this latch version yet",
+      LATCH_ERROR_CONFIG_FILE },
+    { "[Network]\nDiscoveryTTL=1\n",
+      "2: [Network] DiscoveryTTL is not supported by this latch version yet",
+      LATCH_ERROR_CONFIG_FILE },
+    /* Even "no" is refused: never guess about security settings. */
+    { "[TLS]\nTlsCheckPeerId=no\n",
+      "2: [TLS] TlsCheckPeerId is not supported by this latch version yet",
+      LATCH_ERROR_CONFIG_FILE },
+  };
+
+  check_file_cases (f, cases, G_N_ELEMENTS (cases));
+}
+
+static void
+test_file_missing_and_unreadable (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *missing = missing_path (f, "nope.conf");
+  g_autofree char *below_file = NULL;
+  g_autofree char *plain = write_file (f, "plain", "[Resource]\n");
+  g_autofree char *expected = NULL;
+
+  /* A missing system or user file is skipped. */
+  g_assert_true (latch_config_load_file (config, missing, FALSE, &error));
+  g_assert_no_error (error);
+  below_file = g_build_filename (plain, "x.conf", NULL);
+  g_assert_true (latch_config_load_file (config, below_file, FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_true (latch_config_load_files (config, missing, missing, NULL,
+                                          &error));
+  g_assert_no_error (error);
+  assert_defaults (config);
+
+  /* A missing -c file is an error. */
+  g_assert_false (latch_config_load_file (config, missing, TRUE, &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE);
+  expected = g_strdup_printf ("%s: cannot open: No such file or directory",
+                              missing);
+  g_assert_cmpstr (error->message, ==, expected);
+  g_clear_error (&error);
+  g_assert_false (latch_config_load_files (config, missing, missing, missing,
+                                           &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE);
+  g_assert_cmpstr (error->message, ==, expected);
+  g_clear_error (&error);
+
+  /* One that exists but cannot be read is an error, even as the system
+   * file (a directory stands for an unreadable file: tests run as root). */
+  g_clear_pointer (&expected, g_free);
+  expected = g_strdup_printf ("%s: cannot read: Is a directory", f->dir);
+  g_assert_false (latch_config_load_file (config, f->dir, FALSE, &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE);
+  g_assert_cmpstr (error->message, ==, expected);
+  g_clear_error (&error);
+  g_assert_false (latch_config_load_files (config, f->dir, missing, NULL,
+                                           &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE);
+  g_assert_cmpstr (error->message, ==, expected);
+  g_clear_error (&error);
+  g_assert_false (latch_config_load_files (config, missing, f->dir, NULL,
+                                           &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE);
+  assert_defaults (config);
+}
+
+static void
+test_file_too_large (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) text = g_string_new ("[Resource]\n");
+  g_autofree char *path = NULL;
+
+  while (text->len <= 1024 * 1024)
+    g_string_append (text, "# padding padding padding padding padding\n");
+  path = write_file (f, "big.conf", text->str);
+  g_assert_false (latch_config_load_file (config, path, TRUE, &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE);
+  g_assert_true (g_str_has_prefix (error->message, path));
+}
+
+/* Random files: whenever GKeyFile refuses one, the error must come from
+ * the line scan (so it has a line number), never from the safety net. */
+static void
+test_file_scan_covers_gkeyfile (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  static const char *const pieces[] = {
+    "[",  "]",  "=",   "#",  " ",  "\t", "\r", "\n", "\n", "\n", "\v",
+    "\f", "\\", ";",   "x",  "Ab", "\x01", "\x7f", "\xc3\xa9", "\xff", "@",
+    ".",  "-",  "[Resource]\n", "[Trace]\n", "Timeout=5\n", "Verbose=y\n",
+  };
+  g_autoptr (GRand) rand = g_rand_new_with_seed (20240302);
+  g_autofree char *path = missing_path (f, "random.conf");
+  int refused = 0;
+  int round;
+
+  for (round = 0; round < 3000; round++)
+    {
+      g_autoptr (GString) text = g_string_new (NULL);
+      g_autoptr (GKeyFile) key_file = g_key_file_new ();
+      g_autoptr (LatchConfig) config = latch_config_new ();
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GError) glib_error = NULL;
+      g_autofree char *prefix = NULL;
+      int n = g_rand_int_range (rand, 1, 24);
+      int i;
+
+      if (g_rand_boolean (rand))
+        g_string_append (text, "[Trace]\n");
+      for (i = 0; i < n; i++)
+        g_string_append (
+            text, pieces[g_rand_int_range (rand, 0, G_N_ELEMENTS (pieces))]);
+      g_assert_true (g_file_set_contents (path, text->str, text->len, NULL));
+      if (g_key_file_load_from_data (key_file, text->str, text->len,
+                                     G_KEY_FILE_NONE, &glib_error))
+        continue;
+      refused++;
+      g_assert_false (latch_config_load_file (config, path, TRUE, &error));
+      prefix = g_strdup_printf ("%s:", path);
+      g_assert_true (g_str_has_prefix (error->message, prefix));
+      if (!g_ascii_isdigit (error->message[strlen (prefix)]))
+        g_error ("no line number for %s (GLib: %s): %s",
+                 g_strescape (text->str, NULL), glib_error->message,
+                 error->message);
+      assert_defaults (config);
+    }
+  g_assert_cmpint (refused, >, 100);
+}
+
+/* Precedence */
+
+static void
+test_precedence_files (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *sys = write_file (
+      f, "sys.conf",
+      "[Resource]\nName=sys\nTimeout=1\nQuantity=2\n[Daemon]\nLifespan=10\n");
+  g_autofree char *user = write_file (
+      f, "user.conf", "[Resource]\nTimeout=2\n[Daemon]\nLifespan=20\n");
+  g_autofree char *extra
+      = write_file (f, "extra.conf", "[Resource]\nTimeout=3\n");
+  const char *const args[] = { "-o", "4", NULL };
+
+  g_assert_true (latch_config_load_files (config, sys, user, extra, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->resource_name, ==, "sys");  /* system only */
+  g_assert_cmpint (config->resource_quantity, ==, 2);  /* system only */
+  g_assert_cmpint (config->daemon_lifespan, ==, 20);   /* user over system */
+  g_assert_cmpint (config->resource_timeout, ==, 3);   /* -c over user */
+  g_assert_true (apply_args (args, config, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (config->resource_timeout, ==, 4);   /* command line */
+  g_assert_cmpint (config->daemon_lifespan, ==, 20);
+}
+
+static void
+test_precedence_all_or_nothing (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *sys
+      = write_file (f, "sys.conf", "[Resource]\nName=sys\nTimeout=1\n");
+  g_autofree char *user
+      = write_file (f, "user.conf", "[Resource]\nTimeout=oops\n");
+  g_autofree char *missing = missing_path (f, "missing.conf");
+
+  g_assert_false (latch_config_load_files (config, sys, user, NULL, &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION);
+  assert_defaults (config);
+  g_clear_error (&error);
+  g_assert_false (latch_config_load_files (config, sys, missing, missing,
+                                           &error));
+  assert_defaults (config);
+}
+
+static void
+test_precedence_home (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *saved_home = g_strdup (g_getenv ("HOME"));
+  g_autofree char *user
+      = write_file (f, ".latch", "[Resource]\nTimeout=42\n");
+  g_autofree char *missing = missing_path (f, "missing.conf");
+
+  g_assert_true (g_str_has_prefix (user, f->dir));
+  g_setenv ("HOME", f->dir, TRUE);
+  g_assert_true (latch_config_load_files (config, missing, NULL, NULL,
+                                          &error));
+  if (saved_home != NULL)
+    g_setenv ("HOME", saved_home, TRUE);
+  else
+    g_unsetenv ("HOME");
+  g_assert_no_error (error);
+  g_assert_cmpint (config->resource_timeout, ==, 42);
+}
+
+static void
+test_precedence_cmdline_beats_file_even_at_default (Fixture *f,
+                                                    gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = write_file (
+      f, "file.conf",
+      "[Trace]\nAppendTraceFile=yes\n"
+      "[Resource]\nName=fromfile\nTimeout=5\nQuantity=3\nLockMode=PR\n"
+      "Create=no\nIdleLifespan=7\n[Daemon]\nLifespan=231\n");
+  const char *const args[]
+      = { "-o", "-1", "-d", "5000", "-q", "1", "-i", "0", "-l", "EX", "-e",
+          "yes", "--append-trace-file", "no", "-r", "other", NULL };
+
+  g_assert_true (latch_config_load_files (config, path, path, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (config->resource_timeout, ==, 5);
+  g_assert_cmpint (config->daemon_lifespan, ==, 231);
+  g_assert_true (apply_args (args, config, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (config->resource_timeout, ==, -1);
+  g_assert_cmpint (config->daemon_lifespan, ==, 5000);
+  g_assert_cmpint (config->resource_quantity, ==, 1);
+  g_assert_cmpint (config->resource_idle_lifespan, ==, 0);
+  g_assert_cmpint (config->lock_mode, ==, LATCH_LOCK_MODE_EX);
+  g_assert_true (config->resource_create);
+  g_assert_false (config->append_trace_file);
+  g_assert_cmpstr (config->resource_name, ==, "other");
+}
+
+static void
+test_precedence_ignore_signal_replaces (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = write_file (
+      f, "file.conf", "[Monitor]\nIgnoredSignals=SIGTERM;SIGHUP\n");
+  const char *const none[] = { "-o", "1", NULL };
+  const char *const args[]
+      = { "--ignore-signal", "SIGINT", "--ignore-signal=3", NULL };
+
+  g_assert_true (latch_config_load_file (config, path, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->ignored_signals, ==, (1u << 15) | (1u << 1));
+  g_assert_true (apply_args (none, config, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->ignored_signals, ==, (1u << 15) | (1u << 1));
+  g_assert_true (apply_args (args, config, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->ignored_signals, ==, (1u << 2) | (1u << 3));
+}
+
+static void
+test_precedence_verbose_flag (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *off = write_file (f, "off.conf", "[Trace]\nVerbose=no\n");
+  g_autofree char *on = write_file (f, "on.conf", "[Trace]\nVerbose=yes\n");
+  const char *const args[] = { "-V", NULL };
+  const char *const no_args[] = { NULL };
+
+  g_assert_true (latch_config_load_file (config, off, TRUE, &error));
+  g_assert_true (apply_args (args, config, &error));
+  g_assert_no_error (error);
+  g_assert_true (config->verbose);
+  g_assert_true (latch_config_load_file (config, on, TRUE, &error));
+  g_assert_true (apply_args (no_args, config, &error));
+  g_assert_no_error (error);
+  g_assert_true (config->verbose);
+}
+
+/* Command line */
+
+static void
+test_options_command (void)
+{
+  LatchOptions opts = { 0 };
+  g_autoptr (GError) error = NULL;
+  const char *const with_command[]
+      = { "-r", "foo", "--", "ls", "-l", "--", "-x", NULL };
+  const char *const without[] = { "-r", "foo", NULL };
+  const char *const dash_dash_only[] = { "-x", "--", NULL };
+
+  g_assert_true (parse_args (with_command, &opts, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (opts.command);
+  g_assert_cmpuint (g_strv_length (opts.command), ==, 4);
+  g_assert_cmpstr (opts.command[0], ==, "ls");
+  g_assert_cmpstr (opts.command[1], ==, "-l");
+  g_assert_cmpstr (opts.command[2], ==, "--");
+  g_assert_cmpstr (opts.command[3], ==, "-x");
+  g_assert_false (opts.quiesce_exit);
+  latch_options_clear (&opts);
+  g_assert_null (opts.command);
+  g_assert_null (opts.priv);
+
+  g_assert_true (parse_args (without, &opts, &error));
+  g_assert_no_error (error);
+  g_assert_null (opts.command);
+  latch_options_clear (&opts);
+
+  g_assert_true (parse_args (dash_dash_only, &opts, &error));
+  g_assert_no_error (error);
+  g_assert_null (opts.command);
+  g_assert_true (opts.quiesce_exit);
+  latch_options_clear (&opts);
+  latch_options_clear (NULL);
+}
+
+static void
+test_options_flags (void)
+{
+  LatchOptions opts = { 0 };
+  g_autoptr (GError) error = NULL;
+  const char *const args[] = { "-v",        "--signal-list", "--unique-id",
+                               "-x",        "-X",            "-c",
+                               "/some/file", NULL };
+  const char *const none[] = { NULL };
+
+  g_assert_true (parse_args (args, &opts, &error));
+  g_assert_no_error (error);
+  g_assert_true (opts.version);
+  g_assert_true (opts.signal_list);
+  g_assert_true (opts.unique_id);
+  g_assert_true (opts.quiesce_exit);
+  g_assert_true (opts.immediate_exit);
+  g_assert_cmpstr (opts.config_file, ==, "/some/file");
+  latch_options_clear (&opts);
+
+  g_assert_true (parse_args (none, &opts, &error));
+  g_assert_no_error (error);
+  g_assert_false (opts.version || opts.signal_list || opts.unique_id
+                  || opts.quiesce_exit || opts.immediate_exit);
+  g_assert_null (opts.config_file);
+  latch_options_clear (&opts);
+}
+
+static void
+test_options_values (void)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  const char *const args[] = { "-t",       "/tmp/d.trace",
+                               "--command-trace-file=c.trace",
+                               "-r",       "_t_stamp[3]",
+                               "--resource-timeout=-7",
+                               "-q",       "4",
+                               "-l",       "concurrentwrite",
+                               "-e",       "N",
+                               "-i",       "-300",
+                               "-s",       "/tmp/sock",
+                               "-d",       "0",
+                               "-o",       "8", /* the last one wins */
+                               NULL };
+  const char *const empty_paths[] = { "-t", "", "-s", "", NULL };
+
+  g_assert_true (apply_args (args, config, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->daemon_trace_file, ==, "/tmp/d.trace");
+  g_assert_cmpstr (config->command_trace_file, ==, "c.trace");
+  g_assert_cmpstr (config->resource_name, ==, "_t_stamp[3]");
+  g_assert_cmpint (config->resource_timeout, ==, 8);
+  g_assert_cmpint (config->resource_quantity, ==, 4);
+  g_assert_cmpint (config->lock_mode, ==, LATCH_LOCK_MODE_CW);
+  g_assert_false (config->resource_create);
+  g_assert_cmpint (config->resource_idle_lifespan, ==, 300);
+  g_assert_cmpstr (config->socket_name, ==, "/tmp/sock");
+  g_assert_cmpint (config->daemon_lifespan, ==, 0);
+  g_assert_true (apply_args (empty_paths, config, &error));
+  g_assert_no_error (error);
+  g_assert_null (config->daemon_trace_file);
+  g_assert_null (config->socket_name);
+}
+
+static void
+test_options_negative_value (void)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  const char *const args[] = { "-o", "-1", "-d", "-5", NULL };
+
+  config->resource_timeout = 5;
+  g_assert_true (apply_args (args, config, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (config->resource_timeout, ==, -1);
+  g_assert_cmpint (config->daemon_lifespan, ==, -5);
+}
+
+typedef struct
+{
+  const char *args[6];
+  const char *message;
+} OptionCase;
+
+static void
+test_options_bad_values (void)
+{
+  static const OptionCase cases[] = {
+    { { "--resource-timeout=abc" },
+      "-o/--resource-timeout: 'abc' is not an integer (milliseconds; -1 "
+      "waits forever, 0 does not wait)" },
+    { { "-o", "5", "-o", "1.5" },
+      "-o/--resource-timeout: '1.5' is not an integer (milliseconds; -1 "
+      "waits forever, 0 does not wait)" },
+    { { "-d", "5000000000" },
+      "-d/--daemon-lifespan: '5000000000' is out of range (milliseconds; -1 "
+      "keeps it forever, 0 never starts a daemon)" },
+    { { "-q", "0" },
+      "-q/--resource-quantity: quantity must be 1 or more, not 0" },
+    { { "-q", "-1" },
+      "-q/--resource-quantity: quantity must be 1 or more, not -1" },
+    { { "-i", "soon" },
+      "-i/--resource-idle-lifespan: 'soon' is not an integer (milliseconds)" },
+    { { "-e", "maybe" },
+      "-e/--resource-create: 'maybe' is not yes or no (accepted: yes, no, y, "
+      "n, true, false, 1, 0)" },
+    { { "--append-trace-file", "yesno" },
+      "--append-trace-file: 'yesno' is not yes or no (accepted: yes, no, y, "
+      "n, true, false, 1, 0)" },
+    { { "-l", "only" },
+      "-l/--lock-mode: 'only' is not a lock mode (accepted: NL, CR, CW, PR, "
+      "PW, EX or NullLock, ConcurrentRead, ConcurrentWrite, ProtectedRead, "
+      "ProtectedWrite, Exclusive)" },
+    { { "-r", "_RESOURCE" },
+      "-r/--resource-name: '_RESOURCE' is reserved for the default resource; "
+      "choose another name" },
+    { { "--ignore-signal", "SIGTERM", "--ignore-signal=SIGFOO" },
+      "--ignore-signal: 'SIGFOO' is not a signal (a number from 1 to 31 or a "
+      "name such as SIGTERM; see --signal-list)" },
+    { { "--ignore-signal", "sigterm" },
+      "--ignore-signal: 'sigterm' is not a signal (a number from 1 to 31 or a "
+      "name such as SIGTERM; see --signal-list)" },
+    { { "--ignore-signal", "SIGKILL" },
+      "--ignore-signal: SIGKILL cannot be ignored" },
+    { { "--ignore-signal", "19" },
+      "--ignore-signal: SIGSTOP cannot be ignored" },
+    { { "-o", "5", "-e", "on" },
+      "-e/--resource-create: 'on' is not yes or no (accepted: yes, no, y, n, "
+      "true, false, 1, 0)" },
+  };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (LatchConfig) config = latch_config_new ();
+      g_autoptr (GError) error = NULL;
+
+      g_test_message ("case %" G_GSIZE_FORMAT ": %s", i, cases[i].message);
+      g_assert_false (apply_args (cases[i].args, config, &error));
+      g_assert_nonnull (error);
+      g_assert_true (error->domain == LATCH_ERROR);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+      /* On error config is unchanged. */
+      assert_defaults (config);
+    }
+}
+
+static void
+test_options_bad_resource_name (void)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  const char *const args[] = { "-r", "a b", NULL };
+
+  g_assert_false (apply_args (args, config, &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME);
+  g_assert_true (g_str_has_prefix (error->message,
+                                   "-r/--resource-name: invalid resource "
+                                   "name 'a b'"));
+  assert_defaults (config);
+}
+
+static void
+test_options_parse_errors (void)
+{
+  static const OptionCase cases[] = {
+    { { "-z", "FOO" }, "Unknown option -z" },
+    { { "--ZZZ-ZZZ=BAR" }, "Unknown option --ZZZ-ZZZ=BAR" },
+    { { "-o" }, "Missing argument for -o" },
+    { { "-a", "10.0.0.1" },
+      "-a/--unicast-address is not supported by this latch version yet" },
+    { { "--tls-certificate=cert.pem" },
+      "--tls-certificate is not supported by this latch version yet" },
+    { { "--discovery-ttl", "1" },
+      "--discovery-ttl is not supported by this latch version yet" },
+    { { "-m", "/mnt" },
+      "-m/--mount-point-vfs is not supported by this latch version yet" },
+  };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      LatchOptions opts = { 0 };
+      g_autoptr (GError) error = NULL;
+
+      g_test_message ("case %" G_GSIZE_FORMAT ": %s", i, cases[i].message);
+      g_assert_false (parse_args (cases[i].args, &opts, &error));
+      g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+      /* Nothing written on failure. */
+      g_assert_null (opts.priv);
+      g_assert_null (opts.command);
+      g_assert_null (opts.config_file);
+    }
+}
+
+static void
+test_options_extra_entries (void)
+{
+  LatchOptions opts = { 0 };
+  g_autoptr (GError) error = NULL;
+  int ready_fd = -1;
+  const GOptionEntry extra[] = {
+    { "ready-fd", 0, 0, G_OPTION_ARG_INT, &ready_fd, "Ready fd", "FD" },
+    G_OPTION_ENTRY_NULL,
+  };
+  int argc = 5;
+  char *strings[] = { (char *) "latchd", (char *) "--ready-fd", (char *) "7",
+                      (char *) "-d", (char *) "10", NULL };
+  char **argv = strings;
+  g_autoptr (LatchConfig) config = latch_config_new ();
+
+  g_assert_true (latch_options_parse (&opts, &argc, &argv, NULL, extra,
+                                      &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (ready_fd, ==, 7);
+  g_assert_cmpint (argc, ==, 1);
+  g_assert_true (latch_options_apply (&opts, config, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (config->daemon_lifespan, ==, 10);
+  latch_options_clear (&opts);
+}
+
+static void
+test_options_apply_without_parse (void)
+{
+  LatchOptions opts = { 0 };
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (latch_options_apply (&opts, config, &error));
+  g_assert_no_error (error);
+  assert_defaults (config);
+}
+
+/* Validation */
+
+static void
+test_validate (void)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+
+  /* "_RESOURCE" is fine as the default. */
+  g_assert_true (latch_config_validate (config, &error));
+  g_assert_no_error (error);
+
+  config->socket_name = g_strnfill (107, 'a');
+  g_assert_true (latch_config_validate (config, &error));
+  g_assert_no_error (error);
+  g_free (config->socket_name);
+  config->socket_name = g_strnfill (130, 'a');
+  g_assert_false (latch_config_validate (config, &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION);
+  g_assert_true (g_str_has_prefix (error->message, "socket name 'aaaa"));
+  g_assert_nonnull (strstr (error->message,
+                            "' is 130 bytes long; a UNIX socket path can have "
+                            "at most 107 bytes"));
+  g_clear_error (&error);
+  g_clear_pointer (&config->socket_name, g_free);
+
+  g_free (config->resource_name);
+  config->resource_name = g_strdup ("no good");
+  g_assert_false (latch_config_validate (config, &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME);
+  g_assert_true (g_str_has_prefix (error->message,
+                                   "invalid resource name 'no good'"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD_F(path, func)                                                    \
+  g_test_add (path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+
+  g_test_add_func ("/config/defaults", test_defaults);
+  g_test_add_func ("/config/table/consistent", test_table_consistent);
+  g_test_add_func ("/config/grammar/bool", test_grammar_bool);
+  g_test_add_func ("/config/grammar/lock-mode", test_grammar_lock_mode);
+  g_test_add_func ("/config/grammar/int", test_grammar_int);
+  g_test_add_func ("/config/grammar/signal", test_grammar_signal);
+  g_test_add_func ("/config/signal-list", test_signal_list);
+  g_test_add_func ("/config/dump/defaults", test_dump_defaults);
+  ADD_F ("/config/dump/sample", test_dump_sample);
+  ADD_F ("/config/file/all-keys", test_file_all_keys);
+  ADD_F ("/config/file/missing-group-fine", test_file_missing_group_fine);
+  ADD_F ("/config/file/empty-values", test_file_empty_values);
+  ADD_F ("/config/file/duplicates", test_file_duplicates);
+  ADD_F ("/config/file/bad-values", test_file_bad_values);
+  ADD_F ("/config/file/bad-resource-name", test_file_bad_resource_name);
+  ADD_F ("/config/file/socket-name-length", test_file_socket_name_length);
+  ADD_F ("/config/file/malformed", test_file_malformed);
+  ADD_F ("/config/file/nul-byte", test_file_nul_byte);
+  ADD_F ("/config/file/unknown", test_file_unknown);
+  ADD_F ("/config/file/unsupported", test_file_unsupported);
+  ADD_F ("/config/file/missing-and-unreadable",
+         test_file_missing_and_unreadable);
+  ADD_F ("/config/file/too-large", test_file_too_large);
+  ADD_F ("/config/file/scan-covers-gkeyfile", test_file_scan_covers_gkeyfile);
+  ADD_F ("/config/precedence/files", test_precedence_files);
+  ADD_F ("/config/precedence/all-or-nothing", test_precedence_all_or_nothing);
+  ADD_F ("/config/precedence/home", test_precedence_home);
+  ADD_F ("/config/precedence/cmdline-beats-file-even-at-default",
+         test_precedence_cmdline_beats_file_even_at_default);
+  ADD_F ("/config/precedence/ignore-signal-replaces",
+         test_precedence_ignore_signal_replaces);
+  ADD_F ("/config/precedence/verbose-flag", test_precedence_verbose_flag);
+  g_test_add_func ("/config/options/command", test_options_command);
+  g_test_add_func ("/config/options/flags", test_options_flags);
+  g_test_add_func ("/config/options/values", test_options_values);
+  g_test_add_func ("/config/options/negative-value",
+                   test_options_negative_value);
+  g_test_add_func ("/config/options/bad-values", test_options_bad_values);
+  g_test_add_func ("/config/options/bad-resource-name",
+                   test_options_bad_resource_name);
+  g_test_add_func ("/config/options/parse-errors", test_options_parse_errors);
+  g_test_add_func ("/config/options/extra-entries",
+                   test_options_extra_entries);
+  g_test_add_func ("/config/options/apply-without-parse",
+                   test_options_apply_without_parse);
+  g_test_add_func ("/config/validate", test_validate);
+
+  return g_test_run ();
+}
