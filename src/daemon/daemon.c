@@ -1,0 +1,656 @@
+#include "config.h"
+
+#include "daemon/daemon.h"
+
+#include "common/autocleanup.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "locker/locker.h"
+#include "net/conn.h"
+#include "net/sockdir.h"
+#include "proto/msg.h"
+#include "sys/machine-id.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define LISTEN_BACKLOG 128
+
+typedef struct _Daemon Daemon;
+
+/* A connected client: the locker's owner. */
+typedef struct
+{
+  Daemon *daemon;
+  LatchConn *conn;
+  gboolean got_first;   /* a valid first message was received */
+  gboolean has_pending; /* a request is queued or waits for creation */
+  guint n_holds;        /* locks granted and not released */
+} Client;
+
+struct _Daemon
+{
+  const LatchDaemonConfig *config;
+  GMainLoop *loop;
+  LatchLocker *locker;
+  LatchSockPath path;
+  int lock_fd;
+  int listen_fd;
+  guint listen_id;
+  gboolean socket_bound; /* we own path.socket_path and must unlink it */
+  GHashTable *clients;   /* Client* set */
+  guint n_accepted;
+  gboolean quiescing;
+  gboolean exiting;      /* tearing down: grant nothing more */
+  guint idle_id;
+  guint tick_id;
+  const char *peerid;
+  LatchDaemonExit exit_status;
+};
+
+static gint64
+now_ms (void)
+{
+  return g_get_monotonic_time () / 1000;
+}
+
+static void
+stop_listening (Daemon *d)
+{
+  g_clear_handle_id (&d->listen_id, g_source_remove);
+  if (d->listen_fd >= 0)
+    {
+      close (d->listen_fd);
+      d->listen_fd = -1;
+    }
+  if (d->socket_bound)
+    {
+      unlink (d->path.socket_path);
+      d->socket_bound = FALSE;
+    }
+}
+
+static gboolean
+client_has_state (const Client *c)
+{
+  return c->has_pending || c->n_holds > 0;
+}
+
+static gboolean
+idle_exit_cb (gpointer user_data)
+{
+  Daemon *d = user_data;
+
+  d->idle_id = 0;
+  latch_log_info ("idle for %d ms: exiting", d->config->lifespan);
+  g_main_loop_quit (d->loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* Called after every change: decides whether the daemon should end. */
+static void
+check_lifetime (Daemon *d)
+{
+  gboolean idle;
+
+  if (d->exiting)
+    return;
+  if (d->quiescing)
+    {
+      if (latch_locker_n_active (d->locker) == 0)
+        {
+          latch_log_info ("quiesced: no holder or waiter left; exiting");
+          g_main_loop_quit (d->loop);
+        }
+      return;
+    }
+  idle = g_hash_table_size (d->clients) == 0
+         && latch_locker_n_resources (d->locker) == 0;
+  if (idle && d->config->lifespan > 0 && d->idle_id == 0)
+    d->idle_id = g_timeout_add ((guint)d->config->lifespan, idle_exit_cb, d);
+  else if (!idle)
+    g_clear_handle_id (&d->idle_id, g_source_remove);
+}
+
+static void
+send_msg (Client *c, const LatchMsg *msg)
+{
+  g_autoptr (GString) out = g_string_sized_new (256);
+
+  latch_msg_encode (msg, out);
+  latch_conn_send (c->conn, out->str, out->len);
+}
+
+static void
+send_lock_answer (Client *c, int step, LatchLockStatus status, guint64 fence,
+                  const char *element)
+{
+  g_autoptr (LatchMsg) msg = latch_msg_new (LATCH_MSG_LOCK_ANSWER, step);
+
+  if (step == LATCH_STEP_FIRST_ANSWER)
+    msg->peerid = g_strdup (c->daemon->peerid);
+  msg->rc = (int)status;
+  if (status == LATCH_LOCK_GRANTED)
+    {
+      msg->has_fence = TRUE;
+      msg->fence = fence;
+      msg->element = g_strdup (element);
+    }
+  send_msg (c, msg);
+}
+
+static void
+update_conn_deadline (Client *c)
+{
+  if (!latch_conn_is_open (c->conn))
+    return;
+  if (client_has_state (c))
+    latch_conn_set_deadline (c->conn, 0, NULL);
+  else
+    latch_conn_set_deadline (c->conn, LATCH_DAEMON_IDLE_CONN_MS,
+                             "idle without a lock");
+}
+
+static void arm_tick (Daemon *d);
+
+/* Sends the late outcomes (step 24) the locker reported. */
+static void
+deliver_events (Daemon *d, GArray *events)
+{
+  if (d->exiting)
+    {
+      /* Never hand out a grant on a connection about to be closed. */
+      g_array_set_size (events, 0);
+      return;
+    }
+  for (guint i = 0; i < events->len; i++)
+    {
+      LatchLockEvent *ev = &g_array_index (events, LatchLockEvent, i);
+      Client *c = ev->owner;
+
+      if (!g_hash_table_contains (d->clients, c))
+        continue; /* cannot happen: the locker forgets dropped owners */
+      if (ev->status == LATCH_LOCK_GRANTED)
+        {
+          c->has_pending = FALSE;
+          c->n_holds++;
+          latch_log_debug ("%s: granted from the queue, fence %" G_GUINT64_FORMAT,
+                           latch_conn_get_label (c->conn), ev->fence);
+        }
+      else if (ev->status != LATCH_LOCK_QUEUED)
+        c->has_pending = FALSE;
+      send_lock_answer (c, LATCH_STEP_LATER_ANSWER, ev->status, ev->fence,
+                        ev->element);
+      update_conn_deadline (c);
+    }
+  g_array_set_size (events, 0);
+}
+
+static gboolean
+tick_cb (gpointer user_data)
+{
+  Daemon *d = user_data;
+
+  d->tick_id = 0;
+  arm_tick (d);
+  check_lifetime (d);
+  return G_SOURCE_REMOVE;
+}
+
+/* Lets time pass in the locker and arms a timer for its next event. */
+static void
+arm_tick (Daemon *d)
+{
+  g_autoptr (GArray) events = latch_lock_events_new ();
+  gint64 now = now_ms ();
+  gint64 next;
+
+  if (d->exiting)
+    return;
+  next = latch_locker_tick (d->locker, now, events);
+  deliver_events (d, events);
+  g_clear_handle_id (&d->tick_id, g_source_remove);
+  if (next >= 0)
+    d->tick_id = g_timeout_add ((guint)CLAMP (next - now, 0, G_MAXINT), tick_cb, d);
+}
+
+static void
+protocol_error (Client *c, const char *what)
+{
+  g_autoptr (GError) error
+      = g_error_new (LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_UNEXPECTED, "%s", what);
+
+  latch_conn_abort (c->conn, error);
+}
+
+static void
+handle_lock (Client *c, const LatchMsg *msg)
+{
+  Daemon *d = c->daemon;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) events = latch_lock_events_new ();
+  g_autofree char *element = NULL;
+  LatchRsrcType type;
+  LatchLockReq req;
+  LatchLockStatus status;
+  guint64 fence = 0;
+
+  if (d->quiescing && !client_has_state (c))
+    {
+      /* New requests go to the next daemon: the client sees the
+       * connection end before any answer and retries. */
+      latch_log_info ("%s: quiescing: refusing a new request", latch_conn_get_label (c->conn));
+      latch_conn_abort (c->conn, NULL);
+      return;
+    }
+  if (c->has_pending)
+    {
+      protocol_error (c, "a second lock request while one is still waiting");
+      return;
+    }
+  if (!latch_rsrc_name_check (msg->name, &type, &error))
+    {
+      latch_log_info ("%s: %s", latch_conn_get_label (c->conn), error->message);
+      send_lock_answer (c, LATCH_STEP_FIRST_ANSWER, LATCH_LOCK_INVALID_NAME, 0, NULL);
+      latch_conn_close_after_flush (c->conn);
+      return;
+    }
+
+  req.name = msg->name;
+  req.mode = msg->has_mode ? (LatchLockMode)msg->mode : LATCH_LOCK_MODE_EX;
+  req.quantity = msg->has_quantity ? msg->quantity : 1;
+  req.wait = msg->wait;
+  req.create = msg->create;
+  req.lifespan = msg->lifespan;
+  status = latch_locker_request (d->locker, c, &req, now_ms (), &fence, &element, events);
+  latch_log_debug ("%s: lock '%s' mode %d wait %d create %d: rc %d",
+                   latch_conn_get_label (c->conn), msg->name, req.mode, req.wait,
+                   req.create, (int)status);
+
+  switch (status)
+    {
+    case LATCH_LOCK_GRANTED:
+      c->n_holds++;
+      break;
+    case LATCH_LOCK_QUEUED:
+    case LATCH_LOCK_WAIT_RESOURCE:
+      c->has_pending = TRUE;
+      break;
+    default:
+      break;
+    }
+  send_lock_answer (c, LATCH_STEP_FIRST_ANSWER, status, fence, element);
+  if (status == LATCH_LOCK_CANT_WAIT || status == LATCH_LOCK_INVALID_NAME)
+    latch_conn_close_after_flush (c->conn);
+  else
+    update_conn_deadline (c);
+  deliver_events (d, events);
+  arm_tick (d);
+}
+
+static void
+handle_unlock (Client *c, const LatchMsg *msg)
+{
+  Daemon *d = c->daemon;
+  g_autoptr (GArray) events = latch_lock_events_new ();
+
+  if (!latch_locker_unlock (d->locker, c, msg->name, msg->rollback, now_ms (), events))
+    {
+      g_autofree char *what = g_strdup_printf ("unlock of '%s', which it does not hold",
+                                               msg->name);
+      protocol_error (c, what);
+      return;
+    }
+  c->n_holds--;
+  latch_log_debug ("%s: unlocked '%s'", latch_conn_get_label (c->conn), msg->name);
+  update_conn_deadline (c);
+  deliver_events (d, events);
+  arm_tick (d);
+}
+
+static void
+handle_shutdown (Client *c, const LatchMsg *msg)
+{
+  Daemon *d = c->daemon;
+  g_autoptr (LatchMsg) answer = latch_msg_new (LATCH_MSG_SHUTDOWN_ANSWER,
+                                               LATCH_STEP_FIRST_ANSWER);
+
+  answer->rc = LATCH_RC_OK;
+  send_msg (c, answer);
+  latch_conn_close_after_flush (c->conn);
+  if (msg->immediate)
+    {
+      latch_log_info ("%s: immediate shutdown requested: exiting now",
+                      latch_conn_get_label (c->conn));
+      g_main_loop_quit (d->loop);
+      return;
+    }
+  latch_log_info ("%s: quiesce requested: serving %u holders and waiters, "
+                  "refusing new requests", latch_conn_get_label (c->conn),
+                  latch_locker_n_active (d->locker));
+  d->quiescing = TRUE;
+  g_clear_handle_id (&d->idle_id, g_source_remove);
+  stop_listening (d);
+  check_lifetime (d);
+}
+
+static void
+client_message_cb (LatchConn *conn, GBytes *bytes, gpointer user_data)
+{
+  Client *c = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LatchMsg) msg = NULL;
+  gsize len;
+  const char *data = g_bytes_get_data (bytes, &len);
+
+  if (!latch_codec_decode (data, len, &msg, &error))
+    {
+      latch_conn_abort (conn, error);
+      return;
+    }
+  switch (msg->kind)
+    {
+    case LATCH_MSG_LOCK_REQUEST:
+      c->got_first = TRUE;
+      handle_lock (c, msg);
+      break;
+    case LATCH_MSG_UNLOCK:
+      if (!c->got_first)
+        protocol_error (c, "the first message is an unlock");
+      else
+        handle_unlock (c, msg);
+      break;
+    case LATCH_MSG_SHUTDOWN:
+      if (c->got_first)
+        protocol_error (c, "a shutdown request on a lock connection");
+      else
+        {
+          c->got_first = TRUE;
+          handle_shutdown (c, msg);
+        }
+      break;
+    default:
+      {
+        g_autofree char *what = g_strdup_printf ("unexpected message verb %d step %d",
+                                                 msg->verb, msg->step);
+        protocol_error (c, what);
+      }
+      break;
+    }
+}
+
+static void
+client_closed_cb (LatchConn *conn, const GError *reason, gpointer user_data)
+{
+  Client *c = user_data;
+  Daemon *d = c->daemon;
+  g_autoptr (GArray) events = latch_lock_events_new ();
+
+  if (client_has_state (c))
+    latch_log_debug ("%s: gone with %u locks held%s: releasing",
+                     latch_conn_get_label (conn), c->n_holds,
+                     c->has_pending ? " and a request waiting" : "");
+  g_hash_table_remove (d->clients, c);
+  latch_locker_drop_owner (d->locker, c, now_ms (), events);
+  g_free (c);
+  deliver_events (d, events);
+  arm_tick (d);
+  check_lifetime (d);
+}
+
+static const LatchConnCallbacks client_callbacks = {
+  client_message_cb,
+  client_closed_cb,
+};
+
+static gboolean
+accept_cb (int fd, GIOCondition cond, gpointer user_data)
+{
+  Daemon *d = user_data;
+
+  for (;;)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *label = NULL;
+      Client *c;
+      uid_t uid;
+      int cfd = accept4 (fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+      if (cfd < 0)
+        {
+          if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            latch_log_warning ("accept: %s", g_strerror (errno));
+          break;
+        }
+      d->n_accepted++;
+      if (!latch_socket_peer_uid (cfd, &uid, &error))
+        {
+          latch_log_warning ("connection %u: %s", d->n_accepted, error->message);
+          close (cfd);
+          continue;
+        }
+      if (d->path.is_private && uid != geteuid ())
+        {
+          latch_log_warning ("connection %u from uid %u refused: this daemon "
+                             "serves uid %u only", d->n_accepted, (unsigned)uid,
+                             (unsigned)geteuid ());
+          close (cfd);
+          continue;
+        }
+      label = g_strdup_printf ("conn %u (uid %u)", d->n_accepted, (unsigned)uid);
+      c = g_new0 (Client, 1);
+      c->daemon = d;
+      g_hash_table_add (d->clients, c);
+      c->conn = latch_conn_new (cfd, label, &client_callbacks, c);
+      latch_conn_set_deadline (c->conn, LATCH_DAEMON_FIRST_MESSAGE_MS,
+                               "waiting for the first message");
+      latch_log_debug ("%s: connected", label);
+    }
+  check_lifetime (d);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+report_ready (const Daemon *d, const char *line)
+{
+  if (d->config->ready_fd < 0)
+    return;
+  if (write (d->config->ready_fd, line, strlen (line)) < 0)
+    latch_log_warning ("cannot report start-up status: %s", g_strerror (errno));
+  close (d->config->ready_fd);
+}
+
+/* Takes the lock file and binds the socket.  FALSE with *busy set when
+ * another daemon holds the lock file. */
+static gboolean
+start_listening (Daemon *d, gboolean *busy, GError **error)
+{
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
+  g_auto (LatchFd) lock_fd = -1;
+  g_auto (LatchFd) fd = -1;
+
+  *busy = FALSE;
+  if (!latch_sockpath_resolve (d->config->socket_name, TRUE, &d->path, error))
+    return FALSE;
+
+  lock_fd = open (d->path.lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                  d->path.is_private ? 0600 : 0666);
+  if (lock_fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                   "cannot open lock file %s: %s", d->path.lock_path, g_strerror (saved));
+      return FALSE;
+    }
+  /* Shared on purpose: every user of the socket may start its daemon.
+   * (The daemon runs with umask 077.) */
+  if (!d->path.is_private && fchmod (lock_fd, 0666) != 0)
+    latch_log_warning ("chmod %s: %s", d->path.lock_path, g_strerror (errno));
+  if (flock (lock_fd, LOCK_EX | LOCK_NB) != 0)
+    {
+      int saved = errno;
+      if (saved == EWOULDBLOCK)
+        {
+          *busy = TRUE;
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                       "another daemon holds %s", d->path.lock_path);
+        }
+      else
+        g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                     "cannot lock %s: %s", d->path.lock_path, g_strerror (saved));
+      return FALSE;
+    }
+
+  /* The lock file names the daemon that holds it, for operators and tests. */
+  if (ftruncate (lock_fd, 0) == 0)
+    {
+      char pid[32];
+      int len = g_snprintf (pid, sizeof pid, "%ld\n", (long)getpid ());
+      if (pwrite (lock_fd, pid, (size_t)len, 0) != len)
+        latch_log_warning ("cannot write the pid to %s", d->path.lock_path);
+    }
+
+  /* We hold the lock file, so a socket file left there is stale. */
+  if (unlink (d->path.socket_path) != 0 && errno != ENOENT)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                   "cannot remove stale socket %s: %s", d->path.socket_path,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START, "socket: %s",
+                   g_strerror (saved));
+      return FALSE;
+    }
+  g_strlcpy (sun.sun_path, d->path.socket_path, sizeof sun.sun_path);
+  if (bind (fd, (struct sockaddr *)&sun, sizeof sun) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                   "cannot bind %s: %s", d->path.socket_path, g_strerror (saved));
+      return FALSE;
+    }
+  d->socket_bound = TRUE;
+  /* A socket named with -s is shared on purpose: the directory decides
+   * who can reach it.  The private one is ours alone. */
+  if (chmod (d->path.socket_path, d->path.is_private ? 0600 : 0666) != 0)
+    latch_log_warning ("chmod %s: %s", d->path.socket_path, g_strerror (errno));
+  if (listen (fd, LISTEN_BACKLOG) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START, "listen on %s: %s",
+                   d->path.socket_path, g_strerror (saved));
+      return FALSE;
+    }
+  d->lock_fd = latch_steal_fd (&lock_fd);
+  d->listen_fd = latch_steal_fd (&fd);
+  d->listen_id = g_unix_fd_add (d->listen_fd, G_IO_IN, accept_cb, d);
+  return TRUE;
+}
+
+static gboolean
+terminate_cb (gpointer user_data)
+{
+  Daemon *d = user_data;
+
+  latch_log_info ("terminated by a signal: exiting");
+  g_main_loop_quit (d->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+LatchDaemonExit
+latch_daemon_run (const LatchDaemonConfig *config)
+{
+  Daemon d = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GError) id_error = NULL;
+  gboolean busy;
+  guint sigterm_id, sigint_id;
+
+  d.config = config;
+  d.lock_fd = -1;
+  d.listen_fd = -1;
+  d.exit_status = LATCH_DAEMON_EXIT_OK;
+  signal (SIGPIPE, SIG_IGN);
+  signal (SIGHUP, SIG_IGN);
+
+  if (!start_listening (&d, &busy, &error))
+    {
+      g_autofree char *line = NULL;
+
+      if (busy)
+        line = g_strdup ("busy\n");
+      else
+        line = g_strdup_printf ("error: %s\n", error->message);
+      latch_log_info ("not starting: %s", error->message);
+      report_ready (&d, line);
+      stop_listening (&d);
+      if (d.lock_fd >= 0)
+        close (d.lock_fd);
+      latch_sockpath_clear (&d.path);
+      return busy ? LATCH_DAEMON_EXIT_BUSY : LATCH_DAEMON_EXIT_ERROR;
+    }
+
+  d.peerid = latch_machine_id_get (&id_error);
+  if (d.peerid == NULL)
+    {
+      latch_log_warning ("%s; answers carry an empty peer id", id_error->message);
+      d.peerid = "";
+    }
+  d.loop = g_main_loop_new (NULL, FALSE);
+  d.locker = latch_locker_new ((guint64)g_get_real_time ());
+  d.clients = g_hash_table_new (NULL, NULL);
+  sigterm_id = g_unix_signal_add (SIGTERM, terminate_cb, &d);
+  sigint_id = g_unix_signal_add (SIGINT, terminate_cb, &d);
+
+  latch_log_info ("listening on %s (lifespan %d ms)", d.path.socket_path,
+                  config->lifespan);
+  report_ready (&d, "ok\n");
+  check_lifetime (&d);
+  g_main_loop_run (d.loop);
+
+  /* Unlink first, then release the lock file by exiting: a new daemon
+   * cannot bind until we are gone, so two never serve at once. */
+  d.exiting = TRUE;
+  stop_listening (&d);
+  g_source_remove (sigterm_id);
+  g_source_remove (sigint_id);
+  g_clear_handle_id (&d.idle_id, g_source_remove);
+  g_clear_handle_id (&d.tick_id, g_source_remove);
+  {
+    GHashTableIter iter;
+    gpointer key;
+    GPtrArray *all = g_ptr_array_new ();
+
+    g_hash_table_iter_init (&iter, d.clients);
+    while (g_hash_table_iter_next (&iter, &key, NULL))
+      g_ptr_array_add (all, key);
+    for (guint i = 0; i < all->len; i++)
+      {
+        Client *c = all->pdata[i];
+        if (g_hash_table_contains (d.clients, c))
+          latch_conn_abort (c->conn, NULL);
+      }
+    g_ptr_array_free (all, TRUE);
+  }
+  g_hash_table_destroy (d.clients);
+  latch_locker_free (d.locker);
+  g_main_loop_unref (d.loop);
+  latch_sockpath_clear (&d.path);
+  if (d.lock_fd >= 0)
+    close (d.lock_fd);
+  return d.exit_status;
+}

@@ -1,0 +1,37 @@
+/* daemon.h: the lock daemon.
+ *
+ * One GMainLoop thread owns everything: the listening socket, every
+ * connection, the locker.  A lock lives as long as its connection. */
+#ifndef LATCH_DAEMON_DAEMON_H
+#define LATCH_DAEMON_DAEMON_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* How long a new connection may take to send its first message, and an
+ * idle connection (no lock held, none asked for) may stay. */
+#define LATCH_DAEMON_FIRST_MESSAGE_MS 10000
+#define LATCH_DAEMON_IDLE_CONN_MS 30000
+
+typedef struct
+{
+  const char *socket_name; /* -s PATH, or NULL for the private default */
+  int lifespan;            /* ms idle before exiting; <= 0 never */
+  int ready_fd;            /* -1, or where to report "ok" / "busy" / "error: ..." */
+} LatchDaemonConfig;
+
+/* Exit statuses of latchd, also reported on the ready fd. */
+typedef enum
+{
+  LATCH_DAEMON_EXIT_OK = 0,
+  LATCH_DAEMON_EXIT_ERROR = 1,  /* could not start: see the message */
+  LATCH_DAEMON_EXIT_BUSY = 2,   /* another daemon holds the lock file */
+} LatchDaemonExit;
+
+/* Sets up the listener and runs until shutdown or idle exit. */
+LatchDaemonExit latch_daemon_run (const LatchDaemonConfig *config);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,79 @@
+/* latchd: the lock daemon program.
+ *
+ * Started by `latch` (or liblatch) when no daemon answers, with
+ * --ready-fd so that the starter learns whether it is listening; or run in
+ * the foreground by hand or by systemd (logs then go to stderr).  It takes
+ * latch's options; only the daemon settings matter here.  It reads no
+ * system or user configuration file, only -c FILE: its starter passes
+ * every daemon setting on the command line, so both see the same. */
+#include "config.h"
+
+#include "cli/settings.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "daemon/daemon.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Start-up failed: say why on stderr and to the starter. */
+static int
+fail_start (int ready_fd, const GError *error)
+{
+  g_autofree char *line = g_strdup_printf ("error: %s\n", error->message);
+
+  fprintf (stderr, "latchd: %s\n", error->message);
+  if (ready_fd >= 0 && write (ready_fd, line, strlen (line)) < 0)
+    perror ("latchd: ready fd");
+  return LATCH_DAEMON_EXIT_ERROR;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  LatchOptions opts = { 0 };
+  LatchDaemonConfig dconfig = { 0 };
+  LatchLogTarget target;
+  int ready_fd = -1;
+  int status;
+  const GOptionEntry extra[] = {
+    { "ready-fd", 0, 0, G_OPTION_ARG_INT, &ready_fd,
+      "report the start-up outcome on this file descriptor, then close it", "FD" },
+    { NULL }
+  };
+
+  g_set_prgname ("latchd");
+  if (!latch_options_parse (&opts, &argc, &argv, "", extra, &error)
+      || (opts.config_file != NULL
+          && !latch_config_load_file (config, opts.config_file, TRUE, &error))
+      || !latch_options_apply (&opts, config, &error))
+    {
+      latch_options_clear (&opts);
+      return fail_start (ready_fd, error);
+    }
+
+  if (config->daemon_trace_file != NULL)
+    target = LATCH_LOG_TO_FILE;
+  else if (ready_fd >= 0)
+    target = LATCH_LOG_TO_SYSLOG;
+  else
+    target = LATCH_LOG_TO_STDERR;
+  if (!latch_log_init ("latchd", target, config->daemon_trace_file,
+                       config->append_trace_file, config->verbose, &error))
+    {
+      latch_options_clear (&opts);
+      return fail_start (ready_fd, error);
+    }
+
+  dconfig.socket_name = config->socket_name;
+  dconfig.lifespan = config->daemon_lifespan;
+  dconfig.ready_fd = ready_fd;
+  status = latch_daemon_run (&dconfig);
+  latch_log_shutdown ();
+  latch_options_clear (&opts);
+  return status;
+}

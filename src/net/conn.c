@@ -1,0 +1,334 @@
+#include "config.h"
+
+#include "net/conn.h"
+
+#include "common/error.h"
+#include "common/log.h"
+#include "proto/framer.h"
+#include "proto/msg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* How long a closing connection may take to send its EOF. */
+#define CLOSING_LINGER_MS 5000
+#define READ_CHUNK 4096
+
+typedef enum
+{
+  CONN_OPEN,
+  CONN_CLOSING,
+  CONN_CLOSED,
+} ConnState;
+
+static const char *const state_names[] = { "OPEN", "CLOSING", "CLOSED" };
+
+struct _LatchConn
+{
+  int fd;
+  ConnState state;
+  char *label;
+  LatchFramer *framer;
+  GByteArray *out;
+  guint watch_id;
+  GIOCondition watching;
+  guint deadline_id;
+  char *deadline_what;
+  gboolean wr_shut;       /* shutdown (SHUT_WR) done */
+  gboolean dispatching;   /* inside message_cb: defer the free */
+  gboolean free_pending;
+  GError *close_reason;
+  GError *io_error;       /* a send failed: io_cb ends the connection */
+  const LatchConnCallbacks *cb;
+  gpointer user_data;
+  gpointer data;
+};
+
+static gboolean io_cb (int fd, GIOCondition cond, gpointer user_data);
+
+static void
+conn_set_state (LatchConn *conn, ConnState state)
+{
+  latch_log_debug ("%s: %s -> %s", conn->label, state_names[conn->state],
+                   state_names[state]);
+  conn->state = state;
+}
+
+static void
+update_watch (LatchConn *conn)
+{
+  GIOCondition want = 0;
+
+  if (conn->state != CONN_CLOSED)
+    want = G_IO_IN;
+  if (conn->out->len > 0 || conn->io_error != NULL)
+    want |= G_IO_OUT;
+  if (want == conn->watching && conn->watch_id != 0)
+    return;
+  g_clear_handle_id (&conn->watch_id, g_source_remove);
+  conn->watching = want;
+  if (want != 0)
+    conn->watch_id = g_unix_fd_add (conn->fd, want, io_cb, conn);
+}
+
+static void
+conn_free (LatchConn *conn)
+{
+  g_clear_handle_id (&conn->watch_id, g_source_remove);
+  g_clear_handle_id (&conn->deadline_id, g_source_remove);
+  g_clear_pointer (&conn->framer, latch_framer_free);
+  g_clear_pointer (&conn->out, g_byte_array_unref);
+  g_clear_error (&conn->close_reason);
+  g_clear_error (&conn->io_error);
+  g_free (conn->deadline_what);
+  g_free (conn->label);
+  g_free (conn);
+}
+
+/* Ends the connection: runs closed_cb once, frees the object (later, if
+ * inside message_cb). */
+static void
+finish (LatchConn *conn, GError *reason /* transfer full, may be NULL */)
+{
+  if (conn->state == CONN_CLOSED)
+    {
+      g_clear_error (&reason);
+      return;
+    }
+  conn_set_state (conn, CONN_CLOSED);
+  g_clear_handle_id (&conn->watch_id, g_source_remove);
+  g_clear_handle_id (&conn->deadline_id, g_source_remove);
+  close (conn->fd);
+  conn->fd = -1;
+  conn->close_reason = reason;
+  conn->cb->closed_cb (conn, reason, conn->user_data);
+  if (conn->dispatching)
+    conn->free_pending = TRUE;
+  else
+    conn_free (conn);
+}
+
+LatchConn *
+latch_conn_new (int fd, const char *label, const LatchConnCallbacks *callbacks,
+                gpointer user_data)
+{
+  LatchConn *conn = g_new0 (LatchConn, 1);
+  int flags = fcntl (fd, F_GETFL);
+
+  if (flags >= 0)
+    fcntl (fd, F_SETFL, flags | O_NONBLOCK);
+  conn->fd = fd;
+  conn->state = CONN_OPEN;
+  conn->label = g_strdup (label);
+  conn->framer = latch_framer_new (LATCH_MSG_MAX_SIZE);
+  conn->out = g_byte_array_new ();
+  conn->cb = callbacks;
+  conn->user_data = user_data;
+  update_watch (conn);
+  return conn;
+}
+
+/* Writes what it can.  A failure is kept in io_error for io_cb to act
+ * on: a send never ends the connection by itself, so that sending to one
+ * connection cannot run another's closed_cb in the middle of the caller. */
+static void
+flush_out (LatchConn *conn)
+{
+  while (conn->out->len > 0 && conn->io_error == NULL)
+    {
+      ssize_t n = send (conn->fd, conn->out->data, conn->out->len, MSG_NOSIGNAL);
+      if (n < 0)
+        {
+          int saved = errno;
+          if (saved == EINTR)
+            continue;
+          if (saved == EAGAIN || saved == EWOULDBLOCK)
+            break;
+          conn->io_error = g_error_new (LATCH_ERROR, LATCH_ERROR_IO, "send: %s",
+                                        g_strerror (saved));
+          break;
+        }
+      g_byte_array_remove_range (conn->out, 0, (guint)n);
+    }
+}
+
+static void
+start_closing (LatchConn *conn)
+{
+  conn_set_state (conn, CONN_CLOSING);
+  conn->wr_shut = TRUE;
+  shutdown (conn->fd, SHUT_WR);
+  latch_conn_set_deadline (conn, CLOSING_LINGER_MS, "waiting for the peer to close");
+}
+
+void
+latch_conn_send (LatchConn *conn, const char *data, gsize len)
+{
+  if (conn->state != CONN_OPEN)
+    return;
+  g_byte_array_append (conn->out, (const guint8 *)data, (guint)len);
+  flush_out (conn);
+  update_watch (conn);
+}
+
+void
+latch_conn_close_after_flush (LatchConn *conn)
+{
+  if (conn->state != CONN_OPEN)
+    return;
+  flush_out (conn);
+  if (conn->out->len == 0 && conn->io_error == NULL)
+    start_closing (conn);
+  else
+    {
+      /* io_cb shuts the write side once flushed */
+      conn_set_state (conn, CONN_CLOSING);
+      latch_conn_set_deadline (conn, CLOSING_LINGER_MS, "flushing output");
+    }
+  update_watch (conn);
+}
+
+void
+latch_conn_abort (LatchConn *conn, const GError *why)
+{
+  if (why != NULL)
+    latch_log_info ("%s: closing: %s", conn->label, why->message);
+  finish (conn, why != NULL ? g_error_copy (why) : NULL);
+}
+
+static gboolean
+deadline_cb (gpointer user_data)
+{
+  LatchConn *conn = user_data;
+
+  conn->deadline_id = 0;
+  if (conn->state == CONN_CLOSING)
+    {
+      finish (conn, NULL);
+      return G_SOURCE_REMOVE;
+    }
+  latch_log_info ("%s: timed out %s; closing", conn->label, conn->deadline_what);
+  finish (conn, g_error_new (LATCH_ERROR, LATCH_ERROR_TIMEOUT, "timed out %s",
+                             conn->deadline_what));
+  return G_SOURCE_REMOVE;
+}
+
+void
+latch_conn_set_deadline (LatchConn *conn, int ms, const char *what)
+{
+  g_clear_handle_id (&conn->deadline_id, g_source_remove);
+  g_clear_pointer (&conn->deadline_what, g_free);
+  if (ms <= 0 || conn->state == CONN_CLOSED)
+    return;
+  conn->deadline_what = g_strdup (what);
+  conn->deadline_id = g_timeout_add (ms, deadline_cb, conn);
+}
+
+/* Delivers every complete message.  FALSE if the connection ended. */
+static gboolean
+dispatch (LatchConn *conn)
+{
+  while (conn->state == CONN_OPEN)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GBytes) msg = NULL;
+
+      if (!latch_framer_pop (conn->framer, &msg, &error))
+        {
+          latch_log_info ("%s: bad input: %s; closing", conn->label, error->message);
+          finish (conn, g_steal_pointer (&error));
+          return FALSE;
+        }
+      if (msg == NULL)
+        break;
+      conn->dispatching = TRUE;
+      conn->cb->message_cb (conn, msg, conn->user_data);
+      conn->dispatching = FALSE;
+      if (conn->free_pending)
+        {
+          conn_free (conn);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+io_cb (int fd, GIOCondition cond, gpointer user_data)
+{
+  LatchConn *conn = user_data;
+  char buf[READ_CHUNK];
+
+  if (cond & G_IO_OUT)
+    flush_out (conn);
+  if (conn->io_error != NULL)
+    {
+      finish (conn, g_steal_pointer (&conn->io_error));
+      return G_SOURCE_REMOVE;
+    }
+  if (cond & G_IO_OUT)
+    {
+      if (conn->out->len == 0 && conn->state == CONN_CLOSING && !conn->wr_shut)
+        start_closing (conn);
+    }
+  if (cond & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+    {
+      ssize_t n = recv (fd, buf, sizeof buf, 0);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        ;
+      else if (n < 0)
+        {
+          int saved = errno;
+          finish (conn, g_error_new (LATCH_ERROR, LATCH_ERROR_IO, "recv: %s",
+                                     g_strerror (saved)));
+          return G_SOURCE_REMOVE;
+        }
+      else if (n == 0)
+        {
+          finish (conn, NULL);
+          return G_SOURCE_REMOVE;
+        }
+      else if (conn->state == CONN_OPEN)
+        {
+          latch_framer_push (conn->framer, buf, (gsize)n);
+          if (!dispatch (conn))
+            return G_SOURCE_REMOVE;
+        }
+      /* CLOSING: input is read and dropped until EOF. */
+    }
+  if (conn->state == CONN_CLOSED)
+    return G_SOURCE_REMOVE;
+  /* update_watch may replace this source: report removal in that case. */
+  {
+    guint before = conn->watch_id;
+    update_watch (conn);
+    return conn->watch_id == before ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+  }
+}
+
+const char *
+latch_conn_get_label (const LatchConn *conn)
+{
+  return conn->label;
+}
+
+void
+latch_conn_set_data (LatchConn *conn, gpointer data)
+{
+  conn->data = data;
+}
+
+gpointer
+latch_conn_get_data (const LatchConn *conn)
+{
+  return conn->data;
+}
+
+gboolean
+latch_conn_is_open (const LatchConn *conn)
+{
+  return conn->state == CONN_OPEN;
+}

@@ -1,0 +1,59 @@
+/* conn.h: one daemon-side stream connection.
+ *
+ * A non-blocking socket driven by the main loop: bytes read go through the
+ * framer, each complete message is handed to the owner's callback; sends
+ * are buffered and flushed when the socket is writable, so nothing ever
+ * blocks the loop.  States:
+ *   OPEN     reading and writing
+ *   CLOSING  output flushed, write side shut; reading until EOF (bounded)
+ *   CLOSED   gone: the closed callback has run, the object is freed
+ * Only conn_set_state() in conn.c changes the state, and it logs it.
+ * (The TLS handshake state comes with the TLS transport.) */
+#ifndef LATCH_NET_CONN_H
+#define LATCH_NET_CONN_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _LatchConn LatchConn;
+
+typedef struct
+{
+  /* A complete message (transfer none; valid during the call).  The
+   * callback may send, close or abort the connection. */
+  void (*message_cb) (LatchConn *conn, GBytes *msg, gpointer user_data);
+  /* The connection is over: EOF, error, abort, or the end of a graceful
+   * close.  reason is NULL for an orderly end.  The conn is freed right
+   * after this returns. */
+  void (*closed_cb) (LatchConn *conn, const GError *reason, gpointer user_data);
+} LatchConnCallbacks;
+
+/* Takes ownership of fd (made non-blocking here). label names the peer in
+ * log lines. */
+LatchConn *latch_conn_new (int fd, const char *label,
+                           const LatchConnCallbacks *callbacks,
+                           gpointer user_data);
+
+void latch_conn_send (LatchConn *conn, const char *data, gsize len);
+
+/* Flush what is queued, shut the write side, wait (at most a few seconds)
+ * for the peer's EOF, then close.  No more messages are delivered. */
+void latch_conn_close_after_flush (LatchConn *conn);
+
+/* Close now, dropping unsent output.  why (may be NULL) is logged and
+ * handed to closed_cb. */
+void latch_conn_abort (LatchConn *conn, const GError *why);
+
+/* Arms (ms > 0) or disarms (ms <= 0) a deadline: when it passes the
+ * connection is aborted with "timed out: what". */
+void latch_conn_set_deadline (LatchConn *conn, int ms, const char *what);
+
+const char *latch_conn_get_label (const LatchConn *conn);
+void latch_conn_set_data (LatchConn *conn, gpointer data);
+gpointer latch_conn_get_data (const LatchConn *conn);
+gboolean latch_conn_is_open (const LatchConn *conn);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,137 @@
+#include "config.h"
+
+#include "net/sockdir.h"
+
+#include "common/error.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define SOCKET_BASENAME "daemon.sock"
+#define LOCK_BASENAME "daemon.lock"
+
+static gboolean
+check_private_dir (const char *dir, GError **error)
+{
+  struct stat st;
+
+  if (lstat (dir, &st) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_SOCKET_DIR,
+                   "cannot use socket directory %s: %s", dir, g_strerror (saved));
+      return FALSE;
+    }
+  if (!S_ISDIR (st.st_mode))
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_SOCKET_DIR,
+                   "socket directory %s is not a directory (a link or file is in "
+                   "the way: remove it, or choose a socket with -s)", dir);
+      return FALSE;
+    }
+  if (st.st_uid != geteuid ())
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_SOCKET_DIR,
+                   "socket directory %s belongs to uid %u, not to you (uid %u): "
+                   "someone else created it; remove it, or choose a socket with -s",
+                   dir, (unsigned)st.st_uid, (unsigned)geteuid ());
+      return FALSE;
+    }
+  if ((st.st_mode & 077) != 0)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_SOCKET_DIR,
+                   "socket directory %s has mode %04o: other users could reach "
+                   "your daemon; run 'chmod 700 %s'", dir,
+                   (unsigned)(st.st_mode & 07777), dir);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static char *
+default_dir (void)
+{
+  const char *runtime = g_getenv ("XDG_RUNTIME_DIR");
+
+  if (runtime != NULL && g_path_is_absolute (runtime))
+    return g_build_filename (runtime, "latch", NULL);
+  return g_strdup_printf ("/tmp/latch-%u", (unsigned)geteuid ());
+}
+
+static gboolean
+check_length (const char *path, GError **error)
+{
+  struct sockaddr_un sun;
+
+  if (strlen (path) >= sizeof (sun.sun_path))
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "socket path %s is %zu bytes long; the limit is %zu: choose a "
+                   "shorter one with -s", path, strlen (path), sizeof (sun.sun_path) - 1);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+latch_sockpath_resolve (const char *configured, gboolean create,
+                        LatchSockPath *out, GError **error)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *sock = NULL;
+
+  if (configured != NULL)
+    {
+      if (!check_length (configured, error))
+        return FALSE;
+      out->socket_path = g_strdup (configured);
+      out->lock_path = g_strconcat (configured, ".lock", NULL);
+      out->is_private = FALSE;
+      return TRUE;
+    }
+
+  dir = default_dir ();
+  if (create && mkdir (dir, 0700) != 0 && errno != EEXIST)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_SOCKET_DIR,
+                   "cannot create socket directory %s: %s", dir, g_strerror (saved));
+      return FALSE;
+    }
+  if (!check_private_dir (dir, error))
+    return FALSE;
+  sock = g_build_filename (dir, SOCKET_BASENAME, NULL);
+  if (!check_length (sock, error))
+    return FALSE;
+  out->socket_path = g_steal_pointer (&sock);
+  out->lock_path = g_build_filename (dir, LOCK_BASENAME, NULL);
+  out->is_private = TRUE;
+  return TRUE;
+}
+
+void
+latch_sockpath_clear (LatchSockPath *path)
+{
+  g_clear_pointer (&path->socket_path, g_free);
+  g_clear_pointer (&path->lock_path, g_free);
+}
+
+gboolean
+latch_socket_peer_uid (int fd, uid_t *uid_out, GError **error)
+{
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+
+  if (getsockopt (fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONNECT,
+                   "cannot read the peer's credentials: %s", g_strerror (saved));
+      return FALSE;
+    }
+  *uid_out = cred.uid;
+  return TRUE;
+}

@@ -1,0 +1,93 @@
+#include "config.h"
+
+#include "sys/machine-id.h"
+
+#include "common/error.h"
+
+#include <dbus/dbus.h>
+#include <dlfcn.h>
+#include <string.h>
+
+/* The soname of libdbus 1.x: stable since 2006. */
+#define LIBDBUS_SONAME "libdbus-1.so.3"
+
+typedef void (*ErrorInitFunc) (DBusError *);
+typedef void (*ErrorFreeFunc) (DBusError *);
+typedef void (*FreeFunc) (void *);
+/* dbus-misc.h, libdbus >= 1.12 */
+typedef char *(*TryGetIdPublicFunc) (DBusError *);
+
+static char *cached_id;
+
+static gboolean
+is_machine_id (const char *id)
+{
+  if (strlen (id) != 32)
+    return FALSE;
+  for (const char *p = id; *p != '\0'; p++)
+    if (!g_ascii_isxdigit (*p) || g_ascii_isupper (*p))
+      return FALSE;
+  return TRUE;
+}
+
+const char *
+latch_machine_id_get (GError **error)
+{
+  void *lib;
+  TryGetIdPublicFunc try_get;
+  ErrorInitFunc error_init;
+  ErrorFreeFunc error_free;
+  FreeFunc dbus_free_fn;
+  DBusError derr;
+  char *id;
+
+  if (cached_id != NULL)
+    return cached_id;
+
+  lib = dlopen (LIBDBUS_SONAME, RTLD_NOW | RTLD_LOCAL);
+  if (lib == NULL)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_MACHINE_ID,
+                   "cannot load %s to read the machine ID: %s (install libdbus-1-3)",
+                   LIBDBUS_SONAME, dlerror ());
+      return NULL;
+    }
+  try_get = (TryGetIdPublicFunc)dlsym (lib, "dbus_try_get_local_machine_id");
+  error_init = (ErrorInitFunc)dlsym (lib, "dbus_error_init");
+  error_free = (ErrorFreeFunc)dlsym (lib, "dbus_error_free");
+  dbus_free_fn = (FreeFunc)dlsym (lib, "dbus_free");
+  if (try_get == NULL || error_init == NULL || error_free == NULL || dbus_free_fn == NULL)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_MACHINE_ID,
+                   "%s is older than 1.12: it has no dbus_try_get_local_machine_id()",
+                   LIBDBUS_SONAME);
+      dlclose (lib);
+      return NULL;
+    }
+
+  error_init (&derr);
+  id = try_get (&derr);
+  if (id == NULL)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_MACHINE_ID,
+                   "no D-Bus machine ID: %s (create one with "
+                   "'dbus-uuidgen --ensure' or 'systemd-machine-id-setup')",
+                   derr.message != NULL ? derr.message : "unknown error");
+      error_free (&derr);
+      dlclose (lib);
+      return NULL;
+    }
+  if (!is_machine_id (id))
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_MACHINE_ID,
+                   "the D-Bus machine ID '%s' is not 32 lowercase hex digits; "
+                   "fix /etc/machine-id", id);
+      dbus_free_fn (id);
+      dlclose (lib);
+      return NULL;
+    }
+  cached_id = g_strdup (id);
+  dbus_free_fn (id);
+  /* libdbus stays loaded: unloading it is not supported by libdbus. */
+  return cached_id;
+}
