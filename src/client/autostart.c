@@ -1,0 +1,188 @@
+#include "config.h"
+
+#include "client/autostart.h"
+
+#include "common/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef LATCH_DAEMON_PATH
+#define LATCH_DAEMON_PATH "/usr/local/libexec/latch/latchd"
+#endif
+
+/* How long a new daemon may take to say whether it listens. */
+#define READY_TIMEOUT_MS 10000
+#define READY_FD 3
+
+static const char *
+daemon_path (void)
+{
+  const char *env = g_getenv ("LATCH_DAEMON");
+
+  return env != NULL && env[0] != '\0' ? env : LATCH_DAEMON_PATH;
+}
+
+static GPtrArray *
+build_argv (const char *path, const LatchSpawnArgs *args)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+
+  g_ptr_array_add (argv, g_strdup (path));
+  g_ptr_array_add (argv, g_strdup_printf ("--ready-fd=%d", READY_FD));
+  g_ptr_array_add (argv, g_strdup_printf ("--daemon-lifespan=%d", args->lifespan));
+  if (args->socket_name != NULL)
+    g_ptr_array_add (argv, g_strdup_printf ("--socket-name=%s", args->socket_name));
+  if (args->trace_file != NULL)
+    g_ptr_array_add (argv, g_strdup_printf ("--daemon-trace-file=%s", args->trace_file));
+  if (args->append_trace_file)
+    g_ptr_array_add (argv, g_strdup ("--append-trace-file=yes"));
+  if (args->verbose)
+    g_ptr_array_add (argv, g_strdup ("--verbose"));
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
+/* In the grandchild: only async-signal-safe calls from here on. */
+static void G_GNUC_NORETURN
+exec_daemon (char **argv, int ready_w, const char *exec_failed)
+{
+  int null_fd = open ("/dev/null", O_RDWR);
+
+  if (null_fd >= 0)
+    {
+      dup2 (null_fd, 0);
+      dup2 (null_fd, 1);
+      dup2 (null_fd, 2);
+    }
+  if (ready_w != READY_FD)
+    {
+      dup2 (ready_w, READY_FD); /* dup2 clears FD_CLOEXEC on the copy */
+    }
+  else
+    fcntl (READY_FD, F_SETFD, 0);
+  for (int fd = READY_FD + 1; fd < 1024; fd++)
+    close (fd);
+  if (chdir ("/") != 0)
+    _exit (127);
+  umask (077);
+  execv (argv[0], argv);
+  {
+    const char *reason = strerror (errno);
+    ssize_t ignored = write (READY_FD, exec_failed, strlen (exec_failed));
+    ignored = write (READY_FD, reason, strlen (reason));
+    ignored = write (READY_FD, "\n", 1);
+    (void)ignored;
+  }
+  _exit (127);
+}
+
+/* Reads the daemon's one-line report, at most READY_TIMEOUT_MS. */
+static char *
+read_report (int fd)
+{
+  GString *line = g_string_new (NULL);
+  gint64 deadline = g_get_monotonic_time () + (gint64)READY_TIMEOUT_MS * 1000;
+
+  for (;;)
+    {
+      struct pollfd pfd = { .fd = fd, .events = POLLIN };
+      gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
+      char buf[256];
+      ssize_t n;
+
+      if (left <= 0)
+        break;
+      if (poll (&pfd, 1, (int)left) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          break;
+        }
+      n = read (fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      g_string_append_len (line, buf, n);
+      if (line->len > 4096)
+        break;
+    }
+  return g_string_free (line, FALSE);
+}
+
+LatchSpawnResult
+latch_autostart_spawn (const LatchSpawnArgs *args, GError **error)
+{
+  const char *path = daemon_path ();
+  g_autoptr (GPtrArray) argv = NULL;
+  g_autofree char *exec_failed = NULL;
+  g_autofree char *report = NULL;
+  int pipefd[2];
+  pid_t pid;
+  int status;
+
+  if (access (path, X_OK) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                   "cannot start the daemon: %s: %s (is latch installed? "
+                   "LATCH_DAEMON names another latchd)", path, g_strerror (saved));
+      return LATCH_SPAWN_FAILED;
+    }
+  argv = build_argv (path, args);
+  exec_failed = g_strdup_printf ("error: cannot execute %s: ", path);
+  if (pipe2 (pipefd, O_CLOEXEC) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START, "pipe: %s",
+                   g_strerror (saved));
+      return LATCH_SPAWN_FAILED;
+    }
+  pid = fork ();
+  if (pid < 0)
+    {
+      int saved = errno;
+      close (pipefd[0]);
+      close (pipefd[1]);
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START, "fork: %s",
+                   g_strerror (saved));
+      return LATCH_SPAWN_FAILED;
+    }
+  if (pid == 0)
+    {
+      /* The intermediate child: a new session, then the daemon is
+       * orphaned so that it is nobody's child and has no terminal. */
+      setsid ();
+      signal (SIGHUP, SIG_IGN);
+      if (fork () == 0)
+        exec_daemon ((char **)argv->pdata, pipefd[1], exec_failed);
+      _exit (0);
+    }
+  close (pipefd[1]);
+  while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  report = read_report (pipefd[0]);
+  close (pipefd[0]);
+
+  if (g_str_has_prefix (report, "ok"))
+    return LATCH_SPAWN_STARTED;
+  if (g_str_has_prefix (report, "busy"))
+    return LATCH_SPAWN_BUSY;
+  g_strchomp (report);
+  if (g_str_has_prefix (report, "error: "))
+    g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                 "the daemon could not start: %s", report + strlen ("error: "));
+  else
+    g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                 "the daemon %s exited during start-up without saying why "
+                 "(run it by hand in the foreground to see)", path);
+  return LATCH_SPAWN_FAILED;
+}

@@ -1,0 +1,34 @@
+/* autostart.h: starting a daemon in the background.
+ *
+ * The daemon is the latchd program: $LATCH_DAEMON if set, else the
+ * installed one (LATCH_DAEMON_PATH).  It is double-forked into its own
+ * session, with /dev/null as stdin/stdout/stderr and "/" as its directory,
+ * and reports through a pipe whether it is listening. */
+#ifndef LATCH_CLIENT_AUTOSTART_H
+#define LATCH_CLIENT_AUTOSTART_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  const char *socket_name;       /* -s, or NULL for the private default */
+  int lifespan;                  /* -d */
+  const char *trace_file;        /* -t, or NULL */
+  gboolean append_trace_file;
+  gboolean verbose;
+} LatchSpawnArgs;
+
+typedef enum
+{
+  LATCH_SPAWN_STARTED, /* listening now */
+  LATCH_SPAWN_BUSY,    /* another daemon holds the lock file (starting or quiescing) */
+  LATCH_SPAWN_FAILED,  /* error says why */
+} LatchSpawnResult;
+
+LatchSpawnResult latch_autostart_spawn (const LatchSpawnArgs *args, GError **error);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,838 @@
+/* client.c: liblatch, the client side of the protocol.
+ *
+ * Blocking, poll-based code: a library call waits, with the handle's
+ * timeout, for what it needs.  Answers are decoded with the lite codec so
+ * that the `latch` command does not load libxml2 (doc/ARCHITECTURE.md). */
+#include "config.h"
+
+#include "latch.h"
+
+#include "client/autostart.h"
+#include "common/autocleanup.h"
+#include "common/error.h"
+#include "locker/rsrc-name.h"
+#include "net/sockdir.h"
+#include "proto/framer.h"
+#include "proto/msg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* While no daemon answers: how long to keep trying when the resource
+ * timeout does not say (a daemon is starting, or quiescing). */
+#define CONNECT_GRACE_MS 2000
+/* Pause between two attempts, growing up to the maximum. */
+#define RETRY_MIN_MS 2
+#define RETRY_MAX_MS 100
+/* The daemon answers a request at once (queued or not): how long its first
+ * answer may take even when the timeout is shorter (e.g. -o 0). */
+#define FIRST_ANSWER_MS 5000
+/* How long to wait for the daemon's end after an unlock or shutdown. */
+#define CLOSE_WAIT_MS 5000
+
+struct LatchHandle
+{
+  /* options */
+  char *resource_name;
+  int resource_timeout;
+  int resource_create;
+  int resource_idle_lifespan;
+  LatchLockMode lock_mode;
+  char *socket_name;
+  int daemon_lifespan;
+  char *daemon_trace_file;
+  int append_trace_file;
+  int verbose;
+
+  /* state */
+  LatchSockPath path;
+  int fd;
+  gboolean locked;
+  char *element;
+  guint64 fence;
+  char *error;
+};
+
+LatchHandle *
+latch_handle_new (void)
+{
+  LatchHandle *h = g_new0 (LatchHandle, 1);
+
+  h->resource_name = g_strdup (LATCH_DEFAULT_RESOURCE_NAME);
+  h->resource_timeout = -1;
+  h->resource_create = 1;
+  h->lock_mode = LATCH_LOCK_MODE_EX;
+  h->daemon_lifespan = LATCH_DEFAULT_DAEMON_LIFESPAN;
+  h->fd = -1;
+  h->error = g_strdup ("");
+  return h;
+}
+
+static void
+disconnect (LatchHandle *h)
+{
+  if (h->fd >= 0)
+    close (h->fd);
+  h->fd = -1;
+  h->locked = FALSE;
+}
+
+void
+latch_handle_free (LatchHandle *h)
+{
+  if (h == NULL)
+    return;
+  if (h->locked)
+    latch_unlock (h, 0);
+  disconnect (h);
+  latch_sockpath_clear (&h->path);
+  g_free (h->resource_name);
+  g_free (h->socket_name);
+  g_free (h->daemon_trace_file);
+  g_free (h->element);
+  g_free (h->error);
+  g_free (h);
+}
+
+static int G_GNUC_PRINTF (3, 4)
+fail (LatchHandle *h, int rc, const char *format, ...)
+{
+  va_list ap;
+
+  g_free (h->error);
+  va_start (ap, format);
+  h->error = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  return rc;
+}
+
+static int
+fail_gerror (LatchHandle *h, int rc, const GError *error)
+{
+  return fail (h, rc, "%s", error->message);
+}
+
+static int
+succeed (LatchHandle *h)
+{
+  h->error[0] = '\0';
+  return LATCH_RC_OK;
+}
+
+/* ---- options ------------------------------------------------------- */
+
+#define CHECK_MUTABLE(h)                                                  \
+  G_STMT_START                                                            \
+  {                                                                       \
+    if ((h) == NULL)                                                      \
+      return LATCH_RC_NULL_OBJECT;                                        \
+    if ((h)->locked)                                                      \
+      return fail ((h), LATCH_RC_API_IMMUTABLE_HANDLE,                    \
+                   "options cannot change while the handle holds a lock"); \
+  }                                                                       \
+  G_STMT_END
+
+int
+latch_set_resource_name (LatchHandle *h, const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  LatchRsrcType type;
+
+  CHECK_MUTABLE (h);
+  if (name == NULL || !latch_rsrc_name_check (name, &type, &error))
+    return name == NULL ? fail (h, LATCH_RC_INVALID_RESOURCE_NAME, "resource name is NULL")
+                        : fail_gerror (h, LATCH_RC_INVALID_RESOURCE_NAME, error);
+  if (type != LATCH_RSRC_SIMPLE)
+    return fail (h, LATCH_RC_INVALID_RESOURCE_NAME,
+                 "resource '%s' is a %s resource; this version of latch supports "
+                 "simple resources (a letter followed by letters and digits) only",
+                 name, latch_rsrc_type_to_string (type));
+  g_free (h->resource_name);
+  h->resource_name = g_strdup (name);
+  return succeed (h);
+}
+
+int
+latch_set_resource_timeout (LatchHandle *h, int timeout_ms)
+{
+  CHECK_MUTABLE (h);
+  h->resource_timeout = timeout_ms;
+  return succeed (h);
+}
+
+int
+latch_set_resource_create (LatchHandle *h, int create)
+{
+  CHECK_MUTABLE (h);
+  h->resource_create = create != 0;
+  return succeed (h);
+}
+
+int
+latch_set_resource_idle_lifespan (LatchHandle *h, int lifespan_ms)
+{
+  CHECK_MUTABLE (h);
+  if (lifespan_ms < 0)
+    return fail (h, LATCH_RC_INVALID_OPTION,
+                 "resource idle lifespan %d is negative: give milliseconds, 0 or more",
+                 lifespan_ms);
+  h->resource_idle_lifespan = lifespan_ms;
+  return succeed (h);
+}
+
+int
+latch_set_lock_mode (LatchHandle *h, LatchLockMode mode)
+{
+  CHECK_MUTABLE (h);
+  if ((int)mode < LATCH_LOCK_MODE_NL || mode > LATCH_LOCK_MODE_EX)
+    return fail (h, LATCH_RC_INVALID_OPTION, "lock mode %d is not one of 0 (NL) to 5 (EX)",
+                 (int)mode);
+  h->lock_mode = mode;
+  return succeed (h);
+}
+
+int
+latch_set_socket_name (LatchHandle *h, const char *path)
+{
+  struct sockaddr_un sun;
+
+  CHECK_MUTABLE (h);
+  if (path != NULL && (path[0] == '\0' || strlen (path) >= sizeof sun.sun_path))
+    return fail (h, LATCH_RC_INVALID_OPTION,
+                 "socket name '%s' must be 1 to %zu bytes long", path,
+                 sizeof sun.sun_path - 1);
+  g_free (h->socket_name);
+  h->socket_name = g_strdup (path);
+  latch_sockpath_clear (&h->path);
+  return succeed (h);
+}
+
+int
+latch_set_daemon_lifespan (LatchHandle *h, int lifespan_ms)
+{
+  CHECK_MUTABLE (h);
+  h->daemon_lifespan = lifespan_ms;
+  return succeed (h);
+}
+
+int
+latch_set_daemon_trace_file (LatchHandle *h, const char *path)
+{
+  CHECK_MUTABLE (h);
+  g_free (h->daemon_trace_file);
+  h->daemon_trace_file = g_strdup (path);
+  return succeed (h);
+}
+
+int
+latch_set_append_trace_file (LatchHandle *h, int append)
+{
+  CHECK_MUTABLE (h);
+  h->append_trace_file = append != 0;
+  return succeed (h);
+}
+
+int
+latch_set_verbose (LatchHandle *h, int verbose)
+{
+  CHECK_MUTABLE (h);
+  h->verbose = verbose != 0;
+  return succeed (h);
+}
+
+const char *
+latch_get_resource_name (const LatchHandle *h)
+{
+  return h->resource_name;
+}
+
+int
+latch_get_resource_timeout (const LatchHandle *h)
+{
+  return h->resource_timeout;
+}
+
+int
+latch_get_resource_create (const LatchHandle *h)
+{
+  return h->resource_create;
+}
+
+int
+latch_get_resource_idle_lifespan (const LatchHandle *h)
+{
+  return h->resource_idle_lifespan;
+}
+
+LatchLockMode
+latch_get_lock_mode (const LatchHandle *h)
+{
+  return h->lock_mode;
+}
+
+const char *
+latch_get_socket_name (const LatchHandle *h)
+{
+  if (h->path.socket_path != NULL)
+    return h->path.socket_path;
+  return h->socket_name;
+}
+
+int
+latch_get_daemon_lifespan (const LatchHandle *h)
+{
+  return h->daemon_lifespan;
+}
+
+const char *
+latch_get_element (const LatchHandle *h)
+{
+  return h->element;
+}
+
+uint64_t
+latch_get_fence (const LatchHandle *h)
+{
+  return h->fence;
+}
+
+int
+latch_get_fd (const LatchHandle *h)
+{
+  return h->locked ? h->fd : -1;
+}
+
+int
+latch_is_locked (const LatchHandle *h)
+{
+  return h != NULL && h->locked;
+}
+
+const char *
+latch_get_error (const LatchHandle *h)
+{
+  return h != NULL ? h->error : "handle is NULL";
+}
+
+/* ---- connection ---------------------------------------------------- */
+
+static gint64
+now_ms (void)
+{
+  return g_get_monotonic_time () / 1000;
+}
+
+/* Milliseconds left until deadline (-1: none) for poll(). */
+static int
+ms_left (gint64 deadline)
+{
+  gint64 left;
+
+  if (deadline < 0)
+    return -1;
+  left = deadline - now_ms ();
+  return (int)CLAMP (left, 0, G_MAXINT);
+}
+
+typedef enum
+{
+  CONNECT_OK,
+  CONNECT_ABSENT, /* nobody listens: a daemon may be started */
+  CONNECT_FAILED,
+} ConnectResult;
+
+static ConnectResult
+try_connect (LatchHandle *h, GError **error)
+{
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
+  g_auto (LatchFd) fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int rc;
+
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONNECT, "socket: %s", g_strerror (saved));
+      return CONNECT_FAILED;
+    }
+  g_strlcpy (sun.sun_path, h->path.socket_path, sizeof sun.sun_path);
+  do
+    rc = connect (fd, (struct sockaddr *)&sun, sizeof sun);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0)
+    {
+      int saved = errno;
+      if (saved == ENOENT || saved == ECONNREFUSED)
+        return CONNECT_ABSENT;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONNECT, "cannot connect to %s: %s",
+                   h->path.socket_path, g_strerror (saved));
+      return CONNECT_FAILED;
+    }
+  if (h->path.is_private)
+    {
+      uid_t uid;
+
+      if (!latch_socket_peer_uid (fd, &uid, error))
+        return CONNECT_FAILED;
+      if (uid != geteuid ())
+        {
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONNECT,
+                       "the daemon at %s runs as uid %u, not as you (uid %u): "
+                       "refusing it", h->path.socket_path, (unsigned)uid,
+                       (unsigned)geteuid ());
+          return CONNECT_FAILED;
+        }
+    }
+  h->fd = latch_steal_fd (&fd);
+  return CONNECT_OK;
+}
+
+/* Is a daemon alive on this socket (holding its lock file), even if it
+ * does not listen (quiescing, or about to listen)? */
+static gboolean
+daemon_holds_lock_file (const LatchHandle *h)
+{
+  g_auto (LatchFd) fd = open (h->path.lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+  if (fd < 0)
+    return FALSE;
+  if (flock (fd, LOCK_SH | LOCK_NB) != 0)
+    return errno == EWOULDBLOCK;
+  flock (fd, LOCK_UN);
+  return FALSE;
+}
+
+static void
+pause_before_retry (guint attempt, gint64 deadline)
+{
+  int ms = MIN (RETRY_MIN_MS << MIN (attempt, 6u), RETRY_MAX_MS);
+  int left = ms_left (deadline);
+
+  if (left >= 0)
+    ms = MIN (ms, left);
+  g_usleep ((gulong)ms * 1000);
+}
+
+/* Connects to the daemon, starting one when none answers and the daemon
+ * lifespan allows it.  Keeps trying until deadline (-1: forever) while a
+ * daemon is starting or quiescing. */
+static int
+connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start)
+{
+  g_autoptr (GError) error = NULL;
+  guint attempt = 0;
+
+  if (h->path.socket_path == NULL
+      && !latch_sockpath_resolve (h->socket_name, may_start, &h->path, &error))
+    return fail_gerror (h, LATCH_RC_DAEMON_NOT_STARTED, error);
+
+  for (;; attempt++)
+    {
+      LatchSpawnArgs args = { h->socket_name, h->daemon_lifespan, h->daemon_trace_file,
+                              h->append_trace_file, h->verbose };
+
+      switch (try_connect (h, &error))
+        {
+        case CONNECT_OK:
+          return LATCH_RC_OK;
+        case CONNECT_FAILED:
+          return fail_gerror (h, LATCH_RC_CONNECTION_REFUSED, error);
+        case CONNECT_ABSENT:
+          break;
+        }
+      if (!may_start || h->daemon_lifespan == 0)
+        return fail (h, LATCH_RC_DAEMON_NOT_STARTED,
+                     "no daemon is running at %s%s", h->path.socket_path,
+                     may_start ? " and -d 0 (daemon lifespan 0) forbids starting one" : "");
+      if (!daemon_holds_lock_file (h))
+        switch (latch_autostart_spawn (&args, &error))
+          {
+          case LATCH_SPAWN_STARTED:
+            continue;
+          case LATCH_SPAWN_FAILED:
+            return fail_gerror (h, LATCH_RC_DAEMON_NOT_STARTED, error);
+          case LATCH_SPAWN_BUSY:
+            break;
+          }
+      /* Another daemon holds the lock file: it is starting (it will
+       * listen in a moment) or quiescing (it will exit once its holders
+       * are done).  Either way, wait and try again. */
+      if (deadline >= 0 && now_ms () >= deadline)
+        return fail (h, LATCH_RC_LOCK_BUSY,
+                     "the daemon at %s is shutting down and a new one cannot start "
+                     "before it is gone", h->path.socket_path);
+      pause_before_retry (attempt, deadline);
+    }
+}
+
+static gboolean
+send_all (int fd, const char *data, gsize len, GError **error)
+{
+  while (len > 0)
+    {
+      ssize_t n = send (fd, data, len, MSG_NOSIGNAL);
+      if (n < 0)
+        {
+          int saved = errno;
+          if (saved == EINTR)
+            continue;
+          g_set_error (error, LATCH_ERROR,
+                       saved == EPIPE || saved == ECONNRESET ? LATCH_ERROR_CONNECTION_CLOSED
+                                                             : LATCH_ERROR_IO,
+                       "send to the daemon: %s", g_strerror (saved));
+          return FALSE;
+        }
+      data += n;
+      len -= (gsize)n;
+    }
+  return TRUE;
+}
+
+static gboolean
+send_msg (LatchHandle *h, const LatchMsg *msg, GError **error)
+{
+  g_autoptr (GString) out = g_string_sized_new (256);
+
+  latch_msg_encode (msg, out);
+  return send_all (h->fd, out->str, out->len, error);
+}
+
+/* Reads the next message, waiting until deadline (-1: forever).
+ * LATCH_ERROR_CONNECTION_CLOSED on EOF, LATCH_ERROR_TIMEOUT when the
+ * deadline passes. */
+static LatchMsg *
+read_msg (LatchHandle *h, LatchFramer *framer, gint64 deadline, GError **error)
+{
+  for (;;)
+    {
+      g_autoptr (GBytes) bytes = NULL;
+      struct pollfd pfd = { .fd = h->fd, .events = POLLIN };
+      char buf[1024];
+      ssize_t n;
+      int rc;
+
+      if (!latch_framer_pop (framer, &bytes, error))
+        return NULL;
+      if (bytes != NULL)
+        {
+          LatchMsg *msg = NULL;
+          gsize len;
+          const char *data = g_bytes_get_data (bytes, &len);
+
+          if (!latch_codec_lite_decode (data, len, &msg, error))
+            return NULL;
+          return msg;
+        }
+      rc = poll (&pfd, 1, ms_left (deadline));
+      if (rc < 0 && errno == EINTR)
+        continue;
+      if (rc < 0)
+        {
+          int saved = errno;
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_IO, "poll: %s", g_strerror (saved));
+          return NULL;
+        }
+      if (rc == 0)
+        {
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_TIMEOUT, "timed out");
+          return NULL;
+        }
+      n = recv (h->fd, buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno != ECONNRESET)
+        {
+          int saved = errno;
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_IO, "recv from the daemon: %s",
+                       g_strerror (saved));
+          return NULL;
+        }
+      if (n <= 0)
+        {
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONNECTION_CLOSED,
+                       "the daemon closed the connection");
+          return NULL;
+        }
+      latch_framer_push (framer, buf, (gsize)n);
+    }
+}
+
+/* ---- lock ---------------------------------------------------------- */
+
+typedef enum
+{
+  ATTEMPT_DONE,  /* *rc is the outcome */
+  ATTEMPT_RETRY, /* the daemon went away before answering: try again */
+} AttemptResult;
+
+static int
+first_answer_failure (LatchHandle *h, int rc)
+{
+  switch (rc)
+    {
+    case LATCH_RC_LOCK_BUSY:
+      return fail (h, rc, "resource '%s' is busy", h->resource_name);
+    case LATCH_RC_LOCK_CANT_WAIT:
+      return fail (h, rc, "resource '%s' does not exist and may not be created "
+                   "(create is off), and the timeout does not allow waiting for it",
+                   h->resource_name);
+    case LATCH_RC_LOCK_IMPOSSIBLE:
+      return fail (h, rc, "the request for '%s' can never be granted", h->resource_name);
+    case LATCH_RC_INVALID_RESOURCE_NAME:
+      return fail (h, rc, "the daemon refused the resource name '%s'", h->resource_name);
+    default:
+      return fail (h, LATCH_RC_PROTOCOL_ERROR,
+                   "the daemon answered with reason code %d (%s)", rc, latch_strerror (rc));
+    }
+}
+
+static AttemptResult
+lock_attempt (LatchHandle *h, gint64 deadline, int *rc_out)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LatchFramer) framer = latch_framer_new (LATCH_MSG_MAX_SIZE);
+  g_autoptr (LatchMsg) req = latch_msg_new (LATCH_MSG_LOCK_REQUEST, LATCH_STEP_REQUEST);
+  gboolean answered = FALSE;
+
+  /* The peer id is checked only at the mutual-authentication level;
+   * reading it costs the command the loading of libdbus, so clear-text
+   * requests send it empty (the protocol allows that). */
+  req->peerid = g_strdup ("");
+  req->name = g_strdup (h->resource_name);
+  req->has_mode = TRUE;
+  req->mode = h->lock_mode;
+  req->wait = h->resource_timeout != 0;
+  req->create = h->resource_create;
+  req->lifespan = h->resource_idle_lifespan;
+  if (!send_msg (h, req, &error))
+    {
+      disconnect (h);
+      return ATTEMPT_RETRY;
+    }
+
+  for (;;)
+    {
+      gint64 wait_until = answered || deadline < 0
+                              ? deadline
+                              : MAX (deadline, now_ms () + FIRST_ANSWER_MS);
+      g_autoptr (LatchMsg) answer = read_msg (h, framer, wait_until, &error);
+
+      if (answer == NULL)
+        {
+          gboolean closed = g_error_matches (error, LATCH_ERROR, LATCH_ERROR_CONNECTION_CLOSED);
+
+          disconnect (h);
+          if (closed && !answered)
+            return ATTEMPT_RETRY;
+          if (closed)
+            *rc_out = fail (h, LATCH_RC_CONNECTION_CLOSED,
+                            "the daemon went away while '%s' was waiting for the lock",
+                            h->resource_name);
+          else if (g_error_matches (error, LATCH_ERROR, LATCH_ERROR_TIMEOUT))
+            *rc_out = fail (h, LATCH_RC_NETWORK_TIMEOUT,
+                            "The lock was not obtained because timeout (%d milliseconds) expired",
+                            h->resource_timeout);
+          else if (g_error_matches (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_LEVEL))
+            *rc_out = fail (h, LATCH_RC_PROTOCOL_LEVEL_MISMATCH,
+                            "the daemon speaks another protocol: %s", error->message);
+          else
+            *rc_out = fail (h, error->domain == LATCH_PROTO_ERROR ? LATCH_RC_PROTOCOL_ERROR
+                                                                   : LATCH_RC_SYSTEM_ERROR,
+                            "reading the daemon's answer: %s", error->message);
+          return ATTEMPT_DONE;
+        }
+      if (answer->kind != LATCH_MSG_LOCK_ANSWER
+          || (!answered && answer->step != LATCH_STEP_FIRST_ANSWER)
+          || (answered && answer->step == LATCH_STEP_FIRST_ANSWER))
+        {
+          disconnect (h);
+          *rc_out = fail (h, LATCH_RC_PROTOCOL_ERROR,
+                          "the daemon sent an unexpected message (verb %d step %d)",
+                          answer->verb, answer->step);
+          return ATTEMPT_DONE;
+        }
+      answered = TRUE;
+      if (answer->rc == LATCH_RC_OK)
+        {
+          h->locked = TRUE;
+          g_free (h->element);
+          h->element = g_strdup (answer->element);
+          h->fence = answer->has_fence ? answer->fence : 0;
+          *rc_out = succeed (h);
+          return ATTEMPT_DONE;
+        }
+      if (answer->rc == LATCH_RC_LOCK_ENQUEUED || answer->rc == LATCH_RC_LOCK_WAIT_RESOURCE)
+        continue;
+      /* Any other code is a refusal, at any step: FLoM treats a
+       * non-queued code at step 24 as a grant and runs the command
+       * unlocked; latch never does. */
+      disconnect (h);
+      *rc_out = first_answer_failure (h, answer->rc);
+      return ATTEMPT_DONE;
+    }
+}
+
+int
+latch_lock (LatchHandle *h)
+{
+  gint64 start = now_ms ();
+  gint64 deadline, connect_deadline;
+
+  if (h == NULL)
+    return LATCH_RC_NULL_OBJECT;
+  deadline = h->resource_timeout < 0 ? -1 : start + h->resource_timeout;
+  /* Reaching a daemon may take a moment even when the lock must not be
+   * waited for: it may be starting right now. */
+  connect_deadline = deadline < 0 ? -1 : MAX (deadline, start + CONNECT_GRACE_MS);
+  if (h->locked)
+    return fail (h, LATCH_RC_API_INVALID_SEQUENCE, "the handle already holds a lock");
+  g_clear_pointer (&h->element, g_free);
+  h->fence = 0;
+
+  for (guint attempt = 0;; attempt++)
+    {
+      int rc = connect_daemon (h, connect_deadline, TRUE);
+
+      if (rc != LATCH_RC_OK)
+        return rc;
+      if (lock_attempt (h, deadline, &rc) == ATTEMPT_DONE)
+        return rc;
+      /* The daemon closed the connection before answering: it was
+       * exiting or quiescing.  The next attempt reaches its successor. */
+      if (connect_deadline >= 0 && now_ms () >= connect_deadline)
+        return fail (h, LATCH_RC_CONNECTION_CLOSED,
+                     "the daemon at %s keeps closing the connection before answering",
+                     h->path.socket_path);
+      pause_before_retry (attempt, connect_deadline);
+    }
+}
+
+/* Half-closes and waits (bounded) for the daemon to close its side, so
+ * that the daemon has acted on everything sent when this returns. */
+static void
+close_and_drain (LatchHandle *h)
+{
+  gint64 deadline = now_ms () + CLOSE_WAIT_MS;
+  char buf[256];
+
+  shutdown (h->fd, SHUT_WR);
+  for (;;)
+    {
+      struct pollfd pfd = { .fd = h->fd, .events = POLLIN };
+      int rc = poll (&pfd, 1, ms_left (deadline));
+
+      if (rc < 0 && errno == EINTR)
+        continue;
+      if (rc <= 0)
+        break;
+      if (recv (h->fd, buf, sizeof buf, 0) <= 0)
+        break;
+    }
+  disconnect (h);
+}
+
+int
+latch_unlock (LatchHandle *h, int rollback)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LatchMsg) msg = NULL;
+
+  if (h == NULL)
+    return LATCH_RC_NULL_OBJECT;
+  if (!h->locked)
+    return fail (h, LATCH_RC_API_INVALID_SEQUENCE, "the handle holds no lock");
+  msg = latch_msg_new (LATCH_MSG_UNLOCK, LATCH_STEP_REQUEST);
+  msg->name = g_strdup (h->resource_name);
+  msg->rollback = rollback != 0;
+  if (!send_msg (h, msg, &error))
+    {
+      disconnect (h);
+      return fail (h, LATCH_RC_CONNECTION_CLOSED,
+                   "the lock on '%s' was already lost: %s", h->resource_name, error->message);
+    }
+  close_and_drain (h);
+  return succeed (h);
+}
+
+int
+latch_shutdown_daemon (LatchHandle *h, int immediate)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LatchMsg) msg = NULL;
+  g_autoptr (LatchMsg) answer = NULL;
+  g_autoptr (LatchFramer) framer = latch_framer_new (LATCH_MSG_MAX_SIZE);
+  int rc;
+
+  if (h == NULL)
+    return LATCH_RC_NULL_OBJECT;
+  if (h->locked)
+    return fail (h, LATCH_RC_API_INVALID_SEQUENCE, "the handle holds a lock");
+  rc = connect_daemon (h, -1, FALSE);
+  if (rc != LATCH_RC_OK)
+    return rc;
+  msg = latch_msg_new (LATCH_MSG_SHUTDOWN, LATCH_STEP_REQUEST);
+  msg->peerid = g_strdup ("");
+  msg->immediate = immediate != 0;
+  if (!send_msg (h, msg, &error))
+    {
+      disconnect (h);
+      return fail (h, LATCH_RC_CONNECTION_CLOSED, "%s", error->message);
+    }
+  answer = read_msg (h, framer, now_ms () + CLOSE_WAIT_MS, &error);
+  if (answer == NULL)
+    {
+      disconnect (h);
+      /* A FLoM daemon does not answer: it acts and closes. */
+      if (g_error_matches (error, LATCH_ERROR, LATCH_ERROR_CONNECTION_CLOSED))
+        return succeed (h);
+      return fail (h, LATCH_RC_CONNECTION_CLOSED,
+                   "the daemon at %s did not acknowledge the shutdown request: %s",
+                   h->path.socket_path, error->message);
+    }
+  close_and_drain (h);
+  if (answer->kind != LATCH_MSG_SHUTDOWN_ANSWER || answer->rc != LATCH_RC_OK)
+    return fail (h, answer->kind == LATCH_MSG_SHUTDOWN_ANSWER ? answer->rc
+                                                              : LATCH_RC_PROTOCOL_ERROR,
+                 "the daemon refused to shut down (reason code %d)", answer->rc);
+  return succeed (h);
+}
+
+const char *
+latch_strerror (int rc)
+{
+  switch (rc)
+    {
+    case LATCH_RC_OK: return "success";
+    case LATCH_RC_LOCK_ENQUEUED: return "request queued";
+    case LATCH_RC_LOCK_WAIT_RESOURCE: return "waiting for the resource to be created";
+    case LATCH_RC_LOCK_CANT_LOCK: return "lock not granted";
+    case LATCH_RC_LOCK_BUSY: return "resource busy";
+    case LATCH_RC_LOCK_CANT_WAIT: return "resource does not exist and cannot be waited for";
+    case LATCH_RC_LOCK_IMPOSSIBLE: return "request can never be granted";
+    case LATCH_RC_CONNECTION_REFUSED: return "connection refused";
+    case LATCH_RC_CONNECTION_CLOSED: return "connection closed";
+    case LATCH_RC_NETWORK_TIMEOUT: return "timeout expired";
+    case LATCH_RC_API_IMMUTABLE_HANDLE: return "handle holds a lock: options are fixed";
+    case LATCH_RC_INTERNAL_ERROR: return "internal error";
+    case LATCH_RC_DAEMON_NOT_STARTED: return "no daemon running and none could be started";
+    case LATCH_RC_NULL_OBJECT: return "NULL handle";
+    case LATCH_RC_INVALID_OPTION: return "invalid option";
+    case LATCH_RC_PROTOCOL_ERROR: return "protocol error";
+    case LATCH_RC_INVALID_RESOURCE_NAME: return "invalid resource name";
+    case LATCH_RC_PROTOCOL_LEVEL_MISMATCH: return "protocol level mismatch";
+    case LATCH_RC_API_INVALID_SEQUENCE: return "invalid call sequence";
+    case LATCH_RC_UNIQUE_ID_DOES_NOT_MATCH: return "unique id does not match the certificate";
+    case LATCH_RC_NO_TLS_CONNECTION: return "TLS required";
+    case LATCH_RC_RESOURCE_INIT_ERROR: return "resource could not be initialised";
+    case LATCH_RC_CONNECTION_CLOSED_BY_SERVER: return "connection closed by the daemon";
+    case LATCH_RC_SYSTEM_ERROR: return "system call failed";
+    default: return "unknown reason code";
+    }
+}
