@@ -1,0 +1,283 @@
+/* main.c: the latch command.  Options -> configuration -> liblatch handle
+ * -> run the command.  Exit statuses are decided here and only here:
+ *   the command's status (128 + N when a signal killed it),
+ *   96 cannot wait (resource absent, create=no, no waiting),
+ *   97 cannot execute the command (or none given),
+ *   98 busy (timeout 0, or the timeout expired),
+ *   99 anything else (options, configuration, daemon, lock lost). */
+#include "config.h"
+
+#include "latch.h"
+
+#include "cli/settings.h"
+#include "cli/exec.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "sys/machine-id.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+enum
+{
+  EXIT_CANT_WAIT = 96,
+  EXIT_CANT_EXECUTE = 97,
+  EXIT_BUSY = 98,
+  EXIT_ERROR = 99,
+};
+
+static int
+exit_status_for_rc (int rc)
+{
+  switch (rc)
+    {
+    case LATCH_RC_LOCK_BUSY:
+    case LATCH_RC_NETWORK_TIMEOUT:
+      return EXIT_BUSY;
+    case LATCH_RC_LOCK_CANT_WAIT:
+      return EXIT_CANT_WAIT;
+    default:
+      return EXIT_ERROR;
+    }
+}
+
+static int
+report_error (const GError *error)
+{
+  fprintf (stderr, "latch: %s\n", error->message);
+  return EXIT_ERROR;
+}
+
+static int
+report_rc (const LatchHandle *h, int rc)
+{
+  /* FLoM's exact words for an expired timeout (scripts compare them). */
+  if (rc == LATCH_RC_NETWORK_TIMEOUT)
+    fprintf (stderr, "%s\n", latch_get_error (h));
+  else
+    fprintf (stderr, "latch: %s\n", latch_get_error (h));
+  return exit_status_for_rc (rc);
+}
+
+static void
+print_version (void)
+{
+  printf ("latch: a secure distributed lock manager, FLoM-compatible\n"
+          "Package name: %s; package version: %s\n"
+          "Protocol: FLoM level 3\n"
+          "Licence: GPL-2.0-or-later\n",
+          PACKAGE_NAME, PACKAGE_VERSION);
+}
+
+/* Builds a handle from the effective configuration through the public
+ * setters: the command is a thin layer over liblatch. */
+static LatchHandle *
+handle_from_config (const LatchConfig *config)
+{
+  LatchHandle *h = latch_handle_new ();
+  int rc = LATCH_RC_OK;
+
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_resource_name (h, config->resource_name);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_resource_timeout (h, config->resource_timeout);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_resource_create (h, config->resource_create);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_resource_idle_lifespan (h, config->resource_idle_lifespan);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_lock_mode (h, config->lock_mode);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_socket_name (h, config->socket_name);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_daemon_lifespan (h, config->daemon_lifespan);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_daemon_trace_file (h, config->daemon_trace_file);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_append_trace_file (h, config->append_trace_file);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_verbose (h, config->verbose);
+  if (rc != LATCH_RC_OK)
+    {
+      fprintf (stderr, "latch: %s\n", latch_get_error (h));
+      latch_handle_free (h);
+      return NULL;
+    }
+  return h;
+}
+
+static int
+shutdown_daemon (LatchHandle *h, gboolean immediate)
+{
+  int rc = latch_shutdown_daemon (h, immediate);
+
+  if (rc != LATCH_RC_OK)
+    return report_rc (h, rc);
+  if (immediate)
+    printf ("latch: the daemon at %s has been told to exit immediately\n",
+            latch_get_socket_name (h));
+  else
+    printf ("latch: the daemon at %s is quiescing: it serves its current holders "
+            "and waiters, refuses new requests, then exits\n",
+            latch_get_socket_name (h));
+  return 0;
+}
+
+static char **
+command_environment (const LatchHandle *h)
+{
+  char **envp = g_get_environ ();
+  g_autofree char *fence = g_strdup_printf ("%" G_GUINT64_FORMAT, latch_get_fence (h));
+
+  envp = g_environ_setenv (envp, "LATCH_RESOURCE", latch_get_resource_name (h), TRUE);
+  envp = g_environ_setenv (envp, "LATCH_FENCE", fence, TRUE);
+  if (latch_get_element (h) != NULL)
+    envp = g_environ_setenv (envp, "LATCH_ELEMENT", latch_get_element (h), TRUE);
+  else
+    envp = g_environ_unsetenv (envp, "LATCH_ELEMENT");
+  return envp;
+}
+
+static int
+run_locked (LatchHandle *h, const LatchConfig *config, char **command)
+{
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) envp = NULL;
+  LatchRunSpec spec;
+  LatchRunResult result;
+  int status = 0;
+  int rc = latch_lock (h);
+
+  if (rc != LATCH_RC_OK)
+    return report_rc (h, rc);
+  if (config->verbose && latch_get_element (h) != NULL)
+    printf ("Locked element is '%s'\n", latch_get_element (h));
+  latch_log_debug ("locked '%s', fence %" G_GUINT64_FORMAT, latch_get_resource_name (h),
+                   (guint64)latch_get_fence (h));
+
+  envp = command_environment (h);
+  spec.argv = command;
+  spec.envp = envp;
+  spec.ignored_signals = config->ignored_signals;
+  spec.lock_fd = latch_get_fd (h);
+  result = latch_exec_run (&spec, &status, &error);
+  switch (result)
+    {
+    case LATCH_RUN_FAILED:
+      latch_unlock (h, TRUE);
+      fprintf (stderr, "latch: %s\n", error->message);
+      return EXIT_CANT_EXECUTE;
+    case LATCH_RUN_LOCK_LOST:
+      fprintf (stderr, "latch: lost the connection to the daemon while '%s' was running: "
+               "the lock on '%s' is gone, so the command was stopped\n",
+               command[0], latch_get_resource_name (h));
+      return EXIT_ERROR;
+    case LATCH_RUN_EXITED:
+      break;
+    }
+  rc = latch_unlock (h, status != 0);
+  if (rc != LATCH_RC_OK)
+    {
+      /* The command finished, but the lock was lost before the unlock:
+       * its work may have overlapped another holder's. */
+      fprintf (stderr, "latch: %s\n", latch_get_error (h));
+      return EXIT_ERROR;
+    }
+  return status;
+}
+
+static int
+run (int argc, char **argv)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  LatchOptions opts = { 0 };
+  LatchHandle *h;
+  int status;
+
+  if (!latch_options_parse (&opts, &argc, &argv, "[-- COMMAND [ARG...]]", NULL, &error))
+    {
+      fprintf (stderr, "latch: %s (see latch --help)\n", error->message);
+      latch_options_clear (&opts);
+      return EXIT_ERROR;
+    }
+  if (opts.version || opts.signal_list)
+    {
+      g_autoptr (GString) list = g_string_new (NULL);
+
+      if (opts.version)
+        print_version ();
+      if (opts.signal_list)
+        {
+          latch_signal_list (list);
+          fputs (list->str, stdout);
+        }
+      latch_options_clear (&opts);
+      return 0;
+    }
+  if (opts.unique_id)
+    {
+      const char *id = latch_machine_id_get (&error);
+
+      latch_options_clear (&opts);
+      if (id == NULL)
+        return report_error (error);
+      printf ("%s\n", id);
+      return 0;
+    }
+
+  if (!latch_config_load_files (config, NULL, NULL, opts.config_file, &error)
+      || !latch_options_apply (&opts, config, &error))
+    {
+      latch_options_clear (&opts);
+      return report_error (error);
+    }
+  if (!latch_log_init ("latch",
+                       config->command_trace_file != NULL ? LATCH_LOG_TO_FILE
+                                                          : LATCH_LOG_TO_STDERR,
+                       config->command_trace_file, config->append_trace_file,
+                       FALSE, &error))
+    {
+      latch_options_clear (&opts);
+      return report_error (error);
+    }
+  if (config->verbose)
+    {
+      g_autoptr (GString) dump = g_string_new (NULL);
+
+      latch_config_dump (config, dump);
+      fputs (dump->str, stdout);
+      fflush (stdout);
+    }
+  if (!latch_config_validate (config, &error))
+    {
+      latch_options_clear (&opts);
+      return report_error (error);
+    }
+
+  h = handle_from_config (config);
+  if (h == NULL)
+    status = EXIT_ERROR;
+  else if (opts.quiesce_exit || opts.immediate_exit)
+    status = shutdown_daemon (h, opts.immediate_exit);
+  else if (opts.command == NULL || opts.command[0] == NULL)
+    {
+      fprintf (stderr, "latch: no command to run: give one after '--', "
+               "e.g. latch -r %s -- ./job.sh\n", config->resource_name);
+      status = EXIT_CANT_EXECUTE;
+    }
+  else
+    status = run_locked (h, config, opts.command);
+
+  latch_handle_free (h);
+  latch_options_clear (&opts);
+  latch_log_shutdown ();
+  return status;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_set_prgname ("latch");
+  return run (argc, argv);
+}
