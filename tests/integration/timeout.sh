@@ -1,0 +1,42 @@
+#!/bin/sh
+# Busy, timeouts, and resources that may not be created.
+. "$LATCH_TESTS_SRCDIR/integration/lib.sh"
+
+LATCH_TRACE=1 "$LATCH" -d -1 -t "$TRACE" -r init -- true
+
+"$HELPER" lock busy 5 -1 "$T/go" > "$T/holder.out" &
+hp=$!
+wait_for 10 file_has "$T/holder.out" granted
+
+err=$("$LATCH" -r busy -o 0 -- touch "$T/ran0" 2>&1); st=$?
+check "-o 0 on a busy resource exits 98" [ $st = 98 ]
+check "...without running the command" [ ! -e "$T/ran0" ]
+[ "$(printf "%s\n" "$err" | wc -l)" = 1 ] && contains "$err" busy; verdict "...saying so in one line"
+
+err=$("$LATCH" -r busy -o 300 -- touch "$T/ran1" 2>&1); st=$?
+check "an expired timeout exits 98" [ $st = 98 ]
+check "...with FLoM's exact message" [ "$err" = "The lock was not obtained because timeout (300 milliseconds) expired" ]
+check "...without running the command" [ ! -e "$T/ran1" ]
+
+bg "$LATCH" -r busy -o 10000 -- touch "$T/ran2"; waiter=$last_pid
+wait_for 10 file_has "$TRACE" "lock 'busy' mode 5 wait 1 create 1: rc 1"
+touch "$T/go"
+wait $hp
+wait $waiter; st=$?
+[ $st = 0 ] && [ -e "$T/ran2" ]; verdict "a waiter within its timeout gets the lock when the holder leaves"
+
+err=$("$LATCH" -r absent -e no -o 0 -- touch "$T/ran3" 2>&1); st=$?
+check "-e no on an absent resource with -o 0 exits 96" [ $st = 96 ]
+check "...without running the command" [ ! -e "$T/ran3" ]
+
+err=$("$LATCH" -r absent -e no -o 200 -- true 2>&1); st=$?
+check "-e no waits for creation and times out with 98" [ $st = 98 ]
+
+bg "$LATCH" -r later -e no -o 10000 -- touch "$T/ran4"; w=$last_pid
+check "-e no with a timeout waits for the resource to be created" wait_for 10 file_has "$TRACE" "lock 'later' mode 5 wait 1 create 0: rc 2"
+expect_status 0 "another command creates the resource" "$LATCH" -r later -- true
+wait $w; st=$?
+[ $st = 0 ] && [ -e "$T/ran4" ]; verdict "the waiting command then gets it"
+
+"$LATCH" -X > /dev/null
+finish
