@@ -1,0 +1,102 @@
+#!/bin/sh
+# quickstart.sh: the two commands of the README.
+#
+#   ./quickstart.sh         install what the build needs (Debian), build,
+#                           and show the main job: two commands contending
+#                           for one lock run one after the other.
+#   ./quickstart.sh check   build, then run the whole test suite twice:
+#                           normal build, then AddressSanitizer +
+#                           UndefinedBehaviorSanitizer.  Ends with
+#                           "N passed, N failed".
+set -eu
+cd "$(dirname "$0")"
+top=$(pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+DEPS="build-essential autoconf automake libtool pkg-config \
+libglib2.0-dev libxml2-dev libgnutls28-dev libdbus-1-dev libdbus-1-3 \
+gnutls-bin iproute2 procps"
+
+install_deps () {
+  missing=""
+  for p in $DEPS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+  done
+  [ -z "$missing" ] && return 0
+  echo "== installing:$missing"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing > /dev/null
+}
+
+# build DIR CONFIGURE-ARGS...
+build () {
+  dir=$1; shift
+  [ -x configure ] || autoreconf -fi > /dev/null
+  mkdir -p "$dir"
+  (cd "$dir" && { [ -f Makefile ] || "$top/configure" -q --enable-werror "$@"; } && make -s -j"$jobs")
+}
+
+demo () {
+  run=$(mktemp -d)
+  trap 'XDG_RUNTIME_DIR="$run" _build/latch -X >/dev/null 2>&1; rm -rf "$run"' EXIT
+  export XDG_RUNTIME_DIR="$run" LATCH_DAEMON="$top/_build/latchd"
+  echo
+  echo "== demo: two commands contend for the lock 'deploy' and run one after the other"
+  for job in A B; do
+    _build/latch -r deploy -- sh -c "echo \"[\$(date +%T.%N | cut -c1-12)] job $job: has the lock (fence \$LATCH_FENCE), working 1 s\"; sleep 1; echo \"[\$(date +%T.%N | cut -c1-12)] job $job: done, releasing\"" &
+  done
+  wait
+  echo "== a third command with -o 0 while the lock is held: busy, exit 98"
+  _build/latch -r deploy -- sleep 1 &
+  sleep 0.3
+  set +e
+  _build/latch -r deploy -o 0 -- echo "never printed"
+  echo "exit status: $?"
+  set -e
+  wait
+}
+
+# check_one DIR CONFIGURE-ARGS...: runs make check, adds up the counts.
+passed=0
+failed=0
+check_one () {
+  dir=$1; shift
+  build "$dir" "$@"
+  set +e
+  (cd "$dir" && make -s -j"$jobs" check) > "$dir/check.out" 2>&1
+  set -e
+  grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):|^# (TOTAL|PASS|FAIL|ERROR|SKIP)' "$dir/check.out" | grep -vE '^(PASS|SKIP):' || true
+  p=$(sed -n 's/^# PASS: *//p' "$dir/check.out" | tail -n1)
+  f=$(sed -n 's/^# FAIL: *//p' "$dir/check.out" | tail -n1)
+  e=$(sed -n 's/^# ERROR: *//p' "$dir/check.out" | tail -n1)
+  x=$(sed -n 's/^# XPASS: *//p' "$dir/check.out" | tail -n1)
+  if [ -z "$p" ]; then
+    echo "== $dir: make check did not finish:"; tail -n 30 "$dir/check.out"
+    failed=$((failed + 1)); return
+  fi
+  passed=$((passed + p))
+  failed=$((failed + ${f:-0} + ${e:-0} + ${x:-0}))
+  for log in $(grep -lE '^(not ok|ERROR)' "$dir"/tests/*/*.log 2>/dev/null); do
+    echo "== $log"; grep -E '^(not ok|#)' "$log" | head -n 20
+  done
+}
+
+install_deps
+case "${1:-demo}" in
+  demo)
+    build _build
+    demo
+    ;;
+  check)
+    check_one _build
+    check_one _build-san --enable-sanitizers CFLAGS="-O1 -g"
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    ;;
+  *)
+    echo "usage: $0 [check]" >&2
+    exit 2
+    ;;
+esac
