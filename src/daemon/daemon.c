@@ -51,7 +51,9 @@ struct _Daemon
   gboolean quiescing;
   gboolean exiting;      /* tearing down: grant nothing more */
   guint idle_id;
+  gint64 idle_since;     /* monotonic ms when it last became idle; -1: busy */
   guint tick_id;
+  gint64 tick_at;        /* when tick_id fires */
   const char *peerid;
   LatchDaemonExit exit_status;
 };
@@ -88,14 +90,25 @@ static gboolean
 idle_exit_cb (gpointer user_data)
 {
   Daemon *d = user_data;
+  gint64 idle_for;
 
   d->idle_id = 0;
+  if (d->idle_since < 0)
+    return G_SOURCE_REMOVE; /* busy again: re-armed when it is idle */
+  idle_for = now_ms () - d->idle_since;
+  if (idle_for < d->config->lifespan)
+    {
+      d->idle_id = g_timeout_add ((guint)(d->config->lifespan - idle_for), idle_exit_cb, d);
+      return G_SOURCE_REMOVE;
+    }
   latch_log_info ("idle for %d ms: exiting", d->config->lifespan);
   g_main_loop_quit (d->loop);
   return G_SOURCE_REMOVE;
 }
 
-/* Called after every change: decides whether the daemon should end. */
+/* Called after every change: decides whether the daemon should end.  The
+ * idle timer is not removed when work arrives (that would cost a main
+ * loop wake-up per connection): when it fires it looks at idle_since. */
 static void
 check_lifetime (Daemon *d)
 {
@@ -114,10 +127,15 @@ check_lifetime (Daemon *d)
     }
   idle = g_hash_table_size (d->clients) == 0
          && latch_locker_n_resources (d->locker) == 0;
-  if (idle && d->config->lifespan > 0 && d->idle_id == 0)
+  if (!idle)
+    {
+      d->idle_since = -1;
+      return;
+    }
+  if (d->idle_since < 0)
+    d->idle_since = now_ms ();
+  if (d->config->lifespan > 0 && d->idle_id == 0)
     d->idle_id = g_timeout_add ((guint)d->config->lifespan, idle_exit_cb, d);
-  else if (!idle)
-    g_clear_handle_id (&d->idle_id, g_source_remove);
 }
 
 static void
@@ -200,6 +218,7 @@ tick_cb (gpointer user_data)
   Daemon *d = user_data;
 
   d->tick_id = 0;
+  d->tick_at = -1;
   arm_tick (d);
   check_lifetime (d);
   return G_SOURCE_REMOVE;
@@ -217,7 +236,10 @@ arm_tick (Daemon *d)
     return;
   next = latch_locker_tick (d->locker, now, events);
   deliver_events (d, events);
+  if (next == d->tick_at && (d->tick_id != 0 || next < 0))
+    return; /* unchanged: no timer churn */
   g_clear_handle_id (&d->tick_id, g_source_remove);
+  d->tick_at = next;
   if (next >= 0)
     d->tick_id = g_timeout_add ((guint)CLAMP (next - now, 0, G_MAXINT), tick_cb, d);
 }
@@ -557,7 +579,7 @@ start_listening (Daemon *d, gboolean *busy, GError **error)
     }
   d->lock_fd = latch_steal_fd (&lock_fd);
   d->listen_fd = latch_steal_fd (&fd);
-  d->listen_id = g_unix_fd_add (d->listen_fd, G_IO_IN, accept_cb, d);
+  d->listen_id = latch_fd_watch_add (d->listen_fd, G_IO_IN, accept_cb, d);
   return TRUE;
 }
 
@@ -584,6 +606,8 @@ latch_daemon_run (const LatchDaemonConfig *config)
   d.lock_fd = -1;
   d.listen_fd = -1;
   d.exit_status = LATCH_DAEMON_EXIT_OK;
+  d.idle_since = -1;
+  d.tick_at = -1;
   signal (SIGPIPE, SIG_IGN);
   signal (SIGHUP, SIG_IGN);
 

@@ -15,6 +15,10 @@
 
 /* How long a closing connection may take to send its EOF. */
 #define CLOSING_LINGER_MS 5000
+/* Deadlines are checked by one sweeper for all connections, this often:
+ * a GLib timer per connection would be added and removed at every
+ * message, and each such change wakes the main loop once more. */
+#define SWEEP_INTERVAL_MS 250
 #define READ_CHUNK 4096
 
 typedef enum
@@ -35,7 +39,7 @@ struct _LatchConn
   GByteArray *out;
   guint watch_id;
   GIOCondition watching;
-  guint deadline_id;
+  gint64 deadline_at;     /* monotonic ms; 0: none */
   char *deadline_what;
   gboolean wr_shut;       /* shutdown (SHUT_WR) done */
   gboolean dispatching;   /* inside message_cb: defer the free */
@@ -49,12 +53,45 @@ struct _LatchConn
 
 static gboolean io_cb (int fd, GIOCondition cond, gpointer user_data);
 
+/* Connections with a deadline armed, and the sweeper that checks them. */
+static GHashTable *deadlined;
+static guint sweep_id;
+
+static gint64
+now_ms (void)
+{
+  return g_get_monotonic_time () / 1000;
+}
+
+static void
+disarm_deadline (LatchConn *conn)
+{
+  conn->deadline_at = 0;
+  g_clear_pointer (&conn->deadline_what, g_free);
+  if (deadlined != NULL)
+    g_hash_table_remove (deadlined, conn);
+}
+
 static void
 conn_set_state (LatchConn *conn, ConnState state)
 {
   latch_log_debug ("%s: %s -> %s", conn->label, state_names[conn->state],
                    state_names[state]);
   conn->state = state;
+}
+
+guint
+latch_fd_watch_add (int fd, GIOCondition cond, GUnixFDSourceFunc func,
+                    gpointer user_data)
+{
+  GSource *source = g_unix_fd_source_new (fd, cond);
+  guint id;
+
+  g_source_set_can_recurse (source, TRUE);
+  g_source_set_callback (source, (GSourceFunc)(void (*) (void))func, user_data, NULL);
+  id = g_source_attach (source, NULL);
+  g_source_unref (source);
+  return id;
 }
 
 static void
@@ -71,19 +108,18 @@ update_watch (LatchConn *conn)
   g_clear_handle_id (&conn->watch_id, g_source_remove);
   conn->watching = want;
   if (want != 0)
-    conn->watch_id = g_unix_fd_add (conn->fd, want, io_cb, conn);
+    conn->watch_id = latch_fd_watch_add (conn->fd, want, io_cb, conn);
 }
 
 static void
 conn_free (LatchConn *conn)
 {
   g_clear_handle_id (&conn->watch_id, g_source_remove);
-  g_clear_handle_id (&conn->deadline_id, g_source_remove);
+  disarm_deadline (conn);
   g_clear_pointer (&conn->framer, latch_framer_free);
   g_clear_pointer (&conn->out, g_byte_array_unref);
   g_clear_error (&conn->close_reason);
   g_clear_error (&conn->io_error);
-  g_free (conn->deadline_what);
   g_free (conn->label);
   g_free (conn);
 }
@@ -100,7 +136,7 @@ finish (LatchConn *conn, GError *reason /* transfer full, may be NULL */)
     }
   conn_set_state (conn, CONN_CLOSED);
   g_clear_handle_id (&conn->watch_id, g_source_remove);
-  g_clear_handle_id (&conn->deadline_id, g_source_remove);
+  disarm_deadline (conn);
   close (conn->fd);
   conn->fd = -1;
   conn->close_reason = reason;
@@ -116,10 +152,7 @@ latch_conn_new (int fd, const char *label, const LatchConnCallbacks *callbacks,
                 gpointer user_data)
 {
   LatchConn *conn = g_new0 (LatchConn, 1);
-  int flags = fcntl (fd, F_GETFL);
 
-  if (flags >= 0)
-    fcntl (fd, F_SETFL, flags | O_NONBLOCK);
   conn->fd = fd;
   conn->state = CONN_OPEN;
   conn->label = g_strdup (label);
@@ -199,32 +232,56 @@ latch_conn_abort (LatchConn *conn, const GError *why)
   finish (conn, why != NULL ? g_error_copy (why) : NULL);
 }
 
-static gboolean
-deadline_cb (gpointer user_data)
+static void
+deadline_passed (LatchConn *conn)
 {
-  LatchConn *conn = user_data;
+  g_autofree char *what = g_strdup (conn->deadline_what);
 
-  conn->deadline_id = 0;
+  disarm_deadline (conn);
   if (conn->state == CONN_CLOSING)
     {
       finish (conn, NULL);
+      return;
+    }
+  latch_log_info ("%s: timed out %s; closing", conn->label, what);
+  finish (conn, g_error_new (LATCH_ERROR, LATCH_ERROR_TIMEOUT, "timed out %s", what));
+}
+
+static gboolean
+sweep_cb (gpointer user_data)
+{
+  g_autoptr (GPtrArray) due = g_ptr_array_new ();
+  gint64 now = now_ms ();
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, deadlined);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    if (((LatchConn *)key)->deadline_at <= now)
+      g_ptr_array_add (due, key);
+  for (guint i = 0; i < due->len; i++)
+    deadline_passed (due->pdata[i]);
+  if (g_hash_table_size (deadlined) == 0)
+    {
+      sweep_id = 0;
       return G_SOURCE_REMOVE;
     }
-  latch_log_info ("%s: timed out %s; closing", conn->label, conn->deadline_what);
-  finish (conn, g_error_new (LATCH_ERROR, LATCH_ERROR_TIMEOUT, "timed out %s",
-                             conn->deadline_what));
-  return G_SOURCE_REMOVE;
+  return G_SOURCE_CONTINUE;
 }
 
 void
 latch_conn_set_deadline (LatchConn *conn, int ms, const char *what)
 {
-  g_clear_handle_id (&conn->deadline_id, g_source_remove);
-  g_clear_pointer (&conn->deadline_what, g_free);
+  disarm_deadline (conn);
   if (ms <= 0 || conn->state == CONN_CLOSED)
     return;
+  if (deadlined == NULL)
+    deadlined = g_hash_table_new (NULL, NULL);
+  conn->deadline_at = now_ms () + ms;
   conn->deadline_what = g_strdup (what);
-  conn->deadline_id = g_timeout_add (ms, deadline_cb, conn);
+  g_hash_table_add (deadlined, conn);
+  if (sweep_id == 0)
+    sweep_id = g_timeout_add (SWEEP_INTERVAL_MS, sweep_cb, NULL);
 }
 
 /* Delivers every complete message.  FALSE if the connection ended. */

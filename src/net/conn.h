@@ -13,6 +13,7 @@
 #define LATCH_NET_CONN_H
 
 #include <glib.h>
+#include <glib-unix.h>
 
 G_BEGIN_DECLS
 
@@ -29,8 +30,8 @@ typedef struct
   void (*closed_cb) (LatchConn *conn, const GError *reason, gpointer user_data);
 } LatchConnCallbacks;
 
-/* Takes ownership of fd (made non-blocking here). label names the peer in
- * log lines. */
+/* Takes ownership of fd, which must be non-blocking (accept4 with
+ * SOCK_NONBLOCK).  label names the peer in log lines. */
 LatchConn *latch_conn_new (int fd, const char *label,
                            const LatchConnCallbacks *callbacks,
                            gpointer user_data);
@@ -46,8 +47,16 @@ void latch_conn_close_after_flush (LatchConn *conn);
 void latch_conn_abort (LatchConn *conn, const GError *why);
 
 /* Arms (ms > 0) or disarms (ms <= 0) a deadline: when it passes the
- * connection is aborted with "timed out: what". */
+ * connection is aborted with "timed out: what".  Checked four times a
+ * second, so it may pass up to 250 ms late. */
 void latch_conn_set_deadline (LatchConn *conn, int ms, const char *what);
+
+/* Watches fd like g_unix_fd_add(), but with a source that may recurse:
+ * GLib then does not block it around each dispatch, which would remove and
+ * re-add its poll fd and wake the loop twice per event.  The callbacks
+ * never iterate the main context, so recursion cannot happen. */
+guint latch_fd_watch_add (int fd, GIOCondition cond, GUnixFDSourceFunc func,
+                          gpointer user_data);
 
 const char *latch_conn_get_label (const LatchConn *conn);
 void latch_conn_set_data (LatchConn *conn, gpointer data);
