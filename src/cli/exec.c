@@ -75,11 +75,9 @@ is_forwarded (int signo, guint32 ignored)
 {
   if (ignored & (1u << signo))
     return FALSE;
-  if (ignored_on_entry (signo))
-    return FALSE;
   for (gsize i = 0; i < G_N_ELEMENTS (forwarded); i++)
     if (forwarded[i] == signo)
-      return TRUE;
+      return !ignored_on_entry (signo);
   return FALSE;
 }
 
