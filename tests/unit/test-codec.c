@@ -289,6 +289,8 @@ static const Invalid invalids[] = {
   { "invalid-namespace.xml", LATCH_PROTO_ERROR_UNEXPECTED },
   { "invalid-root.xml", LATCH_PROTO_ERROR_UNEXPECTED },
   { "invalid-truncated.xml", LATCH_PROTO_ERROR_MALFORMED },
+  { "invalid-encoding.xml", LATCH_PROTO_ERROR_MALFORMED },
+  { "invalid-bom.xml", LATCH_PROTO_ERROR_MALFORMED },
 };
 
 /* ---- encoding ---------------------------------------------------------- */
