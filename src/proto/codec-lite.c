@@ -187,15 +187,8 @@ latch_codec_lite_decode (const char *buf, gsize len, LatchMsg **msg_out,
   g_return_val_if_fail (buf != NULL || len == 0, FALSE);
   g_return_val_if_fail (msg_out != NULL, FALSE);
 
-  if (len > LATCH_MSG_MAX_SIZE)
-    {
-      g_set_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_TOO_LONG,
-                   "message of %" G_GSIZE_FORMAT " bytes exceeds %d bytes",
-                   len, LATCH_MSG_MAX_SIZE);
-      return FALSE;
-    }
-  if (len == 0)
-    return malformed (&c, buf, "empty message", error);
+  if (!latch_msg_check_length (len, error))
+    return FALSE;
   if (!skip (&c, XML_DECL))
     return malformed (&c, buf, "bad xml declaration", error);
 

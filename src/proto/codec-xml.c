@@ -295,19 +295,8 @@ latch_codec_decode (const char *buf, gsize len, LatchMsg **msg_out,
   g_return_val_if_fail (buf != NULL || len == 0, FALSE);
   g_return_val_if_fail (msg_out != NULL, FALSE);
 
-  if (len > LATCH_MSG_MAX_SIZE)
-    {
-      g_set_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_TOO_LONG,
-                   "message of %" G_GSIZE_FORMAT " bytes exceeds %d bytes",
-                   len, LATCH_MSG_MAX_SIZE);
-      return FALSE;
-    }
-  if (len == 0)
-    {
-      g_set_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_MALFORMED,
-                   "empty message");
-      return FALSE;
-    }
+  if (!latch_msg_check_length (len, error))
+    return FALSE;
   /* libxml2 takes a NUL byte for the end of the input and would ignore
    * what follows; XML allows none anywhere. */
   if (memchr (buf, '\0', len) != NULL)

@@ -74,6 +74,10 @@ gboolean latch_msg_set_attr (LatchMsg *msg, LatchElem elem, const char *attr,
  * (transfer full) */
 char *latch_msg_printable (const char *s, gssize len);
 
+/* The checks both decoders start with: not empty, not over
+ * LATCH_MSG_MAX_SIZE. */
+gboolean latch_msg_check_length (gsize len, GError **error);
+
 /* Whether a and b have the same contents, field by field (tests). */
 gboolean latch_msg_equal (const LatchMsg *a, const LatchMsg *b);
 

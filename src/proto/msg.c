@@ -959,3 +959,22 @@ latch_msg_equal (const LatchMsg *a, const LatchMsg *b)
          && a->port == b->port
          && (a->seen | seen_in_fields (a)) == (b->seen | seen_in_fields (b));
 }
+
+gboolean
+latch_msg_check_length (gsize len, GError **error)
+{
+  if (len > LATCH_MSG_MAX_SIZE)
+    {
+      g_set_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_TOO_LONG,
+                   "message of %" G_GSIZE_FORMAT " bytes exceeds %d bytes",
+                   len, LATCH_MSG_MAX_SIZE);
+      return FALSE;
+    }
+  if (len == 0)
+    {
+      g_set_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_MALFORMED,
+                   "empty message");
+      return FALSE;
+    }
+  return TRUE;
+}
