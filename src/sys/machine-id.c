@@ -74,8 +74,7 @@ latch_machine_id_get (GError **error)
                    "'dbus-uuidgen --ensure' or 'systemd-machine-id-setup')",
                    derr.message != NULL ? derr.message : "unknown error");
       error_free (&derr);
-      dlclose (lib);
-      return NULL;
+      return NULL; /* libdbus stays loaded: it does not support unloading */
     }
   if (!is_machine_id (id))
     {
@@ -83,7 +82,6 @@ latch_machine_id_get (GError **error)
                    "the D-Bus machine ID '%s' is not 32 lowercase hex digits; "
                    "fix /etc/machine-id", id);
       dbus_free_fn (id);
-      dlclose (lib);
       return NULL;
     }
   cached_id = g_strdup (id);
