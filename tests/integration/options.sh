@@ -16,6 +16,20 @@ if [ -n "$idfile" ]; then
 else
   ok "# SKIP no /etc/machine-id"
 fi
+# No machine ID at all (a private mount namespace hides both files).
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+  : > "$T/empty-id"
+  err=$(unshare -m sh -c '
+    for f in /etc/machine-id /var/lib/dbus/machine-id; do
+      [ -e "$f" ] && mount --bind "$1" "$f"
+    done
+    "$LATCH" --unique-id' sh "$T/empty-id" 2>&1); st=$?
+  [ $st = 99 ] && contains "$err" "machine ID" && contains "$err" "dbus-uuidgen --ensure"
+  verdict "--unique-id without a machine ID exits 99 and says how to make one"
+else
+  ok "# SKIP needs root and unshare for a private mount namespace"
+fi
+
 out=$("$LATCH" --help); st=$?
 [ $st = 0 ] && contains "$out" "--resource-name"; verdict "--help exits 0 and lists --resource-name"
 
