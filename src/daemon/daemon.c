@@ -55,7 +55,6 @@ struct _Daemon
   guint tick_id;
   gint64 tick_at;        /* when tick_id fires */
   const char *peerid;
-  LatchDaemonExit exit_status;
 };
 
 static gint64
@@ -605,7 +604,6 @@ latch_daemon_run (const LatchDaemonConfig *config)
   d.config = config;
   d.lock_fd = -1;
   d.listen_fd = -1;
-  d.exit_status = LATCH_DAEMON_EXIT_OK;
   d.idle_since = -1;
   d.tick_at = -1;
   signal (SIGPIPE, SIG_IGN);
@@ -676,5 +674,5 @@ latch_daemon_run (const LatchDaemonConfig *config)
   latch_sockpath_clear (&d.path);
   if (d.lock_fd >= 0)
     close (d.lock_fd);
-  return d.exit_status;
+  return LATCH_DAEMON_EXIT_OK;
 }
