@@ -53,7 +53,9 @@ struct _Daemon
   guint idle_id;
   gint64 idle_since;     /* monotonic ms when it last became idle; -1: busy */
   guint tick_id;
-  gint64 tick_at;        /* when tick_id fires */
+  gint64 tick_at;        /* when tick_id fires, locker time */
+  gint64 clock_last;     /* locker_now (): its last value... */
+  gint64 clock_mono;     /* ...and the monotonic time then */
   const char *peerid;
 };
 
@@ -61,6 +63,24 @@ static gint64
 now_ms (void)
 {
   return g_get_monotonic_time () / 1000;
+}
+
+/* The locker's clock: wall-clock microseconds that never go backwards.
+ * When the system clock steps back, it goes on at the monotonic clock's
+ * pace from where it was until the system clock catches up, so timestamps
+ * stay unique and increasing within the daemon's life. */
+static gint64
+locker_now (Daemon *d)
+{
+  gint64 real = g_get_real_time ();
+  gint64 mono = g_get_monotonic_time ();
+  gint64 guarded = d->clock_last + (mono - d->clock_mono);
+
+  if (d->clock_mono == 0 || real > guarded)
+    guarded = real;
+  d->clock_last = guarded;
+  d->clock_mono = mono;
+  return guarded;
 }
 
 static void
@@ -228,7 +248,7 @@ static void
 arm_tick (Daemon *d)
 {
   g_autoptr (GArray) events = latch_lock_events_new ();
-  gint64 now = now_ms ();
+  gint64 now = locker_now (d);
   gint64 next;
 
   if (d->exiting)
@@ -240,7 +260,8 @@ arm_tick (Daemon *d)
   g_clear_handle_id (&d->tick_id, g_source_remove);
   d->tick_at = next;
   if (next >= 0)
-    d->tick_id = g_timeout_add ((guint)CLAMP (next - now, 0, G_MAXINT), tick_cb, d);
+    d->tick_id = g_timeout_add ((guint)CLAMP ((next - now + 999) / 1000, 0, G_MAXINT),
+                                tick_cb, d);
 }
 
 static void
@@ -291,7 +312,8 @@ handle_lock (Client *c, const LatchMsg *msg)
   req.wait = msg->wait;
   req.create = msg->create;
   req.lifespan = msg->lifespan;
-  status = latch_locker_request (d->locker, c, &req, now_ms (), &fence, &element, events);
+  status = latch_locker_request (d->locker, c, &req, locker_now (d), &fence, &element,
+                                 events);
   latch_log_debug ("%s: lock '%s' mode %d wait %d create %d: rc %d",
                    latch_conn_get_label (c->conn), msg->name, req.mode, req.wait,
                    req.create, (int)status);
@@ -309,7 +331,8 @@ handle_lock (Client *c, const LatchMsg *msg)
       break;
     }
   send_lock_answer (c, LATCH_STEP_FIRST_ANSWER, status, fence, element);
-  if (status == LATCH_LOCK_CANT_WAIT || status == LATCH_LOCK_INVALID_NAME)
+  if (status == LATCH_LOCK_CANT_WAIT || status == LATCH_LOCK_INVALID_NAME
+      || status == LATCH_LOCK_INIT_ERROR)
     latch_conn_close_after_flush (c->conn);
   else
     update_conn_deadline (c);
@@ -323,7 +346,8 @@ handle_unlock (Client *c, const LatchMsg *msg)
   Daemon *d = c->daemon;
   g_autoptr (GArray) events = latch_lock_events_new ();
 
-  if (!latch_locker_unlock (d->locker, c, msg->name, msg->rollback, now_ms (), events))
+  if (!latch_locker_unlock (d->locker, c, msg->name, msg->rollback, locker_now (d),
+                            events))
     {
       g_autofree char *what = g_strdup_printf ("unlock of '%s', which it does not hold",
                                                msg->name);
@@ -420,7 +444,7 @@ client_closed_cb (LatchConn *conn, const GError *reason, gpointer user_data)
                      latch_conn_get_label (conn), c->n_holds,
                      c->has_pending ? " and a request waiting" : "");
   g_hash_table_remove (d->clients, c);
-  latch_locker_drop_owner (d->locker, c, now_ms (), events);
+  latch_locker_drop_owner (d->locker, c, locker_now (d), events);
   g_free (c);
   deliver_events (d, events);
   arm_tick (d);

@@ -87,12 +87,15 @@ class_for_type (LatchRsrcType type)
     case LATCH_RSRC_SIMPLE:
       return &latch_rsrc_simple_class;
     case LATCH_RSRC_NUMERIC:
+      return &latch_rsrc_numeric_class;
     case LATCH_RSRC_SET:
+      return &latch_rsrc_set_class;
     case LATCH_RSRC_HIER:
+      return &latch_rsrc_hier_class;
     case LATCH_RSRC_SEQUENCE:
+      return &latch_rsrc_sequence_class;
     case LATCH_RSRC_TIMESTAMP:
-      /* other types: later (their rsrc-*.c files are not written yet). */
-      return NULL;
+      return &latch_rsrc_timestamp_class;
     case LATCH_RSRC_INVALID:
     default:
       return NULL;
@@ -232,7 +235,7 @@ update_timed (LatchLocker *locker, Resource *rsrc)
 /* Starts or stops rsrc's idle countdown; with lifespan 0 an idle resource
  * is destroyed here, so rsrc must not be used after this call. */
 static void
-update_idle (LatchLocker *locker, Resource *rsrc, gint64 now_ms)
+update_idle (LatchLocker *locker, Resource *rsrc, gint64 now_us)
 {
   gboolean idle = g_queue_is_empty (&rsrc->holds)
                   && g_queue_is_empty (&rsrc->queue)
@@ -252,7 +255,7 @@ update_idle (LatchLocker *locker, Resource *rsrc, gint64 now_ms)
       resource_destroy (locker, rsrc);
       return;
     }
-  rsrc->expiry = now_ms + rsrc->lifespan;
+  rsrc->expiry = now_us + (gint64) rsrc->lifespan * 1000;
   rsrc->expiry_iter = g_sequence_insert_sorted (locker->expiries, rsrc,
                                                 compare_expiry, NULL);
 }
@@ -273,10 +276,10 @@ push_event (GArray *events, gpointer owner, LatchLockStatus status,
 
 /* Grants entry (in no place queue) on rsrc. */
 static void
-grant (LatchLocker *locker, Resource *rsrc, Entry *entry, gint64 now_ms,
+grant (LatchLocker *locker, Resource *rsrc, Entry *entry, gint64 now_us,
        guint64 *fence_out, char **element_out)
 {
-  *element_out = rsrc->klass->grant (rsrc->state, &entry->hold, now_ms);
+  *element_out = rsrc->klass->grant (rsrc->state, &entry->hold, now_us);
   entry->state = ENTRY_HELD;
   entry->rsrc = rsrc;
   g_queue_push_tail_link (&rsrc->holds, &entry->place_link);
@@ -288,7 +291,7 @@ grant (LatchLocker *locker, Resource *rsrc, Entry *entry, gint64 now_ms,
  * it may wait.  On GRANTED and QUEUED the entry has its place on rsrc;
  * otherwise it is untouched and the caller disposes of it. */
 static LatchLockStatus
-admit (LatchLocker *locker, Resource *rsrc, Entry *entry, gint64 now_ms,
+admit (LatchLocker *locker, Resource *rsrc, Entry *entry, gint64 now_us,
        guint64 *fence_out, char **element_out)
 {
   const LatchRsrcClass *klass = rsrc->klass;
@@ -299,9 +302,9 @@ admit (LatchLocker *locker, Resource *rsrc, Entry *entry, gint64 now_ms,
   /* Strict FIFO: never overtake a queued request, even a compatible
    * newcomer (FLoM would grant it and can starve writers). */
   if (g_queue_is_empty (&rsrc->queue)
-      && klass->is_grantable (rsrc->state, req, now_ms))
+      && klass->is_grantable (rsrc->state, req, now_us))
     {
-      grant (locker, rsrc, entry, now_ms, fence_out, element_out);
+      grant (locker, rsrc, entry, now_us, fence_out, element_out);
       return LATCH_LOCK_GRANTED;
     }
   if (!req->wait)
@@ -316,7 +319,7 @@ admit (LatchLocker *locker, Resource *rsrc, Entry *entry, gint64 now_ms,
 /* Grants from the head of rsrc's queue for as long as the head is
  * grantable. */
 static void
-serve_queue (LatchLocker *locker, Resource *rsrc, gint64 now_ms,
+serve_queue (LatchLocker *locker, Resource *rsrc, gint64 now_us,
              GArray *events)
 {
   const LatchRsrcClass *klass = rsrc->klass;
@@ -339,10 +342,10 @@ serve_queue (LatchLocker *locker, Resource *rsrc, gint64 now_ms,
           entry_free (entry);
           continue;
         }
-      if (!klass->is_grantable (rsrc->state, req, now_ms))
+      if (!klass->is_grantable (rsrc->state, req, now_us))
         break;
       g_queue_unlink (&rsrc->queue, link);
-      grant (locker, rsrc, entry, now_ms, &fence, &element);
+      grant (locker, rsrc, entry, now_us, &fence, &element);
       push_event (events, entry->owner, LATCH_LOCK_GRANTED, fence, element);
     }
   update_timed (locker, rsrc);
@@ -351,7 +354,7 @@ serve_queue (LatchLocker *locker, Resource *rsrc, gint64 now_ms,
 /* rsrc has just been created: the requests waiting for it are handled in
  * arrival order as if they had just arrived; their outcomes are events. */
 static void
-hatch (LatchLocker *locker, Resource *rsrc, gint64 now_ms, GArray *events)
+hatch (LatchLocker *locker, Resource *rsrc, gint64 now_us, GArray *events)
 {
   gpointer key;
   gpointer value;
@@ -371,7 +374,7 @@ hatch (LatchLocker *locker, Resource *rsrc, gint64 now_ms, GArray *events)
       char *element = NULL;
 
       entry->state = ENTRY_NEW;
-      status = admit (locker, rsrc, entry, now_ms, &fence, &element);
+      status = admit (locker, rsrc, entry, now_us, &fence, &element);
       push_event (events, entry->owner, status,
                   status == LATCH_LOCK_GRANTED ? fence : 0, element);
       if (status != LATCH_LOCK_GRANTED && status != LATCH_LOCK_QUEUED)
@@ -484,7 +487,7 @@ latch_lock_events_new (void)
 
 LatchLockStatus
 latch_locker_request (LatchLocker *locker, gpointer owner,
-                      const LatchLockReq *req, gint64 now_ms,
+                      const LatchLockReq *req, gint64 now_us,
                       guint64 *fence_out, char **element_out,
                       GArray *events)
 {
@@ -523,9 +526,10 @@ latch_locker_request (LatchLocker *locker, gpointer owner,
           return LATCH_LOCK_WAIT_RESOURCE;
         }
       state = klass->create (req->name, req, &error);
-      /* The name's parameters are unusable (no such case for simple). */
+      /* The name's parameters are unusable (a timestamp format without a
+       * time field): FLoM's resource initialisation error. */
       if (state == NULL)
-        return LATCH_LOCK_INVALID_NAME;
+        return LATCH_LOCK_INIT_ERROR;
       rsrc = g_new0 (Resource, 1);
       rsrc->identity = g_steal_pointer (&identity);
       rsrc->klass = klass;
@@ -540,7 +544,7 @@ latch_locker_request (LatchLocker *locker, gpointer owner,
     }
 
   entry = entry_new (owner, req, rsrc->identity);
-  status = admit (locker, rsrc, entry, now_ms, &fence, &element);
+  status = admit (locker, rsrc, entry, now_us, &fence, &element);
   if (status == LATCH_LOCK_GRANTED || status == LATCH_LOCK_QUEUED)
     owner_index_add (locker, entry);
   else
@@ -548,8 +552,8 @@ latch_locker_request (LatchLocker *locker, gpointer owner,
 
   /* The creator comes first, then those who waited for the creation. */
   if (created)
-    hatch (locker, rsrc, now_ms, events);
-  update_idle (locker, rsrc, now_ms);
+    hatch (locker, rsrc, now_us, events);
+  update_idle (locker, rsrc, now_us);
 
   if (status == LATCH_LOCK_GRANTED)
     {
@@ -564,7 +568,7 @@ latch_locker_request (LatchLocker *locker, gpointer owner,
 
 gboolean
 latch_locker_unlock (LatchLocker *locker, gpointer owner, const char *name,
-                     gboolean rollback, gint64 now_ms, GArray *events)
+                     gboolean rollback, gint64 now_us, GArray *events)
 {
   GQueue *queue;
   Entry *entry = NULL;
@@ -600,13 +604,13 @@ latch_locker_unlock (LatchLocker *locker, gpointer owner, const char *name,
   owner_index_remove (locker, entry);
   entry_free (entry);
 
-  serve_queue (locker, rsrc, now_ms, events);
-  update_idle (locker, rsrc, now_ms);
+  serve_queue (locker, rsrc, now_us, events);
+  update_idle (locker, rsrc, now_us);
   return TRUE;
 }
 
 void
-latch_locker_drop_owner (LatchLocker *locker, gpointer owner, gint64 now_ms,
+latch_locker_drop_owner (LatchLocker *locker, gpointer owner, gint64 now_us,
                          GArray *events)
 {
   GQueue *queue;
@@ -661,13 +665,13 @@ latch_locker_drop_owner (LatchLocker *locker, gpointer owner, gint64 now_ms,
       Resource *rsrc = touched->pdata[i];
 
       rsrc->touched = FALSE;
-      serve_queue (locker, rsrc, now_ms, events);
-      update_idle (locker, rsrc, now_ms);
+      serve_queue (locker, rsrc, now_us, events);
+      update_idle (locker, rsrc, now_us);
     }
 }
 
 gint64
-latch_locker_tick (LatchLocker *locker, gint64 now_ms, GArray *events)
+latch_locker_tick (LatchLocker *locker, gint64 now_us, GArray *events)
 {
   GHashTableIter iter;
   gpointer key;
@@ -685,17 +689,17 @@ latch_locker_tick (LatchLocker *locker, gint64 now_ms, GArray *events)
       while (g_hash_table_iter_next (&iter, &key, NULL))
         {
           Resource *rsrc = key;
-          gint64 when = rsrc->klass->next_wakeup (rsrc->state, now_ms);
+          gint64 when = rsrc->klass->next_wakeup (rsrc->state, now_us);
 
-          if (when >= 0 && when <= now_ms)
+          if (when >= 0 && when <= now_us)
             g_ptr_array_add (due, rsrc);
         }
       for (guint i = 0; i < due->len; i++)
         {
           Resource *rsrc = due->pdata[i];
 
-          serve_queue (locker, rsrc, now_ms, events);
-          update_idle (locker, rsrc, now_ms);
+          serve_queue (locker, rsrc, now_us, events);
+          update_idle (locker, rsrc, now_us);
         }
     }
 
@@ -707,7 +711,7 @@ latch_locker_tick (LatchLocker *locker, gint64 now_ms, GArray *events)
       if (g_sequence_iter_is_end (first))
         break;
       rsrc = g_sequence_get (first);
-      if (rsrc->expiry > now_ms)
+      if (rsrc->expiry > now_us)
         {
           next = rsrc->expiry;
           break;
@@ -719,7 +723,7 @@ latch_locker_tick (LatchLocker *locker, gint64 now_ms, GArray *events)
   while (g_hash_table_iter_next (&iter, &key, NULL))
     {
       Resource *rsrc = key;
-      gint64 when = rsrc->klass->next_wakeup (rsrc->state, now_ms);
+      gint64 when = rsrc->klass->next_wakeup (rsrc->state, now_us);
 
       if (when >= 0 && (next < 0 || when < next))
         next = when;

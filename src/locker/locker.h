@@ -23,6 +23,10 @@
  *    is reported as an event).
  *  - Every grant carries a fencing token from one counter for the whole
  *    locker: strictly increasing with every grant, never reused.
+ *
+ * Time (now_us) is wall-clock time in microseconds since the epoch that
+ * never goes backwards: the daemon guards it (doc/ARCHITECTURE.md).
+ * Timestamp resources format it; idle lifespans are measured with it.
  */
 #ifndef LATCH_LOCKER_LOCKER_H
 #define LATCH_LOCKER_LOCKER_H
@@ -56,6 +60,7 @@ typedef enum
   LATCH_LOCK_CANT_WAIT = LATCH_RC_LOCK_CANT_WAIT,
   LATCH_LOCK_IMPOSSIBLE = LATCH_RC_LOCK_IMPOSSIBLE,
   LATCH_LOCK_INVALID_NAME = LATCH_RC_INVALID_RESOURCE_NAME,
+  LATCH_LOCK_INIT_ERROR = LATCH_RC_RESOURCE_INIT_ERROR, /* the name's parameters are unusable */
 } LatchLockStatus;
 
 /* A grant or other late outcome for an owner whose request was queued or
@@ -77,7 +82,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (LatchLocker, latch_locker_free)
 /* A GArray of LatchLockEvent whose clear function frees the elements. */
 GArray *latch_lock_events_new (void);
 
-/* Handles a lock request from owner at time now_ms.  Returns the status
+/* Handles a lock request from owner at time now_us.  Returns the status
  * for the first answer; when GRANTED, *fence_out and *element_out
  * (transfer full, NULL for types without elements) are set.  Requests
  * that were waiting for this resource's creation may be granted or queued
@@ -85,7 +90,7 @@ GArray *latch_lock_events_new (void);
  * An owner may hold several resources but may have at most one request
  * queued or waiting at a time (the daemon enforces that). */
 LatchLockStatus latch_locker_request (LatchLocker *locker, gpointer owner,
-                                      const LatchLockReq *req, gint64 now_ms,
+                                      const LatchLockReq *req, gint64 now_us,
                                       guint64 *fence_out, char **element_out,
                                       GArray *events);
 
@@ -94,18 +99,18 @@ LatchLockStatus latch_locker_request (LatchLocker *locker, gpointer owner,
  * follow are appended to events. */
 gboolean latch_locker_unlock (LatchLocker *locker, gpointer owner,
                               const char *name, gboolean rollback,
-                              gint64 now_ms, GArray *events);
+                              gint64 now_us, GArray *events);
 
 /* The owner is gone (EOF, reset, protocol error): releases all it holds
  * (as a rollback) and withdraws anything it waits for.  Grants that
  * follow are appended to events. */
 void latch_locker_drop_owner (LatchLocker *locker, gpointer owner,
-                              gint64 now_ms, GArray *events);
+                              gint64 now_us, GArray *events);
 
-/* Destroys the resources whose idle lifespan ended at or before now_ms.
+/* Destroys the resources whose idle lifespan ended at or before now_us.
  * Returns the time of the next expiry or other timed event, or -1 when
  * there is none. */
-gint64 latch_locker_tick (LatchLocker *locker, gint64 now_ms, GArray *events);
+gint64 latch_locker_tick (LatchLocker *locker, gint64 now_us, GArray *events);
 
 /* Counts, for the daemon's lifetime decisions and for tests. */
 guint latch_locker_n_resources (const LatchLocker *locker);

@@ -50,7 +50,7 @@ simple_is_possible (gpointer state G_GNUC_UNUSED, const LatchLockReq *req)
 
 static gboolean
 simple_is_grantable (gpointer state, const LatchLockReq *req,
-                     gint64 now_ms G_GNUC_UNUSED)
+                     gint64 now_us G_GNUC_UNUSED)
 {
   SimpleState *simple = state;
 
@@ -63,7 +63,7 @@ simple_is_grantable (gpointer state, const LatchLockReq *req,
 }
 
 static char *
-simple_grant (gpointer state, LatchRsrcHold *hold, gint64 now_ms G_GNUC_UNUSED)
+simple_grant (gpointer state, LatchRsrcHold *hold, gint64 now_us G_GNUC_UNUSED)
 {
   SimpleState *simple = state;
 

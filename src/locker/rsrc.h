@@ -9,7 +9,7 @@
  * hands out and what a release gives back.  Adding a type means writing
  * one LatchRsrcClass and naming it in class_for_type() in locker.c.
  *
- * Pure code: a type never looks at a clock; the locker passes now_ms.
+ * Pure code: a type never looks at a clock; the locker passes now_us.
  */
 #ifndef LATCH_LOCKER_RSRC_H
 #define LATCH_LOCKER_RSRC_H
@@ -50,12 +50,12 @@ typedef struct
   /* May req be granted now, given the current holders?  Queued requests
    * are the locker's business, not the type's. */
   gboolean (*is_grantable) (gpointer state, const LatchLockReq *req,
-                            gint64 now_ms);
+                            gint64 now_us);
 
   /* Records the grant of hold->req (is_grantable() said yes) and fills the
    * type's fields of hold.  Returns the element handed to the client
    * (transfer full), or NULL for types without elements. */
-  char *(*grant) (gpointer state, LatchRsrcHold *hold, gint64 now_ms);
+  char *(*grant) (gpointer state, LatchRsrcHold *hold, gint64 now_us);
 
   /* Gives back what grant() recorded.  rollback: the client asked for it,
    * or went away without unlocking. */
@@ -68,12 +68,17 @@ typedef struct
   /* For types where time alone can make the head of the queue grantable
    * (timestamps): when that next happens, or -1.  The locker's tick serves
    * the queue then.  NULL: never. */
-  gint64 (*next_wakeup) (gpointer state, gint64 now_ms);
+  gint64 (*next_wakeup) (gpointer state, gint64 now_us);
 
   void (*free) (gpointer state);
 } LatchRsrcClass;
 
 extern const LatchRsrcClass latch_rsrc_simple_class;
+extern const LatchRsrcClass latch_rsrc_numeric_class;
+extern const LatchRsrcClass latch_rsrc_set_class;
+extern const LatchRsrcClass latch_rsrc_hier_class;
+extern const LatchRsrcClass latch_rsrc_sequence_class;
+extern const LatchRsrcClass latch_rsrc_timestamp_class;
 
 G_END_DECLS
 
