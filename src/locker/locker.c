@@ -19,8 +19,7 @@
  * two locks on the resource, and each unlock releases the older one) and
  * otherwise queues behind the owner's own hold, until that is released.
  *
- * Types: only simple resources for now; names of other types are refused
- * as invalid until their LatchRsrcClass exists (see class_for_type()). */
+ * Types: one LatchRsrcClass each (rsrc-*.c), chosen by class_for_type(). */
 #include "config.h"
 
 #include "locker/locker.h"
@@ -250,12 +249,17 @@ update_idle (LatchLocker *locker, Resource *rsrc, gint64 now_us)
     }
   if (rsrc->expiry_iter != NULL)
     return; /* already counting down since it became idle */
-  if (rsrc->lifespan == 0)
+  rsrc->expiry = now_us + (gint64) rsrc->lifespan * 1000;
+  /* A type may need its state kept a while longer (a timestamp resource
+   * until its current time slot is over, so that a new resource of the
+   * same name cannot issue the same stamp again). */
+  if (rsrc->klass->busy_until != NULL)
+    rsrc->expiry = MAX (rsrc->expiry, rsrc->klass->busy_until (rsrc->state));
+  if (rsrc->expiry <= now_us)
     {
       resource_destroy (locker, rsrc);
       return;
     }
-  rsrc->expiry = now_us + (gint64) rsrc->lifespan * 1000;
   rsrc->expiry_iter = g_sequence_insert_sorted (locker->expiries, rsrc,
                                                 compare_expiry, NULL);
 }

@@ -26,6 +26,12 @@ static const gboolean compatible[N_MODES][N_MODES] = {
   /* EX */ { TRUE, FALSE, FALSE, FALSE, FALSE, FALSE },
 };
 
+gboolean
+latch_lock_mode_compatible (LatchLockMode held, LatchLockMode requested)
+{
+  return compatible[held][requested];
+}
+
 static gboolean
 is_valid_mode (LatchLockMode mode)
 {

@@ -4,7 +4,7 @@
  * The locker (locker.c) owns everything that is the same for every type:
  * names and identity, creation and the incubator, holders and the FIFO
  * queue of each resource, owners, fencing tokens, idle lifespans.  A type
- * (rsrc-simple.c, later rsrc-numeric.c, rsrc-set.c, ...) keeps only its
+ * (rsrc-simple.c, rsrc-numeric.c, rsrc-set.c, ...) keeps only its
  * own state and decides whether a request can be granted now, what a grant
  * hands out and what a release gives back.  Adding a type means writing
  * one LatchRsrcClass and naming it in class_for_type() in locker.c.
@@ -70,8 +70,18 @@ typedef struct
    * the queue then.  NULL: never. */
   gint64 (*next_wakeup) (gpointer state, gint64 now_us);
 
+  /* Until when (locker time) the state must outlive the resource's idle
+   * lifespan: an idle resource is destroyed at the later of the two.
+   * Timestamps return the end of the current time slot.  NULL: never. */
+  gint64 (*busy_until) (gpointer state);
+
   void (*free) (gpointer state);
 } LatchRsrcClass;
+
+/* The VMS compatibility matrix (spec/resources.md §3): may a holder in
+ * mode held and one in mode requested coexist?  Both must be valid modes.
+ * Simple and hierarchical resources use it. */
+gboolean latch_lock_mode_compatible (LatchLockMode held, LatchLockMode requested);
 
 extern const LatchRsrcClass latch_rsrc_simple_class;
 extern const LatchRsrcClass latch_rsrc_numeric_class;
