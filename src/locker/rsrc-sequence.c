@@ -1,43 +1,152 @@
-/* rsrc-sequence.c: STUB, being written.  Refuses every request. */
+/* rsrc-sequence.c: sequence resources ("_s_X[N]", "_S_X[N]").
+ *
+ * spec/resources.md §4, §6.  Up to N holders at a time; each grant hands
+ * out a value of an unsigned 32-bit counter that starts at 1 and skips 0
+ * when it wraps (..., 4294967295, 1, 2, ...).  The second character of the
+ * name decides the kind:
+ *  - "_S_" transactional: a value given back with a rollback (asked for,
+ *    or the holder went away without unlocking) is handed out again before
+ *    the counter moves on, oldest first;
+ *  - "_s_" non-transactional: a rolled-back value is lost.
+ * An unlock without rollback consumes the value.
+ *
+ * The counter and the values waiting for reuse are the resource's state:
+ * like FLoM's, they die with it when the locker destroys it after its
+ * idle lifespan, and a new resource of the same name starts again at 1.
+ * That is why there is no is_idle(): the locker's idle rule (no holders,
+ * no queue) is the whole of it. */
 #include "config.h"
+
+#include "locker/rsrc-sequence.h"
 
 #include "locker/rsrc.h"
 
 #include "common/error.h"
 
-static gpointer
-stub_create (const char *name, const LatchLockReq *req G_GNUC_UNUSED, GError **error)
+typedef struct
 {
-  g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME,
-               "'%s': this resource type is not implemented yet", name);
-  return NULL;
+  gboolean transactional;  /* "_S_" */
+  guint capacity;          /* N: concurrent holders */
+  guint n_held;
+  guint32 next;            /* the counter's next value, never 0 */
+  GQueue reuse;            /* rolled-back values (GUINT_TO_POINTER), oldest first */
+} SequenceState;
+
+static gpointer
+sequence_create (const char *name, const LatchLockReq *req G_GNUC_UNUSED,
+                 GError **error)
+{
+  SequenceState *seq;
+  int capacity;
+
+  /* The locker classified the name as a sequence, so both hold; a name
+   * that does not parse is a bug of ours, but is refused all the same. */
+  if (name[0] != '_' || (name[1] != 's' && name[1] != 'S')
+      || !latch_rsrc_name_get_number (name, &capacity) || capacity < 0)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME,
+                   "'%s' is not a sequence name (_s_NAME[N] or _S_NAME[N])",
+                   name);
+      return NULL;
+    }
+
+  seq = g_new0 (SequenceState, 1);
+  seq->transactional = name[1] == 'S';
+  seq->capacity = (guint) capacity;
+  seq->next = 1;
+  g_queue_init (&seq->reuse);
+  return seq;
+}
+
+/* Capacity 0 never grants (FLoM: "_s_X[0]" never grants): refuse at once
+ * rather than queue for ever. */
+static gboolean
+sequence_is_possible (gpointer state, const LatchLockReq *req G_GNUC_UNUSED)
+{
+  SequenceState *seq = state;
+
+  return seq->capacity > 0;
 }
 
 static gboolean
-stub_is_grantable (gpointer state G_GNUC_UNUSED, const LatchLockReq *req G_GNUC_UNUSED,
-                   gint64 now_us G_GNUC_UNUSED)
+sequence_is_grantable (gpointer state, const LatchLockReq *req G_GNUC_UNUSED,
+                       gint64 now_us G_GNUC_UNUSED)
 {
-  return FALSE;
+  SequenceState *seq = state;
+
+  return seq->n_held < seq->capacity;
+}
+
+/* The counter's value, advanced past it (skipping 0). */
+static guint32
+take_next (SequenceState *seq)
+{
+  guint32 value = seq->next;
+
+  seq->next++;
+  if (seq->next == 0)
+    seq->next = 1;
+  return value;
 }
 
 static char *
-stub_grant (gpointer state G_GNUC_UNUSED, LatchRsrcHold *hold G_GNUC_UNUSED,
-            gint64 now_us G_GNUC_UNUSED)
+sequence_grant (gpointer state, LatchRsrcHold *hold,
+                gint64 now_us G_GNUC_UNUSED)
 {
-  return NULL;
+  SequenceState *seq = state;
+  guint32 value;
+
+  g_return_val_if_fail (seq->n_held < seq->capacity, NULL);
+
+  if (seq->transactional && !g_queue_is_empty (&seq->reuse))
+    value = GPOINTER_TO_UINT (g_queue_pop_head (&seq->reuse));
+  else
+    value = take_next (seq);
+  seq->n_held++;
+  hold->value = value;
+  hold->data = NULL;
+  return g_strdup_printf ("%" G_GUINT32_FORMAT, value);
 }
 
 static void
-stub_release (gpointer state G_GNUC_UNUSED, LatchRsrcHold *hold G_GNUC_UNUSED,
-              gboolean rollback G_GNUC_UNUSED)
+sequence_release (gpointer state, LatchRsrcHold *hold, gboolean rollback)
 {
+  SequenceState *seq = state;
+
+  g_return_if_fail (seq->n_held > 0);
+  seq->n_held--;
+  if (rollback && seq->transactional)
+    g_queue_push_tail (&seq->reuse, GUINT_TO_POINTER ((guint32) hold->value));
+}
+
+static void
+sequence_free (gpointer state)
+{
+  SequenceState *seq = state;
+
+  if (seq == NULL)
+    return;
+  g_queue_clear (&seq->reuse);
+  g_free (seq);
+}
+
+void
+latch_rsrc_sequence_set_next (gpointer state, guint32 next)
+{
+  SequenceState *seq = state;
+
+  g_return_if_fail (seq != NULL);
+  seq->next = next != 0 ? next : 1;
 }
 
 const LatchRsrcClass latch_rsrc_sequence_class = {
   .type = LATCH_RSRC_SEQUENCE,
-  .create = stub_create,
-  .is_grantable = stub_is_grantable,
-  .grant = stub_grant,
-  .release = stub_release,
-  .free = g_free,
+  .create = sequence_create,
+  .is_possible = sequence_is_possible,
+  .is_grantable = sequence_is_grantable,
+  .grant = sequence_grant,
+  .release = sequence_release,
+  .is_idle = NULL,
+  .next_wakeup = NULL,
+  .free = sequence_free,
 };
