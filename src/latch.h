@@ -74,6 +74,7 @@ void latch_handle_free (LatchHandle *handle); /* unlocks if locked; NULL ok */
  * previous value in place. */
 int latch_set_resource_name (LatchHandle *handle, const char *name);
 int latch_set_resource_timeout (LatchHandle *handle, int timeout_ms); /* <0 forever, 0 no wait */
+int latch_set_resource_quantity (LatchHandle *handle, int quantity); /* numeric: 1..capacity */
 int latch_set_resource_create (LatchHandle *handle, int create);
 int latch_set_resource_idle_lifespan (LatchHandle *handle, int lifespan_ms);
 int latch_set_lock_mode (LatchHandle *handle, LatchLockMode mode);
@@ -85,6 +86,7 @@ int latch_set_verbose (LatchHandle *handle, int verbose);
 
 const char *latch_get_resource_name (const LatchHandle *handle);
 int latch_get_resource_timeout (const LatchHandle *handle);
+int latch_get_resource_quantity (const LatchHandle *handle);
 int latch_get_resource_create (const LatchHandle *handle);
 int latch_get_resource_idle_lifespan (const LatchHandle *handle);
 LatchLockMode latch_get_lock_mode (const LatchHandle *handle);
@@ -96,14 +98,16 @@ int latch_get_daemon_lifespan (const LatchHandle *handle);
  * allows it) and waits for the lock as the timeout says. */
 int latch_lock (LatchHandle *handle);
 
-/* Releases the lock and disconnects.  rollback is passed on to the daemon
- * (transactional resources use it; others ignore it). */
+/* Releases the lock and disconnects.  rollback is passed on to the daemon:
+ * a transactional sequence (_S_NAME[N]) then hands the value out again;
+ * the other types ignore it. */
 int latch_unlock (LatchHandle *handle, int rollback);
 
 int latch_is_locked (const LatchHandle *handle);
 
-/* After a grant: the element (set, sequence, timestamp resources; NULL for
- * the others) and the fencing token, which strictly increases with every
+/* After a grant: the element (set: the member granted; sequence: the
+ * value, in decimal; timestamp: the formatted time; NULL for the other
+ * types) and the fencing token, which strictly increases with every
  * grant of a resource for as long as the daemon lives (0 when the daemon
  * does not send one, e.g. a FLoM daemon). */
 const char *latch_get_element (const LatchHandle *handle);

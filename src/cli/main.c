@@ -13,10 +13,12 @@
 #include "cli/exec.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "locker/rsrc-name.h"
 #include "sys/machine-id.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum
 {
@@ -69,6 +71,24 @@ print_version (void)
           PACKAGE_NAME, PACKAGE_VERSION);
 }
 
+/* As FLoM: a lock mode only matters to simple and hierarchical resources
+ * (the others are exclusive), a quantity only to numeric ones.  -V says
+ * when a setting is ignored. */
+static void
+warn_ignored_settings (const LatchConfig *config)
+{
+  LatchRsrcType type = latch_rsrc_name_classify (config->resource_name,
+                                                 strlen (config->resource_name));
+
+  if (config->lock_mode != LATCH_LOCK_MODE_EX && type != LATCH_RSRC_SIMPLE
+      && type != LATCH_RSRC_HIER)
+    fprintf (stderr, "latch: lock mode %s ignored: %s resources are always exclusive\n",
+             latch_lock_mode_name (config->lock_mode), latch_rsrc_type_to_string (type));
+  if (config->resource_quantity != 1 && type != LATCH_RSRC_NUMERIC)
+    fprintf (stderr, "latch: quantity %d ignored: only numeric resources (NAME[N]) "
+             "have units\n", config->resource_quantity);
+}
+
 /* Builds a handle from the effective configuration through the public
  * setters: the command is a thin layer over liblatch. */
 static LatchHandle *
@@ -81,6 +101,8 @@ handle_from_config (const LatchConfig *config)
     rc = latch_set_resource_name (h, config->resource_name);
   if (rc == LATCH_RC_OK)
     rc = latch_set_resource_timeout (h, config->resource_timeout);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_resource_quantity (h, config->resource_quantity);
   if (rc == LATCH_RC_OK)
     rc = latch_set_resource_create (h, config->resource_create);
   if (rc == LATCH_RC_OK)
@@ -143,6 +165,7 @@ run_locked (LatchHandle *h, const LatchConfig *config, char **command)
 {
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) envp = NULL;
+  g_autoptr (GPtrArray) argv = NULL;
   LatchRunSpec spec;
   LatchRunResult result;
   int status = 0;
@@ -156,7 +179,14 @@ run_locked (LatchHandle *h, const LatchConfig *config, char **command)
                    (guint64)latch_get_fence (h));
 
   envp = command_environment (h);
-  spec.argv = command;
+  /* As FLoM: the element is also the command's last argument. */
+  argv = g_ptr_array_new ();
+  for (char **arg = command; *arg != NULL; arg++)
+    g_ptr_array_add (argv, *arg);
+  if (latch_get_element (h) != NULL)
+    g_ptr_array_add (argv, (char *)latch_get_element (h));
+  g_ptr_array_add (argv, NULL);
+  spec.argv = (char **)argv->pdata;
   spec.envp = envp;
   spec.ignored_signals = config->ignored_signals;
   spec.lock_fd = latch_get_fd (h);
@@ -255,6 +285,8 @@ run (int argc, char **argv)
       return report_error (error);
     }
 
+  if (config->verbose)
+    warn_ignored_settings (config);
   h = handle_from_config (config);
   if (h == NULL)
     status = EXIT_ERROR;

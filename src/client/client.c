@@ -43,6 +43,8 @@ struct LatchHandle
   /* options */
   char *resource_name;
   int resource_timeout;
+  int resource_quantity;
+  LatchRsrcType resource_type;
   int resource_create;
   int resource_idle_lifespan;
   LatchLockMode lock_mode;
@@ -67,7 +69,9 @@ latch_handle_new (void)
   LatchHandle *h = g_new0 (LatchHandle, 1);
 
   h->resource_name = g_strdup (LATCH_DEFAULT_RESOURCE_NAME);
+  h->resource_type = LATCH_RSRC_SIMPLE;
   h->resource_timeout = -1;
+  h->resource_quantity = 1;
   h->resource_create = 1;
   h->lock_mode = LATCH_LOCK_MODE_EX;
   h->daemon_lifespan = LATCH_DEFAULT_DAEMON_LIFESPAN;
@@ -150,13 +154,20 @@ latch_set_resource_name (LatchHandle *h, const char *name)
   if (name == NULL || !latch_rsrc_name_check (name, &type, &error))
     return name == NULL ? fail (h, LATCH_RC_INVALID_RESOURCE_NAME, "resource name is NULL")
                         : fail_gerror (h, LATCH_RC_INVALID_RESOURCE_NAME, error);
-  if (type != LATCH_RSRC_SIMPLE)
-    return fail (h, LATCH_RC_INVALID_RESOURCE_NAME,
-                 "resource '%s' is a %s resource; this version of latch supports "
-                 "simple resources (a letter followed by letters and digits) only",
-                 name, latch_rsrc_type_to_string (type));
   g_free (h->resource_name);
   h->resource_name = g_strdup (name);
+  h->resource_type = type;
+  return succeed (h);
+}
+
+int
+latch_set_resource_quantity (LatchHandle *h, int quantity)
+{
+  CHECK_MUTABLE (h);
+  if (quantity < 1)
+    return fail (h, LATCH_RC_INVALID_OPTION,
+                 "resource quantity %d: give 1 or more units", quantity);
+  h->resource_quantity = quantity;
   return succeed (h);
 }
 
@@ -258,6 +269,12 @@ int
 latch_get_resource_timeout (const LatchHandle *h)
 {
   return h->resource_timeout;
+}
+
+int
+latch_get_resource_quantity (const LatchHandle *h)
+{
+  return h->resource_quantity;
 }
 
 int
@@ -584,7 +601,18 @@ first_answer_failure (LatchHandle *h, int rc)
                    "(create is off), and the timeout does not allow waiting for it",
                    h->resource_name);
     case LATCH_RC_LOCK_IMPOSSIBLE:
-      return fail (h, rc, "the request for '%s' can never be granted", h->resource_name);
+      if (h->resource_type == LATCH_RSRC_NUMERIC)
+        return fail (h, rc, "the request for %d units of '%s' can never be granted "
+                     "(it needs 1 to the capacity in brackets)",
+                     h->resource_quantity, h->resource_name);
+      return fail (h, rc, "the request for '%s' can never be granted (its capacity "
+                   "in brackets is 0)", h->resource_name);
+    case LATCH_RC_RESOURCE_INIT_ERROR:
+      return fail (h, rc, "the daemon could not create resource '%s'%s", h->resource_name,
+                   h->resource_type == LATCH_RSRC_TIMESTAMP
+                       ? ": a timestamp format needs a time field (%S, %M, %H, %T, "
+                         "#f... and the like) and must give at most 999 bytes"
+                       : "");
     case LATCH_RC_INVALID_RESOURCE_NAME:
       return fail (h, rc, "the daemon refused the resource name '%s'", h->resource_name);
     default:
@@ -606,8 +634,13 @@ lock_attempt (LatchHandle *h, gint64 deadline, int *rc_out)
    * requests send it empty (the protocol allows that). */
   req->peerid = g_strdup ("");
   req->name = g_strdup (h->resource_name);
-  req->has_mode = TRUE;
-  req->mode = h->lock_mode;
+  /* As FLoM: only simple and hierarchical resources have lock modes (the
+   * others are exclusive), only numeric ones have quantities. */
+  req->has_mode = h->resource_type == LATCH_RSRC_SIMPLE
+                  || h->resource_type == LATCH_RSRC_HIER;
+  req->mode = req->has_mode ? h->lock_mode : LATCH_LOCK_MODE_EX;
+  req->has_quantity = h->resource_type == LATCH_RSRC_NUMERIC;
+  req->quantity = req->has_quantity ? h->resource_quantity : 1;
   req->wait = h->resource_timeout != 0;
   req->create = h->resource_create;
   req->lifespan = h->resource_idle_lifespan;
@@ -695,6 +728,16 @@ latch_lock (LatchHandle *h)
     return fail (h, LATCH_RC_API_INVALID_SEQUENCE, "the handle already holds a lock");
   g_clear_pointer (&h->element, g_free);
   h->fence = 0;
+  if (h->resource_type == LATCH_RSRC_NUMERIC)
+    {
+      int capacity = 0;
+
+      if (latch_rsrc_name_get_number (h->resource_name, &capacity)
+          && h->resource_quantity > capacity)
+        return fail (h, LATCH_RC_LOCK_IMPOSSIBLE,
+                     "%d units of '%s' can never be granted: its capacity is %d",
+                     h->resource_quantity, h->resource_name, capacity);
+    }
 
   for (guint attempt = 0;; attempt++)
     {

@@ -226,7 +226,13 @@ deliver_events (Daemon *d, GArray *events)
         c->has_pending = FALSE;
       send_lock_answer (c, LATCH_STEP_LATER_ANSWER, ev->status, ev->fence,
                         ev->element);
-      update_conn_deadline (c);
+      /* A refusal (e.g. an impossible numeric request handed over from
+       * the incubator) is final: nothing more will come on it. */
+      if (ev->status != LATCH_LOCK_GRANTED && ev->status != LATCH_LOCK_QUEUED
+          && !client_has_state (c))
+        latch_conn_close_after_flush (c->conn);
+      else
+        update_conn_deadline (c);
     }
   g_array_set_size (events, 0);
 }
