@@ -49,7 +49,8 @@ bad "'only' is not a lock mode (FLoM: NL)" "only" -l only -r a -- true
 bad "an invalid resource name is refused, naming it" "'a b'" -r "a b" -- true
 bad "the reserved name _RESOURCE is refused" "_RESOURCE" -r _RESOURCE -- true
 bad "an unknown signal is refused" "SIGFOO" --ignore-signal SIGFOO -r a -- true
-bad "a numeric resource is refused by this version" "simple resources" -r "gpu[2]" -- true
+bad "more units than the capacity are refused before asking the daemon" "capacity is 2" -r "gpu[2]" -q 3 -- true
+bad "a quantity below 1 is refused" "quantity" -r "gpu[2]" -q 0 -- true
 bad "a missing -c file is refused" "nonexistent" -c "$T/nonexistent.conf" -r a -- true
 
 printf '[Resource]\nTimeout=abc\n' > "$T/bad-value.conf"
