@@ -5,6 +5,7 @@
 #include "common/autocleanup.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/wallclock.h"
 #include "locker/locker.h"
 #include "net/conn.h"
 #include "net/sockdir.h"
@@ -54,8 +55,7 @@ struct _Daemon
   gint64 idle_since;     /* monotonic ms when it last became idle; -1: busy */
   guint tick_id;
   gint64 tick_at;        /* when tick_id fires, locker time */
-  gint64 clock_last;     /* locker_now (): its last value... */
-  gint64 clock_mono;     /* ...and the monotonic time then */
+  LatchWallclock clock;  /* locker_now () */
   const char *peerid;
 };
 
@@ -65,22 +65,12 @@ now_ms (void)
   return g_get_monotonic_time () / 1000;
 }
 
-/* The locker's clock: wall-clock microseconds that never go backwards.
- * When the system clock steps back, it goes on at the monotonic clock's
- * pace from where it was until the system clock catches up, so timestamps
- * stay unique and increasing within the daemon's life. */
+/* The locker's clock: wall-clock microseconds that never go backwards
+ * (common/wallclock.h). */
 static gint64
 locker_now (Daemon *d)
 {
-  gint64 real = g_get_real_time ();
-  gint64 mono = g_get_monotonic_time ();
-  gint64 guarded = d->clock_last + (mono - d->clock_mono);
-
-  if (d->clock_mono == 0 || real > guarded)
-    guarded = real;
-  d->clock_last = guarded;
-  d->clock_mono = mono;
-  return guarded;
+  return latch_wallclock_now (&d->clock, g_get_real_time (), g_get_monotonic_time ());
 }
 
 static void
