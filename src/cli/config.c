@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -33,11 +34,33 @@
 
 #define SUN_PATH_SIZE G_SIZEOF_MEMBER (struct sockaddr_un, sun_path)
 
+/* FLoM's TCP and UDP port. */
+#define DEFAULT_PORT "28015"
+
+/* Linux's limits for TCP_KEEPIDLE, TCP_KEEPINTVL (MAX_TCP_KEEPIDLE,
+ * MAX_TCP_KEEPINTVL) and TCP_KEEPCNT (MAX_TCP_KEEPCNT): setsockopt()
+ * refuses more, which would only show once the daemon runs. */
+#define MAX_KEEPALIVE_SECONDS 32767
+#define MAX_KEEPALIVE_PROBES 127
+
 static gboolean check_resource_name (LatchSettingValue *value,
                                      GError **error);
 static gboolean check_quantity (LatchSettingValue *value, GError **error);
 static gboolean check_absolute (LatchSettingValue *value, GError **error);
 static gboolean check_socket_name (LatchSettingValue *value, GError **error);
+static gboolean check_port (LatchSettingValue *value, GError **error);
+static gboolean check_network_interface (LatchSettingValue *value,
+                                         GError **error);
+static gboolean check_discovery_attempts (LatchSettingValue *value,
+                                          GError **error);
+static gboolean check_discovery_ttl (LatchSettingValue *value,
+                                     GError **error);
+static gboolean check_keepalive_time (LatchSettingValue *value,
+                                      GError **error);
+static gboolean check_keepalive_intvl (LatchSettingValue *value,
+                                       GError **error);
+static gboolean check_keepalive_probes (LatchSettingValue *value,
+                                        GError **error);
 
 #define FIELD(member) G_STRUCT_OFFSET (LatchConfig, member)
 #define UNSUPPORTED(short_name, long_name, group, key)                       \
@@ -90,22 +113,57 @@ const LatchSetting latch_settings[] = {
     "How long an idle daemon lives, in milliseconds; <0 forever, 0 never "
     "start one",
     "milliseconds; -1 keeps it forever, 0 never starts a daemon" },
-  UNSUPPORTED ('a', "unicast-address", "Daemon", "UnicastAddress"),
-  UNSUPPORTED ('p', "unicast-port", "Daemon", "UnicastPort"),
-  UNSUPPORTED ('A', "multicast-address", "Daemon", "MulticastAddress"),
-  UNSUPPORTED ('P', "multicast-port", "Daemon", "MulticastPort"),
+  /* Addresses are not resolved here (FLoM neither): resolution belongs
+   * to connecting, and a name may resolve differently by then. */
+  { 'a', "unicast-address", "Daemon", "UnicastAddress", LATCH_SETTING_PATH,
+    FIELD (unicast_address), NULL, NULL, "ADDR",
+    "Reach the daemon over TCP at this address (name, IPv4 or IPv6)", NULL },
+  { 'p', "unicast-port", "Daemon", "UnicastPort", LATCH_SETTING_INT,
+    FIELD (unicast_port), DEFAULT_PORT, check_port, "PORT",
+    "TCP port of the daemon", "port number, 1 to 65535" },
+  { 'A', "multicast-address", "Daemon", "MulticastAddress",
+    LATCH_SETTING_PATH, FIELD (multicast_address), NULL, NULL, "ADDR",
+    "Find the daemon by UDP multicast to this group (IPv4 or IPv6)", NULL },
+  { 'P', "multicast-port", "Daemon", "MulticastPort", LATCH_SETTING_INT,
+    FIELD (multicast_port), DEFAULT_PORT, check_port, "PORT",
+    "UDP port of the multicast discovery", "port number, 1 to 65535" },
   UNSUPPORTED ('m', "mount-point-vfs", "Daemon", "MountPointVFS"),
   { 0, "ignore-signal", "Monitor", "IgnoredSignals", LATCH_SETTING_SIGNALS,
     FIELD (ignored_signals), NULL, NULL, "SIGNAL",
     "Signal to ignore while the command runs (repeatable; see --signal-list)",
     NULL },
-  UNSUPPORTED ('n', "network-interface", "Network", "NetworkInterface"),
-  UNSUPPORTED ('D', "discovery-attempts", "Network", "DiscoveryAttempts"),
-  UNSUPPORTED ('I', "discovery-timeout", "Network", "DiscoveryTimeout"),
-  UNSUPPORTED (0, "discovery-ttl", "Network", "DiscoveryTTL"),
-  UNSUPPORTED (0, "tcp-keepalive-time", "Network", "TcpKeepaliveTime"),
-  UNSUPPORTED (0, "tcp-keepalive-intvl", "Network", "TcpKeepaliveIntvl"),
-  UNSUPPORTED (0, "tcp-keepalive-probes", "Network", "TcpKeepaliveProbes"),
+  { 'n', "network-interface", "Network", "NetworkInterface",
+    LATCH_SETTING_PATH, FIELD (network_interface), NULL,
+    check_network_interface, "IFACE",
+    "Network interface for IPv6 link-local addresses", NULL },
+  { 'D', "discovery-attempts", "Network", "DiscoveryAttempts",
+    LATCH_SETTING_INT, FIELD (discovery_attempts), "2",
+    check_discovery_attempts, "N", "How many discovery queries to send",
+    "number of queries; 0 counts as 1" },
+  { 'I', "discovery-timeout", "Network", "DiscoveryTimeout",
+    LATCH_SETTING_INT, FIELD (discovery_timeout), "500", check_absolute,
+    "MS",
+    "How long to wait for an answer to each discovery query, in "
+    "milliseconds",
+    "milliseconds" },
+  { 0, "discovery-ttl", "Network", "DiscoveryTTL", LATCH_SETTING_INT,
+    FIELD (discovery_ttl), "1", check_discovery_ttl, "N",
+    "Multicast TTL (hop limit) of the discovery queries",
+    "hops, 1 to 255; 0 counts as 1" },
+  { 0, "tcp-keepalive-time", "Network", "TcpKeepaliveTime",
+    LATCH_SETTING_INT, FIELD (tcp_keepalive_time), "60",
+    check_keepalive_time, "S",
+    "Idle seconds before the daemon's TCP keepalive probes start",
+    "seconds" },
+  { 0, "tcp-keepalive-intvl", "Network", "TcpKeepaliveIntvl",
+    LATCH_SETTING_INT, FIELD (tcp_keepalive_intvl), "10",
+    check_keepalive_intvl, "S", "Seconds between TCP keepalive probes",
+    "seconds" },
+  { 0, "tcp-keepalive-probes", "Network", "TcpKeepaliveProbes",
+    LATCH_SETTING_INT, FIELD (tcp_keepalive_probes), "6",
+    check_keepalive_probes, "N",
+    "Unanswered TCP keepalive probes before the daemon drops a connection",
+    "number of probes" },
   UNSUPPORTED (0, "tls-certificate", "TLS", "TlsCertificate"),
   UNSUPPORTED (0, "tls-private-key", "TLS", "TlsPrivateKey"),
   UNSUPPORTED (0, "tls-ca-certificate", "TLS", "TlsCaCertificate"),
@@ -555,6 +613,103 @@ check_socket_name (LatchSettingValue *value, GError **error)
   return TRUE;
 }
 
+/* FLoM takes the absolute value; what remains must be in min..max.  The
+ * message shows the value as given. */
+static gboolean
+check_absolute_range (LatchSettingValue *value, int min, int max,
+                      const char *what, GError **error)
+{
+  int given = value->num;
+
+  check_absolute (value, NULL);
+  if (value->num < min || value->num > max)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "%s must be from %d to %d, not %d", what, min, max, given);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+check_port (LatchSettingValue *value, GError **error)
+{
+  return check_absolute_range (value, 1, 65535, "port", error);
+}
+
+/* FLoM: absolute value, and 0 means 1. */
+static gboolean
+check_discovery_attempts (LatchSettingValue *value,
+                          GError **error G_GNUC_UNUSED)
+{
+  check_absolute (value, NULL);
+  if (value->num == 0)
+    value->num = 1;
+  return TRUE;
+}
+
+/* FLoM: absolute value, and 0 means 1; IP_MULTICAST_TTL and
+ * IPV6_MULTICAST_HOPS take at most 255. */
+static gboolean
+check_discovery_ttl (LatchSettingValue *value, GError **error)
+{
+  if (value->num == 0)
+    value->num = 1;
+  return check_absolute_range (value, 1, 255, "TTL", error);
+}
+
+/* FLoM takes the absolute value only; 0 would make setsockopt() fail in
+ * the daemon, so it is refused here. */
+static gboolean
+check_keepalive_time (LatchSettingValue *value, GError **error)
+{
+  return check_absolute_range (value, 1, MAX_KEEPALIVE_SECONDS,
+                               "keepalive time (seconds)", error);
+}
+
+static gboolean
+check_keepalive_intvl (LatchSettingValue *value, GError **error)
+{
+  return check_absolute_range (value, 1, MAX_KEEPALIVE_SECONDS,
+                               "keepalive interval (seconds)", error);
+}
+
+static gboolean
+check_keepalive_probes (LatchSettingValue *value, GError **error)
+{
+  return check_absolute_range (value, 1, MAX_KEEPALIVE_PROBES,
+                               "keepalive probes", error);
+}
+
+/* FLoM silently ignores an interface that does not exist (or has no IPv6
+ * address) and goes on without a scope id, so a typo sends discovery out
+ * of whatever interface the routing table picks.  latch refuses a name
+ * that is no interface of this host; whether the interface has an
+ * address of the right family is for the network code to say. */
+static gboolean
+check_network_interface (LatchSettingValue *value, GError **error)
+{
+  g_autofree char *quoted = NULL;
+  int saved_errno;
+
+  if (value->str == NULL)
+    return TRUE;
+  errno = 0;
+  if (if_nametoindex (value->str) != 0)
+    return TRUE;
+  saved_errno = errno;
+  quoted = quote (value->str);
+  /* glibc: ENODEV for an unknown or too long name. */
+  if (saved_errno == 0 || saved_errno == ENODEV || saved_errno == ENXIO)
+    g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                 "no network interface named %s on this host", quoted);
+  else
+    g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                 "cannot look up network interface %s: %s", quoted,
+                 g_strerror (saved_errno));
+  return FALSE;
+}
+
 /* Pending assignments */
 
 typedef struct
@@ -749,6 +904,23 @@ latch_config_validate (const LatchConfig *config, GError **error)
       g_prefix_error (error, "socket name ");
       return FALSE;
     }
+  /* FLoM: the same refusal (99).  A NULL socket name is the per-user
+   * default, so any non-NULL one was given by an option or a file. */
+  if (config->socket_name != NULL
+      && (config->unicast_address != NULL
+          || config->multicast_address != NULL))
+    {
+      g_set_error_literal (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                           "-s/--socket-name cannot be combined with "
+                           "-a/--unicast-address or -A/--multicast-address: "
+                           "a daemon is reached either by a local socket or "
+                           "over the network");
+      return FALSE;
+    }
+  /* Checked when read too; again here for a config filled in by code. */
+  value.str = config->network_interface;
+  if (!check_network_interface (&value, error))
+    return FALSE;
   return TRUE;
 }
 

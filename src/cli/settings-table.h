@@ -23,7 +23,8 @@ G_BEGIN_DECLS
 typedef enum
 {
   LATCH_SETTING_STRING,      /* char *, taken as written */
-  LATCH_SETTING_PATH,        /* char *, taken as written; "" means none (NULL) */
+  LATCH_SETTING_PATH,        /* char *, taken as written; "" means none (NULL);
+                                also addresses and interface names */
   LATCH_SETTING_INT,         /* int, latch_parse_int */
   LATCH_SETTING_BOOL,        /* gboolean, latch_parse_bool; option takes a value */
   LATCH_SETTING_FLAG,        /* gboolean; bool in files, option without value sets it */

@@ -43,9 +43,22 @@ typedef struct
   /* [Daemon] */
   char *socket_name;           /* -s, SocketName; NULL: per-user default */
   int daemon_lifespan;         /* -d, Lifespan; 5000 (ms; <0 forever, 0 never start) */
+  char *unicast_address;       /* -a, UnicastAddress; NULL: none (not resolved here) */
+  int unicast_port;            /* -p, UnicastPort; 28015 (sign dropped; 1..65535) */
+  char *multicast_address;     /* -A, MulticastAddress; NULL: none */
+  int multicast_port;          /* -P, MulticastPort; 28015 (sign dropped; 1..65535) */
 
   /* [Monitor] */
   guint32 ignored_signals;     /* --ignore-signal, IgnoredSignals: bit N = signal N (1..31) */
+
+  /* [Network]  Integers: the sign is dropped, as in FLoM. */
+  char *network_interface;     /* -n, NetworkInterface; NULL: none (must exist) */
+  int discovery_attempts;      /* -D, DiscoveryAttempts; 2 (0 becomes 1) */
+  int discovery_timeout;       /* -I, DiscoveryTimeout; 500 (ms per query) */
+  int discovery_ttl;           /* --discovery-ttl, DiscoveryTTL; 1 (0 becomes 1; <= 255) */
+  int tcp_keepalive_time;      /* --tcp-keepalive-time, TcpKeepaliveTime; 60 (s, 1..32767) */
+  int tcp_keepalive_intvl;     /* --tcp-keepalive-intvl, TcpKeepaliveIntvl; 10 (s, 1..32767) */
+  int tcp_keepalive_probes;    /* --tcp-keepalive-probes, TcpKeepaliveProbes; 6 (1..127) */
 } LatchConfig;
 
 LatchConfig *latch_config_new (void); /* built-in defaults */
@@ -110,7 +123,9 @@ gboolean latch_options_apply (const LatchOptions *opts, LatchConfig *config,
                               GError **error);
 
 /* Final checks after all sources are applied: the resource name's grammar
- * (latch_rsrc_name_check), the socket path length (< sizeof(sun_path)).
+ * (latch_rsrc_name_check), the socket path length (< sizeof(sun_path)),
+ * a socket name together with a unicast or multicast address (refused:
+ * local or network, not both), the network interface (must exist).
  * The name "_RESOURCE" is the default; given explicitly (option or file)
  * it is refused when read, as FLoM does. */
 gboolean latch_config_validate (const LatchConfig *config, GError **error);

@@ -9,6 +9,7 @@
 #include "common/error.h"
 
 #include <glib/gstdio.h>
+#include <net/if.h>
 #include <string.h>
 
 /* Fixture: a temporary directory for configuration files. */
@@ -117,7 +118,28 @@ assert_defaults (const LatchConfig *config)
   g_assert_cmpint (config->resource_idle_lifespan, ==, 0);
   g_assert_null (config->socket_name);
   g_assert_cmpint (config->daemon_lifespan, ==, 5000);
+  g_assert_null (config->unicast_address);
+  g_assert_cmpint (config->unicast_port, ==, 28015);
+  g_assert_null (config->multicast_address);
+  g_assert_cmpint (config->multicast_port, ==, 28015);
   g_assert_cmpuint (config->ignored_signals, ==, 0);
+  g_assert_null (config->network_interface);
+  g_assert_cmpint (config->discovery_attempts, ==, 2);
+  g_assert_cmpint (config->discovery_timeout, ==, 500);
+  g_assert_cmpint (config->discovery_ttl, ==, 1);
+  g_assert_cmpint (config->tcp_keepalive_time, ==, 60);
+  g_assert_cmpint (config->tcp_keepalive_intvl, ==, 10);
+  g_assert_cmpint (config->tcp_keepalive_probes, ==, 6);
+}
+
+/* The tests name "lo" as an interface that exists. */
+static gboolean
+have_loopback (void)
+{
+  if (if_nametoindex ("lo") != 0)
+    return TRUE;
+  g_test_skip ("no interface named lo");
+  return FALSE;
 }
 
 /* Defaults and table */
@@ -361,7 +383,18 @@ test_dump_defaults (void)
                    "[Resource]/IdleLifespan=0\n"
                    "[Daemon]/SocketName=''\n"
                    "[Daemon]/Lifespan=5000\n"
-                   "[Monitor]/IgnoredSignals=''\n");
+                   "[Daemon]/UnicastAddress=''\n"
+                   "[Daemon]/UnicastPort=28015\n"
+                   "[Daemon]/MulticastAddress=''\n"
+                   "[Daemon]/MulticastPort=28015\n"
+                   "[Monitor]/IgnoredSignals=''\n"
+                   "[Network]/NetworkInterface=''\n"
+                   "[Network]/DiscoveryAttempts=2\n"
+                   "[Network]/DiscoveryTimeout=500\n"
+                   "[Network]/DiscoveryTTL=1\n"
+                   "[Network]/TcpKeepaliveTime=60\n"
+                   "[Network]/TcpKeepaliveIntvl=10\n"
+                   "[Network]/TcpKeepaliveProbes=6\n");
 }
 
 static void
@@ -382,12 +415,22 @@ test_dump_sample (Fixture *f, gconstpointer data G_GNUC_UNUSED)
                     "Create=no\n"
                     "IdleLifespan=-1000\n"
                     "[Daemon]\n"
-                    "SocketName=/run/latch/socket\n"
                     "Lifespan=231\n"
+                    "MulticastAddress=224.0.0.1\n"
+                    "MulticastPort=-7000\n"
                     "[Monitor]\n"
-                    "IgnoredSignals=SIGTERM;1;SIGINT\n");
-  const char *const args[] = { "-V", "-T", "/tmp/cmd.trace", NULL };
+                    "IgnoredSignals=SIGTERM;1;SIGINT\n"
+                    "[Network]\n"
+                    "DiscoveryAttempts=0\n"
+                    "DiscoveryTimeout=-250\n"
+                    "TcpKeepaliveProbes=3\n");
+  const char *const args[] = { "-V", "-T", "/tmp/cmd.trace", "-a",
+                               "::1", "--discovery-ttl=-4",
+                               "--tcp-keepalive-intvl", "5", "-n", "lo",
+                               NULL };
 
+  if (!have_loopback ())
+    return;
   g_assert_true (latch_config_load_file (config, path, TRUE, &error));
   g_assert_no_error (error);
   g_assert_true (apply_args (args, config, &error));
@@ -404,9 +447,20 @@ test_dump_sample (Fixture *f, gconstpointer data G_GNUC_UNUSED)
                    "[Resource]/LockMode=3\n"
                    "[Resource]/Create=0\n"
                    "[Resource]/IdleLifespan=1000\n"
-                   "[Daemon]/SocketName='/run/latch/socket'\n"
+                   "[Daemon]/SocketName=''\n"
                    "[Daemon]/Lifespan=231\n"
-                   "[Monitor]/IgnoredSignals='SIGHUP;SIGINT;SIGTERM'\n");
+                   "[Daemon]/UnicastAddress='::1'\n"
+                   "[Daemon]/UnicastPort=28015\n"
+                   "[Daemon]/MulticastAddress='224.0.0.1'\n"
+                   "[Daemon]/MulticastPort=7000\n"
+                   "[Monitor]/IgnoredSignals='SIGHUP;SIGINT;SIGTERM'\n"
+                   "[Network]/NetworkInterface='lo'\n"
+                   "[Network]/DiscoveryAttempts=1\n"
+                   "[Network]/DiscoveryTimeout=250\n"
+                   "[Network]/DiscoveryTTL=4\n"
+                   "[Network]/TcpKeepaliveTime=60\n"
+                   "[Network]/TcpKeepaliveIntvl=5\n"
+                   "[Network]/TcpKeepaliveProbes=3\n");
 }
 
 /* Configuration files */
@@ -435,10 +489,24 @@ test_file_all_keys (Fixture *f, gconstpointer data G_GNUC_UNUSED)
                     "[Daemon]\r\n"
                     "SocketName=sock\\sname\r\n"
                     "Lifespan=-1\n"
+                    "UnicastAddress=daemon.example.org\n"
+                    "UnicastPort=2000\n"
+                    "MulticastAddress=ff02::1\n"
+                    "MulticastPort=-3000\n"
                     "[Monitor]\n"
                     "IgnoredSignals=SIGUSR1; 12 ;\n"
                     "[Network]\n"
+                    "NetworkInterface=lo\n"
+                    "DiscoveryAttempts=-3\n"
+                    "DiscoveryTimeout=-20\n"
+                    "DiscoveryTTL=0\n"
+                    "TcpKeepaliveTime=-30\n"
+                    "TcpKeepaliveIntvl=4\n"
+                    "TcpKeepaliveProbes=-9\n"
                     "[TLS]\n");
+
+  if (!have_loopback ())
+    return;
 
   g_assert_true (latch_config_load_file (config, path, TRUE, &error));
   g_assert_no_error (error);
@@ -454,7 +522,18 @@ test_file_all_keys (Fixture *f, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (config->resource_idle_lifespan, ==, 20);
   g_assert_cmpstr (config->socket_name, ==, "sock name"); /* GLib's \s */
   g_assert_cmpint (config->daemon_lifespan, ==, -1);
+  g_assert_cmpstr (config->unicast_address, ==, "daemon.example.org");
+  g_assert_cmpint (config->unicast_port, ==, 2000);
+  g_assert_cmpstr (config->multicast_address, ==, "ff02::1");
+  g_assert_cmpint (config->multicast_port, ==, 3000);
   g_assert_cmpuint (config->ignored_signals, ==, (1u << 10) | (1u << 12));
+  g_assert_cmpstr (config->network_interface, ==, "lo");
+  g_assert_cmpint (config->discovery_attempts, ==, 3);
+  g_assert_cmpint (config->discovery_timeout, ==, 20);
+  g_assert_cmpint (config->discovery_ttl, ==, 1);
+  g_assert_cmpint (config->tcp_keepalive_time, ==, 30);
+  g_assert_cmpint (config->tcp_keepalive_intvl, ==, 4);
+  g_assert_cmpint (config->tcp_keepalive_probes, ==, 9);
 }
 
 static void
@@ -791,14 +870,18 @@ test_file_unsupported (Fixture *f, gconstpointer data G_GNUC_UNUSED)
     { "[Resource]\nTimeout=5\n[TLS]\nTlsCertificate=/etc/latch/cert.pem\n",
       "4: [TLS] TlsCertificate is not supported by this latch version yet",
       LATCH_ERROR_CONFIG_FILE },
-    { "[Daemon]\nUnicastAddress=10.0.0.1\n",
-      "2: [Daemon] UnicastAddress is not supported by this latch version yet",
+    { "[TLS]\nTlsPrivateKey=/etc/latch/key.pem\n",
+      "2: [TLS] TlsPrivateKey is not supported by this latch version yet",
+      LATCH_ERROR_CONFIG_FILE },
+    { "[TLS]\nTlsCaCertificate=/etc/latch/ca.pem\n",
+      "2: [TLS] TlsCaCertificate is not supported by this latch version yet",
       LATCH_ERROR_CONFIG_FILE },
     { "[Daemon]\nMountPointVFS=/mnt\n",
       "2: [Daemon] MountPointVFS is not supported by this latch version yet",
       LATCH_ERROR_CONFIG_FILE },
-    { "[Network]\nDiscoveryTTL=1\n",
-      "2: [Network] DiscoveryTTL is not supported by this latch version yet",
+    /* Also next to the network keys latch does know. */
+    { "[Daemon]\nUnicastAddress=10.0.0.1\nMountPointVFS=\n",
+      "3: [Daemon] MountPointVFS is not supported by this latch version yet",
       LATCH_ERROR_CONFIG_FILE },
     /* Even "no" is refused: never guess about security settings. */
     { "[TLS]\nTlsCheckPeerId=no\n",
@@ -1006,10 +1089,18 @@ test_precedence_cmdline_beats_file_even_at_default (Fixture *f,
       f, "file.conf",
       "[Trace]\nAppendTraceFile=yes\n"
       "[Resource]\nName=fromfile\nTimeout=5\nQuantity=3\nLockMode=PR\n"
-      "Create=no\nIdleLifespan=7\n[Daemon]\nLifespan=231\n");
+      "Create=no\nIdleLifespan=7\n[Daemon]\nLifespan=231\n"
+      "UnicastAddress=a.example\nUnicastPort=1\nMulticastAddress=m\n"
+      "MulticastPort=2\n[Network]\nDiscoveryAttempts=3\n"
+      "DiscoveryTimeout=4\nDiscoveryTTL=5\nTcpKeepaliveTime=6\n"
+      "TcpKeepaliveIntvl=7\nTcpKeepaliveProbes=8\n");
   const char *const args[]
       = { "-o", "-1", "-d", "5000", "-q", "1", "-i", "0", "-l", "EX", "-e",
-          "yes", "--append-trace-file", "no", "-r", "other", NULL };
+          "yes", "--append-trace-file", "no", "-r", "other", "-a", "",
+          "-p", "28015", "-A", "b.example", "-P", "28015", "-D", "2", "-I",
+          "500", "--discovery-ttl", "1", "--tcp-keepalive-time", "60",
+          "--tcp-keepalive-intvl", "10", "--tcp-keepalive-probes", "6",
+          NULL };
 
   g_assert_true (latch_config_load_files (config, path, path, NULL, &error));
   g_assert_no_error (error);
@@ -1025,6 +1116,17 @@ test_precedence_cmdline_beats_file_even_at_default (Fixture *f,
   g_assert_true (config->resource_create);
   g_assert_false (config->append_trace_file);
   g_assert_cmpstr (config->resource_name, ==, "other");
+  /* Each of FLoM's "not at the default" cases: latch overrides. */
+  g_assert_null (config->unicast_address); /* "" is none */
+  g_assert_cmpint (config->unicast_port, ==, 28015);
+  g_assert_cmpstr (config->multicast_address, ==, "b.example");
+  g_assert_cmpint (config->multicast_port, ==, 28015);
+  g_assert_cmpint (config->discovery_attempts, ==, 2);
+  g_assert_cmpint (config->discovery_timeout, ==, 500);
+  g_assert_cmpint (config->discovery_ttl, ==, 1);
+  g_assert_cmpint (config->tcp_keepalive_time, ==, 60);
+  g_assert_cmpint (config->tcp_keepalive_intvl, ==, 10);
+  g_assert_cmpint (config->tcp_keepalive_probes, ==, 6);
 }
 
 static void
@@ -1277,13 +1379,17 @@ test_options_parse_errors (void)
     { { "-z", "FOO" }, "Unknown option -z" },
     { { "--ZZZ-ZZZ=BAR" }, "Unknown option --ZZZ-ZZZ=BAR" },
     { { "-o" }, "Missing argument for -o" },
-    { { "-a", "10.0.0.1" },
-      "-a/--unicast-address is not supported by this latch version yet" },
     { { "--tls-certificate=cert.pem" },
       "--tls-certificate is not supported by this latch version yet" },
-    { { "--discovery-ttl", "1" },
-      "--discovery-ttl is not supported by this latch version yet" },
+    { { "--tls-private-key", "key.pem" },
+      "--tls-private-key is not supported by this latch version yet" },
+    { { "--tls-ca-certificate", "ca.pem" },
+      "--tls-ca-certificate is not supported by this latch version yet" },
+    { { "--tls-check-peer-id=no" },
+      "--tls-check-peer-id is not supported by this latch version yet" },
     { { "-m", "/mnt" },
+      "-m/--mount-point-vfs is not supported by this latch version yet" },
+    { { "-a", "10.0.0.1", "--mount-point-vfs=/mnt" },
       "-m/--mount-point-vfs is not supported by this latch version yet" },
   };
   gsize i;
@@ -1341,6 +1447,331 @@ test_options_apply_without_parse (void)
   g_assert_true (latch_options_apply (&opts, config, &error));
   g_assert_no_error (error);
   assert_defaults (config);
+}
+
+/* Network settings */
+
+static void
+test_network_options (void)
+{
+  g_autoptr (GError) error = NULL;
+  const char *const args[]
+      = { "-a",   "daemon.example.org", "-p",   "-80",
+          "-A",   "239.1.2.3",          "-P",   "65535",
+          "-D",   "0",                  "-I",   "-1500",
+          "--discovery-ttl",            "0",
+          "--tcp-keepalive-time",       "-1",
+          "--tcp-keepalive-intvl",      "32767",
+          "--tcp-keepalive-probes=127",
+          "--unicast-address=fd00::7",  /* the last one wins */
+          NULL };
+  const char *const more[]
+      = { "--unicast-port",      "1",   "--multicast-port=-1",
+          "--discovery-attempts", "-4", "--discovery-timeout=0",
+          "--discovery-ttl=-255", "--multicast-address", "ff02::1",
+          NULL };
+  const char *const clear[] = { "-a", "", "--multicast-address=", NULL };
+  const char *const lo[] = { "-n", "lo", NULL };
+  const char *const lo_long[] = { "--network-interface=lo", NULL };
+  const char *const no_iface[] = { "-n", "", NULL };
+  g_autoptr (LatchConfig) config = latch_config_new ();
+
+  g_assert_true (apply_args (args, config, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->unicast_address, ==, "fd00::7");
+  g_assert_cmpint (config->unicast_port, ==, 80);        /* absolute */
+  g_assert_cmpstr (config->multicast_address, ==, "239.1.2.3");
+  g_assert_cmpint (config->multicast_port, ==, 65535);
+  g_assert_cmpint (config->discovery_attempts, ==, 1);   /* 0 -> 1 */
+  g_assert_cmpint (config->discovery_timeout, ==, 1500); /* absolute */
+  g_assert_cmpint (config->discovery_ttl, ==, 1);        /* 0 -> 1 */
+  g_assert_cmpint (config->tcp_keepalive_time, ==, 1);   /* absolute */
+  g_assert_cmpint (config->tcp_keepalive_intvl, ==, 32767);
+  g_assert_cmpint (config->tcp_keepalive_probes, ==, 127);
+  g_assert_null (config->network_interface);
+
+  g_assert_true (apply_args (more, config, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (config->unicast_port, ==, 1);
+  g_assert_cmpint (config->multicast_port, ==, 1);
+  g_assert_cmpint (config->discovery_attempts, ==, 4);
+  g_assert_cmpint (config->discovery_timeout, ==, 0); /* 0 stays 0 */
+  g_assert_cmpint (config->discovery_ttl, ==, 255);
+  g_assert_cmpstr (config->multicast_address, ==, "ff02::1");
+  g_assert_cmpstr (config->unicast_address, ==, "fd00::7");
+
+  /* An empty address means none. */
+  g_assert_true (apply_args (clear, config, &error));
+  g_assert_no_error (error);
+  g_assert_null (config->unicast_address);
+  g_assert_null (config->multicast_address);
+
+  if (!have_loopback ())
+    return;
+  g_assert_true (apply_args (lo, config, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->network_interface, ==, "lo");
+  g_assert_true (apply_args (no_iface, config, &error));
+  g_assert_no_error (error);
+  g_assert_null (config->network_interface);
+  g_assert_true (apply_args (lo_long, config, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->network_interface, ==, "lo");
+}
+
+static void
+test_network_options_bad (void)
+{
+  static const OptionCase cases[] = {
+    { { "-p", "0" },
+      "-p/--unicast-port: port must be from 1 to 65535, not 0" },
+    { { "-p", "65536" },
+      "-p/--unicast-port: port must be from 1 to 65535, not 65536" },
+    { { "-p", "-65536" },
+      "-p/--unicast-port: port must be from 1 to 65535, not -65536" },
+    { { "-p", "-2147483648" },
+      "-p/--unicast-port: port must be from 1 to 65535, not -2147483648" },
+    { { "-p", "80", "-p", "0" },
+      "-p/--unicast-port: port must be from 1 to 65535, not 0" },
+    { { "--unicast-port=http" },
+      "-p/--unicast-port: 'http' is not an integer (port number, 1 to "
+      "65535)" },
+    { { "-P", "0" },
+      "-P/--multicast-port: port must be from 1 to 65535, not 0" },
+    { { "--multicast-port", "99999999999" },
+      "-P/--multicast-port: '99999999999' is out of range (port number, 1 "
+      "to 65535)" },
+    { { "-D", "many" },
+      "-D/--discovery-attempts: 'many' is not an integer (number of "
+      "queries; 0 counts as 1)" },
+    { { "-I", "1s" },
+      "-I/--discovery-timeout: '1s' is not an integer (milliseconds)" },
+    { { "--discovery-ttl", "256" },
+      "--discovery-ttl: TTL must be from 1 to 255, not 256" },
+    { { "--discovery-ttl=-256" },
+      "--discovery-ttl: TTL must be from 1 to 255, not -256" },
+    { { "--discovery-ttl", "one" },
+      "--discovery-ttl: 'one' is not an integer (hops, 1 to 255; 0 counts "
+      "as 1)" },
+    { { "--tcp-keepalive-time", "0" },
+      "--tcp-keepalive-time: keepalive time (seconds) must be from 1 to "
+      "32767, not 0" },
+    { { "--tcp-keepalive-time", "32768" },
+      "--tcp-keepalive-time: keepalive time (seconds) must be from 1 to "
+      "32767, not 32768" },
+    { { "--tcp-keepalive-intvl", "0" },
+      "--tcp-keepalive-intvl: keepalive interval (seconds) must be from 1 "
+      "to 32767, not 0" },
+    { { "--tcp-keepalive-intvl", "-40000" },
+      "--tcp-keepalive-intvl: keepalive interval (seconds) must be from 1 "
+      "to 32767, not -40000" },
+    { { "--tcp-keepalive-probes", "0" },
+      "--tcp-keepalive-probes: keepalive probes must be from 1 to 127, not "
+      "0" },
+    { { "--tcp-keepalive-probes", "128" },
+      "--tcp-keepalive-probes: keepalive probes must be from 1 to 127, not "
+      "128" },
+    { { "--tcp-keepalive-probes", "" },
+      "--tcp-keepalive-probes: '' is not an integer (number of probes)" },
+    { { "-n", "latch-no-such0" },
+      "-n/--network-interface: no network interface named 'latch-no-such0' "
+      "on this host" },
+    { { "--network-interface=eth\x01" },
+      "-n/--network-interface: no network interface named 'eth\\x01' on "
+      "this host" },
+    /* Longer than IFNAMSIZ. */
+    { { "-n", "an-interface-name-far-too-long-for-linux" },
+      "-n/--network-interface: no network interface named "
+      "'an-interface-name-far-too-long-for-linux' on this host" },
+  };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (LatchConfig) config = latch_config_new ();
+      g_autoptr (GError) error = NULL;
+
+      g_test_message ("case %" G_GSIZE_FORMAT ": %s", i, cases[i].message);
+      g_assert_false (apply_args (cases[i].args, config, &error));
+      g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+      assert_defaults (config);
+    }
+}
+
+static void
+test_network_file_bad (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  static const FileCase cases[] = {
+    { "[Daemon]\nUnicastPort=0\n",
+      "2: [Daemon] UnicastPort: port must be from 1 to 65535, not 0",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Daemon]\nUnicastPort=\n",
+      "2: [Daemon] UnicastPort: '' is not an integer (port number, 1 to "
+      "65535)",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Daemon]\nUnicastAddress=10.0.0.1\nMulticastPort=-70000\n",
+      "3: [Daemon] MulticastPort: port must be from 1 to 65535, not -70000",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Network]\nDiscoveryAttempts=twice\n",
+      "2: [Network] DiscoveryAttempts: 'twice' is not an integer (number of "
+      "queries; 0 counts as 1)",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Network]\nDiscoveryTimeout=0.5\n",
+      "2: [Network] DiscoveryTimeout: '0.5' is not an integer (milliseconds)",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Network]\nDiscoveryTTL=300\n",
+      "2: [Network] DiscoveryTTL: TTL must be from 1 to 255, not 300",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Network]\nTcpKeepaliveTime=0\n",
+      "2: [Network] TcpKeepaliveTime: keepalive time (seconds) must be from "
+      "1 to 32767, not 0",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Network]\nTcpKeepaliveIntvl=0\n",
+      "2: [Network] TcpKeepaliveIntvl: keepalive interval (seconds) must be "
+      "from 1 to 32767, not 0",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Network]\nTcpKeepaliveProbes=-200\n",
+      "2: [Network] TcpKeepaliveProbes: keepalive probes must be from 1 to "
+      "127, not -200",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[Network]\nNetworkInterface=latch-no-such0\n",
+      "2: [Network] NetworkInterface: no network interface named "
+      "'latch-no-such0' on this host",
+      LATCH_ERROR_INVALID_OPTION },
+  };
+
+  check_file_cases (f, cases, G_N_ELEMENTS (cases));
+}
+
+static void
+test_network_interface (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *lo
+      = write_file (f, "lo.conf", "[Network]\nNetworkInterface=lo\n");
+  g_autofree char *none
+      = write_file (f, "none.conf", "[Network]\nNetworkInterface=\n");
+
+  if (!have_loopback ())
+    return;
+  g_assert_true (latch_config_load_file (config, lo, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->network_interface, ==, "lo");
+  g_assert_true (latch_config_validate (config, &error));
+  g_assert_no_error (error);
+  g_assert_true (latch_config_load_file (config, none, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_null (config->network_interface);
+
+  /* Set by code, the name is checked by the validation. */
+  config->network_interface = g_strdup ("latch-no-such0");
+  g_assert_false (latch_config_validate (config, &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION);
+  g_assert_cmpstr (error->message, ==,
+                   "no network interface named 'latch-no-such0' on this "
+                   "host");
+}
+
+#define SOCKET_AND_ADDRESS_MESSAGE                                           \
+  "-s/--socket-name cannot be combined with -a/--unicast-address or "        \
+  "-A/--multicast-address: a daemon is reached either by a local socket or " \
+  "over the network"
+
+static void
+assert_socket_and_address_refused (const LatchConfig *config)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (latch_config_validate (config, &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION);
+  g_assert_cmpstr (error->message, ==, SOCKET_AND_ADDRESS_MESSAGE);
+}
+
+static void
+test_validate_socket_and_address (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  static const char *const refused[][7] = {
+    { "-s", "/tmp/s", "-a", "10.0.0.1" },
+    { "-s", "/tmp/s", "-A", "224.0.0.1" },
+    { "--unicast-address=h", "--socket-name", "/tmp/s", "-A", "m" },
+  };
+  static const char *const accepted[][7] = {
+    { "-a", "10.0.0.1", "-A", "224.0.0.1" },
+    { "-s", "/tmp/s" },
+    { "-s", "", "-a", "10.0.0.1" }, /* "" is the default socket */
+    { "-s", "/tmp/s", "-a", "" },
+  };
+  g_autofree char *socket_file
+      = write_file (f, "socket.conf", "[Daemon]\nSocketName=/tmp/s\n");
+  g_autofree char *both_file = write_file (
+      f, "both.conf",
+      "[Daemon]\nSocketName=/tmp/s\nMulticastAddress=224.0.0.1\n");
+  g_autofree char *address_file
+      = write_file (f, "address.conf", "[Daemon]\nUnicastAddress=h\n");
+  g_autofree char *missing = missing_path (f, "missing.conf");
+  const char *const add_address[] = { "-A", "224.0.0.1", NULL };
+  const char *const clear_socket[] = { "-s", "", NULL };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autoptr (LatchConfig) config = latch_config_new ();
+      g_autoptr (GError) error = NULL;
+
+      g_test_message ("refused %" G_GSIZE_FORMAT, i);
+      g_assert_true (apply_args (refused[i], config, &error));
+      g_assert_no_error (error);
+      assert_socket_and_address_refused (config);
+    }
+  for (i = 0; i < G_N_ELEMENTS (accepted); i++)
+    {
+      g_autoptr (LatchConfig) config = latch_config_new ();
+      g_autoptr (GError) error = NULL;
+
+      g_test_message ("accepted %" G_GSIZE_FORMAT, i);
+      g_assert_true (apply_args (accepted[i], config, &error));
+      g_assert_no_error (error);
+      g_assert_true (latch_config_validate (config, &error));
+      g_assert_no_error (error);
+    }
+
+  /* From one file, from two files, from a file and the command line. */
+  {
+    g_autoptr (LatchConfig) config = latch_config_new ();
+    g_autoptr (GError) error = NULL;
+
+    g_assert_true (latch_config_load_file (config, both_file, TRUE, &error));
+    g_assert_no_error (error);
+    assert_socket_and_address_refused (config);
+  }
+  {
+    g_autoptr (LatchConfig) config = latch_config_new ();
+    g_autoptr (GError) error = NULL;
+
+    g_assert_true (latch_config_load_files (config, socket_file, missing,
+                                            address_file, &error));
+    g_assert_no_error (error);
+    assert_socket_and_address_refused (config);
+  }
+  {
+    g_autoptr (LatchConfig) config = latch_config_new ();
+    g_autoptr (GError) error = NULL;
+
+    g_assert_true (latch_config_load_file (config, socket_file, TRUE, &error));
+    g_assert_no_error (error);
+    g_assert_true (latch_config_validate (config, &error));
+    g_assert_no_error (error);
+    g_assert_true (apply_args (add_address, config, &error));
+    g_assert_no_error (error);
+    assert_socket_and_address_refused (config);
+    /* The command line can undo the file's socket name. */
+    g_assert_true (apply_args (clear_socket, config, &error));
+    g_assert_no_error (error);
+    g_assert_true (latch_config_validate (config, &error));
+    g_assert_no_error (error);
+  }
 }
 
 /* Validation */
@@ -1431,6 +1862,12 @@ main (int argc, char **argv)
   g_test_add_func ("/config/options/apply-without-parse",
                    test_options_apply_without_parse);
   g_test_add_func ("/config/validate", test_validate);
+  g_test_add_func ("/config/network/options", test_network_options);
+  g_test_add_func ("/config/network/options-bad", test_network_options_bad);
+  ADD_F ("/config/network/file-bad", test_network_file_bad);
+  ADD_F ("/config/network/interface", test_network_interface);
+  ADD_F ("/config/validate/socket-and-address",
+         test_validate_socket_and_address);
 
   return g_test_run ();
 }
