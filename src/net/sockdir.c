@@ -61,6 +61,24 @@ default_dir (void)
   return g_strdup_printf ("/tmp/latch-%u", (unsigned)geteuid ());
 }
 
+/* The private directory, created (create) and checked. */
+static char *
+private_dir (gboolean create, GError **error)
+{
+  g_autofree char *dir = default_dir ();
+
+  if (create && mkdir (dir, 0700) != 0 && errno != EEXIST)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_SOCKET_DIR,
+                   "cannot create socket directory %s: %s", dir, g_strerror (saved));
+      return NULL;
+    }
+  if (!check_private_dir (dir, error))
+    return NULL;
+  return g_steal_pointer (&dir);
+}
+
 static gboolean
 check_length (const char *path, GError **error)
 {
@@ -93,21 +111,32 @@ latch_sockpath_resolve (const char *configured, gboolean create,
       return TRUE;
     }
 
-  dir = default_dir ();
-  if (create && mkdir (dir, 0700) != 0 && errno != EEXIST)
-    {
-      int saved = errno;
-      g_set_error (error, LATCH_ERROR, LATCH_ERROR_SOCKET_DIR,
-                   "cannot create socket directory %s: %s", dir, g_strerror (saved));
-      return FALSE;
-    }
-  if (!check_private_dir (dir, error))
+  dir = private_dir (create, error);
+  if (dir == NULL)
     return FALSE;
   sock = g_build_filename (dir, SOCKET_BASENAME, NULL);
   if (!check_length (sock, error))
     return FALSE;
   out->socket_path = g_steal_pointer (&sock);
   out->lock_path = g_build_filename (dir, LOCK_BASENAME, NULL);
+  out->is_private = TRUE;
+  return TRUE;
+}
+
+gboolean
+latch_sockpath_for_network (const char *kind, const char *host, int port,
+                            gboolean create, LatchSockPath *out, GError **error)
+{
+  g_autofree char *dir = private_dir (create, error);
+  g_autofree char *base = NULL;
+
+  if (dir == NULL)
+    return FALSE;
+  /* Addresses may hold ':' and '%': keep file names plain. */
+  base = g_strdup_printf ("%s-%s-%d.lock", kind, host, port);
+  g_strcanon (base, G_CSET_A_2_Z G_CSET_a_2_z G_CSET_DIGITS ".-", '_');
+  out->socket_path = NULL;
+  out->lock_path = g_build_filename (dir, base, NULL);
   out->is_private = TRUE;
   return TRUE;
 }

@@ -29,6 +29,14 @@ typedef struct
  * directory if needed (create=TRUE) and checks it. */
 gboolean latch_sockpath_resolve (const char *configured, gboolean create,
                                  LatchSockPath *out, GError **error);
+/* For a network daemon (TCP at host:port, or found by discovery on a
+ * group:port): no socket file, and a lock file in the private directory
+ * named after kind, host and port, which the daemon holds for its life so
+ * that the commands of this user on this host start at most one. */
+gboolean latch_sockpath_for_network (const char *kind, const char *host, int port,
+                                     gboolean create, LatchSockPath *out,
+                                     GError **error);
+
 void latch_sockpath_clear (LatchSockPath *path);
 
 /* The uid of the process at the other end of a connected UNIX socket. */
