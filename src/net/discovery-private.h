@@ -1,0 +1,36 @@
+/* discovery-private.h: what the discovery client (discovery.c) and
+ * server (discovery-server.c) share.  The split keeps the server, which
+ * decodes with libxml2, out of the `latch` command. */
+#ifndef LATCH_NET_DISCOVERY_PRIVATE_H
+#define LATCH_NET_DISCOVERY_PRIVATE_H
+
+#include "net/discovery.h"
+
+#include <net/if.h>
+#include <sys/socket.h>
+
+G_BEGIN_DECLS
+
+/* The group, resolved and checked. */
+typedef struct
+{
+  struct sockaddr_storage addr; /* group:port; scope set for link-local */
+  socklen_t len;
+  int family;
+  unsigned ifindex;         /* 0: the kernel's choice */
+  char ifname[IF_NAMESIZE]; /* "" when ifindex is 0 */
+  gboolean is_link_local;   /* IPv6 link-local scope group */
+} GroupAddr;
+
+char * latch_discovery_group_label (const LatchDiscoveryGroup *group);
+gboolean latch_discovery_is_multicast (const struct sockaddr *sa);
+gboolean latch_discovery_resolve_group (const LatchDiscoveryGroup *group, GroupAddr *out, GError **error);
+gboolean latch_discovery_set_opt (int fd, int level, int name, const void *value, socklen_t len, const char *what, GError **error);
+int latch_discovery_open_udp_socket (int family, GError **error);
+char * latch_discovery_numeric_host (const struct sockaddr *sa, socklen_t len);
+char * latch_discovery_sockaddr_label (const struct sockaddr *sa, socklen_t len);
+gboolean latch_discovery_is_unspecified (const struct sockaddr *sa);
+
+G_END_DECLS
+
+#endif
