@@ -62,6 +62,7 @@ typedef enum
 /* Defaults, FLoM's. */
 #define LATCH_DEFAULT_RESOURCE_NAME "_RESOURCE"
 #define LATCH_DEFAULT_DAEMON_LIFESPAN 5000
+#define LATCH_DEFAULT_PORT 28015 /* TCP and UDP discovery */
 
 typedef struct LatchHandle LatchHandle;
 
@@ -81,6 +82,22 @@ int latch_set_lock_mode (LatchHandle *handle, LatchLockMode mode);
 int latch_set_socket_name (LatchHandle *handle, const char *path); /* NULL: per-user default */
 int latch_set_daemon_lifespan (LatchHandle *handle, int lifespan_ms); /* 0: never start one */
 int latch_set_daemon_trace_file (LatchHandle *handle, const char *path);
+
+/* Network (FLoM's options -a -p -A -P -n -D -I --discovery-ttl
+ * --tcp-keepalive-*).  With a unicast address the daemon is reached over
+ * TCP there; with only a multicast address it is found by UDP discovery
+ * first; with neither, through the local socket.  A local socket name
+ * excludes both.  NULL clears an address. */
+int latch_set_unicast_address (LatchHandle *handle, const char *address);
+int latch_set_unicast_port (LatchHandle *handle, int port);          /* 1..65535, 28015 */
+int latch_set_multicast_address (LatchHandle *handle, const char *address);
+int latch_set_multicast_port (LatchHandle *handle, int port);        /* 1..65535, 28015 */
+int latch_set_network_interface (LatchHandle *handle, const char *iface);
+int latch_set_discovery_attempts (LatchHandle *handle, int attempts); /* >= 1, 2 */
+int latch_set_discovery_timeout (LatchHandle *handle, int timeout_ms); /* >= 0, 500 */
+int latch_set_discovery_ttl (LatchHandle *handle, int ttl);           /* 1..255, 1 */
+int latch_set_tcp_keepalive (LatchHandle *handle, int time_s, int intvl_s,
+                             int probes);                             /* 60, 10, 6 */
 int latch_set_append_trace_file (LatchHandle *handle, int append);
 int latch_set_verbose (LatchHandle *handle, int verbose);
 

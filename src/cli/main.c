@@ -119,6 +119,25 @@ handle_from_config (const LatchConfig *config)
     rc = latch_set_append_trace_file (h, config->append_trace_file);
   if (rc == LATCH_RC_OK)
     rc = latch_set_verbose (h, config->verbose);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_unicast_address (h, config->unicast_address);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_unicast_port (h, config->unicast_port);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_multicast_address (h, config->multicast_address);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_multicast_port (h, config->multicast_port);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_network_interface (h, config->network_interface);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_discovery_attempts (h, config->discovery_attempts);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_discovery_timeout (h, config->discovery_timeout);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_discovery_ttl (h, config->discovery_ttl);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_tcp_keepalive (h, config->tcp_keepalive_time, config->tcp_keepalive_intvl,
+                                  config->tcp_keepalive_probes);
   if (rc != LATCH_RC_OK)
     {
       fprintf (stderr, "latch: %s\n", latch_get_error (h));

@@ -46,6 +46,30 @@ build_argv (const char *path, const LatchSpawnArgs *args)
     g_ptr_array_add (argv, g_strdup ("--append-trace-file=yes"));
   if (args->verbose)
     g_ptr_array_add (argv, g_strdup ("--verbose"));
+  if (args->unicast_address != NULL)
+    {
+      g_ptr_array_add (argv, g_strdup_printf ("--unicast-address=%s", args->unicast_address));
+      g_ptr_array_add (argv, g_strdup_printf ("--unicast-port=%d", args->unicast_port));
+    }
+  if (args->multicast_address != NULL)
+    {
+      g_ptr_array_add (argv, g_strdup_printf ("--multicast-address=%s",
+                                              args->multicast_address));
+      g_ptr_array_add (argv, g_strdup_printf ("--multicast-port=%d", args->multicast_port));
+      g_ptr_array_add (argv, g_strdup_printf ("--discovery-ttl=%d", args->discovery_ttl));
+    }
+  if (args->network_interface != NULL)
+    g_ptr_array_add (argv, g_strdup_printf ("--network-interface=%s",
+                                            args->network_interface));
+  if (args->unicast_address != NULL || args->multicast_address != NULL)
+    {
+      g_ptr_array_add (argv, g_strdup_printf ("--tcp-keepalive-time=%d",
+                                              args->keepalive.time_s));
+      g_ptr_array_add (argv, g_strdup_printf ("--tcp-keepalive-intvl=%d",
+                                              args->keepalive.intvl_s));
+      g_ptr_array_add (argv, g_strdup_printf ("--tcp-keepalive-probes=%d",
+                                              args->keepalive.probes));
+    }
   g_ptr_array_add (argv, NULL);
   return argv;
 }

@@ -9,6 +9,8 @@
 
 #include <glib.h>
 
+#include "net/tcp.h"
+
 G_BEGIN_DECLS
 
 typedef struct
@@ -18,6 +20,13 @@ typedef struct
   const char *trace_file;        /* -t, or NULL */
   gboolean append_trace_file;
   gboolean verbose;
+  const char *unicast_address;   /* -a, or NULL */
+  int unicast_port;
+  const char *multicast_address; /* -A, or NULL */
+  int multicast_port;
+  const char *network_interface; /* -n, or NULL */
+  int discovery_ttl;
+  LatchKeepalive keepalive;
 } LatchSpawnArgs;
 
 typedef enum

@@ -11,7 +11,9 @@
 #include "common/autocleanup.h"
 #include "common/error.h"
 #include "locker/rsrc-name.h"
+#include "net/discovery.h"
 #include "net/sockdir.h"
+#include "net/tcp.h"
 #include "proto/framer.h"
 #include "proto/msg.h"
 
@@ -53,6 +55,15 @@ struct LatchHandle
   char *daemon_trace_file;
   int append_trace_file;
   int verbose;
+  char *unicast_address;
+  int unicast_port;
+  char *multicast_address;
+  int multicast_port;
+  char *network_interface;
+  int discovery_attempts;
+  int discovery_timeout;
+  int discovery_ttl;
+  LatchKeepalive keepalive;
 
   /* state */
   LatchSockPath path;
@@ -75,6 +86,12 @@ latch_handle_new (void)
   h->resource_create = 1;
   h->lock_mode = LATCH_LOCK_MODE_EX;
   h->daemon_lifespan = LATCH_DEFAULT_DAEMON_LIFESPAN;
+  h->unicast_port = LATCH_DEFAULT_PORT;
+  h->multicast_port = LATCH_DEFAULT_PORT;
+  h->discovery_attempts = 2;
+  h->discovery_timeout = 500;
+  h->discovery_ttl = 1;
+  h->keepalive = (LatchKeepalive){ 60, 10, 6 };
   h->fd = -1;
   h->error = g_strdup ("");
   return h;
@@ -101,6 +118,9 @@ latch_handle_free (LatchHandle *h)
   g_free (h->resource_name);
   g_free (h->socket_name);
   g_free (h->daemon_trace_file);
+  g_free (h->unicast_address);
+  g_free (h->multicast_address);
+  g_free (h->network_interface);
   g_free (h->element);
   g_free (h->error);
   g_free (h);
@@ -259,6 +279,108 @@ latch_set_verbose (LatchHandle *h, int verbose)
   return succeed (h);
 }
 
+static int
+set_string (LatchHandle *h, char **field, const char *value)
+{
+  g_free (*field);
+  *field = value != NULL && value[0] != '\0' ? g_strdup (value) : NULL;
+  latch_sockpath_clear (&h->path);
+  return succeed (h);
+}
+
+static int
+check_port (LatchHandle *h, int port)
+{
+  if (port < 1 || port > 65535)
+    return fail (h, LATCH_RC_INVALID_OPTION, "port %d is not 1 to 65535", port);
+  return LATCH_RC_OK;
+}
+
+int
+latch_set_unicast_address (LatchHandle *h, const char *address)
+{
+  CHECK_MUTABLE (h);
+  return set_string (h, &h->unicast_address, address);
+}
+
+int
+latch_set_unicast_port (LatchHandle *h, int port)
+{
+  CHECK_MUTABLE (h);
+  if (check_port (h, port) != LATCH_RC_OK)
+    return LATCH_RC_INVALID_OPTION;
+  h->unicast_port = port;
+  latch_sockpath_clear (&h->path);
+  return succeed (h);
+}
+
+int
+latch_set_multicast_address (LatchHandle *h, const char *address)
+{
+  CHECK_MUTABLE (h);
+  return set_string (h, &h->multicast_address, address);
+}
+
+int
+latch_set_multicast_port (LatchHandle *h, int port)
+{
+  CHECK_MUTABLE (h);
+  if (check_port (h, port) != LATCH_RC_OK)
+    return LATCH_RC_INVALID_OPTION;
+  h->multicast_port = port;
+  latch_sockpath_clear (&h->path);
+  return succeed (h);
+}
+
+int
+latch_set_network_interface (LatchHandle *h, const char *iface)
+{
+  CHECK_MUTABLE (h);
+  return set_string (h, &h->network_interface, iface);
+}
+
+int
+latch_set_discovery_attempts (LatchHandle *h, int attempts)
+{
+  CHECK_MUTABLE (h);
+  if (attempts < 1)
+    return fail (h, LATCH_RC_INVALID_OPTION, "discovery attempts %d: give 1 or more", attempts);
+  h->discovery_attempts = attempts;
+  return succeed (h);
+}
+
+int
+latch_set_discovery_timeout (LatchHandle *h, int timeout_ms)
+{
+  CHECK_MUTABLE (h);
+  if (timeout_ms < 0)
+    return fail (h, LATCH_RC_INVALID_OPTION, "discovery timeout %d ms is negative", timeout_ms);
+  h->discovery_timeout = timeout_ms;
+  return succeed (h);
+}
+
+int
+latch_set_discovery_ttl (LatchHandle *h, int ttl)
+{
+  CHECK_MUTABLE (h);
+  if (ttl < 1 || ttl > 255)
+    return fail (h, LATCH_RC_INVALID_OPTION, "discovery TTL %d is not 1 to 255", ttl);
+  h->discovery_ttl = ttl;
+  return succeed (h);
+}
+
+int
+latch_set_tcp_keepalive (LatchHandle *h, int time_s, int intvl_s, int probes)
+{
+  CHECK_MUTABLE (h);
+  if (time_s < 1 || intvl_s < 1 || probes < 1)
+    return fail (h, LATCH_RC_INVALID_OPTION,
+                 "TCP keepalive %d s / %d s / %d probes: each must be 1 or more",
+                 time_s, intvl_s, probes);
+  h->keepalive = (LatchKeepalive){ time_s, intvl_s, probes };
+  return succeed (h);
+}
+
 const char *
 latch_get_resource_name (const LatchHandle *h)
 {
@@ -367,7 +489,7 @@ typedef enum
 } ConnectResult;
 
 static ConnectResult
-try_connect (LatchHandle *h, GError **error)
+try_connect_unix (LatchHandle *h, GError **error)
 {
   struct sockaddr_un sun = { .sun_family = AF_UNIX };
   g_auto (LatchFd) fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -411,6 +533,61 @@ try_connect (LatchHandle *h, GError **error)
   return CONNECT_OK;
 }
 
+static ConnectResult
+try_connect_tcp (LatchHandle *h, const char *host, int port, GError **error)
+{
+  switch (latch_tcp_connect (host, port, h->network_interface, &h->keepalive, &h->fd,
+                             error))
+    {
+    case LATCH_TCP_OK:
+      return CONNECT_OK;
+    case LATCH_TCP_REFUSED:
+      return CONNECT_ABSENT;
+    default:
+      return CONNECT_FAILED;
+    }
+}
+
+/* Finds the daemon: over TCP at the unicast address; by discovery on the
+ * multicast group, then over TCP where it answered from; else through
+ * the local socket (FLoM's order). */
+static ConnectResult
+try_connect (LatchHandle *h, GError **error)
+{
+  if (h->unicast_address != NULL)
+    return try_connect_tcp (h, h->unicast_address, h->unicast_port, error);
+  if (h->multicast_address != NULL)
+    {
+      LatchDiscoveryGroup group = { h->multicast_address, h->multicast_port,
+                                    h->network_interface, h->discovery_ttl };
+      g_autofree char *address = NULL;
+      int port;
+
+      if (!latch_discovery_find (&group, h->discovery_attempts, h->discovery_timeout,
+                                 &address, &port, error))
+        {
+          if (!g_error_matches (*error, LATCH_ERROR, LATCH_ERROR_NO_DAEMON))
+            return CONNECT_FAILED;
+          g_clear_error (error);
+          return CONNECT_ABSENT;
+        }
+      return try_connect_tcp (h, address, port, error);
+    }
+  return try_connect_unix (h, error);
+}
+
+/* Where the daemon is, in words. */
+static char *
+endpoint_label (const LatchHandle *h)
+{
+  if (h->unicast_address != NULL)
+    return g_strdup_printf ("%s port %d", h->unicast_address, h->unicast_port);
+  if (h->multicast_address != NULL)
+    return g_strdup_printf ("multicast group %s port %d", h->multicast_address,
+                            h->multicast_port);
+  return g_strdup (h->path.socket_path);
+}
+
 /* Is a daemon alive on this socket (holding its lock file), even if it
  * does not listen (quiescing, or about to listen)? */
 static gboolean
@@ -446,14 +623,32 @@ connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start)
   g_autoptr (GError) error = NULL;
   guint attempt = 0;
 
-  if (h->path.socket_path == NULL
-      && !latch_sockpath_resolve (h->socket_name, may_start, &h->path, &error))
-    return fail_gerror (h, LATCH_RC_DAEMON_NOT_STARTED, error);
+  g_autofree char *label = NULL;
+  gboolean resolved;
+
+  if (h->path.lock_path == NULL)
+    {
+      if (h->unicast_address != NULL)
+        resolved = latch_sockpath_for_network ("tcp", h->unicast_address, h->unicast_port,
+                                               may_start, &h->path, &error);
+      else if (h->multicast_address != NULL)
+        resolved = latch_sockpath_for_network ("mcast", h->multicast_address,
+                                               h->multicast_port, may_start, &h->path,
+                                               &error);
+      else
+        resolved = latch_sockpath_resolve (h->socket_name, may_start, &h->path, &error);
+      if (!resolved)
+        return fail_gerror (h, LATCH_RC_DAEMON_NOT_STARTED, error);
+    }
+  label = endpoint_label (h);
 
   for (;; attempt++)
     {
       LatchSpawnArgs args = { h->socket_name, h->daemon_lifespan, h->daemon_trace_file,
-                              h->append_trace_file, h->verbose };
+                              h->append_trace_file, h->verbose,
+                              h->unicast_address, h->unicast_port,
+                              h->multicast_address, h->multicast_port,
+                              h->network_interface, h->discovery_ttl, h->keepalive };
 
       switch (try_connect (h, &error))
         {
@@ -466,7 +661,7 @@ connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start)
         }
       if (!may_start || h->daemon_lifespan == 0)
         return fail (h, LATCH_RC_DAEMON_NOT_STARTED,
-                     "no daemon is running at %s%s", h->path.socket_path,
+                     "no daemon is running at %s%s", label,
                      may_start ? " and -d 0 (daemon lifespan 0) forbids starting one" : "");
       if (!daemon_holds_lock_file (h))
         switch (latch_autostart_spawn (&args, &error))
@@ -484,7 +679,7 @@ connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start)
       if (deadline >= 0 && now_ms () >= deadline)
         return fail (h, LATCH_RC_LOCK_BUSY,
                      "the daemon at %s is shutting down and a new one cannot start "
-                     "before it is gone", h->path.socket_path);
+                     "before it is gone", label);
       pause_before_retry (attempt, deadline);
     }
 }
@@ -750,9 +945,13 @@ latch_lock (LatchHandle *h)
       /* The daemon closed the connection before answering: it was
        * exiting or quiescing.  The next attempt reaches its successor. */
       if (connect_deadline >= 0 && now_ms () >= connect_deadline)
-        return fail (h, LATCH_RC_CONNECTION_CLOSED,
-                     "the daemon at %s keeps closing the connection before answering",
-                     h->path.socket_path);
+        {
+          g_autofree char *label = endpoint_label (h);
+
+          return fail (h, LATCH_RC_CONNECTION_CLOSED,
+                       "the daemon at %s keeps closing the connection before answering",
+                       label);
+        }
       pause_before_retry (attempt, connect_deadline);
     }
 }
@@ -835,9 +1034,13 @@ latch_shutdown_daemon (LatchHandle *h, int immediate)
       /* A FLoM daemon does not answer: it acts and closes. */
       if (g_error_matches (error, LATCH_ERROR, LATCH_ERROR_CONNECTION_CLOSED))
         return succeed (h);
-      return fail (h, LATCH_RC_CONNECTION_CLOSED,
-                   "the daemon at %s did not acknowledge the shutdown request: %s",
-                   h->path.socket_path, error->message);
+      {
+        g_autofree char *label = endpoint_label (h);
+
+        return fail (h, LATCH_RC_CONNECTION_CLOSED,
+                     "the daemon at %s did not acknowledge the shutdown request: %s",
+                     label, error->message);
+      }
     }
   close_and_drain (h);
   if (answer->kind != LATCH_MSG_SHUTDOWN_ANSWER || answer->rc != LATCH_RC_OK)

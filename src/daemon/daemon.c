@@ -8,7 +8,9 @@
 #include "common/wallclock.h"
 #include "locker/locker.h"
 #include "net/conn.h"
+#include "net/discovery.h"
 #include "net/sockdir.h"
+#include "net/tcp.h"
 #include "proto/msg.h"
 #include "sys/machine-id.h"
 
@@ -21,6 +23,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #define LISTEN_BACKLOG 128
@@ -47,6 +51,9 @@ struct _Daemon
   int listen_fd;
   guint listen_id;
   gboolean socket_bound; /* we own path.socket_path and must unlink it */
+  gboolean is_tcp;       /* the listener is TCP (else the UNIX socket) */
+  char *where;           /* what it listens on, for logs */
+  LatchDiscoveryServer *discovery;
   GHashTable *clients;   /* Client* set */
   guint n_accepted;
   gboolean quiescing;
@@ -379,7 +386,11 @@ handle_shutdown (Client *c, const LatchMsg *msg)
                   latch_locker_n_active (d->locker));
   d->quiescing = TRUE;
   g_clear_handle_id (&d->idle_id, g_source_remove);
-  stop_listening (d);
+  /* The local socket goes at once so that new commands wait for the next
+   * daemon.  A TCP listener stays: remote clients it closes before any
+   * answer retry until this daemon is gone (they cannot start one). */
+  if (!d->is_tcp)
+    stop_listening (d);
   check_lifetime (d);
 }
 
@@ -472,21 +483,41 @@ accept_cb (int fd, GIOCondition cond, gpointer user_data)
           break;
         }
       d->n_accepted++;
-      if (!latch_socket_peer_uid (cfd, &uid, &error))
+      if (d->is_tcp)
         {
-          latch_log_warning ("connection %u: %s", d->n_accepted, error->message);
-          close (cfd);
-          continue;
+          struct sockaddr_storage peer;
+          socklen_t peer_len = sizeof peer;
+          g_autofree char *addr = NULL;
+          LatchKeepalive ka = { d->config->keepalive_time, d->config->keepalive_intvl,
+                                d->config->keepalive_probes };
+          int on = 1;
+
+          /* A holder whose host vanishes loses its lock after the
+           * keepalive time: IPv4 and IPv6 alike (FLoM: IPv4 only). */
+          latch_tcp_set_keepalive (cfd, &ka);
+          setsockopt (cfd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+          if (getpeername (cfd, (struct sockaddr *)&peer, &peer_len) == 0)
+            addr = latch_sockaddr_to_string ((struct sockaddr *)&peer, peer_len);
+          label = g_strdup_printf ("conn %u (%s)", d->n_accepted, addr ? addr : "?");
         }
-      if (d->path.is_private && uid != geteuid ())
+      else
         {
-          latch_log_warning ("connection %u from uid %u refused: this daemon "
-                             "serves uid %u only", d->n_accepted, (unsigned)uid,
-                             (unsigned)geteuid ());
-          close (cfd);
-          continue;
+          if (!latch_socket_peer_uid (cfd, &uid, &error))
+            {
+              latch_log_warning ("connection %u: %s", d->n_accepted, error->message);
+              close (cfd);
+              continue;
+            }
+          if (d->path.is_private && uid != geteuid ())
+            {
+              latch_log_warning ("connection %u from uid %u refused: this daemon "
+                                 "serves uid %u only", d->n_accepted, (unsigned)uid,
+                                 (unsigned)geteuid ());
+              close (cfd);
+              continue;
+            }
+          label = g_strdup_printf ("conn %u (uid %u)", d->n_accepted, (unsigned)uid);
         }
-      label = g_strdup_printf ("conn %u (uid %u)", d->n_accepted, (unsigned)uid);
       c = g_new0 (Client, 1);
       c->daemon = d;
       g_hash_table_add (d->clients, c);
@@ -509,18 +540,12 @@ report_ready (const Daemon *d, const char *line)
   close (d->config->ready_fd);
 }
 
-/* Takes the lock file and binds the socket.  FALSE with *busy set when
- * another daemon holds the lock file. */
+/* Takes the lock file (held for the daemon's life; it holds our pid).
+ * FALSE with *busy set when another daemon holds it. */
 static gboolean
-start_listening (Daemon *d, gboolean *busy, GError **error)
+take_lock_file (Daemon *d, gboolean *busy, GError **error)
 {
-  struct sockaddr_un sun = { .sun_family = AF_UNIX };
   g_auto (LatchFd) lock_fd = -1;
-  g_auto (LatchFd) fd = -1;
-
-  *busy = FALSE;
-  if (!latch_sockpath_resolve (d->config->socket_name, TRUE, &d->path, error))
-    return FALSE;
 
   lock_fd = open (d->path.lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
                   d->path.is_private ? 0600 : 0666);
@@ -559,6 +584,16 @@ start_listening (Daemon *d, gboolean *busy, GError **error)
         latch_log_warning ("cannot write the pid to %s", d->path.lock_path);
     }
 
+  d->lock_fd = latch_steal_fd (&lock_fd);
+  return TRUE;
+}
+
+static gboolean
+listen_unix (Daemon *d, GError **error)
+{
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
+  g_auto (LatchFd) fd = -1;
+
   /* We hold the lock file, so a socket file left there is stale. */
   if (unlink (d->path.socket_path) != 0 && errno != ENOENT)
     {
@@ -596,8 +631,89 @@ start_listening (Daemon *d, gboolean *busy, GError **error)
                    d->path.socket_path, g_strerror (saved));
       return FALSE;
     }
-  d->lock_fd = latch_steal_fd (&lock_fd);
   d->listen_fd = latch_steal_fd (&fd);
+  d->where = g_strdup (d->path.socket_path);
+  return TRUE;
+}
+
+/* TCP on the unicast address, or on this host's address toward the
+ * multicast group; discovery answers on the group.  *busy when the
+ * address is in use (another daemon, maybe another user's, won). */
+static gboolean
+listen_network (Daemon *d, gboolean *busy, GError **error)
+{
+  const LatchDaemonConfig *cfg = d->config;
+  g_autofree char *local = NULL;
+  const char *host = cfg->unicast_address;
+  int port = cfg->unicast_port;
+  int bound_port = 0;
+
+  if (host == NULL)
+    {
+      LatchDiscoveryGroup group = { cfg->multicast_address, cfg->multicast_port,
+                                    cfg->network_interface, cfg->discovery_ttl };
+
+      local = latch_discovery_local_address (&group, error);
+      if (local == NULL)
+        {
+          g_prefix_error (error, "cannot choose an address to listen on: ");
+          return FALSE;
+        }
+      host = local;
+      port = 0;
+    }
+  switch (latch_tcp_listen (host, port, cfg->network_interface, &d->listen_fd,
+                            &bound_port, error))
+    {
+    case LATCH_TCP_OK:
+      break;
+    case LATCH_TCP_REFUSED:
+      *busy = TRUE;
+      return FALSE;
+    default:
+      return FALSE;
+    }
+  d->is_tcp = TRUE;
+  d->where = g_strdup_printf ("%s port %d", host, bound_port);
+  if (cfg->multicast_address != NULL)
+    {
+      LatchDiscoveryGroup group = { cfg->multicast_address, cfg->multicast_port,
+                                    cfg->network_interface, cfg->discovery_ttl };
+
+      /* A link-local address is announced without its "%iface": that is
+       * our interface's name, meaningless on the client's host, which adds
+       * its own. */
+      g_autofree char *announced = g_strndup (host, strcspn (host, "%"));
+
+      d->discovery = latch_discovery_server_new (&group, announced, bound_port, error);
+      if (d->discovery == NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Takes the lock file and listens.  FALSE with *busy set when another
+ * daemon holds the lock file or the address. */
+static gboolean
+start_listening (Daemon *d, gboolean *busy, GError **error)
+{
+  const LatchDaemonConfig *cfg = d->config;
+  gboolean network = cfg->unicast_address != NULL || cfg->multicast_address != NULL;
+  gboolean resolved;
+
+  *busy = FALSE;
+  if (cfg->unicast_address != NULL)
+    resolved = latch_sockpath_for_network ("tcp", cfg->unicast_address, cfg->unicast_port,
+                                           TRUE, &d->path, error);
+  else if (cfg->multicast_address != NULL)
+    resolved = latch_sockpath_for_network ("mcast", cfg->multicast_address,
+                                           cfg->multicast_port, TRUE, &d->path, error);
+  else
+    resolved = latch_sockpath_resolve (cfg->socket_name, TRUE, &d->path, error);
+  if (!resolved || !take_lock_file (d, busy, error))
+    return FALSE;
+  if (!(network ? listen_network (d, busy, error) : listen_unix (d, error)))
+    return FALSE;
   d->listen_id = latch_fd_watch_add (d->listen_fd, G_IO_IN, accept_cb, d);
   return TRUE;
 }
@@ -640,6 +756,8 @@ latch_daemon_run (const LatchDaemonConfig *config)
       latch_log_info ("not starting: %s", error->message);
       report_ready (&d, line);
       stop_listening (&d);
+      g_clear_pointer (&d.discovery, latch_discovery_server_free);
+      g_free (d.where);
       if (d.lock_fd >= 0)
         close (d.lock_fd);
       latch_sockpath_clear (&d.path);
@@ -658,8 +776,7 @@ latch_daemon_run (const LatchDaemonConfig *config)
   sigterm_id = g_unix_signal_add (SIGTERM, terminate_cb, &d);
   sigint_id = g_unix_signal_add (SIGINT, terminate_cb, &d);
 
-  latch_log_info ("listening on %s (lifespan %d ms)", d.path.socket_path,
-                  config->lifespan);
+  latch_log_info ("listening on %s (lifespan %d ms)", d.where, config->lifespan);
   report_ready (&d, "ok\n");
   check_lifetime (&d);
   g_main_loop_run (d.loop);
@@ -691,6 +808,8 @@ latch_daemon_run (const LatchDaemonConfig *config)
   g_hash_table_destroy (d.clients);
   latch_locker_free (d.locker);
   g_main_loop_unref (d.loop);
+  g_clear_pointer (&d.discovery, latch_discovery_server_free);
+  g_free (d.where);
   latch_sockpath_clear (&d.path);
   if (d.lock_fd >= 0)
     close (d.lock_fd);

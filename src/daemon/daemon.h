@@ -19,6 +19,19 @@ typedef struct
   const char *socket_name; /* -s PATH, or NULL for the private default */
   int lifespan;            /* ms idle before exiting; <= 0 never */
   int ready_fd;            /* -1, or where to report "ok" / "busy" / "error: ..." */
+  /* Network: with a unicast address the daemon listens on TCP there
+   * only; with a multicast group it also answers discovery, and without
+   * a unicast address listens on this host's address toward the group
+   * (an ephemeral port), never on every interface. */
+  const char *unicast_address;
+  int unicast_port;
+  const char *multicast_address;
+  int multicast_port;
+  const char *network_interface;
+  int discovery_ttl;
+  int keepalive_time;      /* s */
+  int keepalive_intvl;     /* s */
+  int keepalive_probes;
 } LatchDaemonConfig;
 
 /* Exit statuses of latchd, also reported on the ready fd. */

@@ -72,6 +72,15 @@ main (int argc, char **argv)
   dconfig.socket_name = config->socket_name;
   dconfig.lifespan = config->daemon_lifespan;
   dconfig.ready_fd = ready_fd;
+  dconfig.unicast_address = config->unicast_address;
+  dconfig.unicast_port = config->unicast_port;
+  dconfig.multicast_address = config->multicast_address;
+  dconfig.multicast_port = config->multicast_port;
+  dconfig.network_interface = config->network_interface;
+  dconfig.discovery_ttl = config->discovery_ttl;
+  dconfig.keepalive_time = config->tcp_keepalive_time;
+  dconfig.keepalive_intvl = config->tcp_keepalive_intvl;
+  dconfig.keepalive_probes = config->tcp_keepalive_probes;
   status = latch_daemon_run (&dconfig);
   latch_log_shutdown ();
   latch_options_clear (&opts);
