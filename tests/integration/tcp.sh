@@ -1,0 +1,54 @@
+#!/bin/sh
+# TCP on loopback: the same guarantees as the local socket.
+. "$LATCH_TESTS_SRCDIR/integration/lib.sh"
+
+# A port of our own: tests run in parallel.
+PORT=$((20000 + $$ % 20000))
+NETLOCK="$SOCKDIR/tcp-127.0.0.1-$PORT.lock"
+net_pid () { [ -s "$NETLOCK" ] && head -n1 "$NETLOCK"; }
+
+# Start race over TCP: 15 first commands at once, one daemon.
+pids=""
+for i in $(seq 1 15); do
+  bg "$LATCH" -a 127.0.0.1 -p $PORT -d 3000 -r race -- sh -c "head -n1 $NETLOCK >> $T/daemons"
+  pids="$pids $last_pid"
+done
+fails=0; for p in $pids; do wait $p || fails=$((fails + 1)); done
+[ $fails = 0 ] && [ "$(sort -u "$T/daemons" | wc -l)" = 1 ]
+verdict "15 commands started at once over TCP all succeed, served by one daemon ($fails failed)"
+contains "$(ss -Hltn "sport = :$PORT")" "127.0.0.1:$PORT"; verdict "the daemon listens on 127.0.0.1 only"
+! contains "$(ss -Hltn "sport = :$PORT")" "0.0.0.0:$PORT|\*:$PORT"; verdict "...not on every interface"
+
+# Serialization over TCP, IPv4 and IPv6 clients of one daemon each.
+for addr in 127.0.0.1 ::1; do
+  rm -f "$T/windows"
+  pids=""
+  for i in 1 2 3 4; do
+    bg "$LATCH" -a $addr -p $PORT -d 3000 -r serial -- sh -c "echo \"\$(date +%s%N) S\" >> $T/windows; sleep 0.05; echo \"\$(date +%s%N) E\" >> $T/windows"
+    pids="$pids $last_pid"
+  done
+  for p in $pids; do wait $p; done
+  sh -c "sort -n $T/windows | awk '{ want = (NR % 2) ? \"S\" : \"E\"; if (\$2 != want) exit 1 } END { if (NR != 8) exit 1 }'"
+  verdict "over TCP to $addr, four contending commands never overlap"
+done
+
+# Quiesce over TCP: the holder finishes; a newcomer waits (the daemon
+# closes new connections) and then runs on the next daemon.
+"$LATCH" -a 127.0.0.1 -p $PORT -d -1 -r q -- true
+old=$(net_pid)
+bg "$LATCH" -a 127.0.0.1 -p $PORT -r q -- sh -c 'touch "$1"; i=0; while [ ! -e "$2" ] && [ $i -lt 2000 ]; do sleep 0.01; i=$((i+1)); done; echo holder >> "$3"' sh "$T/q.in" "$T/q.go" "$T/qorder"; holder=$last_pid
+wait_for 10 file_exists "$T/q.in"
+expect_status 0 "-x over TCP exits 0 once the daemon accepted it" "$LATCH" -a 127.0.0.1 -p $PORT -x
+bg "$LATCH" -a 127.0.0.1 -p $PORT -d 2000 -r q -- sh -c 'echo newcomer >> "$1"' sh "$T/qorder"; newcomer=$last_pid
+touch "$T/q.go"
+wait $holder; hs=$?; wait $newcomer; ns=$?
+[ $hs = 0 ] && [ $ns = 0 ] && [ "$(tr '\n' ' ' < "$T/qorder")" = "holder newcomer " ]
+verdict "a command arriving during a TCP quiesce runs after the holder, on a new daemon"
+check "the quiesced daemon is gone" wait_for 10 pid_gone "$old"
+"$LATCH" -a 127.0.0.1 -p $PORT -X > /dev/null 2>&1
+
+# -s with -a is refused.
+err=$("$LATCH" -s "$T/s" -a 127.0.0.1 -r x -- true 2>&1); st=$?
+[ $st = 99 ] && contains "$err" "cannot be combined"; verdict "-s with -a is refused (99)"
+
+finish
