@@ -201,6 +201,12 @@ latch_autostart_spawn (const LatchSpawnArgs *args, GError **error)
   if (g_str_has_prefix (report, "busy"))
     return LATCH_SPAWN_BUSY;
   g_strchomp (report);
+  if (g_str_has_prefix (report, "notlocal: "))
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START, "%s",
+                   report + strlen ("notlocal: "));
+      return LATCH_SPAWN_NOT_LOCAL;
+    }
   if (g_str_has_prefix (report, "error: "))
     g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
                  "the daemon could not start: %s", report + strlen ("error: "));

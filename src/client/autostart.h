@@ -33,6 +33,7 @@ typedef enum
 {
   LATCH_SPAWN_STARTED, /* listening now */
   LATCH_SPAWN_BUSY,    /* another daemon holds the lock file (starting or quiescing) */
+  LATCH_SPAWN_NOT_LOCAL, /* the unicast address is not on this host (error says so) */
   LATCH_SPAWN_FAILED,  /* error says why */
 } LatchSpawnResult;
 

@@ -10,6 +10,7 @@
 #include "client/autostart.h"
 #include "common/autocleanup.h"
 #include "common/error.h"
+#include "common/log.h"
 #include "locker/rsrc-name.h"
 #include "net/discovery.h"
 #include "net/sockdir.h"
@@ -31,6 +32,10 @@
 /* While no daemon answers: how long to keep trying when the resource
  * timeout does not say (a daemon is starting, or quiescing). */
 #define CONNECT_GRACE_MS 2000
+/* A daemon on another host may be between two lives (one quiesced, the
+ * next one starting): refusals are retried this long before the command
+ * gives up. */
+#define REMOTE_GRACE_MS 2000
 /* Pause between two attempts, growing up to the maximum. */
 #define RETRY_MIN_MS 2
 #define RETRY_MAX_MS 100
@@ -625,6 +630,7 @@ connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start)
 
   g_autofree char *label = NULL;
   gboolean resolved;
+  gint64 remote_until = -1;
 
   if (h->path.lock_path == NULL)
     {
@@ -670,6 +676,16 @@ connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start)
             continue;
           case LATCH_SPAWN_FAILED:
             return fail_gerror (h, LATCH_RC_DAEMON_NOT_STARTED, error);
+          case LATCH_SPAWN_NOT_LOCAL:
+            if (remote_until < 0)
+              remote_until = now_ms () + REMOTE_GRACE_MS;
+            if (now_ms () >= remote_until)
+              return fail (h, LATCH_RC_DAEMON_NOT_STARTED, "no daemon answers at %s, and %s",
+                           label, error->message);
+            latch_log_debug ("no daemon answers at %s and it is not local: retrying", label);
+            g_clear_error (&error);
+            pause_before_retry (attempt, remote_until);
+            continue;
           case LATCH_SPAWN_BUSY:
             break;
           }

@@ -52,6 +52,7 @@ struct _Daemon
   guint listen_id;
   gboolean socket_bound; /* we own path.socket_path and must unlink it */
   gboolean is_tcp;       /* the listener is TCP (else the UNIX socket) */
+  gboolean not_local;    /* start-up failed: the unicast address is not ours */
   char *where;           /* what it listens on, for logs */
   LatchDiscoveryServer *discovery;
   GHashTable *clients;   /* Client* set */
@@ -670,6 +671,9 @@ listen_network (Daemon *d, gboolean *busy, GError **error)
     case LATCH_TCP_REFUSED:
       *busy = TRUE;
       return FALSE;
+    case LATCH_TCP_NOT_LOCAL:
+      d->not_local = TRUE;
+      return FALSE;
     default:
       return FALSE;
     }
@@ -751,6 +755,8 @@ latch_daemon_run (const LatchDaemonConfig *config)
 
       if (busy)
         line = g_strdup ("busy\n");
+      else if (d.not_local)
+        line = g_strdup_printf ("notlocal: %s\n", error->message);
       else
         line = g_strdup_printf ("error: %s\n", error->message);
       latch_log_info ("not starting: %s", error->message);

@@ -159,6 +159,18 @@ check "...without running the command" [ ! -e "$T/life.ran" ]
 check "...nor starting a daemon anywhere" [ -z "$(ns_exec 2 ss -Hltn "sport = :$PORTX")$(ns_exec 1 ss -Hltn "sport = :$PORTX")" ]
 [ $st = 99 ] || diag "its output: $err"
 
+# A daemon host between two daemons: the remote command keeps trying
+# (it cannot start one there) and gets the next daemon.
+PORTG=28020
+in_host 2 env LATCH_TRACE=1 "$LATCH" -a "$A1" -p $PORTG -r gap -- touch "$T/gap.ran" 2> "$T/gap.err" &
+gp=$!
+bg_pids="$bg_pids $gp"
+check "a command on h2 finds no daemon on h1 and keeps trying" \
+  wait_for 10 file_has "$T/gap.err" "not local: retrying"
+in_host 1 "$LATCH" -a "$A1" -p $PORTG -d -1 -r start -- true
+wait $gp; st=$?
+[ $st = 0 ] && [ -e "$T/gap.ran" ]; verdict "...and gets the daemon started on h1 meanwhile"
+
 # --- 6. Keepalive: the holder's host vanishes (last: h2 is cut off) -------
 expect_status 0 "h1 starts a daemon with a 1 s / 1 s / 2 probes TCP keepalive" \
   in_host 1 env LATCH_TRACE=1 "$LATCH" -a "$A1" -p $PORTK -d -1 -t "$T/ka.trace" \
