@@ -148,19 +148,25 @@ handle_from_config (const LatchConfig *config)
 }
 
 static int
-shutdown_daemon (LatchHandle *h, gboolean immediate)
+shutdown_daemon (LatchHandle *h, const LatchConfig *config, gboolean immediate)
 {
   int rc = latch_shutdown_daemon (h, immediate);
+  g_autofree char *where = NULL;
 
   if (rc != LATCH_RC_OK)
     return report_rc (h, rc);
+  if (config->unicast_address != NULL)
+    where = g_strdup_printf ("%s port %d", config->unicast_address, config->unicast_port);
+  else if (config->multicast_address != NULL)
+    where = g_strdup_printf ("found on %s port %d", config->multicast_address,
+                             config->multicast_port);
+  else
+    where = g_strdup (latch_get_socket_name (h));
   if (immediate)
-    printf ("latch: the daemon at %s has been told to exit immediately\n",
-            latch_get_socket_name (h));
+    printf ("latch: the daemon at %s has been told to exit immediately\n", where);
   else
     printf ("latch: the daemon at %s is quiescing: it serves its current holders "
-            "and waiters, refuses new requests, then exits\n",
-            latch_get_socket_name (h));
+            "and waiters, refuses new requests, then exits\n", where);
   return 0;
 }
 
@@ -310,7 +316,7 @@ run (int argc, char **argv)
   if (h == NULL)
     status = EXIT_ERROR;
   else if (opts.quiesce_exit || opts.immediate_exit)
-    status = shutdown_daemon (h, opts.immediate_exit);
+    status = shutdown_daemon (h, config, opts.immediate_exit);
   else if (opts.command == NULL || opts.command[0] == NULL)
     {
       fprintf (stderr, "latch: no command to run: give one after '--', "

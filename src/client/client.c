@@ -634,13 +634,14 @@ connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start)
 
   if (h->path.lock_path == NULL)
     {
+      /* A network daemon's lock file lives in our private directory:
+       * create it even when only shutting a remote daemon down. */
       if (h->unicast_address != NULL)
         resolved = latch_sockpath_for_network ("tcp", h->unicast_address, h->unicast_port,
-                                               may_start, &h->path, &error);
+                                               TRUE, &h->path, &error);
       else if (h->multicast_address != NULL)
         resolved = latch_sockpath_for_network ("mcast", h->multicast_address,
-                                               h->multicast_port, may_start, &h->path,
-                                               &error);
+                                               h->multicast_port, TRUE, &h->path, &error);
       else
         resolved = latch_sockpath_resolve (h->socket_name, may_start, &h->path, &error);
       if (!resolved)

@@ -7,9 +7,19 @@
  * Each child sends its count back through a pipe; the parent prints one
  * summary line and then tells the daemon to exit at once.
  *
- * The daemon is this benchmark's own: --socket names a private path, and
+ * The daemon is reached through a UNIX socket (--socket PATH) or over TCP
+ * (--tcp HOST:PORT, IPv6 as [ADDR]:PORT).  It is this benchmark's own:
  * liblatch starts the program named by $LATCH_DAEMON when none answers
- * there (daemon lifespan -1: it lives until told to exit).
+ * there (daemon lifespan -1: it lives until told to exit; over TCP only
+ * when HOST is an address of this host).  With --no-start the daemon is
+ * someone else's: none is started and the one found is left running.
+ *
+ * --multicast GROUP:PORT times discovery instead of running the loop: the
+ * first latch_lock() of a fresh handle that knows only the group (UDP
+ * discovery, then a TCP connection to the address that answered, then the
+ * grant), --discoveries times, one line with the mean, min and max.  With
+ * --tcp as well, the first lock of a fresh handle given that address
+ * directly is timed alternately, so that the difference is the discovery.
  */
 
 #include "latch.h"
@@ -31,6 +41,10 @@
  * them; a waiter queued behind a lost daemon must not hang the bench. */
 #define GRACE_SECONDS 5
 #define MAX_CLIENTS 1024
+#define MAX_DISCOVERIES 1000
+/* Between two timed discoveries: the daemon answers one query per source
+ * address every 10 ms and 50 a second in all. */
+#define DISCOVERY_PAUSE_US (100 * G_TIME_SPAN_MILLISECOND)
 
 /* One child's answer.  Smaller than PIPE_BUF, so each write is atomic and
  * the children can share one pipe. */
@@ -45,12 +59,54 @@ typedef struct
 
 G_STATIC_ASSERT (sizeof (Result) <= PIPE_BUF);
 
+/* Where the daemon is: one of socket, tcp_host or mcast_group is set
+ * (tcp_host and mcast_group together: TCP, with discovery answered by the
+ * daemon it starts). */
 typedef struct
 {
   const char *socket;
+  const char *tcp_host;
+  int tcp_port;
+  const char *mcast_group;
+  int mcast_port;
+  const char *interface;
   const char *resource;
   LatchLockMode mode;
+  int lifespan; /* -1: start a daemon that stays; 0: never start one */
 } Target;
+
+/* Splits HOST:PORT or [ADDR]:PORT. */
+static gboolean
+parse_host_port (const char *text, char **host, int *port)
+{
+  const char *colon;
+  guint64 value;
+
+  if (text[0] == '[')
+    {
+      const char *end = strchr (text, ']');
+
+      if (end == NULL || end[1] != ':' || end == text + 1)
+        return FALSE;
+      colon = end + 1;
+      *host = g_strndup (text + 1, (gsize) (end - text - 1));
+    }
+  else
+    {
+      colon = strchr (text, ':');
+      /* A bare IPv6 address is ambiguous: it needs the brackets. */
+      if (colon == NULL || colon == text || strchr (colon + 1, ':') != NULL)
+        return FALSE;
+      *host = g_strndup (text, (gsize) (colon - text));
+    }
+  if (!g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &value, NULL))
+    {
+      g_clear_pointer (host, g_free);
+      return FALSE;
+    }
+  *port = (int) value;
+  return TRUE;
+}
 
 static gboolean
 parse_mode (const char *text, LatchLockMode *mode)
@@ -86,10 +142,18 @@ open_handle (const Target *t, char *error, size_t error_size)
       g_strlcpy (error, "latch_handle_new failed", error_size);
       return NULL;
     }
-  if ((rc = latch_set_socket_name (h, t->socket)) != LATCH_RC_OK
+  if ((t->socket != NULL && (rc = latch_set_socket_name (h, t->socket)) != LATCH_RC_OK)
+      || (t->tcp_host != NULL
+          && ((rc = latch_set_unicast_address (h, t->tcp_host)) != LATCH_RC_OK
+              || (rc = latch_set_unicast_port (h, t->tcp_port)) != LATCH_RC_OK))
+      || (t->mcast_group != NULL
+          && ((rc = latch_set_multicast_address (h, t->mcast_group)) != LATCH_RC_OK
+              || (rc = latch_set_multicast_port (h, t->mcast_port)) != LATCH_RC_OK))
+      || (t->interface != NULL
+          && (rc = latch_set_network_interface (h, t->interface)) != LATCH_RC_OK)
       || (rc = latch_set_resource_name (h, t->resource)) != LATCH_RC_OK
       || (rc = latch_set_lock_mode (h, t->mode)) != LATCH_RC_OK
-      || (rc = latch_set_daemon_lifespan (h, -1)) != LATCH_RC_OK)
+      || (rc = latch_set_daemon_lifespan (h, t->lifespan)) != LATCH_RC_OK)
     {
       g_strlcpy (error, latch_get_error (h), error_size);
       latch_handle_free (h);
@@ -206,18 +270,130 @@ read_result (int fd, gint64 deadline, Result *r)
   return 1;
 }
 
+/* The first latch_lock() of a fresh handle for t, in µs, or -1 with the
+ * failure in error.  The unlock is not timed. */
+static gint64
+time_first_lock (const Target *t, char *error, size_t error_size)
+{
+  LatchHandle *h = open_handle (t, error, error_size);
+  gint64 start, us;
+  int rc;
+
+  if (h == NULL)
+    return -1;
+  start = g_get_monotonic_time ();
+  rc = latch_lock (h);
+  us = g_get_monotonic_time () - start;
+  if (rc == LATCH_RC_OK)
+    rc = latch_unlock (h, 0);
+  if (rc != LATCH_RC_OK)
+    {
+      g_snprintf (error, error_size, "%s (%s)", latch_get_error (h), latch_strerror (rc));
+      us = -1;
+    }
+  latch_handle_free (h);
+  return us;
+}
+
+typedef struct
+{
+  gint64 sum, min, max;
+  int n;
+} Stats;
+
+static void
+stats_add (Stats *s, gint64 us)
+{
+  s->min = s->n == 0 ? us : MIN (s->min, us);
+  s->max = s->n == 0 ? us : MAX (s->max, us);
+  s->sum += us;
+  s->n++;
+}
+
+static double
+stats_mean_ms (const Stats *s)
+{
+  return s->n > 0 ? (double) s->sum / s->n / 1000.0 : 0.0;
+}
+
+/* --multicast: times `runs` discoveries (and, with a TCP address too, as
+ * many direct first locks, alternately) and prints one line. */
+static int
+run_discoveries (const Target *target, int runs)
+{
+  Target by_group = *target, direct = *target;
+  Stats found = { 0 }, straight = { 0 };
+  char message[256];
+
+  /* Fresh handles never start a daemon: a failed discovery must fail,
+   * not time the start of a local one. */
+  by_group.tcp_host = NULL;
+  by_group.lifespan = 0;
+  direct.mcast_group = NULL;
+  direct.lifespan = 0;
+
+  for (int i = 0; i < runs; i++)
+    {
+      gint64 us;
+
+      g_usleep (DISCOVERY_PAUSE_US);
+      if ((us = time_first_lock (&by_group, message, sizeof message)) < 0)
+        {
+          fprintf (stderr, "bench-lock: discovery %d: %s\n", i + 1, message);
+          return 1;
+        }
+      stats_add (&found, us);
+      if (direct.tcp_host == NULL)
+        continue;
+      g_usleep (DISCOVERY_PAUSE_US);
+      if ((us = time_first_lock (&direct, message, sizeof message)) < 0)
+        {
+          fprintf (stderr, "bench-lock: direct lock %d: %s\n", i + 1, message);
+          return 1;
+        }
+      stats_add (&straight, us);
+    }
+
+  printf ("bench-lock: transport=multicast group=%s%s%s:%d runs=%d mean_ms=%.2f min_ms=%.2f "
+          "max_ms=%.2f",
+          strchr (target->mcast_group, ':') != NULL ? "[" : "", target->mcast_group,
+          strchr (target->mcast_group, ':') != NULL ? "]" : "", target->mcast_port, found.n,
+          stats_mean_ms (&found), (double) found.min / 1000.0, (double) found.max / 1000.0);
+  if (straight.n > 0)
+    printf (" tcp_mean_ms=%.2f tcp_min_ms=%.2f discovery_ms=%.2f", stats_mean_ms (&straight),
+            (double) straight.min / 1000.0, stats_mean_ms (&found) - stats_mean_ms (&straight));
+  printf ("\n");
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
   g_autofree char *socket_arg = NULL;
   g_autofree char *socket_path = NULL;
+  g_autofree char *tcp_arg = NULL;
+  g_autofree char *tcp_host = NULL;
+  g_autofree char *mcast_arg = NULL;
+  g_autofree char *mcast_group = NULL;
+  g_autofree char *interface = NULL;
   g_autofree char *resource = NULL;
   g_autofree char *mode_arg = NULL;
-  int clients = 1;
+  int clients = 1, discoveries = 10;
+  gboolean no_start = FALSE;
   double seconds = 3.0;
   GOptionEntry entries[] = {
     { "socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_arg,
-      "UNIX socket of the bench's own daemon (required)", "PATH" },
+      "UNIX socket of the bench's own daemon", "PATH" },
+    { "tcp", 0, 0, G_OPTION_ARG_STRING, &tcp_arg,
+      "Reach the daemon over TCP (IPv6: [ADDR]:PORT)", "HOST:PORT" },
+    { "multicast", 0, 0, G_OPTION_ARG_STRING, &mcast_arg,
+      "Time discovery on this group instead of the loop", "GROUP:PORT" },
+    { "interface", 0, 0, G_OPTION_ARG_STRING, &interface,
+      "Network interface for discovery", "IFACE" },
+    { "discoveries", 0, 0, G_OPTION_ARG_INT, &discoveries,
+      "Discoveries timed with --multicast (default 10)", "N" },
+    { "no-start", 0, 0, G_OPTION_ARG_NONE, &no_start,
+      "Use a running daemon: never start one, leave it running", NULL },
     { "clients", 0, 0, G_OPTION_ARG_INT, &clients, "Client processes (default 1)", "N" },
     { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds, "Run time (default 3)", "S" },
     { "resource", 0, 0, G_OPTION_ARG_STRING, &resource,
@@ -229,7 +405,8 @@ main (int argc, char **argv)
   g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree pid_t *pids = NULL;
-  Target target;
+  Target target = { 0 };
+  const char *transport;
   LatchHandle *h;
   char message[256];
   int go_pipe[2], result_pipe[2];
@@ -244,14 +421,33 @@ main (int argc, char **argv)
       fprintf (stderr, "bench-lock: %s\n", error->message);
       return 2;
     }
-  if (socket_arg == NULL || socket_arg[0] == '\0')
+  if (socket_arg != NULL && socket_arg[0] == '\0')
+    g_clear_pointer (&socket_arg, g_free);
+  if ((socket_arg != NULL) + (tcp_arg != NULL || mcast_arg != NULL) != 1)
     {
-      fprintf (stderr, "bench-lock: --socket PATH is required\n");
+      fprintf (stderr, "bench-lock: give --socket PATH, or --tcp HOST:PORT and/or "
+                       "--multicast GROUP:PORT\n");
+      return 2;
+    }
+  if (tcp_arg != NULL && !parse_host_port (tcp_arg, &tcp_host, &target.tcp_port))
+    {
+      fprintf (stderr, "bench-lock: --tcp \"%s\": give HOST:PORT or [ADDR]:PORT\n", tcp_arg);
+      return 2;
+    }
+  if (mcast_arg != NULL && !parse_host_port (mcast_arg, &mcast_group, &target.mcast_port))
+    {
+      fprintf (stderr, "bench-lock: --multicast \"%s\": give GROUP:PORT or [GROUP]:PORT\n",
+               mcast_arg);
       return 2;
     }
   if (clients < 1 || clients > MAX_CLIENTS)
     {
       fprintf (stderr, "bench-lock: --clients must be 1 to %d\n", MAX_CLIENTS);
+      return 2;
+    }
+  if (discoveries < 1 || discoveries > MAX_DISCOVERIES)
+    {
+      fprintf (stderr, "bench-lock: --discoveries must be 1 to %d\n", MAX_DISCOVERIES);
       return 2;
     }
   if (!(seconds > 0.0 && seconds <= 3600.0))
@@ -264,10 +460,20 @@ main (int argc, char **argv)
   if (mode_arg == NULL)
     mode_arg = g_strdup ("EX");
 
-  /* The daemon changes to / when it starts: the path must be absolute. */
-  socket_path = g_canonicalize_filename (socket_arg, NULL);
-  target.socket = socket_path;
+  if (socket_arg != NULL)
+    {
+      /* The daemon changes to / when it starts: the path must be absolute. */
+      socket_path = g_canonicalize_filename (socket_arg, NULL);
+      target.socket = socket_path;
+      transport = "unix";
+    }
+  else
+    transport = mcast_group != NULL ? "multicast" : "tcp";
+  target.tcp_host = tcp_host;
+  target.mcast_group = mcast_group;
+  target.interface = interface;
   target.resource = resource;
+  target.lifespan = no_start ? 0 : -1;
   if (!parse_mode (mode_arg, &target.mode))
     {
       fprintf (stderr, "bench-lock: unknown lock mode \"%s\" (EX or PR)\n", mode_arg);
@@ -281,7 +487,8 @@ main (int argc, char **argv)
   }
 
   /* One round trip first: it starts the daemon, so that the clients do
-   * not race to start one each, and it checks the options. */
+   * not race to start one each, and it checks the options.  With both a
+   * TCP address and a group, the daemon started answers discovery too. */
   h = open_handle (&target, message, sizeof message);
   if (h == NULL)
     {
@@ -291,19 +498,26 @@ main (int argc, char **argv)
   if ((rc = latch_lock (h)) != LATCH_RC_OK || (rc = latch_unlock (h, 0)) != LATCH_RC_OK)
     {
       fprintf (stderr, "bench-lock: warm-up: %s\n", latch_get_error (h));
-      latch_shutdown_daemon (h, 1);
+      if (!no_start)
+        latch_shutdown_daemon (h, 1);
       latch_handle_free (h);
       return 1;
+    }
+
+  if (mcast_group != NULL)
+    {
+      status = run_discoveries (&target, discoveries);
+      goto shutdown;
     }
 
   if (pipe (go_pipe) != 0 || pipe (result_pipe) != 0)
     {
       fprintf (stderr, "bench-lock: pipe: %s\n", g_strerror (errno));
-      latch_shutdown_daemon (h, 1);
+      if (!no_start)
+        latch_shutdown_daemon (h, 1);
       latch_handle_free (h);
       return 1;
     }
-
   fflush (NULL);
   pids = g_new0 (pid_t, clients);
   for (int i = 0; i < clients; i++)
@@ -368,19 +582,20 @@ main (int argc, char **argv)
         ;
     }
 
-  if ((rc = latch_shutdown_daemon (h, 1)) != LATCH_RC_OK)
+  wall = (double) wall_us / G_USEC_PER_SEC;
+  per_second = wall > 0.0 ? (double) total / wall : 0.0;
+  /* A client's view: its share of the round trips took the whole time. */
+  mean_us = total > 0 ? (double) wall_us * clients / (double) total : 0.0;
+  printf ("bench-lock: transport=%s clients=%d mode=%s seconds=%.2f round_trips=%" G_GINT64_FORMAT
+          " per_second=%.0f mean_us=%.1f\n",
+          transport, clients, mode_arg, wall, total, per_second, mean_us);
+
+shutdown:
+  if (!no_start && (rc = latch_shutdown_daemon (h, 1)) != LATCH_RC_OK)
     {
       fprintf (stderr, "bench-lock: shutting the daemon down: %s\n", latch_get_error (h));
       status = 1;
     }
   latch_handle_free (h);
-
-  wall = (double) wall_us / G_USEC_PER_SEC;
-  per_second = wall > 0.0 ? (double) total / wall : 0.0;
-  /* A client's view: its share of the round trips took the whole time. */
-  mean_us = total > 0 ? (double) wall_us * clients / (double) total : 0.0;
-  printf ("bench-lock: clients=%d mode=%s seconds=%.2f round_trips=%" G_GINT64_FORMAT
-          " per_second=%.0f mean_us=%.1f\n",
-          clients, mode_arg, wall, total, per_second, mean_us);
   return status;
 }
