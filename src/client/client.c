@@ -69,6 +69,7 @@ struct LatchHandle
   int discovery_timeout;
   int discovery_ttl;
   LatchKeepalive keepalive;
+  gint64 connect_deadline;  /* of the connect_daemon () under way; -1: none */
 
   /* state */
   LatchSockPath path;
@@ -541,8 +542,8 @@ try_connect_unix (LatchHandle *h, GError **error)
 static ConnectResult
 try_connect_tcp (LatchHandle *h, const char *host, int port, GError **error)
 {
-  switch (latch_tcp_connect (host, port, h->network_interface, &h->keepalive, &h->fd,
-                             error))
+  switch (latch_tcp_connect (host, port, h->network_interface, &h->keepalive,
+                             ms_left (h->connect_deadline), &h->fd, error))
     {
     case LATCH_TCP_OK:
       return CONNECT_OK;
@@ -648,6 +649,7 @@ connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start)
         return fail_gerror (h, LATCH_RC_DAEMON_NOT_STARTED, error);
     }
   label = endpoint_label (h);
+  h->connect_deadline = deadline;
 
   for (;; attempt++)
     {
@@ -973,15 +975,20 @@ latch_lock (LatchHandle *h)
     }
 }
 
-/* Half-closes and waits (bounded) for the daemon to close its side, so
- * that the daemon has acted on everything sent when this returns. */
+/* Waits (bounded) for the daemon to close its side, so that the daemon
+ * has acted on everything sent when this returns.  A latch daemon (it
+ * sent a fencing token) closes first after an unlock, so the TCP
+ * TIME_WAIT state stays on the daemon's host instead of piling up on the
+ * client's; a FLoM daemon waits for the client's end of file, so then the
+ * client half-closes first. */
 static void
-close_and_drain (LatchHandle *h)
+close_and_drain (LatchHandle *h, gboolean daemon_closes_first)
 {
   gint64 deadline = now_ms () + CLOSE_WAIT_MS;
   char buf[256];
 
-  shutdown (h->fd, SHUT_WR);
+  if (!daemon_closes_first)
+    shutdown (h->fd, SHUT_WR);
   for (;;)
     {
       struct pollfd pfd = { .fd = h->fd, .events = POLLIN };
@@ -1016,7 +1023,7 @@ latch_unlock (LatchHandle *h, int rollback)
       return fail (h, LATCH_RC_CONNECTION_CLOSED,
                    "the lock on '%s' was already lost: %s", h->resource_name, error->message);
     }
-  close_and_drain (h);
+  close_and_drain (h, h->fence != 0);
   return succeed (h);
 }
 
@@ -1059,7 +1066,8 @@ latch_shutdown_daemon (LatchHandle *h, int immediate)
                      label, error->message);
       }
     }
-  close_and_drain (h);
+  /* A latch daemon closes after its answer. */
+  close_and_drain (h, TRUE);
   if (answer->kind != LATCH_MSG_SHUTDOWN_ANSWER || answer->rc != LATCH_RC_OK)
     return fail (h, answer->kind == LATCH_MSG_SHUTDOWN_ANSWER ? answer->rc
                                                               : LATCH_RC_PROTOCOL_ERROR,

@@ -360,7 +360,13 @@ handle_unlock (Client *c, const LatchMsg *msg)
     }
   c->n_holds--;
   latch_log_debug ("%s: unlocked '%s'", latch_conn_get_label (c->conn), msg->name);
-  update_conn_deadline (c);
+  /* Nothing left on this connection: close it first, so that TCP's
+   * TIME_WAIT stays here rather than on every client host (latch clients
+   * wait for it; FLoM clients half-close and drain, which works too). */
+  if (!client_has_state (c))
+    latch_conn_close_after_flush (c->conn);
+  else
+    update_conn_deadline (c);
   deliver_events (d, events);
   arm_tick (d);
 }
