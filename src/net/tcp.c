@@ -6,10 +6,12 @@
 #include "common/error.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -81,9 +83,43 @@ latch_sockaddr_to_string (const struct sockaddr *sa, socklen_t len)
   return g_strdup_printf ("%s:%s", host, serv);
 }
 
+/* connect() bounded by timeout_ms (-1: unbounded).  0 or an errno. */
+static int
+connect_within (int fd, const struct sockaddr *addr, socklen_t len, int timeout_ms)
+{
+  int flags = fcntl (fd, F_GETFL);
+  int err = 0;
+  socklen_t err_len = sizeof err;
+  int rc;
+
+  fcntl (fd, F_SETFL, flags | O_NONBLOCK);
+  rc = connect (fd, addr, len);
+  if (rc != 0 && errno != EINPROGRESS && errno != EINTR)
+    return errno;
+  if (rc != 0)
+    {
+      struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+      do
+        rc = poll (&pfd, 1, timeout_ms);
+      while (rc < 0 && errno == EINTR);
+      if (rc == 0)
+        return ETIMEDOUT;
+      if (rc < 0)
+        return errno;
+      if (getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0)
+        return errno;
+      if (err != 0)
+        return err;
+    }
+  fcntl (fd, F_SETFL, flags);
+  return 0;
+}
+
 LatchTcpResult
 latch_tcp_connect (const char *host, int port, const char *iface,
-                   const LatchKeepalive *keepalive, int *fd_out, GError **error)
+                   const LatchKeepalive *keepalive, int timeout_ms, int *fd_out,
+                   GError **error)
 {
   struct addrinfo *res = resolve (host, port, iface, FALSE, error);
   int last_errno = ECONNREFUSED;
@@ -95,7 +131,7 @@ latch_tcp_connect (const char *host, int port, const char *iface,
     {
       g_auto (LatchFd) fd = socket (ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
       int on = 1;
-      int rc;
+      int err;
 
       if (fd < 0)
         {
@@ -103,12 +139,10 @@ latch_tcp_connect (const char *host, int port, const char *iface,
           all_refused = FALSE;
           continue;
         }
-      do
-        rc = connect (fd, ai->ai_addr, ai->ai_addrlen);
-      while (rc != 0 && errno == EINTR);
-      if (rc != 0)
+      err = connect_within (fd, ai->ai_addr, ai->ai_addrlen, timeout_ms);
+      if (err != 0)
         {
-          last_errno = errno;
+          last_errno = err;
           if (last_errno != ECONNREFUSED)
             all_refused = FALSE;
           continue;

@@ -26,11 +26,13 @@ typedef enum
   LATCH_TCP_FAILED,       /* error says why */
 } LatchTcpResult;
 
-/* Tries every address of host:port in order; sets TCP_NODELAY and, when
- * keepalive is not NULL, keepalive.  *fd_out on LATCH_TCP_OK. */
+/* Tries every address of host:port in order, each for at most
+ * timeout_ms (-1: as long as the kernel tries); sets TCP_NODELAY and,
+ * when keepalive is not NULL, keepalive.  *fd_out (blocking) on
+ * LATCH_TCP_OK. */
 LatchTcpResult latch_tcp_connect (const char *host, int port, const char *iface,
-                                  const LatchKeepalive *keepalive, int *fd_out,
-                                  GError **error);
+                                  const LatchKeepalive *keepalive, int timeout_ms,
+                                  int *fd_out, GError **error);
 
 /* Listens on the first address of host:port that binds (port 0: an
  * ephemeral one, reported in *port_out).  Non-blocking, close-on-exec,
