@@ -5,6 +5,9 @@
  *     locks NAME (mode 0..5, timeout ms) on the default socket or $SOCK,
  *     prints "granted fence=N", holds until HOLD_FILE exists, unlocks,
  *     prints "unlocked".  If the lock is lost meanwhile: "lost", exit 3.
+ *   lock-helper blackhole PORT HOLD_FILE
+ *     listens on 127.0.0.1:PORT with a full backlog and never accepts, so
+ *     that connects there hang (SYNs dropped) until HOLD_FILE exists.
  *   lock-helper raw SOCKET FILE [HOLD_FILE]
  *     sends FILE's bytes to SOCKET; with HOLD_FILE keeps the connection
  *     open (stalled) until HOLD_FILE exists; else prints what comes back
@@ -21,6 +24,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #define WAIT_LIMIT_MS 30000
@@ -120,9 +125,38 @@ do_raw (int argc, char **argv)
   return 0;
 }
 
+static int
+do_blackhole (char **argv)
+{
+  struct sockaddr_in sin = { .sin_family = AF_INET };
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  int fillers[4];
+
+  sin.sin_port = htons ((uint16_t)atoi (argv[0]));
+  sin.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  if (bind (fd, (struct sockaddr *)&sin, sizeof sin) != 0 || listen (fd, 0) != 0)
+    {
+      perror ("blackhole");
+      return 2;
+    }
+  /* Fill the accept queue: later SYNs are dropped. */
+  for (gsize i = 0; i < G_N_ELEMENTS (fillers); i++)
+    {
+      fillers[i] = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      if (connect (fillers[i], (struct sockaddr *)&sin, sizeof sin) != 0)
+        { /* EINPROGRESS for the ones that do not fit */ }
+    }
+  printf ("listening\n");
+  fflush (stdout);
+  wait_file_or_fd (argv[1], -1);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
+  if (argc == 4 && strcmp (argv[1], "blackhole") == 0)
+    return do_blackhole (argv + 2);
   if (argc == 6 && strcmp (argv[1], "lock") == 0)
     return do_lock (argv + 2);
   if ((argc == 4 || argc == 5) && strcmp (argv[1], "raw") == 0)

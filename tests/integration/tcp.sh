@@ -33,6 +33,14 @@ for addr in 127.0.0.1 ::1; do
 done
 
 mkdir -m 700 "$T/fresh"
+# TIME_WAIT stays on the daemon's side: the daemon closes first after an
+# unlock, so a busy client host does not run out of ports.
+for i in 1 2 3 4 5 6 7 8; do "$LATCH" -a 127.0.0.1 -p $PORT -d 3000 -r tw -- true; done
+client_tw=$(ss -Htan state time-wait "dport = :$PORT" | wc -l)
+daemon_tw=$(ss -Htan state time-wait "sport = :$PORT" | wc -l)
+[ "$client_tw" = 0 ] && [ "$daemon_tw" -ge 8 ]
+verdict "after 8 locks over TCP, TIME_WAIT is on the daemon's side ($daemon_tw) not the client's ($client_tw)"
+
 # Quiesce over TCP: the holder finishes; a newcomer waits (the daemon
 # closes new connections) and then runs on the next daemon.
 "$LATCH" -a 127.0.0.1 -p $PORT -d -1 -r q -- true
@@ -49,6 +57,20 @@ wait $holder; hs=$?; wait $newcomer; ns=$?
 verdict "a command arriving during a TCP quiesce runs after the holder, on a new daemon"
 check "the quiesced daemon is gone" wait_for 10 pid_gone "$old"
 "$LATCH" -a 127.0.0.1 -p $PORT -X > /dev/null 2>&1
+
+# A daemon address that never answers (SYNs dropped) costs the command
+# the connect grace (2 s), not the kernel's minutes of SYN retries.
+BH=$((PORT + 1))
+"$HELPER" blackhole $BH "$T/bh.go" > "$T/bh.out" &
+bh=$!; bg_pids="$bg_pids $bh"
+wait_for 10 file_has "$T/bh.out" listening
+"$LATCH" -a 127.0.0.1 -p $BH -o 0 -d 0 -r x -- touch "$T/bh.ran" 2> "$T/bh.err" &
+lp=$!; bg_pids="$bg_pids $lp"
+check "a connect to a daemon that never answers gives up within the grace" wait_for 10 pid_gone $lp
+wait $lp; st=$?
+[ $st = 99 ] && grep -q "timed out" "$T/bh.err" && [ ! -e "$T/bh.ran" ]
+verdict "...exits 99 saying it timed out, without running the command"
+touch "$T/bh.go"
 
 # -s with -a is refused.
 err=$("$LATCH" -s "$T/s" -a 127.0.0.1 -r x -- true 2>&1); st=$?
