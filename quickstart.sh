@@ -6,8 +6,9 @@
 #                           for one lock run one after the other.
 #   ./quickstart.sh check   build, then run the whole test suite twice:
 #                           normal build, then AddressSanitizer +
-#                           UndefinedBehaviorSanitizer.  Ends with
-#                           "N passed, N failed".
+#                           UndefinedBehaviorSanitizer; and build once
+#                           more with clang -Werror (counted as one test).
+#                           Ends with "N passed, N failed".
 set -eu
 cd "$(dirname "$0")"
 top=$(pwd)
@@ -15,7 +16,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 DEPS="build-essential autoconf automake libtool pkg-config \
 libglib2.0-dev libxml2-dev libgnutls28-dev libdbus-1-dev libdbus-1-3 \
-gnutls-bin iproute2 procps"
+gnutls-bin iproute2 procps clang"
 
 install_deps () {
   missing=""
@@ -92,6 +93,13 @@ case "${1:-demo}" in
   check)
     check_one _build
     check_one _build-san --enable-sanitizers CFLAGS="-O1 -g"
+    # clang's warnings differ from gcc's: the build alone must be clean.
+    if build _build-clang CC=clang > _build-clang.log 2>&1; then
+      passed=$((passed + 1))
+    else
+      echo "== clang -Werror build failed:"; tail -n 30 _build-clang.log
+      failed=$((failed + 1))
+    fi
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
     ;;

@@ -43,7 +43,7 @@ main (int argc, char **argv)
   const GOptionEntry extra[] = {
     { "ready-fd", 0, 0, G_OPTION_ARG_INT, &ready_fd,
       "report the start-up outcome on this file descriptor, then close it", "FD" },
-    { NULL }
+    G_OPTION_ENTRY_NULL
   };
 
   g_set_prgname ("latchd");
