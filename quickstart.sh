@@ -50,8 +50,9 @@ demo () {
   done
   wait
   echo "== a third command with -o 0 while the lock is held: busy, exit 98"
-  _build/latch -r deploy -- sleep 1 &
-  sleep 0.3
+  _build/latch -r deploy -- sh -c 'touch "$1"; sleep 1' sh "$run/held" &
+  i=0
+  while [ ! -e "$run/held" ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i + 1)); done
   set +e
   _build/latch -r deploy -o 0 -- echo "never printed"
   echo "exit status: $?"
