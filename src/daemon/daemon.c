@@ -601,7 +601,20 @@ listen_unix (Daemon *d, GError **error)
   struct sockaddr_un sun = { .sun_family = AF_UNIX };
   g_auto (LatchFd) fd = -1;
 
-  /* We hold the lock file, so a socket file left there is stale. */
+  /* We hold the lock file, so a socket file left there is stale.  Only a
+   * socket is removed: -s may name a path by mistake, and a file there is
+   * not ours to delete. */
+  {
+    struct stat st;
+
+    if (lstat (d->path.socket_path, &st) == 0 && !S_ISSOCK (st.st_mode))
+      {
+        g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                     "%s exists and is not a socket: refusing to replace it "
+                     "(choose another path with -s)", d->path.socket_path);
+        return FALSE;
+      }
+  }
   if (unlink (d->path.socket_path) != 0 && errno != ENOENT)
     {
       int saved = errno;

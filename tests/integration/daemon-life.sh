@@ -74,6 +74,12 @@ err=$("$LATCH" -r x -- true 2>&1); st=$?
 check "a symlink in place of the socket directory is refused (99)" [ $st = 99 ]
 rm -f "$SOCKDIR"
 
+# -s naming an existing file by mistake: the file is not touched.
+echo "precious" > "$T/notes.txt"
+err=$("$LATCH" -s "$T/notes.txt" -r x -- true 2>&1); st=$?
+[ $st = 99 ] && contains "$err" "not a socket" && [ "$(cat "$T/notes.txt")" = precious ]
+verdict "-s naming a regular file is refused (99) and the file is left alone"
+
 # -s names a socket on purpose.
 expect_status 0 "-s uses the named socket" "$LATCH" -s "$T/shared.sock" -d 500 -r s -- true
 check "...made connectable by others (0666)" [ "$(stat -c %a "$T/shared.sock")" = 666 ]
