@@ -563,6 +563,21 @@ take_lock_file (Daemon *d, gboolean *busy, GError **error)
                    "cannot open lock file %s: %s", d->path.lock_path, g_strerror (saved));
       return FALSE;
     }
+  /* A latch lock file is empty or holds a pid; anything else is someone's
+   * file that -s happened to name: not ours to truncate. */
+  {
+    char head[32];
+    ssize_t n = pread (lock_fd, head, sizeof head, 0);
+
+    for (ssize_t i = 0; i < n; i++)
+      if (!g_ascii_isdigit (head[i]) && head[i] != '\n')
+        {
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                       "%s exists and is not a latch lock file: refusing to use it "
+                       "(choose another path with -s)", d->path.lock_path);
+          return FALSE;
+        }
+  }
   /* Shared on purpose: every user of the socket may start its daemon.
    * (The daemon runs with umask 077.) */
   if (!d->path.is_private && fchmod (lock_fd, 0666) != 0)

@@ -80,6 +80,11 @@ err=$("$LATCH" -s "$T/notes.txt" -r x -- true 2>&1); st=$?
 [ $st = 99 ] && contains "$err" "not a socket" && [ "$(cat "$T/notes.txt")" = precious ]
 verdict "-s naming a regular file is refused (99) and the file is left alone"
 
+echo "also precious" > "$T/other.lock"
+err=$("$LATCH" -s "$T/other" -r x -- true 2>&1); st=$?
+[ $st = 99 ] && contains "$err" "not a latch lock file" && [ "$(cat "$T/other.lock")" = "also precious" ]
+verdict "...and so is one whose PATH.lock is someone's file, left alone"
+
 # -s names a socket on purpose.
 expect_status 0 "-s uses the named socket" "$LATCH" -s "$T/shared.sock" -d 500 -r s -- true
 check "...made connectable by others (0666)" [ "$(stat -c %a "$T/shared.sock")" = 666 ]
