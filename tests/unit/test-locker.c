@@ -3,13 +3,12 @@
 
 #include "locker/locker.h"
 
+#include "locker-fixture.h"
+
 /* The locker's clock is in microseconds; the tests think in ms. */
 #define MS(ms) ((gint64) (ms) * 1000)
 
 #include <string.h>
-
-#define OWNER(n) GINT_TO_POINTER (n)
-#define FIRST_FENCE 1000
 
 /* spec/resources.md §3, written out again here so that the tests do not
  * trust the table in rsrc-simple.c: compat[held][requested]. */
@@ -35,102 +34,11 @@ is_compatible (int held, int requested)
   return compat[held][requested] == 'Y';
 }
 
-typedef struct
-{
-  LatchLocker *locker;
-  GArray *events;
-} Fixture;
-
-static void
-fixture_setup (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
-{
-  fx->locker = latch_locker_new (FIRST_FENCE);
-  fx->events = latch_lock_events_new ();
-}
-
-static void
-fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
-{
-  g_clear_pointer (&fx->locker, latch_locker_free);
-  g_clear_pointer (&fx->events, g_array_unref);
-}
-
-static LatchLockStatus
-lock_full (Fixture *fx, int owner, const char *name, LatchLockMode mode,
-           gboolean wait, gboolean create, int lifespan, gint64 now_ms,
-           guint64 *fence_out)
-{
-  LatchLockReq req = {
-    .name = name,
-    .mode = mode,
-    .quantity = 1,
-    .wait = wait,
-    .create = create,
-    .lifespan = lifespan,
-  };
-  char *element = NULL;
-  guint64 fence = 0;
-  LatchLockStatus status;
-
-  status = latch_locker_request (fx->locker, OWNER (owner), &req, MS (now_ms),
-                                 &fence, &element, fx->events);
-  g_assert_null (element);
-  if (status == LATCH_LOCK_GRANTED)
-    g_assert_cmpuint (fence, >=, FIRST_FENCE);
-  else
-    g_assert_cmpuint (fence, ==, 0);  /* not written */
-  if (fence_out != NULL)
-    *fence_out = fence;
-  return status;
-}
-
 /* Lock "r", create it if needed, lifespan 0, time 0. */
 static LatchLockStatus
-lock (Fixture *fx, int owner, LatchLockMode mode, gboolean wait)
+lock (LatchTestFixture *fx, int owner, LatchLockMode mode, gboolean wait)
 {
-  return lock_full (fx, owner, "r", mode, wait, TRUE, 0, 0, NULL);
-}
-
-static gboolean
-unlock (Fixture *fx, int owner, const char *name)
-{
-  return latch_locker_unlock (fx->locker, OWNER (owner), name, FALSE, 0,
-                              fx->events);
-}
-
-static void
-clear_events (Fixture *fx)
-{
-  if (fx->events->len > 0)
-    g_array_remove_range (fx->events, 0, fx->events->len);
-}
-
-static const LatchLockEvent *
-event (Fixture *fx, guint i)
-{
-  g_assert_cmpuint (i, <, fx->events->len);
-  return &g_array_index (fx->events, LatchLockEvent, i);
-}
-
-/* Asserts that event i is status for owner; returns its fence. */
-static guint64
-assert_event (Fixture *fx, guint i, int owner, LatchLockStatus status)
-{
-  const LatchLockEvent *ev = event (fx, i);
-
-  g_assert_true (ev->owner == OWNER (owner));
-  g_assert_cmpint (ev->status, ==, status);
-  g_assert_null (ev->element);
-  if (status != LATCH_LOCK_GRANTED)
-    g_assert_cmpuint (ev->fence, ==, 0);
-  return ev->fence;
-}
-
-static void
-assert_counts (Fixture *fx, guint n_resources, guint n_active)
-{
-  g_assert_cmpuint (latch_locker_n_resources (fx->locker), ==, n_resources);
-  g_assert_cmpuint (latch_locker_n_active (fx->locker), ==, n_active);
+  return latch_test_lock_full (fx, owner, "r", mode, wait, TRUE, 0, 0, NULL);
 }
 
 /* ---- the compatibility matrix ---- */
@@ -141,16 +49,16 @@ test_matrix_grant_now (void)
   for (int held = 0; held < 6; held++)
     for (int asked = 0; asked < 6; asked++)
       {
-        Fixture fx;
+        LatchTestFixture fx;
         LatchLockStatus want = is_compatible (held, asked)
                                    ? LATCH_LOCK_GRANTED : LATCH_LOCK_BUSY;
 
-        fixture_setup (&fx, NULL);
+        latch_test_fixture_setup (&fx, NULL);
         g_assert_cmpint (lock (&fx, 1, held, FALSE), ==, LATCH_LOCK_GRANTED);
         g_assert_cmpint (lock (&fx, 2, asked, FALSE), ==, want);
         g_assert_cmpuint (fx.events->len, ==, 0);
-        assert_counts (&fx, 1, want == LATCH_LOCK_GRANTED ? 2 : 1);
-        fixture_teardown (&fx, NULL);
+        latch_test_assert_counts (&fx, 1, want == LATCH_LOCK_GRANTED ? 2 : 1);
+        latch_test_fixture_teardown (&fx, NULL);
       }
 }
 
@@ -160,31 +68,32 @@ test_matrix_queue (void)
   for (int held = 0; held < 6; held++)
     for (int asked = 0; asked < 6; asked++)
       {
-        Fixture fx;
+        LatchTestFixture fx;
         gboolean ok = is_compatible (held, asked);
         guint64 fence1;
         guint64 fence2 = 0;
 
-        fixture_setup (&fx, NULL);
-        g_assert_cmpint (lock_full (&fx, 1, "r", held, TRUE, TRUE, 0, 0,
-                                    &fence1), ==, LATCH_LOCK_GRANTED);
-        g_assert_cmpint (lock_full (&fx, 2, "r", asked, TRUE, TRUE, 0, 0,
-                                    &fence2), ==,
-                         ok ? LATCH_LOCK_GRANTED : LATCH_LOCK_QUEUED);
-        assert_counts (&fx, 1, 2);
-        g_assert_true (unlock (&fx, 1, "r"));
+        latch_test_fixture_setup (&fx, NULL);
+        g_assert_cmpint (latch_test_lock_full (&fx, 1, "r", held, TRUE, TRUE,
+                                               0, 0, &fence1),
+                         ==, LATCH_LOCK_GRANTED);
+        g_assert_cmpint (latch_test_lock_full (&fx, 2, "r", asked, TRUE, TRUE,
+                                               0, 0, &fence2),
+                         ==, ok ? LATCH_LOCK_GRANTED : LATCH_LOCK_QUEUED);
+        latch_test_assert_counts (&fx, 1, 2);
+        g_assert_true (latch_test_unlock (&fx, 1, "r"));
         if (ok)
           g_assert_cmpuint (fx.events->len, ==, 0);
         else
           {
             g_assert_cmpuint (fx.events->len, ==, 1);
-            fence2 = assert_event (&fx, 0, 2, LATCH_LOCK_GRANTED);
+            fence2 = latch_test_assert_event (&fx, 0, 2, LATCH_LOCK_GRANTED);
           }
         g_assert_cmpuint (fence2, >, fence1);
-        assert_counts (&fx, 1, 1);
-        g_assert_true (unlock (&fx, 2, "r"));
-        assert_counts (&fx, 0, 0);
-        fixture_teardown (&fx, NULL);
+        latch_test_assert_counts (&fx, 1, 1);
+        g_assert_true (latch_test_unlock (&fx, 2, "r"));
+        latch_test_assert_counts (&fx, 0, 0);
+        latch_test_fixture_teardown (&fx, NULL);
       }
 }
 
@@ -193,7 +102,8 @@ test_matrix_queue (void)
 /* PR held, EX queued: a new PR queues behind the EX (FLoM grants it at
  * once, which can starve writers). */
 static void
-test_fifo_writer_not_starved (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_fifo_writer_not_starved (LatchTestFixture *fx,
+                              gconstpointer data G_GNUC_UNUSED)
 {
   guint64 f_b;
   guint64 f_c;
@@ -204,38 +114,39 @@ test_fifo_writer_not_starved (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (lock (fx, 3, PR, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (lock (fx, 4, PR, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpuint (fx->events->len, ==, 0);
-  assert_counts (fx, 1, 4);
+  latch_test_assert_counts (fx, 1, 4);
 
-  g_assert_true (unlock (fx, 1, "r"));
+  g_assert_true (latch_test_unlock (fx, 1, "r"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  f_b = assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
-  clear_events (fx);
+  f_b = latch_test_assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  latch_test_clear_events (fx);
 
-  g_assert_true (unlock (fx, 2, "r"));
+  g_assert_true (latch_test_unlock (fx, 2, "r"));
   g_assert_cmpuint (fx->events->len, ==, 2);
-  f_c = assert_event (fx, 0, 3, LATCH_LOCK_GRANTED);
-  f_d = assert_event (fx, 1, 4, LATCH_LOCK_GRANTED);
+  f_c = latch_test_assert_event (fx, 0, 3, LATCH_LOCK_GRANTED);
+  f_d = latch_test_assert_event (fx, 1, 4, LATCH_LOCK_GRANTED);
   g_assert_cmpuint (f_b, <, f_c);
   g_assert_cmpuint (f_c, <, f_d);
-  assert_counts (fx, 1, 2);
+  latch_test_assert_counts (fx, 1, 2);
 }
 
 /* wait=FALSE: busy while anybody is queued, even if compatible. */
 static void
-test_fifo_busy_behind_queue (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_fifo_busy_behind_queue (LatchTestFixture *fx,
+                             gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock (fx, 1, PR, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 2, EX, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (lock (fx, 3, NL, FALSE), ==, LATCH_LOCK_BUSY);
   g_assert_cmpint (lock (fx, 4, PR, FALSE), ==, LATCH_LOCK_BUSY);
-  assert_counts (fx, 1, 2);
+  latch_test_assert_counts (fx, 1, 2);
   g_assert_cmpuint (fx->events->len, ==, 0);
 }
 
 /* The queue is served from the head and stops at the first request that
  * does not fit, even if later ones would. */
 static void
-test_fifo_head_blocks (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_fifo_head_blocks (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock (fx, 1, EX, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 2, PR, TRUE), ==, LATCH_LOCK_QUEUED);
@@ -243,72 +154,77 @@ test_fifo_head_blocks (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (lock (fx, 4, PR, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (lock (fx, 5, NL, TRUE), ==, LATCH_LOCK_QUEUED);
 
-  g_assert_true (unlock (fx, 1, "r"));
+  g_assert_true (latch_test_unlock (fx, 1, "r"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
-  clear_events (fx);
+  latch_test_assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  latch_test_clear_events (fx);
 
-  g_assert_true (unlock (fx, 2, "r"));
+  g_assert_true (latch_test_unlock (fx, 2, "r"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_event (fx, 0, 3, LATCH_LOCK_GRANTED);
-  clear_events (fx);
+  latch_test_assert_event (fx, 0, 3, LATCH_LOCK_GRANTED);
+  latch_test_clear_events (fx);
 
   /* PW held: PR does not fit; NL behind it waits too. */
   g_assert_cmpuint (fx->events->len, ==, 0);
-  g_assert_true (unlock (fx, 3, "r"));
+  g_assert_true (latch_test_unlock (fx, 3, "r"));
   g_assert_cmpuint (fx->events->len, ==, 2);
-  assert_event (fx, 0, 4, LATCH_LOCK_GRANTED);
-  assert_event (fx, 1, 5, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 2);
+  latch_test_assert_event (fx, 0, 4, LATCH_LOCK_GRANTED);
+  latch_test_assert_event (fx, 1, 5, LATCH_LOCK_GRANTED);
+  latch_test_assert_counts (fx, 1, 2);
 }
 
 /* Documented: the locker does not stop an owner from asking again for a
  * resource it holds (the daemon does); it is treated like anybody. */
 static void
-test_same_owner_twice (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_same_owner_twice (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock (fx, 1, PR, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 1, PR, TRUE), ==, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 2);
-  g_assert_true (unlock (fx, 1, "r"));
-  g_assert_true (unlock (fx, 1, "r"));
-  g_assert_false (unlock (fx, 1, "r"));
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 1, 2);
+  g_assert_true (latch_test_unlock (fx, 1, "r"));
+  g_assert_true (latch_test_unlock (fx, 1, "r"));
+  g_assert_false (latch_test_unlock (fx, 1, "r"));
+  latch_test_assert_counts (fx, 0, 0);
 
   g_assert_cmpint (lock (fx, 1, EX, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 1, EX, TRUE), ==, LATCH_LOCK_QUEUED);
-  g_assert_true (unlock (fx, 1, "r"));
+  g_assert_true (latch_test_unlock (fx, 1, "r"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 1);
+  latch_test_assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
+  latch_test_assert_counts (fx, 1, 1);
 }
 
 /* ---- fencing ---- */
 
 static void
-test_fence_increasing (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_fence_increasing (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   guint64 f[6];
 
-  g_assert_cmpint (lock_full (fx, 1, "r", EX, TRUE, TRUE, 0, 0, &f[0]), ==,
-                   LATCH_LOCK_GRANTED);
-  g_assert_cmpuint (f[0], ==, FIRST_FENCE);
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "r", EX, TRUE, TRUE, 0, 0,
+                                         &f[0]),
+                   ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpuint (f[0], ==, LATCH_TEST_FIRST_FENCE);
   g_assert_cmpint (lock (fx, 2, EX, TRUE), ==, LATCH_LOCK_QUEUED);
-  g_assert_cmpint (lock_full (fx, 3, "s", PR, TRUE, TRUE, 0, 0, &f[1]), ==,
-                   LATCH_LOCK_GRANTED);
-  g_assert_true (unlock (fx, 1, "r"));
-  f[2] = assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
-  clear_events (fx);
-  g_assert_true (unlock (fx, 2, "r"));
-  assert_counts (fx, 1, 1);  /* "r" is gone (lifespan 0) */
+  g_assert_cmpint (latch_test_lock_full (fx, 3, "s", PR, TRUE, TRUE, 0, 0,
+                                         &f[1]),
+                   ==, LATCH_LOCK_GRANTED);
+  g_assert_true (latch_test_unlock (fx, 1, "r"));
+  f[2] = latch_test_assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  latch_test_clear_events (fx);
+  g_assert_true (latch_test_unlock (fx, 2, "r"));
+  latch_test_assert_counts (fx, 1, 1);  /* "r" is gone (lifespan 0) */
 
   /* A new "r": the counter goes on. */
-  g_assert_cmpint (lock_full (fx, 1, "r", PR, TRUE, TRUE, 0, 0, &f[3]), ==,
-                   LATCH_LOCK_GRANTED);
-  g_assert_cmpint (lock_full (fx, 4, "s", PR, TRUE, TRUE, 0, 0, &f[4]), ==,
-                   LATCH_LOCK_GRANTED);
-  g_assert_cmpint (lock_full (fx, 5, "r", PR, TRUE, TRUE, 0, 0, &f[5]), ==,
-                   LATCH_LOCK_GRANTED);
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "r", PR, TRUE, TRUE, 0, 0,
+                                         &f[3]),
+                   ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (latch_test_lock_full (fx, 4, "s", PR, TRUE, TRUE, 0, 0,
+                                         &f[4]),
+                   ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (latch_test_lock_full (fx, 5, "r", PR, TRUE, TRUE, 0, 0,
+                                         &f[5]),
+                   ==, LATCH_LOCK_GRANTED);
   for (int i = 1; i < 6; i++)
     g_assert_cmpuint (f[i - 1], <, f[i]);
 }
@@ -316,163 +232,183 @@ test_fence_increasing (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 /* ---- drop_owner ---- */
 
 static void
-test_drop_holder (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_drop_holder (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock (fx, 1, EX, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 2, PR, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (lock (fx, 3, CR, TRUE), ==, LATCH_LOCK_QUEUED);
-  latch_locker_drop_owner (fx->locker, OWNER (1), MS (0), fx->events);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (1), MS (0),
+                           fx->events);
   g_assert_cmpuint (fx->events->len, ==, 2);
-  assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
-  assert_event (fx, 1, 3, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 2);
+  latch_test_assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  latch_test_assert_event (fx, 1, 3, LATCH_LOCK_GRANTED);
+  latch_test_assert_counts (fx, 1, 2);
   /* Dropping an unknown owner, or twice, is harmless. */
-  clear_events (fx);
-  latch_locker_drop_owner (fx->locker, OWNER (1), MS (0), fx->events);
-  latch_locker_drop_owner (fx->locker, OWNER (99), MS (0), fx->events);
+  latch_test_clear_events (fx);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (1), MS (0),
+                           fx->events);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (99), MS (0),
+                           fx->events);
   g_assert_cmpuint (fx->events->len, ==, 0);
-  assert_counts (fx, 1, 2);
+  latch_test_assert_counts (fx, 1, 2);
 }
 
 static void
-test_drop_queued (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_drop_queued (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock (fx, 1, PR, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 2, EX, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (lock (fx, 3, PR, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (lock (fx, 4, EX, TRUE), ==, LATCH_LOCK_QUEUED);
-  assert_counts (fx, 1, 4);
+  latch_test_assert_counts (fx, 1, 4);
 
   /* The EX at the head goes: the PR behind it fits, the EX after not. */
-  latch_locker_drop_owner (fx->locker, OWNER (2), MS (0), fx->events);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (2), MS (0),
+                           fx->events);
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_event (fx, 0, 3, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 3);
-  g_assert_false (unlock (fx, 2, "r"));
+  latch_test_assert_event (fx, 0, 3, LATCH_LOCK_GRANTED);
+  latch_test_assert_counts (fx, 1, 3);
+  g_assert_false (latch_test_unlock (fx, 2, "r"));
 
   /* A queued request at the tail goes: nothing else happens. */
-  clear_events (fx);
-  latch_locker_drop_owner (fx->locker, OWNER (4), MS (0), fx->events);
+  latch_test_clear_events (fx);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (4), MS (0),
+                           fx->events);
   g_assert_cmpuint (fx->events->len, ==, 0);
-  assert_counts (fx, 1, 2);
+  latch_test_assert_counts (fx, 1, 2);
 }
 
 /* An owner with holds on several resources and a queued request. */
 static void
-test_drop_everything (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_drop_everything (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
-  g_assert_cmpint (lock_full (fx, 1, "a", EX, TRUE, TRUE, 0, 0, NULL), ==,
-                   LATCH_LOCK_GRANTED);
-  g_assert_cmpint (lock_full (fx, 1, "b", PW, TRUE, TRUE, 0, 0, NULL), ==,
-                   LATCH_LOCK_GRANTED);
-  g_assert_cmpint (lock_full (fx, 2, "a", EX, TRUE, TRUE, 0, 0, NULL), ==,
-                   LATCH_LOCK_QUEUED);
-  g_assert_cmpint (lock_full (fx, 2, "c", EX, TRUE, TRUE, 0, 0, NULL), ==,
-                   LATCH_LOCK_GRANTED);
-  g_assert_cmpint (lock_full (fx, 1, "c", PR, TRUE, TRUE, 0, 0, NULL), ==,
-                   LATCH_LOCK_QUEUED);
-  g_assert_cmpint (lock_full (fx, 3, "c", NL, TRUE, TRUE, 0, 0, NULL), ==,
-                   LATCH_LOCK_QUEUED);
-  assert_counts (fx, 3, 6);
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "a", EX, TRUE, TRUE, 0, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "b", PW, TRUE, TRUE, 0, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (latch_test_lock_full (fx, 2, "a", EX, TRUE, TRUE, 0, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (latch_test_lock_full (fx, 2, "c", EX, TRUE, TRUE, 0, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "c", PR, TRUE, TRUE, 0, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (latch_test_lock_full (fx, 3, "c", NL, TRUE, TRUE, 0, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_QUEUED);
+  latch_test_assert_counts (fx, 3, 6);
 
-  latch_locker_drop_owner (fx->locker, OWNER (1), MS (0), fx->events);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (1), MS (0),
+                           fx->events);
   /* a: 2 granted; b: gone; c: 3's NL no longer behind 1's PR. */
   g_assert_cmpuint (fx->events->len, ==, 2);
-  assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
-  assert_event (fx, 1, 3, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 2, 3);
+  latch_test_assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  latch_test_assert_event (fx, 1, 3, LATCH_LOCK_GRANTED);
+  latch_test_assert_counts (fx, 2, 3);
 
-  clear_events (fx);
-  latch_locker_drop_owner (fx->locker, OWNER (2), MS (0), fx->events);
-  latch_locker_drop_owner (fx->locker, OWNER (3), MS (0), fx->events);
+  latch_test_clear_events (fx);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (2), MS (0),
+                           fx->events);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (3), MS (0),
+                           fx->events);
   g_assert_cmpuint (fx->events->len, ==, 0);
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 0, 0);
 }
 
 /* ---- unlock ---- */
 
 static void
-test_unlock_not_held (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_unlock_not_held (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
-  g_assert_false (unlock (fx, 1, "r"));
-  g_assert_false (unlock (fx, 1, "not a name"));
+  g_assert_false (latch_test_unlock (fx, 1, "r"));
+  g_assert_false (latch_test_unlock (fx, 1, "not a name"));
   g_assert_cmpint (lock (fx, 1, EX, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 2, EX, TRUE), ==, LATCH_LOCK_QUEUED);
-  g_assert_cmpint (lock_full (fx, 3, "x", EX, TRUE, FALSE, 0, 0, NULL), ==,
-                   LATCH_LOCK_WAIT_RESOURCE);
-  g_assert_false (unlock (fx, 1, "s"));   /* holds something else */
-  g_assert_false (unlock (fx, 2, "r"));   /* only queued */
-  g_assert_false (unlock (fx, 3, "x"));   /* only waiting for creation */
-  g_assert_false (unlock (fx, 4, "r"));   /* nothing at all */
+  g_assert_cmpint (latch_test_lock_full (fx, 3, "x", EX, TRUE, FALSE, 0, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_WAIT_RESOURCE);
+  g_assert_false (latch_test_unlock (fx, 1, "s"));  /* holds something else */
+  g_assert_false (latch_test_unlock (fx, 2, "r"));  /* only queued */
+  g_assert_false (latch_test_unlock (fx, 3, "x"));  /* waiting for creation */
+  g_assert_false (latch_test_unlock (fx, 4, "r"));  /* nothing at all */
   g_assert_cmpuint (fx->events->len, ==, 0);
-  assert_counts (fx, 1, 3);
-  g_assert_true (unlock (fx, 1, "r"));
-  g_assert_false (unlock (fx, 1, "r"));
+  latch_test_assert_counts (fx, 1, 3);
+  g_assert_true (latch_test_unlock (fx, 1, "r"));
+  g_assert_false (latch_test_unlock (fx, 1, "r"));
 }
 
 /* ---- idle lifespan ---- */
 
 static void
-test_lifespan_zero (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_lifespan_zero (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock (fx, 1, EX, TRUE), ==, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 1);
-  g_assert_true (unlock (fx, 1, "r"));
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 1, 1);
+  g_assert_true (latch_test_unlock (fx, 1, "r"));
+  latch_test_assert_counts (fx, 0, 0);
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (0), fx->events), ==, -1);
 
   /* A busy request against a resource created with no wait at all. */
   g_assert_cmpint (lock (fx, 1, EX, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 2, EX, FALSE), ==, LATCH_LOCK_BUSY);
-  latch_locker_drop_owner (fx->locker, OWNER (1), MS (0), fx->events);
-  assert_counts (fx, 0, 0);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (1), MS (0),
+                           fx->events);
+  latch_test_assert_counts (fx, 0, 0);
 }
 
 static void
-test_lifespan_delayed (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_lifespan_delayed (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
-  g_assert_cmpint (lock_full (fx, 1, "r", EX, TRUE, TRUE, 100, 0, NULL), ==,
-                   LATCH_LOCK_GRANTED);
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "r", EX, TRUE, TRUE, 100, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (5), fx->events), ==, -1);
-  g_assert_true (latch_locker_unlock (fx->locker, OWNER (1), "r", FALSE, MS (10),
-                                      fx->events));
-  assert_counts (fx, 1, 0);
+  g_assert_true (latch_locker_unlock (fx->locker, LATCH_TEST_OWNER (1), "r",
+                                      FALSE, MS (10), fx->events));
+  latch_test_assert_counts (fx, 1, 0);
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (50), fx->events), ==, MS (110));
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (109), fx->events), ==, MS (110));
-  assert_counts (fx, 1, 0);
+  latch_test_assert_counts (fx, 1, 0);
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (110), fx->events), ==, -1);
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 0, 0);
   g_assert_cmpuint (fx->events->len, ==, 0);
 }
 
 /* Use restarts the countdown; a later request's lifespan is ignored. */
 static void
-test_lifespan_restart (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_lifespan_restart (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
-  g_assert_cmpint (lock_full (fx, 1, "r", EX, TRUE, TRUE, 100, 10, NULL), ==,
-                   LATCH_LOCK_GRANTED);
-  g_assert_true (latch_locker_unlock (fx->locker, OWNER (1), "r", FALSE, MS (20),
-                                      fx->events));
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "r", EX, TRUE, TRUE, 100, 10,
+                                         NULL),
+                   ==, LATCH_LOCK_GRANTED);
+  g_assert_true (latch_locker_unlock (fx->locker, LATCH_TEST_OWNER (1), "r",
+                                      FALSE, MS (20), fx->events));
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (20), fx->events), ==, MS (120));
-  g_assert_cmpint (lock_full (fx, 2, "r", PR, TRUE, TRUE, 5, 60, NULL), ==,
-                   LATCH_LOCK_GRANTED);
+  g_assert_cmpint (latch_test_lock_full (fx, 2, "r", PR, TRUE, TRUE, 5, 60,
+                                         NULL),
+                   ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (120), fx->events), ==, -1);
-  assert_counts (fx, 1, 1);
-  g_assert_true (latch_locker_unlock (fx->locker, OWNER (2), "r", FALSE, MS (70),
-                                      fx->events));
+  latch_test_assert_counts (fx, 1, 1);
+  g_assert_true (latch_locker_unlock (fx->locker, LATCH_TEST_OWNER (2), "r",
+                                      FALSE, MS (70), fx->events));
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (120), fx->events), ==, MS (170));
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (169), fx->events), ==, MS (170));
-  assert_counts (fx, 1, 0);
+  latch_test_assert_counts (fx, 1, 0);
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (170), fx->events), ==, -1);
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 0, 0);
 
   /* A busy request does not make an idle resource busy. */
-  g_assert_cmpint (lock_full (fx, 1, "r", EX, FALSE, TRUE, 100, 200, NULL),
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "r", EX, FALSE, TRUE, 100, 200,
+                                         NULL),
                    ==, LATCH_LOCK_GRANTED);
-  g_assert_true (latch_locker_unlock (fx->locker, OWNER (1), "r", FALSE, MS (200),
-                                      fx->events));
+  g_assert_true (latch_locker_unlock (fx->locker, LATCH_TEST_OWNER (1), "r",
+                                      FALSE, MS (200), fx->events));
   g_assert_cmpint (latch_locker_request (
-                       fx->locker, OWNER (2),
+                       fx->locker, LATCH_TEST_OWNER (2),
                        &(LatchLockReq){ .name = "r", .mode = 99 }, MS (250), NULL,
                        NULL, fx->events),
                    ==, LATCH_LOCK_IMPOSSIBLE);
@@ -481,120 +417,141 @@ test_lifespan_restart (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
 /* Several idle resources expire in order of their own deadlines. */
 static void
-test_lifespan_order (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_lifespan_order (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
-  lock_full (fx, 1, "a", EX, TRUE, TRUE, 300, 0, NULL);
-  lock_full (fx, 1, "b", EX, TRUE, TRUE, 100, 0, NULL);
-  lock_full (fx, 1, "c", EX, TRUE, TRUE, 0, 0, NULL);
-  lock_full (fx, 1, "d", EX, TRUE, TRUE, 100, 0, NULL);
-  assert_counts (fx, 4, 4);
-  latch_locker_drop_owner (fx->locker, OWNER (1), MS (0), fx->events);
-  assert_counts (fx, 3, 0);  /* "c" went at once */
+  latch_test_lock_full (fx, 1, "a", EX, TRUE, TRUE, 300, 0, NULL);
+  latch_test_lock_full (fx, 1, "b", EX, TRUE, TRUE, 100, 0, NULL);
+  latch_test_lock_full (fx, 1, "c", EX, TRUE, TRUE, 0, 0, NULL);
+  latch_test_lock_full (fx, 1, "d", EX, TRUE, TRUE, 100, 0, NULL);
+  latch_test_assert_counts (fx, 4, 4);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (1), MS (0),
+                           fx->events);
+  latch_test_assert_counts (fx, 3, 0);  /* "c" went at once */
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (0), fx->events), ==, MS (100));
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (100), fx->events), ==, MS (300));
-  assert_counts (fx, 1, 0);
+  latch_test_assert_counts (fx, 1, 0);
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (1000), fx->events), ==, -1);
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 0, 0);
 }
 
 /* ---- incubator ---- */
 
 static void
-test_incubator_granted (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_incubator_granted (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   guint64 f_creator;
   guint64 f_waiter;
 
-  g_assert_cmpint (lock_full (fx, 1, "r", PR, TRUE, FALSE, 0, 0, NULL), ==,
-                   LATCH_LOCK_WAIT_RESOURCE);
-  assert_counts (fx, 0, 1);
-  g_assert_cmpint (lock_full (fx, 2, "r", PR, TRUE, TRUE, 0, 0, &f_creator),
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "r", PR, TRUE, FALSE, 0, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_WAIT_RESOURCE);
+  latch_test_assert_counts (fx, 0, 1);
+  g_assert_cmpint (latch_test_lock_full (fx, 2, "r", PR, TRUE, TRUE, 0, 0,
+                                         &f_creator),
                    ==, LATCH_LOCK_GRANTED);
   g_assert_cmpuint (fx->events->len, ==, 1);
-  f_waiter = assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
+  f_waiter = latch_test_assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
   g_assert_cmpuint (f_creator, <, f_waiter);
-  assert_counts (fx, 1, 2);
-  g_assert_true (unlock (fx, 1, "r"));
+  latch_test_assert_counts (fx, 1, 2);
+  g_assert_true (latch_test_unlock (fx, 1, "r"));
 }
 
 static void
-test_incubator_queued (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_incubator_queued (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
-  g_assert_cmpint (lock_full (fx, 1, "r", PR, TRUE, FALSE, 0, 0, NULL), ==,
-                   LATCH_LOCK_WAIT_RESOURCE);
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "r", PR, TRUE, FALSE, 0, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_WAIT_RESOURCE);
   g_assert_cmpint (lock (fx, 2, EX, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_event (fx, 0, 1, LATCH_LOCK_QUEUED);
-  clear_events (fx);
-  g_assert_true (unlock (fx, 2, "r"));
+  latch_test_assert_event (fx, 0, 1, LATCH_LOCK_QUEUED);
+  latch_test_clear_events (fx);
+  g_assert_true (latch_test_unlock (fx, 2, "r"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 1);
+  latch_test_assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
+  latch_test_assert_counts (fx, 1, 1);
 }
 
 /* Waiters are handed over in arrival order, each as if new. */
 static void
-test_incubator_order (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_incubator_order (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
-  g_assert_cmpint (lock_full (fx, 1, "r", EX, TRUE, FALSE, 0, 0, NULL), ==,
-                   LATCH_LOCK_WAIT_RESOURCE);
-  g_assert_cmpint (lock_full (fx, 2, "r", NL, TRUE, FALSE, 0, 0, NULL), ==,
-                   LATCH_LOCK_WAIT_RESOURCE);
-  g_assert_cmpint (lock_full (fx, 3, "r", NL, TRUE, FALSE, 0, 0, NULL), ==,
-                   LATCH_LOCK_WAIT_RESOURCE);
-  g_assert_cmpint (lock_full (fx, 4, "other", NL, TRUE, FALSE, 0, 0, NULL),
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "r", EX, TRUE, FALSE, 0, 0,
+                                         NULL),
                    ==, LATCH_LOCK_WAIT_RESOURCE);
-  latch_locker_drop_owner (fx->locker, OWNER (3), MS (0), fx->events);
-  assert_counts (fx, 0, 3);
+  g_assert_cmpint (latch_test_lock_full (fx, 2, "r", NL, TRUE, FALSE, 0, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_WAIT_RESOURCE);
+  g_assert_cmpint (latch_test_lock_full (fx, 3, "r", NL, TRUE, FALSE, 0, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_WAIT_RESOURCE);
+  g_assert_cmpint (latch_test_lock_full (fx, 4, "other", NL, TRUE, FALSE, 0, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_WAIT_RESOURCE);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (3), MS (0),
+                           fx->events);
+  latch_test_assert_counts (fx, 0, 3);
 
   g_assert_cmpint (lock (fx, 5, CR, TRUE), ==, LATCH_LOCK_GRANTED);
   /* EX does not fit with CR: queued; NL would fit but is behind it. */
   g_assert_cmpuint (fx->events->len, ==, 2);
-  assert_event (fx, 0, 1, LATCH_LOCK_QUEUED);
-  assert_event (fx, 1, 2, LATCH_LOCK_QUEUED);
-  assert_counts (fx, 1, 4);
-  clear_events (fx);
+  latch_test_assert_event (fx, 0, 1, LATCH_LOCK_QUEUED);
+  latch_test_assert_event (fx, 1, 2, LATCH_LOCK_QUEUED);
+  latch_test_assert_counts (fx, 1, 4);
+  latch_test_clear_events (fx);
 
   /* A create=FALSE request on an existing resource is an ordinary one. */
-  g_assert_cmpint (lock_full (fx, 6, "r", NL, FALSE, FALSE, 0, 0, NULL), ==,
-                   LATCH_LOCK_BUSY);
-  g_assert_true (unlock (fx, 5, "r"));
+  g_assert_cmpint (latch_test_lock_full (fx, 6, "r", NL, FALSE, FALSE, 0, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_BUSY);
+  g_assert_true (latch_test_unlock (fx, 5, "r"));
   g_assert_cmpuint (fx->events->len, ==, 2);
-  assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
-  assert_event (fx, 1, 2, LATCH_LOCK_GRANTED);
-  clear_events (fx);
+  latch_test_assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
+  latch_test_assert_event (fx, 1, 2, LATCH_LOCK_GRANTED);
+  latch_test_clear_events (fx);
 
-  latch_locker_drop_owner (fx->locker, OWNER (1), MS (0), fx->events);
-  latch_locker_drop_owner (fx->locker, OWNER (2), MS (0), fx->events);
-  latch_locker_drop_owner (fx->locker, OWNER (4), MS (0), fx->events);
-  assert_counts (fx, 0, 0);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (1), MS (0),
+                           fx->events);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (2), MS (0),
+                           fx->events);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (4), MS (0),
+                           fx->events);
+  latch_test_assert_counts (fx, 0, 0);
   /* "other" was never created; its waiter is gone: nothing to hand over. */
-  g_assert_cmpint (lock_full (fx, 7, "other", NL, TRUE, TRUE, 0, 0, NULL), ==,
-                   LATCH_LOCK_GRANTED);
+  g_assert_cmpint (latch_test_lock_full (fx, 7, "other", NL, TRUE, TRUE, 0, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_GRANTED);
   g_assert_cmpuint (fx->events->len, ==, 0);
 }
 
 static void
-test_incubator_cant_wait (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_incubator_cant_wait (LatchTestFixture *fx,
+                          gconstpointer data G_GNUC_UNUSED)
 {
-  g_assert_cmpint (lock_full (fx, 1, "r", EX, FALSE, FALSE, 0, 0, NULL), ==,
-                   LATCH_LOCK_CANT_WAIT);
-  assert_counts (fx, 0, 0);
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "r", EX, FALSE, FALSE, 0, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_CANT_WAIT);
+  latch_test_assert_counts (fx, 0, 0);
   g_assert_cmpint (lock (fx, 2, EX, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpuint (fx->events->len, ==, 0);
 }
 
 /* A waiter handed over to a resource with an idle lifespan. */
 static void
-test_incubator_lifespan (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_incubator_lifespan (LatchTestFixture *fx,
+                         gconstpointer data G_GNUC_UNUSED)
 {
-  g_assert_cmpint (lock_full (fx, 1, "r", EX, TRUE, FALSE, 7, 0, NULL), ==,
-                   LATCH_LOCK_WAIT_RESOURCE);
-  g_assert_cmpint (lock_full (fx, 2, "r", NL, FALSE, TRUE, 50, 10, NULL), ==,
-                   LATCH_LOCK_GRANTED);
-  assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
-  latch_locker_drop_owner (fx->locker, OWNER (2), MS (20), fx->events);
-  latch_locker_drop_owner (fx->locker, OWNER (1), MS (30), fx->events);
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "r", EX, TRUE, FALSE, 7, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_WAIT_RESOURCE);
+  g_assert_cmpint (latch_test_lock_full (fx, 2, "r", NL, FALSE, TRUE, 50, 10,
+                                         NULL),
+                   ==, LATCH_LOCK_GRANTED);
+  latch_test_assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (2), MS (20),
+                           fx->events);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (1), MS (30),
+                           fx->events);
   /* The creator's lifespan (50), not the waiter's (7). */
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (30), fx->events), ==, MS (80));
 }
@@ -602,7 +559,7 @@ test_incubator_lifespan (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 /* ---- names ---- */
 
 static void
-test_name_invalid (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_name_invalid (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   static const char *const names[] = {
     "", "a b", "1abc", "abc\n!!", "big[99999999999]", "/a\\b", "_x_a[1]",
@@ -610,27 +567,30 @@ test_name_invalid (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
   for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
     {
-      g_assert_cmpint (lock_full (fx, 1, names[i], EX, TRUE, TRUE, 0, 0,
-                                  NULL), ==, LATCH_LOCK_INVALID_NAME);
-      g_assert_cmpint (lock_full (fx, 1, names[i], EX, TRUE, FALSE, 0, 0,
-                                  NULL), ==, LATCH_LOCK_INVALID_NAME);
-      g_assert_false (unlock (fx, 1, names[i]));
+      g_assert_cmpint (latch_test_lock_full (fx, 1, names[i], EX, TRUE, TRUE,
+                                             0, 0, NULL),
+                       ==, LATCH_LOCK_INVALID_NAME);
+      g_assert_cmpint (latch_test_lock_full (fx, 1, names[i], EX, TRUE, FALSE,
+                                             0, 0, NULL),
+                       ==, LATCH_LOCK_INVALID_NAME);
+      g_assert_false (latch_test_unlock (fx, 1, names[i]));
     }
-  assert_counts (fx, 0, 0);
-  g_assert_cmpint (lock_full (fx, 1, "_RESOURCE", EX, TRUE, TRUE, 0, 0, NULL),
+  latch_test_assert_counts (fx, 0, 0);
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "_RESOURCE", EX, TRUE, TRUE, 0,
+                                         0, NULL),
                    ==, LATCH_LOCK_GRANTED);
 }
 
 /* Freeing a locker with holds, queues and waiters leaks nothing. */
 static void
-test_free_busy (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_free_busy (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
-  lock_full (fx, 1, "a", EX, TRUE, TRUE, 100, 0, NULL);
-  lock_full (fx, 2, "a", EX, TRUE, TRUE, 0, 0, NULL);
-  lock_full (fx, 3, "b", EX, TRUE, FALSE, 0, 0, NULL);
-  lock_full (fx, 4, "c", EX, TRUE, TRUE, 100, 0, NULL);
-  unlock (fx, 4, "c");
-  assert_counts (fx, 2, 3);
+  latch_test_lock_full (fx, 1, "a", EX, TRUE, TRUE, 100, 0, NULL);
+  latch_test_lock_full (fx, 2, "a", EX, TRUE, TRUE, 0, 0, NULL);
+  latch_test_lock_full (fx, 3, "b", EX, TRUE, FALSE, 0, 0, NULL);
+  latch_test_lock_full (fx, 4, "c", EX, TRUE, TRUE, 100, 0, NULL);
+  latch_test_unlock (fx, 4, "c");
+  latch_test_assert_counts (fx, 2, 3);
 }
 
 /* ---- randomized model test ---- */
@@ -973,8 +933,8 @@ run_model_once (int n_ops)
           LatchLockStatus got;
 
           want = model_request (&m, owner, r, req.mode, req.wait, req.create);
-          got = latch_locker_request (locker, OWNER (owner), &req, op, &fence,
-                                      NULL, events);
+          got = latch_locker_request (locker, LATCH_TEST_OWNER (owner), &req,
+                                      op, &fence, NULL, events);
           g_assert_cmpint (got, ==, want);
           n_status[status_slot (got)]++;
           if (got == LATCH_LOCK_GRANTED)
@@ -987,16 +947,17 @@ run_model_once (int n_ops)
         {
           gboolean want = model_unlock (&m, owner, r);
 
-          g_assert_cmpint (latch_locker_unlock (locker, OWNER (owner),
-                                                m_names[r],
-                                                g_test_rand_bit (), op,
-                                                events),
+          g_assert_cmpint (latch_locker_unlock (locker,
+                                                LATCH_TEST_OWNER (owner),
+                                                m_names[r], g_test_rand_bit (),
+                                                op, events),
                            ==, want);
         }
       else
         {
           model_drop (&m, owner);
-          latch_locker_drop_owner (locker, OWNER (owner), op, events);
+          latch_locker_drop_owner (locker, LATCH_TEST_OWNER (owner), op,
+                                   events);
         }
       compare_events (&m, events, pending_before, &last_fence);
       for (guint i = 0; i < events->len; i++)
@@ -1017,7 +978,8 @@ run_model_once (int n_ops)
       memcpy (pending_before, m.pending, sizeof pending_before);
       g_array_set_size (m.expected, 0);
       model_drop (&m, owner);
-      latch_locker_drop_owner (locker, OWNER (owner), n_ops, events);
+      latch_locker_drop_owner (locker, LATCH_TEST_OWNER (owner), n_ops,
+                               events);
       compare_events (&m, events, pending_before, &last_fence);
       g_array_set_size (events, 0);
       model_check (&m, locker);
@@ -1049,33 +1011,31 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, func) \
-  g_test_add ((path), Fixture, NULL, fixture_setup, (func), fixture_teardown)
-
   g_test_add_func ("/locker/simple/matrix/grant-now", test_matrix_grant_now);
   g_test_add_func ("/locker/simple/matrix/queue", test_matrix_queue);
-  ADD ("/locker/simple/fifo-writer-not-starved", test_fifo_writer_not_starved);
-  ADD ("/locker/simple/busy-behind-queue", test_fifo_busy_behind_queue);
-  ADD ("/locker/simple/head-blocks", test_fifo_head_blocks);
-  ADD ("/locker/simple/same-owner-twice", test_same_owner_twice);
-  ADD ("/locker/fence/increasing", test_fence_increasing);
-  ADD ("/locker/drop-owner/holder", test_drop_holder);
-  ADD ("/locker/drop-owner/queued", test_drop_queued);
-  ADD ("/locker/drop-owner/everything", test_drop_everything);
-  ADD ("/locker/unlock/not-held", test_unlock_not_held);
-  ADD ("/locker/lifespan/zero", test_lifespan_zero);
-  ADD ("/locker/lifespan/delayed", test_lifespan_delayed);
-  ADD ("/locker/lifespan/restart", test_lifespan_restart);
-  ADD ("/locker/lifespan/order", test_lifespan_order);
-  ADD ("/locker/incubator/granted", test_incubator_granted);
-  ADD ("/locker/incubator/queued", test_incubator_queued);
-  ADD ("/locker/incubator/order", test_incubator_order);
-  ADD ("/locker/incubator/cant-wait", test_incubator_cant_wait);
-  ADD ("/locker/incubator/lifespan", test_incubator_lifespan);
-  ADD ("/locker/name/invalid", test_name_invalid);
-  ADD ("/locker/free-busy", test_free_busy);
+  LATCH_TEST_ADD ("/locker/simple/fifo-writer-not-starved",
+                  test_fifo_writer_not_starved);
+  LATCH_TEST_ADD ("/locker/simple/busy-behind-queue",
+                  test_fifo_busy_behind_queue);
+  LATCH_TEST_ADD ("/locker/simple/head-blocks", test_fifo_head_blocks);
+  LATCH_TEST_ADD ("/locker/simple/same-owner-twice", test_same_owner_twice);
+  LATCH_TEST_ADD ("/locker/fence/increasing", test_fence_increasing);
+  LATCH_TEST_ADD ("/locker/drop-owner/holder", test_drop_holder);
+  LATCH_TEST_ADD ("/locker/drop-owner/queued", test_drop_queued);
+  LATCH_TEST_ADD ("/locker/drop-owner/everything", test_drop_everything);
+  LATCH_TEST_ADD ("/locker/unlock/not-held", test_unlock_not_held);
+  LATCH_TEST_ADD ("/locker/lifespan/zero", test_lifespan_zero);
+  LATCH_TEST_ADD ("/locker/lifespan/delayed", test_lifespan_delayed);
+  LATCH_TEST_ADD ("/locker/lifespan/restart", test_lifespan_restart);
+  LATCH_TEST_ADD ("/locker/lifespan/order", test_lifespan_order);
+  LATCH_TEST_ADD ("/locker/incubator/granted", test_incubator_granted);
+  LATCH_TEST_ADD ("/locker/incubator/queued", test_incubator_queued);
+  LATCH_TEST_ADD ("/locker/incubator/order", test_incubator_order);
+  LATCH_TEST_ADD ("/locker/incubator/cant-wait", test_incubator_cant_wait);
+  LATCH_TEST_ADD ("/locker/incubator/lifespan", test_incubator_lifespan);
+  LATCH_TEST_ADD ("/locker/name/invalid", test_name_invalid);
+  LATCH_TEST_ADD ("/locker/free-busy", test_free_busy);
   g_test_add_func ("/locker/model/random", test_model_random);
 
-#undef ADD
   return g_test_run ();
 }

@@ -4,13 +4,12 @@
 
 #include "locker/locker.h"
 
+#include "locker-fixture.h"
+
 #include <string.h>
 
 /* The locker's clock is in microseconds; the tests think in ms. */
 #define MS(ms) ((gint64) (ms) * 1000)
-
-#define OWNER(n) GINT_TO_POINTER (n)
-#define FIRST_FENCE 1000
 
 /* spec/resources.md §3, written out again here so that the tests trust
  * neither rsrc-simple.c nor rsrc-hier.c: compat[held][requested]. */
@@ -37,110 +36,18 @@ is_compatible (int held, int requested)
   return compat[held][requested] == 'Y';
 }
 
-typedef struct
-{
-  LatchLocker *locker;
-  GArray *events;
-} Fixture;
-
-static void
-fixture_setup (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
-{
-  fx->locker = latch_locker_new (FIRST_FENCE);
-  fx->events = latch_lock_events_new ();
-}
-
-static void
-fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
-{
-  g_clear_pointer (&fx->locker, latch_locker_free);
-  g_clear_pointer (&fx->events, g_array_unref);
-}
-
-static LatchLockStatus
-lock_full (Fixture *fx, int owner, const char *name, LatchLockMode mode,
-           gboolean wait, gboolean create, int lifespan, gint64 now_ms,
-           guint64 *fence_out)
-{
-  LatchLockReq req = {
-    .name = name,
-    .mode = mode,
-    .quantity = 1,
-    .wait = wait,
-    .create = create,
-    .lifespan = lifespan,
-  };
-  char *element = NULL;
-  guint64 fence = 0;
-  LatchLockStatus status;
-
-  status = latch_locker_request (fx->locker, OWNER (owner), &req, MS (now_ms),
-                                 &fence, &element, fx->events);
-  g_assert_null (element); /* no elements for hierarchical resources */
-  if (status == LATCH_LOCK_GRANTED)
-    g_assert_cmpuint (fence, >=, FIRST_FENCE);
-  else
-    g_assert_cmpuint (fence, ==, 0);
-  if (fence_out != NULL)
-    *fence_out = fence;
-  return status;
-}
-
 /* Lock name, create it if needed, lifespan 0, time 0. */
 static LatchLockStatus
-lock (Fixture *fx, int owner, const char *name, LatchLockMode mode,
+lock (LatchTestFixture *fx, int owner, const char *name, LatchLockMode mode,
       gboolean wait)
 {
-  return lock_full (fx, owner, name, mode, wait, TRUE, 0, 0, NULL);
-}
-
-static gboolean
-unlock (Fixture *fx, int owner, const char *name)
-{
-  return latch_locker_unlock (fx->locker, OWNER (owner), name, FALSE, 0,
-                              fx->events);
-}
-
-static void
-drop (Fixture *fx, int owner)
-{
-  latch_locker_drop_owner (fx->locker, OWNER (owner), 0, fx->events);
-}
-
-static void
-clear_events (Fixture *fx)
-{
-  if (fx->events->len > 0)
-    g_array_remove_range (fx->events, 0, fx->events->len);
-}
-
-/* Asserts that event i is status for owner; returns its fence. */
-static guint64
-assert_event (Fixture *fx, guint i, int owner, LatchLockStatus status)
-{
-  const LatchLockEvent *ev;
-
-  g_assert_cmpuint (i, <, fx->events->len);
-  ev = &g_array_index (fx->events, LatchLockEvent, i);
-  g_assert_true (ev->owner == OWNER (owner));
-  g_assert_cmpint (ev->status, ==, status);
-  g_assert_null (ev->element);
-  if (status != LATCH_LOCK_GRANTED)
-    g_assert_cmpuint (ev->fence, ==, 0);
-  return ev->fence;
-}
-
-static void
-assert_counts (Fixture *fx, guint n_resources, guint n_active)
-{
-  g_assert_cmpuint (latch_locker_n_resources (fx->locker), ==, n_resources);
-  g_assert_cmpuint (latch_locker_n_active (fx->locker), ==, n_active);
+  return latch_test_lock_full (fx, owner, name, mode, wait, TRUE, 0, 0, NULL);
 }
 
 /* ---- FLoM's examples (tests "Use case 14/15") ---- */
 
 static void
-test_ancestor_blocks_descendant (Fixture *fx,
+test_ancestor_blocks_descendant (LatchTestFixture *fx,
                                  gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock (fx, 1, "/apple", EX, TRUE), ==, LATCH_LOCK_GRANTED);
@@ -153,18 +60,18 @@ test_ancestor_blocks_descendant (Fixture *fx,
   /* NL goes with anything, also below an EX. */
   g_assert_cmpint (lock (fx, 3, "/apple/pear", NL, FALSE), ==,
                    LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 2);
+  latch_test_assert_counts (fx, 1, 2);
 
   g_assert_cmpint (lock (fx, 2, "/apple/pear", EX, TRUE), ==,
                    LATCH_LOCK_QUEUED);
-  g_assert_true (unlock (fx, 1, "/apple"));
+  g_assert_true (latch_test_unlock (fx, 1, "/apple"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 2);
+  latch_test_assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  latch_test_assert_counts (fx, 1, 2);
 }
 
 static void
-test_descendant_blocks_ancestor (Fixture *fx,
+test_descendant_blocks_ancestor (LatchTestFixture *fx,
                                  gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock (fx, 1, "/foo/bar/apple", EX, TRUE), ==,
@@ -175,17 +82,18 @@ test_descendant_blocks_ancestor (Fixture *fx,
                    LATCH_LOCK_BUSY);
   g_assert_cmpint (lock (fx, 3, "/foo/blue", PR, FALSE), ==,
                    LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 2);
+  latch_test_assert_counts (fx, 1, 2);
 
   g_assert_cmpint (lock (fx, 2, "/foo/bar", PR, TRUE), ==, LATCH_LOCK_QUEUED);
-  g_assert_true (unlock (fx, 1, "/foo/bar/apple"));
+  g_assert_true (latch_test_unlock (fx, 1, "/foo/bar/apple"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 2);
+  latch_test_assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  latch_test_assert_counts (fx, 1, 2);
 }
 
 static void
-test_siblings_independent (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_siblings_independent (LatchTestFixture *fx,
+                           gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock (fx, 1, "/foo/bar", PR, FALSE), ==,
                    LATCH_LOCK_GRANTED);
@@ -207,7 +115,7 @@ test_siblings_independent (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (lock (fx, 8, "/foo/blue/apples", EX, FALSE), ==,
                    LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 9, "/foo", NL, FALSE), ==, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 8);
+  latch_test_assert_counts (fx, 1, 8);
 }
 
 /* ---- modes along the chain ---- */
@@ -238,10 +146,10 @@ test_matrix_chain (void)
     for (int held = 0; held < 6; held++)
       for (int asked = 0; asked < 6; asked++)
         {
-          Fixture fx;
+          LatchTestFixture fx;
           gboolean ok = !cases[c].related || is_compatible (held, asked);
 
-          fixture_setup (&fx, NULL);
+          latch_test_fixture_setup (&fx, NULL);
           g_assert_cmpint (lock (&fx, 1, cases[c].held, held, FALSE), ==,
                            LATCH_LOCK_GRANTED);
           g_assert_cmpint (lock (&fx, 2, cases[c].asked, asked, FALSE), ==,
@@ -251,19 +159,21 @@ test_matrix_chain (void)
               /* Queued, and granted when the holder goes. */
               g_assert_cmpint (lock (&fx, 2, cases[c].asked, asked, TRUE), ==,
                                LATCH_LOCK_QUEUED);
-              g_assert_true (unlock (&fx, 1, cases[c].held));
+              g_assert_true (latch_test_unlock (&fx, 1, cases[c].held));
               g_assert_cmpuint (fx.events->len, ==, 1);
-              assert_event (&fx, 0, 2, LATCH_LOCK_GRANTED);
+              latch_test_assert_event (&fx, 0, 2, LATCH_LOCK_GRANTED);
             }
           /* One resource unless the first segments differ. */
-          assert_counts (&fx, cases[c].held[1] == cases[c].asked[1] ? 1 : 2,
-                         ok ? 2 : 1);
-          fixture_teardown (&fx, NULL);
+          latch_test_assert_counts (&fx,
+                                    cases[c].held[1] == cases[c].asked[1]
+                                        ? 1 : 2,
+                                    ok ? 2 : 1);
+          latch_test_fixture_teardown (&fx, NULL);
         }
 }
 
 static void
-test_mode_chain (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_mode_chain (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   /* PR on /a and PR on /a/b coexist; EX below them does not fit. */
   g_assert_cmpint (lock (fx, 1, "/a", PR, FALSE), ==, LATCH_LOCK_GRANTED);
@@ -271,12 +181,12 @@ test_mode_chain (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (lock (fx, 3, "/a/b", EX, FALSE), ==, LATCH_LOCK_BUSY);
   g_assert_cmpint (lock (fx, 3, "/a/b/c", EX, FALSE), ==, LATCH_LOCK_BUSY);
   g_assert_cmpint (lock (fx, 3, "/a/c", EX, FALSE), ==, LATCH_LOCK_BUSY);
-  g_assert_true (unlock (fx, 1, "/a"));
+  g_assert_true (latch_test_unlock (fx, 1, "/a"));
   /* With the PR on /a gone, the sibling /a/c is free. */
   g_assert_cmpint (lock (fx, 3, "/a/c", EX, FALSE), ==, LATCH_LOCK_GRANTED);
-  g_assert_true (unlock (fx, 2, "/a/b"));
-  g_assert_true (unlock (fx, 3, "/a/c"));
-  assert_counts (fx, 0, 0);
+  g_assert_true (latch_test_unlock (fx, 2, "/a/b"));
+  g_assert_true (latch_test_unlock (fx, 3, "/a/c"));
+  latch_test_assert_counts (fx, 0, 0);
 
   /* CR, CW, CW down a chain fit; PR further down fits CR but not CW. */
   g_assert_cmpint (lock (fx, 1, "/a", CR, FALSE), ==, LATCH_LOCK_GRANTED);
@@ -284,39 +194,39 @@ test_mode_chain (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (lock (fx, 3, "/a/b/c", CW, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 4, "/a/b/c/d", PR, TRUE), ==, LATCH_LOCK_QUEUED);
   /* Still a CW on an ancestor: nothing happens. */
-  g_assert_true (unlock (fx, 2, "/a/b"));
+  g_assert_true (latch_test_unlock (fx, 2, "/a/b"));
   g_assert_cmpuint (fx->events->len, ==, 0);
-  g_assert_true (unlock (fx, 3, "/a/b/c"));
+  g_assert_true (latch_test_unlock (fx, 3, "/a/b/c"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_event (fx, 0, 4, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 2);
+  latch_test_assert_event (fx, 0, 4, LATCH_LOCK_GRANTED);
+  latch_test_assert_counts (fx, 1, 2);
 }
 
 /* Different first segments are different resources. */
 static void
-test_roots_independent (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_roots_independent (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock (fx, 1, "/a", EX, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 2, "/b", EX, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 3, "/ab/a", EX, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 4, "a", EX, FALSE), ==, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 4, 4);
+  latch_test_assert_counts (fx, 4, 4);
   g_assert_cmpint (lock (fx, 5, "/a/b", EX, TRUE), ==, LATCH_LOCK_QUEUED);
   /* A queue on /a does not hold up /b. */
   g_assert_cmpint (lock (fx, 6, "/b/x", EX, TRUE), ==, LATCH_LOCK_QUEUED);
-  g_assert_true (unlock (fx, 2, "/b"));
+  g_assert_true (latch_test_unlock (fx, 2, "/b"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_event (fx, 0, 6, LATCH_LOCK_GRANTED);
-  clear_events (fx);
-  g_assert_true (unlock (fx, 1, "/a"));
+  latch_test_assert_event (fx, 0, 6, LATCH_LOCK_GRANTED);
+  latch_test_clear_events (fx);
+  g_assert_true (latch_test_unlock (fx, 1, "/a"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_event (fx, 0, 5, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 4, 4);
+  latch_test_assert_event (fx, 0, 5, LATCH_LOCK_GRANTED);
+  latch_test_assert_counts (fx, 4, 4);
 }
 
 /* Segments may hold spaces, dots, UTF-8... */
 static void
-test_odd_segments (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_odd_segments (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock (fx, 1, "/a b/c.d", EX, FALSE), ==,
                    LATCH_LOCK_GRANTED);
@@ -327,13 +237,13 @@ test_odd_segments (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (lock (fx, 3, "/a b/c.d.e", EX, FALSE), ==,
                    LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 4, "/a", EX, FALSE), ==, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 2, 4);
+  latch_test_assert_counts (fx, 2, 4);
 }
 
 /* A long path (names have at most 2048 bytes: 1000 segments here), pruned
  * to nothing. */
 static void
-test_deep_path (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_deep_path (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_autoptr (GString) deep = g_string_new (NULL);
   g_autofree char *mid = NULL;
@@ -350,10 +260,10 @@ test_deep_path (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (lock (fx, 3, "/x/y", EX, FALSE), ==, LATCH_LOCK_GRANTED);
   g_string_append (deep, "/y");
   g_assert_cmpint (lock (fx, 4, deep->str, EX, FALSE), ==, LATCH_LOCK_BUSY);
-  g_assert_true (unlock (fx, 2, mid));
-  g_assert_true (unlock (fx, 3, "/x/y"));
-  drop (fx, 1);
-  assert_counts (fx, 0, 0);
+  g_assert_true (latch_test_unlock (fx, 2, mid));
+  g_assert_true (latch_test_unlock (fx, 3, "/x/y"));
+  latch_test_drop (fx, 1);
+  latch_test_assert_counts (fx, 0, 0);
 
   /* The locker is freed with a deep path held (teardown). */
   g_assert_cmpint (lock (fx, 1, deep->str, PR, FALSE), ==,
@@ -367,23 +277,23 @@ test_deep_path (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
  * /a/c dies while A holds /a/b, and /a/c stays locked (spec §5, "lock
  * leak").  Here the dead owner's holds go, whichever paths they are on. */
 static void
-test_no_leak_on_drop (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_no_leak_on_drop (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock (fx, 1, "/a/b", EX, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 2, "/a/c", EX, TRUE), ==, LATCH_LOCK_GRANTED);
-  drop (fx, 2);
+  latch_test_drop (fx, 2);
   g_assert_cmpuint (fx->events->len, ==, 0);
-  assert_counts (fx, 1, 1);
+  latch_test_assert_counts (fx, 1, 1);
   g_assert_cmpint (lock (fx, 3, "/a/c", EX, FALSE), ==, LATCH_LOCK_GRANTED);
 
   /* The creator dies: its path is free, the others stay held. */
-  drop (fx, 1);
+  latch_test_drop (fx, 1);
   g_assert_cmpint (lock (fx, 4, "/a/b", EX, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 5, "/a/c", EX, FALSE), ==, LATCH_LOCK_BUSY);
-  assert_counts (fx, 1, 2);
-  drop (fx, 3);
-  drop (fx, 4);
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 1, 2);
+  latch_test_drop (fx, 3);
+  latch_test_drop (fx, 4);
+  latch_test_assert_counts (fx, 0, 0);
 
   /* One owner on several paths and resources; a waiter on the ancestor
    * of them all gets it when the owner dies. */
@@ -392,64 +302,64 @@ test_no_leak_on_drop (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (lock (fx, 1, "/b", EX, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 3, "/a/b/x", CR, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 2, "/a", PW, TRUE), ==, LATCH_LOCK_QUEUED);
-  assert_counts (fx, 2, 5);
-  drop (fx, 1);
+  latch_test_assert_counts (fx, 2, 5);
+  latch_test_drop (fx, 1);
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 2);
-  clear_events (fx);
-  drop (fx, 2);
-  drop (fx, 3);
+  latch_test_assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  latch_test_assert_counts (fx, 1, 2);
+  latch_test_clear_events (fx);
+  latch_test_drop (fx, 2);
+  latch_test_drop (fx, 3);
   /* Every node pruned: the resource is idle and goes (lifespan 0). */
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 0, 0);
 }
 
 /* Unlock releases the owner's hold on exactly the path named (FLoM makes
  * the unlock name the resource's current name, which feeds the leak). */
 static void
-test_unlock_exact_path (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_unlock_exact_path (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock (fx, 1, "/a/b", EX, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 1, "/a/c", EX, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 2, "/a/b", EX, TRUE), ==, LATCH_LOCK_QUEUED);
-  g_assert_false (unlock (fx, 1, "/a"));
-  g_assert_false (unlock (fx, 1, "/a/b/c"));
-  g_assert_false (unlock (fx, 1, "/a/d"));
-  g_assert_false (unlock (fx, 1, "/a/b/"));
-  g_assert_false (unlock (fx, 2, "/a/b")); /* only queued */
-  g_assert_false (unlock (fx, 3, "/a/c")); /* holds nothing */
-  g_assert_true (unlock (fx, 1, "/a/c"));
-  g_assert_false (unlock (fx, 1, "/a/c"));
+  g_assert_false (latch_test_unlock (fx, 1, "/a"));
+  g_assert_false (latch_test_unlock (fx, 1, "/a/b/c"));
+  g_assert_false (latch_test_unlock (fx, 1, "/a/d"));
+  g_assert_false (latch_test_unlock (fx, 1, "/a/b/"));
+  g_assert_false (latch_test_unlock (fx, 2, "/a/b")); /* only queued */
+  g_assert_false (latch_test_unlock (fx, 3, "/a/c")); /* holds nothing */
+  g_assert_true (latch_test_unlock (fx, 1, "/a/c"));
+  g_assert_false (latch_test_unlock (fx, 1, "/a/c"));
   g_assert_cmpuint (fx->events->len, ==, 0);
-  assert_counts (fx, 1, 2);
+  latch_test_assert_counts (fx, 1, 2);
 
   /* Having "unlocked" /a/c, dropping 1 still releases /a/b. */
-  drop (fx, 1);
+  latch_test_drop (fx, 1);
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 1);
+  latch_test_assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  latch_test_assert_counts (fx, 1, 1);
 }
 
 /* The locker lets an owner ask again on a resource it holds; on a
  * related path it is handled like anybody else's request. */
 static void
-test_same_owner_twice (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_same_owner_twice (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock (fx, 1, "/a/b", PR, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 1, "/a", PR, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 1, "/a/b", PR, TRUE), ==, LATCH_LOCK_GRANTED);
-  g_assert_true (unlock (fx, 1, "/a/b"));
+  g_assert_true (latch_test_unlock (fx, 1, "/a/b"));
   g_assert_cmpint (lock (fx, 2, "/a/c", EX, FALSE), ==, LATCH_LOCK_BUSY);
   /* Its own PR on /a stands in the way of its EX below. */
   g_assert_cmpint (lock (fx, 1, "/a/c", EX, TRUE), ==, LATCH_LOCK_QUEUED);
-  g_assert_true (unlock (fx, 1, "/a"));
+  g_assert_true (latch_test_unlock (fx, 1, "/a"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 2);
-  g_assert_true (unlock (fx, 1, "/a/b"));
-  g_assert_false (unlock (fx, 1, "/a/b"));
-  g_assert_true (unlock (fx, 1, "/a/c"));
-  assert_counts (fx, 0, 0);
+  latch_test_assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
+  latch_test_assert_counts (fx, 1, 2);
+  g_assert_true (latch_test_unlock (fx, 1, "/a/b"));
+  g_assert_false (latch_test_unlock (fx, 1, "/a/b"));
+  g_assert_true (latch_test_unlock (fx, 1, "/a/c"));
+  latch_test_assert_counts (fx, 0, 0);
 }
 
 /* ---- the queue ---- */
@@ -462,33 +372,35 @@ test_same_owner_twice (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
  * with which it does conflict (letting it pass could starve 2).  Even a
  * request that would conflict with nobody, holder or queued, waits. */
 static void
-test_fifo_per_root (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_fifo_per_root (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   guint64 f1;
   guint64 f2;
   guint64 f3;
   guint64 f4;
 
-  g_assert_cmpint (lock_full (fx, 1, "/a/b", EX, TRUE, TRUE, 0, 0, &f1), ==,
-                   LATCH_LOCK_GRANTED);
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "/a/b", EX, TRUE, TRUE, 0, 0,
+                                         &f1),
+                   ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 2, "/a", EX, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (lock (fx, 3, "/a/c", EX, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (lock (fx, 4, "/a/c/d", PR, FALSE), ==, LATCH_LOCK_BUSY);
   g_assert_cmpint (lock (fx, 4, "/a/b", NL, FALSE), ==, LATCH_LOCK_BUSY);
   /* Another first segment has its own queue. */
   g_assert_cmpint (lock (fx, 5, "/b/c", EX, FALSE), ==, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 2, 4);
+  latch_test_assert_counts (fx, 2, 4);
 
-  g_assert_true (unlock (fx, 1, "/a/b"));
+  g_assert_true (latch_test_unlock (fx, 1, "/a/b"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  f2 = assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
-  clear_events (fx);
-  g_assert_true (unlock (fx, 2, "/a"));
+  f2 = latch_test_assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  latch_test_clear_events (fx);
+  g_assert_true (latch_test_unlock (fx, 2, "/a"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  f3 = assert_event (fx, 0, 3, LATCH_LOCK_GRANTED);
-  clear_events (fx);
-  g_assert_cmpint (lock_full (fx, 4, "/a/b", EX, FALSE, TRUE, 0, 0, &f4), ==,
-                   LATCH_LOCK_GRANTED);
+  f3 = latch_test_assert_event (fx, 0, 3, LATCH_LOCK_GRANTED);
+  latch_test_clear_events (fx);
+  g_assert_cmpint (latch_test_lock_full (fx, 4, "/a/b", EX, FALSE, TRUE, 0, 0,
+                                         &f4),
+                   ==, LATCH_LOCK_GRANTED);
   g_assert_cmpuint (f1, <, f2);
   g_assert_cmpuint (f2, <, f3);
   g_assert_cmpuint (f3, <, f4);
@@ -497,7 +409,7 @@ test_fifo_per_root (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 /* One release may grant several queued requests on different paths, in
  * queue order, until the head does not fit. */
 static void
-test_fifo_batch (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_fifo_batch (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   guint64 f[3];
 
@@ -507,43 +419,43 @@ test_fifo_batch (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (lock (fx, 4, "/a/b/x", PR, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (lock (fx, 5, "/a/c", CR, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (lock (fx, 6, "/a/d", NL, TRUE), ==, LATCH_LOCK_QUEUED);
-  assert_counts (fx, 1, 6);
+  latch_test_assert_counts (fx, 1, 6);
 
-  g_assert_true (unlock (fx, 1, "/a"));
+  g_assert_true (latch_test_unlock (fx, 1, "/a"));
   g_assert_cmpuint (fx->events->len, ==, 3);
-  f[0] = assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
-  f[1] = assert_event (fx, 1, 3, LATCH_LOCK_GRANTED);
-  f[2] = assert_event (fx, 2, 4, LATCH_LOCK_GRANTED);
+  f[0] = latch_test_assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  f[1] = latch_test_assert_event (fx, 1, 3, LATCH_LOCK_GRANTED);
+  f[2] = latch_test_assert_event (fx, 2, 4, LATCH_LOCK_GRANTED);
   g_assert_cmpuint (f[0], <, f[1]);
   g_assert_cmpuint (f[1], <, f[2]);
-  clear_events (fx);
+  latch_test_clear_events (fx);
 
   /* 5's CR on /a/c waits for 3's EX there, and 6 behind it. */
-  g_assert_true (unlock (fx, 2, "/a/b"));
+  g_assert_true (latch_test_unlock (fx, 2, "/a/b"));
   g_assert_cmpuint (fx->events->len, ==, 0);
-  drop (fx, 3);
+  latch_test_drop (fx, 3);
   g_assert_cmpuint (fx->events->len, ==, 2);
-  assert_event (fx, 0, 5, LATCH_LOCK_GRANTED);
-  assert_event (fx, 1, 6, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 1, 3);
+  latch_test_assert_event (fx, 0, 5, LATCH_LOCK_GRANTED);
+  latch_test_assert_event (fx, 1, 6, LATCH_LOCK_GRANTED);
+  latch_test_assert_counts (fx, 1, 3);
 }
 
 /* A queued request that goes away leaves the tree alone. */
 static void
-test_drop_queued (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_drop_queued (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock (fx, 1, "/a/b", PR, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock (fx, 2, "/a", EX, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (lock (fx, 3, "/a/b/c", CR, TRUE), ==, LATCH_LOCK_QUEUED);
-  drop (fx, 2);
+  latch_test_drop (fx, 2);
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_event (fx, 0, 3, LATCH_LOCK_GRANTED);
-  clear_events (fx);
+  latch_test_assert_event (fx, 0, 3, LATCH_LOCK_GRANTED);
+  latch_test_clear_events (fx);
   g_assert_cmpint (lock (fx, 2, "/a/b", EX, FALSE), ==, LATCH_LOCK_BUSY);
-  g_assert_true (unlock (fx, 1, "/a/b"));
+  g_assert_true (latch_test_unlock (fx, 1, "/a/b"));
   g_assert_cmpint (lock (fx, 2, "/a/b", EX, FALSE), ==, LATCH_LOCK_BUSY);
-  g_assert_true (unlock (fx, 3, "/a/b/c"));
-  assert_counts (fx, 0, 0);
+  g_assert_true (latch_test_unlock (fx, 3, "/a/b/c"));
+  latch_test_assert_counts (fx, 0, 0);
 }
 
 /* ---- creation and lifespan: per first segment ---- */
@@ -551,103 +463,117 @@ test_drop_queued (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 /* Test "Use case 17": once /bar exists, a create=FALSE request for
  * /bar/foo is served. */
 static void
-test_create_root (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_create_root (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
-  g_assert_cmpint (lock_full (fx, 1, "/bar/foo", EX, FALSE, FALSE, 0, 0,
-                              NULL), ==, LATCH_LOCK_CANT_WAIT);
-  assert_counts (fx, 0, 0);
-  g_assert_cmpint (lock_full (fx, 1, "/bar", EX, TRUE, TRUE, 1000, 0, NULL),
-                   ==, LATCH_LOCK_GRANTED);
-  g_assert_true (latch_locker_unlock (fx->locker, OWNER (1), "/bar", FALSE,
-                                      MS (10), fx->events));
-  assert_counts (fx, 1, 0);
-  g_assert_cmpint (lock_full (fx, 2, "/bar/foo", EX, FALSE, FALSE, 0, 20,
-                              NULL), ==, LATCH_LOCK_GRANTED);
-  g_assert_cmpint (lock_full (fx, 3, "/bar/foo/x", EX, FALSE, FALSE, 0, 20,
-                              NULL), ==, LATCH_LOCK_BUSY);
-  g_assert_cmpint (lock_full (fx, 3, "/barn", EX, FALSE, FALSE, 0, 20, NULL),
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "/bar/foo", EX, FALSE, FALSE,
+                                         0, 0, NULL),
                    ==, LATCH_LOCK_CANT_WAIT);
-  assert_counts (fx, 1, 1);
+  latch_test_assert_counts (fx, 0, 0);
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "/bar", EX, TRUE, TRUE, 1000,
+                                         0, NULL),
+                   ==, LATCH_LOCK_GRANTED);
+  g_assert_true (latch_locker_unlock (fx->locker, LATCH_TEST_OWNER (1), "/bar",
+                                      FALSE, MS (10), fx->events));
+  latch_test_assert_counts (fx, 1, 0);
+  g_assert_cmpint (latch_test_lock_full (fx, 2, "/bar/foo", EX, FALSE, FALSE,
+                                         0, 20, NULL),
+                   ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (latch_test_lock_full (fx, 3, "/bar/foo/x", EX, FALSE, FALSE,
+                                         0, 20, NULL),
+                   ==, LATCH_LOCK_BUSY);
+  g_assert_cmpint (latch_test_lock_full (fx, 3, "/barn", EX, FALSE, FALSE, 0,
+                                         20, NULL),
+                   ==, LATCH_LOCK_CANT_WAIT);
+  latch_test_assert_counts (fx, 1, 1);
 }
 
 /* Requests waiting for creation wait for the first segment, whatever
  * their paths; they are handed over in arrival order. */
 static void
-test_create_incubator (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_create_incubator (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
-  g_assert_cmpint (lock_full (fx, 1, "/baz/a", PR, TRUE, FALSE, 0, 0, NULL),
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "/baz/a", PR, TRUE, FALSE, 0,
+                                         0, NULL),
                    ==, LATCH_LOCK_WAIT_RESOURCE);
-  g_assert_cmpint (lock_full (fx, 2, "/baz/b/c", EX, TRUE, FALSE, 0, 0,
-                              NULL), ==, LATCH_LOCK_WAIT_RESOURCE);
-  g_assert_cmpint (lock_full (fx, 3, "/baz/d", EX, TRUE, FALSE, 0, 0, NULL),
+  g_assert_cmpint (latch_test_lock_full (fx, 2, "/baz/b/c", EX, TRUE, FALSE, 0,
+                                         0, NULL),
                    ==, LATCH_LOCK_WAIT_RESOURCE);
-  g_assert_cmpint (lock_full (fx, 4, "/other", EX, TRUE, FALSE, 0, 0, NULL),
+  g_assert_cmpint (latch_test_lock_full (fx, 3, "/baz/d", EX, TRUE, FALSE, 0,
+                                         0, NULL),
                    ==, LATCH_LOCK_WAIT_RESOURCE);
-  assert_counts (fx, 0, 4);
+  g_assert_cmpint (latch_test_lock_full (fx, 4, "/other", EX, TRUE, FALSE, 0,
+                                         0, NULL),
+                   ==, LATCH_LOCK_WAIT_RESOURCE);
+  latch_test_assert_counts (fx, 0, 4);
 
   g_assert_cmpint (lock (fx, 5, "/baz/b", EX, TRUE), ==, LATCH_LOCK_GRANTED);
   /* 1: a sibling, granted; 2: below the EX, queued; 3 behind 2. */
   g_assert_cmpuint (fx->events->len, ==, 3);
-  assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
-  assert_event (fx, 1, 2, LATCH_LOCK_QUEUED);
-  assert_event (fx, 2, 3, LATCH_LOCK_QUEUED);
-  assert_counts (fx, 1, 5);
-  clear_events (fx);
+  latch_test_assert_event (fx, 0, 1, LATCH_LOCK_GRANTED);
+  latch_test_assert_event (fx, 1, 2, LATCH_LOCK_QUEUED);
+  latch_test_assert_event (fx, 2, 3, LATCH_LOCK_QUEUED);
+  latch_test_assert_counts (fx, 1, 5);
+  latch_test_clear_events (fx);
 
-  g_assert_true (unlock (fx, 5, "/baz/b"));
+  g_assert_true (latch_test_unlock (fx, 5, "/baz/b"));
   g_assert_cmpuint (fx->events->len, ==, 2);
-  assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
-  assert_event (fx, 1, 3, LATCH_LOCK_GRANTED);
+  latch_test_assert_event (fx, 0, 2, LATCH_LOCK_GRANTED);
+  latch_test_assert_event (fx, 1, 3, LATCH_LOCK_GRANTED);
 }
 
 /* The idle lifespan is the creating request's, and counts from when the
  * last path of the resource is released. */
 static void
-test_lifespan_root (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_lifespan_root (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
-  g_assert_cmpint (lock_full (fx, 1, "/r/a/b", EX, TRUE, TRUE, 100, 0, NULL),
+  g_assert_cmpint (latch_test_lock_full (fx, 1, "/r/a/b", EX, TRUE, TRUE, 100,
+                                         0, NULL),
                    ==, LATCH_LOCK_GRANTED);
-  g_assert_cmpint (lock_full (fx, 2, "/r/c", EX, TRUE, TRUE, 5, 0, NULL), ==,
-                   LATCH_LOCK_GRANTED);
-  g_assert_true (latch_locker_unlock (fx->locker, OWNER (1), "/r/a/b", FALSE,
-                                      MS (10), fx->events));
+  g_assert_cmpint (latch_test_lock_full (fx, 2, "/r/c", EX, TRUE, TRUE, 5, 0,
+                                         NULL),
+                   ==, LATCH_LOCK_GRANTED);
+  g_assert_true (latch_locker_unlock (fx->locker, LATCH_TEST_OWNER (1),
+                                      "/r/a/b", FALSE, MS (10), fx->events));
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (10), fx->events), ==,
                    -1);
-  g_assert_true (latch_locker_unlock (fx->locker, OWNER (2), "/r/c", FALSE,
-                                      MS (20), fx->events));
+  g_assert_true (latch_locker_unlock (fx->locker, LATCH_TEST_OWNER (2), "/r/c",
+                                      FALSE, MS (20), fx->events));
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (20), fx->events), ==,
                    MS (120));
-  assert_counts (fx, 1, 0);
+  latch_test_assert_counts (fx, 1, 0);
 
-  g_assert_cmpint (lock_full (fx, 3, "/r/z", EX, FALSE, FALSE, 0, 50, NULL),
+  g_assert_cmpint (latch_test_lock_full (fx, 3, "/r/z", EX, FALSE, FALSE, 0,
+                                         50, NULL),
                    ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (120), fx->events), ==,
                    -1);
-  latch_locker_drop_owner (fx->locker, OWNER (3), MS (60), fx->events);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (3), MS (60),
+                           fx->events);
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (159), fx->events), ==,
                    MS (160));
-  assert_counts (fx, 1, 0);
+  latch_test_assert_counts (fx, 1, 0);
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (160), fx->events), ==,
                    -1);
-  assert_counts (fx, 0, 0);
-  g_assert_cmpint (lock_full (fx, 3, "/r/z", EX, FALSE, FALSE, 0, 170, NULL),
+  latch_test_assert_counts (fx, 0, 0);
+  g_assert_cmpint (latch_test_lock_full (fx, 3, "/r/z", EX, FALSE, FALSE, 0,
+                                         170, NULL),
                    ==, LATCH_LOCK_CANT_WAIT);
   g_assert_cmpuint (fx->events->len, ==, 0);
 }
 
 /* Freeing a locker with holds, queues and waiters leaks nothing. */
 static void
-test_free_busy (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_free_busy (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
-  lock_full (fx, 1, "/a/b/c", PR, TRUE, TRUE, 100, 0, NULL);
-  lock_full (fx, 2, "/a/b", PR, TRUE, TRUE, 0, 0, NULL);
-  lock_full (fx, 3, "/a", EX, TRUE, TRUE, 0, 0, NULL);
-  lock_full (fx, 4, "/a/d/e", EX, TRUE, TRUE, 0, 0, NULL);
-  lock_full (fx, 5, "/b/x", EX, TRUE, FALSE, 0, 0, NULL);
-  lock_full (fx, 6, "/c/x/y", EX, TRUE, TRUE, 100, 0, NULL);
-  lock_full (fx, 6, "/c/x/z", EX, TRUE, TRUE, 100, 0, NULL);
-  unlock (fx, 6, "/c/x/y");
-  assert_counts (fx, 2, 6);
+  latch_test_lock_full (fx, 1, "/a/b/c", PR, TRUE, TRUE, 100, 0, NULL);
+  latch_test_lock_full (fx, 2, "/a/b", PR, TRUE, TRUE, 0, 0, NULL);
+  latch_test_lock_full (fx, 3, "/a", EX, TRUE, TRUE, 0, 0, NULL);
+  latch_test_lock_full (fx, 4, "/a/d/e", EX, TRUE, TRUE, 0, 0, NULL);
+  latch_test_lock_full (fx, 5, "/b/x", EX, TRUE, FALSE, 0, 0, NULL);
+  latch_test_lock_full (fx, 6, "/c/x/y", EX, TRUE, TRUE, 100, 0, NULL);
+  latch_test_lock_full (fx, 6, "/c/x/z", EX, TRUE, TRUE, 100, 0, NULL);
+  latch_test_unlock (fx, 6, "/c/x/y");
+  latch_test_assert_counts (fx, 2, 6);
 }
 
 /* ---- randomized test against a brute-force model ---- */
@@ -1022,7 +948,7 @@ status_slot (LatchLockStatus status)
 static void
 run_model_once (int n_ops)
 {
-  g_autoptr (LatchLocker) locker = latch_locker_new (FIRST_FENCE);
+  g_autoptr (LatchLocker) locker = latch_locker_new (LATCH_TEST_FIRST_FENCE);
   g_autoptr (GArray) events = latch_lock_events_new ();
   guint64 last_fence = 0;
   Model m;
@@ -1058,8 +984,8 @@ run_model_once (int n_ops)
 
           random_path (req.root, req.path);
           want = model_request (&m, &req, wait, create);
-          got = latch_locker_request (locker, OWNER (owner), &lreq, op, &fence,
-                                      &element, events);
+          got = latch_locker_request (locker, LATCH_TEST_OWNER (owner), &lreq,
+                                      op, &fence, &element, events);
           g_assert_cmpint (got, ==, want);
           g_assert_null (element);
           n_status[status_slot (got)]++;
@@ -1087,14 +1013,17 @@ run_model_once (int n_ops)
                 }
             }
           want = model_unlock (&m, owner, path);
-          g_assert_cmpint (latch_locker_unlock (locker, OWNER (owner), path,
+          g_assert_cmpint (latch_locker_unlock (locker,
+                                                LATCH_TEST_OWNER (owner), path,
                                                 g_test_rand_bit (), op,
-                                                events), ==, want);
+                                                events),
+                           ==, want);
         }
       else
         {
           model_drop (&m, owner);
-          latch_locker_drop_owner (locker, OWNER (owner), op, events);
+          latch_locker_drop_owner (locker, LATCH_TEST_OWNER (owner), op,
+                                   events);
         }
       compare_events (&m, events, &last_fence);
       for (guint i = 0; i < events->len; i++)
@@ -1115,7 +1044,8 @@ run_model_once (int n_ops)
     {
       g_array_set_size (m.expected, 0);
       model_drop (&m, owner);
-      latch_locker_drop_owner (locker, OWNER (owner), n_ops, events);
+      latch_locker_drop_owner (locker, LATCH_TEST_OWNER (owner), n_ops,
+                               events);
       compare_events (&m, events, &last_fence);
       g_array_set_size (events, 0);
       model_check (&m, locker);
@@ -1150,31 +1080,28 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, func) \
-  g_test_add ((path), Fixture, NULL, fixture_setup, (func), fixture_teardown)
-
-  ADD ("/rsrc/hier/ancestor-blocks-descendant",
-       test_ancestor_blocks_descendant);
-  ADD ("/rsrc/hier/descendant-blocks-ancestor",
-       test_descendant_blocks_ancestor);
-  ADD ("/rsrc/hier/siblings-independent", test_siblings_independent);
+  LATCH_TEST_ADD ("/rsrc/hier/ancestor-blocks-descendant",
+                  test_ancestor_blocks_descendant);
+  LATCH_TEST_ADD ("/rsrc/hier/descendant-blocks-ancestor",
+                  test_descendant_blocks_ancestor);
+  LATCH_TEST_ADD ("/rsrc/hier/siblings-independent",
+                  test_siblings_independent);
   g_test_add_func ("/rsrc/hier/matrix-chain", test_matrix_chain);
-  ADD ("/rsrc/hier/mode-chain", test_mode_chain);
-  ADD ("/rsrc/hier/roots-independent", test_roots_independent);
-  ADD ("/rsrc/hier/odd-segments", test_odd_segments);
-  ADD ("/rsrc/hier/deep-path", test_deep_path);
-  ADD ("/rsrc/hier/no-leak-on-drop", test_no_leak_on_drop);
-  ADD ("/rsrc/hier/unlock-exact-path", test_unlock_exact_path);
-  ADD ("/rsrc/hier/same-owner-twice", test_same_owner_twice);
-  ADD ("/rsrc/hier/fifo-per-root", test_fifo_per_root);
-  ADD ("/rsrc/hier/fifo-batch", test_fifo_batch);
-  ADD ("/rsrc/hier/drop-queued", test_drop_queued);
-  ADD ("/rsrc/hier/create-root", test_create_root);
-  ADD ("/rsrc/hier/create-incubator", test_create_incubator);
-  ADD ("/rsrc/hier/lifespan-root", test_lifespan_root);
-  ADD ("/rsrc/hier/free-busy", test_free_busy);
+  LATCH_TEST_ADD ("/rsrc/hier/mode-chain", test_mode_chain);
+  LATCH_TEST_ADD ("/rsrc/hier/roots-independent", test_roots_independent);
+  LATCH_TEST_ADD ("/rsrc/hier/odd-segments", test_odd_segments);
+  LATCH_TEST_ADD ("/rsrc/hier/deep-path", test_deep_path);
+  LATCH_TEST_ADD ("/rsrc/hier/no-leak-on-drop", test_no_leak_on_drop);
+  LATCH_TEST_ADD ("/rsrc/hier/unlock-exact-path", test_unlock_exact_path);
+  LATCH_TEST_ADD ("/rsrc/hier/same-owner-twice", test_same_owner_twice);
+  LATCH_TEST_ADD ("/rsrc/hier/fifo-per-root", test_fifo_per_root);
+  LATCH_TEST_ADD ("/rsrc/hier/fifo-batch", test_fifo_batch);
+  LATCH_TEST_ADD ("/rsrc/hier/drop-queued", test_drop_queued);
+  LATCH_TEST_ADD ("/rsrc/hier/create-root", test_create_root);
+  LATCH_TEST_ADD ("/rsrc/hier/create-incubator", test_create_incubator);
+  LATCH_TEST_ADD ("/rsrc/hier/lifespan-root", test_lifespan_root);
+  LATCH_TEST_ADD ("/rsrc/hier/free-busy", test_free_busy);
   g_test_add_func ("/rsrc/hier/model/random", test_model_random);
 
-#undef ADD
   return g_test_run ();
 }

@@ -8,123 +8,41 @@
 
 #include "common/error.h"
 
+#include "locker-fixture.h"
+
 #include <limits.h>
 
 /* The locker's clock is in microseconds; the tests think in ms. */
 #define MS(ms) ((gint64) (ms) * 1000)
 
-#define OWNER(n) GINT_TO_POINTER (n)
-#define FIRST_FENCE 1000
-
-typedef struct
-{
-  LatchLocker *locker;
-  GArray *events;
-  guint64 last_fence;  /* every grant's fence must be above this */
-} Fixture;
-
-static void
-fixture_setup (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
-{
-  fx->locker = latch_locker_new (FIRST_FENCE);
-  fx->events = latch_lock_events_new ();
-  fx->last_fence = 0;
-}
-
-static void
-fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
-{
-  g_clear_pointer (&fx->locker, latch_locker_free);
-  g_clear_pointer (&fx->events, g_array_unref);
-}
-
-static void
-check_fence (Fixture *fx, guint64 fence)
-{
-  g_assert_cmpuint (fence, >=, FIRST_FENCE);
-  g_assert_cmpuint (fence, >, fx->last_fence);
-  fx->last_fence = fence;
-}
-
 static LatchLockStatus
-take_full (Fixture *fx, int owner, const char *name, int quantity,
+take_full (LatchTestFixture *fx, int owner, const char *name, int quantity,
            gboolean wait, gboolean create, int lifespan, gint64 now_ms)
 {
-  LatchLockReq req = {
-    .name = name,
-    .mode = LATCH_LOCK_MODE_EX,
-    .quantity = quantity,
-    .wait = wait,
-    .create = create,
-    .lifespan = lifespan,
-  };
-  char *element = NULL;
-  guint64 fence = 0;
-  LatchLockStatus status;
+  LatchLockReq req = latch_test_req (name, LATCH_LOCK_MODE_EX, quantity, wait,
+                                     create, lifespan);
 
-  status = latch_locker_request (fx->locker, OWNER (owner), &req, MS (now_ms),
-                                 &fence, &element, fx->events);
-  g_assert_null (element);  /* numeric resources have no elements */
-  if (status == LATCH_LOCK_GRANTED)
-    check_fence (fx, fence);
-  else
-    g_assert_cmpuint (fence, ==, 0);  /* not written */
-  return status;
+  /* Numeric resources have no elements. */
+  return latch_test_request (fx, owner, &req, MS (now_ms),
+                             LATCH_TEST_CHECK_NO_ELEMENT
+                             | LATCH_TEST_CHECK_FENCE_UNWRITTEN
+                             | LATCH_TEST_CHECK_FENCE_RISES,
+                             NULL, NULL);
 }
 
 /* Asks for quantity units of name, creating it with lifespan 0, time 0. */
 static LatchLockStatus
-take (Fixture *fx, int owner, const char *name, int quantity, gboolean wait)
+take (LatchTestFixture *fx, int owner, const char *name, int quantity,
+      gboolean wait)
 {
   return take_full (fx, owner, name, quantity, wait, TRUE, 0, 0);
-}
-
-static gboolean
-unlock (Fixture *fx, int owner, const char *name)
-{
-  return latch_locker_unlock (fx->locker, OWNER (owner), name, FALSE, 0,
-                              fx->events);
-}
-
-static void
-drop (Fixture *fx, int owner)
-{
-  latch_locker_drop_owner (fx->locker, OWNER (owner), 0, fx->events);
-}
-
-static void
-clear_events (Fixture *fx)
-{
-  if (fx->events->len > 0)
-    g_array_remove_range (fx->events, 0, fx->events->len);
-}
-
-/* Asserts that event i grants owner's request. */
-static void
-assert_granted_event (Fixture *fx, guint i, int owner)
-{
-  const LatchLockEvent *ev;
-
-  g_assert_cmpuint (i, <, fx->events->len);
-  ev = &g_array_index (fx->events, LatchLockEvent, i);
-  g_assert_true (ev->owner == OWNER (owner));
-  g_assert_cmpint (ev->status, ==, LATCH_LOCK_GRANTED);
-  g_assert_null (ev->element);
-  check_fence (fx, ev->fence);
-}
-
-static void
-assert_counts (Fixture *fx, guint n_resources, guint n_active)
-{
-  g_assert_cmpuint (latch_locker_n_resources (fx->locker), ==, n_resources);
-  g_assert_cmpuint (latch_locker_n_active (fx->locker), ==, n_active);
 }
 
 /* Asserts that exactly free units of name (capacity n) are free: owner 99
  * gets them in one request and not one more.  Leaves everything as it
  * was. */
 static void
-assert_free_units (Fixture *fx, const char *name, int free)
+assert_free_units (LatchTestFixture *fx, const char *name, int free)
 {
   guint n_active = latch_locker_n_active (fx->locker);
 
@@ -133,7 +51,7 @@ assert_free_units (Fixture *fx, const char *name, int free)
       g_assert_cmpint (take (fx, 99, name, free, FALSE), ==,
                        LATCH_LOCK_GRANTED);
       g_assert_cmpint (take (fx, 98, name, 1, FALSE), ==, LATCH_LOCK_BUSY);
-      g_assert_true (unlock (fx, 99, name));
+      g_assert_true (latch_test_unlock (fx, 99, name));
     }
   else
     g_assert_cmpint (take (fx, 98, name, 1, FALSE), ==, LATCH_LOCK_BUSY);
@@ -150,7 +68,7 @@ static const int bad_quantities[] = {
 /* Against a fresh resource: refused, and the resource (created for the
  * request, lifespan 0) is gone again. */
 static void
-test_impossible_fresh (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_impossible_fresh (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   for (guint i = 0; i < G_N_ELEMENTS (bad_quantities); i++)
     for (int wait = 0; wait <= 1; wait++)
@@ -158,7 +76,7 @@ test_impossible_fresh (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
         g_assert_cmpint (take (fx, 1, "gpu[4]", bad_quantities[i], wait), ==,
                          LATCH_LOCK_IMPOSSIBLE);
         g_assert_cmpuint (fx->events->len, ==, 0);
-        assert_counts (fx, 0, 0);
+        latch_test_assert_counts (fx, 0, 0);
       }
   /* All four units are still there. */
   g_assert_cmpint (take (fx, 1, "gpu[4]", 4, FALSE), ==, LATCH_LOCK_GRANTED);
@@ -169,11 +87,11 @@ test_impossible_fresh (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
  * changes.  In FLoM a negative quantity is granted and raises the free
  * capacity; here it must not. */
 static void
-test_impossible_in_use (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_impossible_in_use (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (take (fx, 1, "gpu[4]", 3, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (take (fx, 2, "gpu[4]", 2, TRUE), ==, LATCH_LOCK_QUEUED);
-  assert_counts (fx, 1, 2);
+  latch_test_assert_counts (fx, 1, 2);
 
   for (guint i = 0; i < G_N_ELEMENTS (bad_quantities); i++)
     for (int wait = 0; wait <= 1; wait++)
@@ -181,27 +99,28 @@ test_impossible_in_use (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
         g_assert_cmpint (take (fx, 3, "gpu[4]", bad_quantities[i], wait), ==,
                          LATCH_LOCK_IMPOSSIBLE);
         g_assert_cmpuint (fx->events->len, ==, 0);
-        assert_counts (fx, 1, 2);
+        latch_test_assert_counts (fx, 1, 2);
       }
   /* Nothing for owner 3 to unlock. */
-  g_assert_false (unlock (fx, 3, "gpu[4]"));
+  g_assert_false (latch_test_unlock (fx, 3, "gpu[4]"));
 
   /* Still one unit free (but the queue comes first): with owner 2's
    * request withdrawn, exactly one unit is free. */
   g_assert_cmpint (take (fx, 4, "gpu[4]", 1, FALSE), ==, LATCH_LOCK_BUSY);
-  drop (fx, 2);
+  latch_test_drop (fx, 2);
   g_assert_cmpuint (fx->events->len, ==, 0);
-  assert_counts (fx, 1, 1);
+  latch_test_assert_counts (fx, 1, 1);
   assert_free_units (fx, "gpu[4]", 1);
 
   /* The holder gives back 3, no more and no less. */
-  g_assert_true (unlock (fx, 1, "gpu[4]"));
-  assert_counts (fx, 0, 0);
+  g_assert_true (latch_test_unlock (fx, 1, "gpu[4]"));
+  latch_test_assert_counts (fx, 0, 0);
 }
 
 /* A full resource: a negative quantity does not make room for anybody. */
 static void
-test_negative_never_inflates (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_negative_never_inflates (LatchTestFixture *fx,
+                              gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (take (fx, 1, "gpu[4]", 4, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (take (fx, 2, "gpu[4]", -5, FALSE), ==,
@@ -209,16 +128,16 @@ test_negative_never_inflates (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (take (fx, 2, "gpu[4]", -5, TRUE), ==,
                    LATCH_LOCK_IMPOSSIBLE);
   g_assert_cmpint (take (fx, 3, "gpu[4]", 1, FALSE), ==, LATCH_LOCK_BUSY);
-  g_assert_true (unlock (fx, 1, "gpu[4]"));
+  g_assert_true (latch_test_unlock (fx, 1, "gpu[4]"));
   /* And afterwards more than N is still impossible. */
   g_assert_cmpint (take (fx, 3, "gpu[4]", 5, TRUE), ==,
                    LATCH_LOCK_IMPOSSIBLE);
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 0, 0);
 }
 
 /* X[0] has nothing to give. */
 static void
-test_capacity_zero (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_capacity_zero (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   const int quantities[] = { 1, 0, -1, 2 };
 
@@ -230,7 +149,7 @@ test_capacity_zero (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
         g_assert_cmpint (take (fx, 1, "none[000]", quantities[i], wait), ==,
                          LATCH_LOCK_IMPOSSIBLE);
       }
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 0, 0);
 }
 
 /* ---- units add up ---- */
@@ -238,35 +157,35 @@ test_capacity_zero (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 /* gpu[4]: 2 + 2 granted, a third request of 1 queues, releasing one 2
  * grants the queued 1, and exactly one unit is then left. */
 static void
-test_units_add_up (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_units_add_up (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (take (fx, 1, "gpu[4]", 2, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (take (fx, 2, "gpu[4]", 2, TRUE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (take (fx, 3, "gpu[4]", 1, FALSE), ==, LATCH_LOCK_BUSY);
   g_assert_cmpint (take (fx, 3, "gpu[4]", 1, TRUE), ==, LATCH_LOCK_QUEUED);
-  assert_counts (fx, 1, 3);
+  latch_test_assert_counts (fx, 1, 3);
 
-  g_assert_true (unlock (fx, 1, "gpu[4]"));
+  g_assert_true (latch_test_unlock (fx, 1, "gpu[4]"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_granted_event (fx, 0, 3);
-  clear_events (fx);
-  assert_counts (fx, 1, 2);
+  latch_test_assert_granted_event (fx, 0, 3, NULL);
+  latch_test_clear_events (fx);
+  latch_test_assert_counts (fx, 1, 2);
 
   assert_free_units (fx, "gpu[4]", 1);
   g_assert_cmpint (take (fx, 4, "gpu[4]", 1, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (take (fx, 5, "gpu[4]", 1, FALSE), ==, LATCH_LOCK_BUSY);
 
-  g_assert_true (unlock (fx, 2, "gpu[4]"));
-  g_assert_true (unlock (fx, 3, "gpu[4]"));
-  g_assert_true (unlock (fx, 4, "gpu[4]"));
-  g_assert_false (unlock (fx, 4, "gpu[4]"));
+  g_assert_true (latch_test_unlock (fx, 2, "gpu[4]"));
+  g_assert_true (latch_test_unlock (fx, 3, "gpu[4]"));
+  g_assert_true (latch_test_unlock (fx, 4, "gpu[4]"));
+  g_assert_false (latch_test_unlock (fx, 4, "gpu[4]"));
   g_assert_cmpuint (fx->events->len, ==, 0);
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 0, 0);
 }
 
 /* Every split of N into grants fills it exactly. */
 static void
-test_exact_fill (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_exact_fill (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   for (int a = 1; a < 6; a++)
     {
@@ -276,17 +195,17 @@ test_exact_fill (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
       g_assert_cmpint (take (fx, 2, "u[6]", 6 - a, FALSE), ==,
                        LATCH_LOCK_GRANTED);
       assert_free_units (fx, "u[6]", 0);
-      g_assert_true (unlock (fx, 1, "u[6]"));
+      g_assert_true (latch_test_unlock (fx, 1, "u[6]"));
       assert_free_units (fx, "u[6]", a);
-      g_assert_true (unlock (fx, 2, "u[6]"));
-      assert_counts (fx, 0, 0);
+      g_assert_true (latch_test_unlock (fx, 2, "u[6]"));
+      latch_test_assert_counts (fx, 0, 0);
     }
   /* A capacity as large as NUMBER allows. */
   g_assert_cmpint (take (fx, 1, "big[2147483647]", INT_MAX, FALSE), ==,
                    LATCH_LOCK_GRANTED);
   g_assert_cmpint (take (fx, 2, "big[2147483647]", 1, FALSE), ==,
                    LATCH_LOCK_BUSY);
-  g_assert_true (unlock (fx, 1, "big[2147483647]"));
+  g_assert_true (latch_test_unlock (fx, 1, "big[2147483647]"));
   g_assert_cmpint (take (fx, 1, "big[2147483647]", INT_MAX - 1, FALSE), ==,
                    LATCH_LOCK_GRANTED);
   g_assert_cmpint (take (fx, 2, "big[2147483647]", 1, FALSE), ==,
@@ -298,29 +217,30 @@ test_exact_fill (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 /* One owner holding two grants: each unlock gives back the older one's
  * units, not the sum and not the newer one's. */
 static void
-test_two_holds_one_owner (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_two_holds_one_owner (LatchTestFixture *fx,
+                          gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (take (fx, 1, "gpu[4]", 1, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (take (fx, 1, "gpu[4]", 3, FALSE), ==, LATCH_LOCK_GRANTED);
   assert_free_units (fx, "gpu[4]", 0);
-  g_assert_true (unlock (fx, 1, "gpu[4]"));
+  g_assert_true (latch_test_unlock (fx, 1, "gpu[4]"));
   assert_free_units (fx, "gpu[4]", 1);
-  g_assert_true (unlock (fx, 1, "gpu[4]"));
+  g_assert_true (latch_test_unlock (fx, 1, "gpu[4]"));
   assert_free_units (fx, "gpu[4]", 4);
-  g_assert_false (unlock (fx, 1, "gpu[4]"));
+  g_assert_false (latch_test_unlock (fx, 1, "gpu[4]"));
 }
 
 /* foo[2] and foo[3] are different resources (spec/resources.md §2). */
 static void
-test_identity (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_identity (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (take (fx, 1, "foo[2]", 2, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (take (fx, 2, "foo[3]", 3, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (take (fx, 3, "foo[02]", 2, FALSE), ==, LATCH_LOCK_GRANTED);
-  assert_counts (fx, 3, 3);
-  g_assert_false (unlock (fx, 1, "foo[3]"));
-  g_assert_true (unlock (fx, 1, "foo[2]"));
-  assert_counts (fx, 2, 2);
+  latch_test_assert_counts (fx, 3, 3);
+  g_assert_false (latch_test_unlock (fx, 1, "foo[3]"));
+  g_assert_true (latch_test_unlock (fx, 1, "foo[2]"));
+  latch_test_assert_counts (fx, 2, 2);
 }
 
 /* ---- the queue is the locker's: strictly FIFO ---- */
@@ -328,7 +248,7 @@ test_identity (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 /* A big request at the head is not overtaken by a small one behind it,
  * even when the small one would fit. */
 static void
-test_fifo_big_head (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_fifo_big_head (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (take (fx, 1, "gpu[4]", 2, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (take (fx, 2, "gpu[4]", 1, FALSE), ==, LATCH_LOCK_GRANTED);
@@ -337,33 +257,34 @@ test_fifo_big_head (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   /* A single unit would fit, but the queue is not empty. */
   g_assert_cmpint (take (fx, 4, "gpu[4]", 1, FALSE), ==, LATCH_LOCK_BUSY);
   g_assert_cmpint (take (fx, 4, "gpu[4]", 1, TRUE), ==, LATCH_LOCK_QUEUED);
-  assert_counts (fx, 1, 4);
+  latch_test_assert_counts (fx, 1, 4);
 
   /* Three units free: still not enough for the head, and owner 4 waits
    * behind it. */
-  g_assert_true (unlock (fx, 1, "gpu[4]"));
+  g_assert_true (latch_test_unlock (fx, 1, "gpu[4]"));
   g_assert_cmpuint (fx->events->len, ==, 0);
-  assert_counts (fx, 1, 3);
+  latch_test_assert_counts (fx, 1, 3);
 
   /* Four free: the head gets them all; owner 4 still waits. */
-  g_assert_true (unlock (fx, 2, "gpu[4]"));
+  g_assert_true (latch_test_unlock (fx, 2, "gpu[4]"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_granted_event (fx, 0, 3);
-  clear_events (fx);
+  latch_test_assert_granted_event (fx, 0, 3, NULL);
+  latch_test_clear_events (fx);
 
-  g_assert_true (unlock (fx, 3, "gpu[4]"));
+  g_assert_true (latch_test_unlock (fx, 3, "gpu[4]"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_granted_event (fx, 0, 4);
-  clear_events (fx);
-  g_assert_true (unlock (fx, 4, "gpu[4]"));
-  assert_counts (fx, 0, 0);
+  latch_test_assert_granted_event (fx, 0, 4, NULL);
+  latch_test_clear_events (fx);
+  g_assert_true (latch_test_unlock (fx, 4, "gpu[4]"));
+  latch_test_assert_counts (fx, 0, 0);
 }
 
 /* After a release the queue is served from the head for as long as the
  * head fits: several grants from one release, in queue order, stopping at
  * the first that does not fit even if a later one would. */
 static void
-test_fifo_serve_several (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_fifo_serve_several (LatchTestFixture *fx,
+                         gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (take (fx, 1, "gpu[5]", 5, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (take (fx, 2, "gpu[5]", 2, TRUE), ==, LATCH_LOCK_QUEUED);
@@ -371,35 +292,36 @@ test_fifo_serve_several (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (take (fx, 4, "gpu[5]", 3, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (take (fx, 5, "gpu[5]", 1, TRUE), ==, LATCH_LOCK_QUEUED);
 
-  g_assert_true (unlock (fx, 1, "gpu[5]"));
+  g_assert_true (latch_test_unlock (fx, 1, "gpu[5]"));
   /* 2 + 2 fit; 3 does not (1 left); the 1 behind it must wait. */
   g_assert_cmpuint (fx->events->len, ==, 2);
-  assert_granted_event (fx, 0, 2);
-  assert_granted_event (fx, 1, 3);
-  clear_events (fx);
-  assert_counts (fx, 1, 4);
+  latch_test_assert_granted_event (fx, 0, 2, NULL);
+  latch_test_assert_granted_event (fx, 1, 3, NULL);
+  latch_test_clear_events (fx);
+  latch_test_assert_counts (fx, 1, 4);
 
-  g_assert_true (unlock (fx, 2, "gpu[5]"));
+  g_assert_true (latch_test_unlock (fx, 2, "gpu[5]"));
   /* 3 free: owner 4's 3, then nothing left for owner 5. */
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_granted_event (fx, 0, 4);
-  clear_events (fx);
+  latch_test_assert_granted_event (fx, 0, 4, NULL);
+  latch_test_clear_events (fx);
 
-  g_assert_true (unlock (fx, 3, "gpu[5]"));
+  g_assert_true (latch_test_unlock (fx, 3, "gpu[5]"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_granted_event (fx, 0, 5);
-  clear_events (fx);
-  g_assert_true (unlock (fx, 4, "gpu[5]"));
-  g_assert_true (unlock (fx, 5, "gpu[5]"));
+  latch_test_assert_granted_event (fx, 0, 5, NULL);
+  latch_test_clear_events (fx);
+  g_assert_true (latch_test_unlock (fx, 4, "gpu[5]"));
+  g_assert_true (latch_test_unlock (fx, 5, "gpu[5]"));
   g_assert_cmpuint (fx->events->len, ==, 0);
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 0, 0);
 }
 
 /* ---- owners that go away ---- */
 
 /* drop_owner gives back every unit the owner held, on every resource. */
 static void
-test_drop_owner_gives_back (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_drop_owner_gives_back (LatchTestFixture *fx,
+                            gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (take (fx, 1, "gpu[4]", 1, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (take (fx, 1, "gpu[4]", 2, FALSE), ==, LATCH_LOCK_GRANTED);
@@ -407,56 +329,57 @@ test_drop_owner_gives_back (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (take (fx, 2, "gpu[4]", 1, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (take (fx, 3, "gpu[4]", 3, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (take (fx, 4, "cpu[8]", 8, TRUE), ==, LATCH_LOCK_QUEUED);
-  assert_counts (fx, 2, 6);
+  latch_test_assert_counts (fx, 2, 6);
 
-  drop (fx, 1);
+  latch_test_drop (fx, 1);
   g_assert_cmpuint (fx->events->len, ==, 2);
   for (guint i = 0; i < 2; i++)
     {
       const LatchLockEvent *ev = &g_array_index (fx->events, LatchLockEvent,
                                                  i);
 
-      g_assert_true (ev->owner == OWNER (3) || ev->owner == OWNER (4));
+      g_assert_true (ev->owner == LATCH_TEST_OWNER (3)
+                     || ev->owner == LATCH_TEST_OWNER (4));
       g_assert_cmpint (ev->status, ==, LATCH_LOCK_GRANTED);
       g_assert_null (ev->element);
     }
   g_assert_true (g_array_index (fx->events, LatchLockEvent, 0).owner
                  != g_array_index (fx->events, LatchLockEvent, 1).owner);
-  clear_events (fx);
-  assert_counts (fx, 2, 3);
+  latch_test_clear_events (fx);
+  latch_test_assert_counts (fx, 2, 3);
   assert_free_units (fx, "gpu[4]", 0);
   assert_free_units (fx, "cpu[8]", 0);
 
-  drop (fx, 2);
+  latch_test_drop (fx, 2);
   assert_free_units (fx, "gpu[4]", 1);
-  drop (fx, 3);
-  drop (fx, 4);
+  latch_test_drop (fx, 3);
+  latch_test_drop (fx, 4);
   g_assert_cmpuint (fx->events->len, ==, 0);
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 0, 0);
 }
 
 /* A queued head that goes away lets the smaller requests behind it in. */
 static void
-test_drop_queued_head (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_drop_queued_head (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (take (fx, 1, "gpu[4]", 3, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (take (fx, 2, "gpu[4]", 4, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (take (fx, 3, "gpu[4]", 1, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (take (fx, 4, "gpu[4]", 1, TRUE), ==, LATCH_LOCK_QUEUED);
 
-  drop (fx, 2);
+  latch_test_drop (fx, 2);
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_granted_event (fx, 0, 3);
-  clear_events (fx);
-  assert_counts (fx, 1, 3);
+  latch_test_assert_granted_event (fx, 0, 3, NULL);
+  latch_test_clear_events (fx);
+  latch_test_assert_counts (fx, 1, 3);
 
-  g_assert_true (unlock (fx, 3, "gpu[4]"));
+  g_assert_true (latch_test_unlock (fx, 3, "gpu[4]"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_granted_event (fx, 0, 4);
-  clear_events (fx);
-  drop (fx, 4);
-  drop (fx, 1);
-  assert_counts (fx, 0, 0);
+  latch_test_assert_granted_event (fx, 0, 4, NULL);
+  latch_test_clear_events (fx);
+  latch_test_drop (fx, 4);
+  latch_test_drop (fx, 1);
+  latch_test_assert_counts (fx, 0, 0);
 }
 
 /* ---- lifetime ---- */
@@ -464,7 +387,7 @@ test_drop_queued_head (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 /* A request waiting for the creation of a numeric resource is handled
  * with the others when it is created; the creator comes first. */
 static void
-test_incubator (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_incubator (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (take_full (fx, 1, "gpu[4]", 3, TRUE, FALSE, 0, 0), ==,
                    LATCH_LOCK_WAIT_RESOURCE);
@@ -472,50 +395,50 @@ test_incubator (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
                    LATCH_LOCK_WAIT_RESOURCE);
   g_assert_cmpint (take_full (fx, 3, "gpu[4]", 1, TRUE, FALSE, 0, 0), ==,
                    LATCH_LOCK_WAIT_RESOURCE);
-  assert_counts (fx, 0, 3);
+  latch_test_assert_counts (fx, 0, 3);
 
   g_assert_cmpint (take (fx, 4, "gpu[4]", 2, FALSE), ==, LATCH_LOCK_GRANTED);
   g_assert_cmpuint (fx->events->len, ==, 3);
   g_assert_true (g_array_index (fx->events, LatchLockEvent, 0).owner
-                 == OWNER (1));
+                 == LATCH_TEST_OWNER (1));
   g_assert_cmpint (g_array_index (fx->events, LatchLockEvent, 0).status, ==,
                    LATCH_LOCK_QUEUED);
   g_assert_true (g_array_index (fx->events, LatchLockEvent, 1).owner
-                 == OWNER (2));
+                 == LATCH_TEST_OWNER (2));
   g_assert_cmpint (g_array_index (fx->events, LatchLockEvent, 1).status, ==,
                    LATCH_LOCK_IMPOSSIBLE);
   g_assert_true (g_array_index (fx->events, LatchLockEvent, 2).owner
-                 == OWNER (3));
+                 == LATCH_TEST_OWNER (3));
   g_assert_cmpint (g_array_index (fx->events, LatchLockEvent, 2).status, ==,
                    LATCH_LOCK_QUEUED);
-  clear_events (fx);
-  assert_counts (fx, 1, 3);
+  latch_test_clear_events (fx);
+  latch_test_assert_counts (fx, 1, 3);
 
-  g_assert_true (unlock (fx, 4, "gpu[4]"));
+  g_assert_true (latch_test_unlock (fx, 4, "gpu[4]"));
   g_assert_cmpuint (fx->events->len, ==, 2);
-  assert_granted_event (fx, 0, 1);
-  assert_granted_event (fx, 1, 3);
+  latch_test_assert_granted_event (fx, 0, 1, NULL);
+  latch_test_assert_granted_event (fx, 1, 3, NULL);
 }
 
 /* Held units keep a resource alive; with a lifespan it outlives its last
  * holder for that long. */
 static void
-test_lifespan (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_lifespan (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (take_full (fx, 1, "gpu[4]", 4, FALSE, TRUE, 100, 0), ==,
                    LATCH_LOCK_GRANTED);
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (1000), fx->events), ==,
                    -1);
-  assert_counts (fx, 1, 1);
-  g_assert_true (latch_locker_unlock (fx->locker, OWNER (1), "gpu[4]", FALSE,
-                                      MS (2000), fx->events));
-  assert_counts (fx, 1, 0);
+  latch_test_assert_counts (fx, 1, 1);
+  g_assert_true (latch_locker_unlock (fx->locker, LATCH_TEST_OWNER (1),
+                                      "gpu[4]", FALSE, MS (2000), fx->events));
+  latch_test_assert_counts (fx, 1, 0);
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (2099), fx->events), ==,
                    MS (2100));
-  assert_counts (fx, 1, 0);
+  latch_test_assert_counts (fx, 1, 0);
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (2100), fx->events), ==,
                    -1);
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 0, 0);
   g_assert_cmpuint (fx->events->len, ==, 0);
 }
 
@@ -524,16 +447,7 @@ test_lifespan (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 static LatchLockReq
 req_for (const char *name, int quantity)
 {
-  LatchLockReq req = {
-    .name = name,
-    .mode = LATCH_LOCK_MODE_EX,
-    .quantity = quantity,
-    .wait = TRUE,
-    .create = TRUE,
-    .lifespan = 0,
-  };
-
-  return req;
+  return latch_test_req (name, LATCH_LOCK_MODE_EX, quantity, TRUE, TRUE, 0);
 }
 
 static void
@@ -616,7 +530,7 @@ typedef struct
 
 typedef struct
 {
-  Fixture fx;
+  LatchTestFixture fx;
   char name[R_NAME_MAX];
   int capacity;
   ModelOwner owners[R_OWNERS];
@@ -672,11 +586,11 @@ model_serve_and_check (Model *m)
         break;
       g_queue_pop_head (&m->queue);
       m->owners[o].queued = 0;
-      assert_granted_event (&m->fx, i++, o + 1);
+      latch_test_assert_granted_event (&m->fx, i++, o + 1, NULL);
       model_record_grant (m, o, q);
     }
   g_assert_cmpuint (m->fx.events->len, ==, i);
-  clear_events (&m->fx);
+  latch_test_clear_events (&m->fx);
 }
 
 static void
@@ -684,7 +598,7 @@ model_check_counts (Model *m)
 {
   guint n_active = model_n_active (m);
 
-  assert_counts (&m->fx, n_active > 0 ? 1 : 0, n_active);
+  latch_test_assert_counts (&m->fx, n_active > 0 ? 1 : 0, n_active);
 }
 
 static void
@@ -720,7 +634,7 @@ model_unlock (Model *m, int o)
   GArray *held = m->owners[o].held;
   gboolean want = held->len > 0;
 
-  g_assert_cmpint (unlock (&m->fx, o + 1, m->name), ==, want);
+  g_assert_cmpint (latch_test_unlock (&m->fx, o + 1, m->name), ==, want);
   if (want)
     {
       g_array_remove_index (held, 0);  /* the oldest */
@@ -734,7 +648,7 @@ model_drop (Model *m, int o)
 {
   ModelOwner *owner = &m->owners[o];
 
-  drop (&m->fx, o + 1);
+  latch_test_drop (&m->fx, o + 1);
   m->n_releases += owner->held->len;
   g_array_set_size (owner->held, 0);
   if (owner->queued != 0)
@@ -750,7 +664,7 @@ run_model_once (int capacity, int n_steps)
 {
   Model m = { 0 };
 
-  fixture_setup (&m.fx, NULL);
+  latch_test_fixture_setup (&m.fx, NULL);
   g_snprintf (m.name, sizeof m.name, "gpu[%d]", capacity);
   m.capacity = capacity;
   g_queue_init (&m.queue);
@@ -793,11 +707,11 @@ run_model_once (int capacity, int n_steps)
   g_assert_true (g_queue_is_empty (&m.queue));
   g_assert_cmpuint (m.n_grants, ==, m.n_releases);
   g_assert_cmpint (model_used (&m), ==, 0);
-  assert_counts (&m.fx, 0, 0);
+  latch_test_assert_counts (&m.fx, 0, 0);
 
   for (int o = 0; o < R_OWNERS; o++)
     g_array_unref (m.owners[o].held);
-  fixture_teardown (&m.fx, NULL);
+  latch_test_fixture_teardown (&m.fx, NULL);
 }
 
 static void
@@ -815,28 +729,28 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, func) \
-  g_test_add ((path), Fixture, NULL, fixture_setup, (func), fixture_teardown)
-
-  ADD ("/rsrc/numeric/impossible/fresh", test_impossible_fresh);
-  ADD ("/rsrc/numeric/impossible/in-use", test_impossible_in_use);
-  ADD ("/rsrc/numeric/impossible/negative-never-inflates",
-       test_negative_never_inflates);
-  ADD ("/rsrc/numeric/impossible/capacity-zero", test_capacity_zero);
-  ADD ("/rsrc/numeric/units/add-up", test_units_add_up);
-  ADD ("/rsrc/numeric/units/exact-fill", test_exact_fill);
-  ADD ("/rsrc/numeric/units/two-holds-one-owner", test_two_holds_one_owner);
-  ADD ("/rsrc/numeric/identity", test_identity);
-  ADD ("/rsrc/numeric/fifo/big-head-not-overtaken", test_fifo_big_head);
-  ADD ("/rsrc/numeric/fifo/serve-several", test_fifo_serve_several);
-  ADD ("/rsrc/numeric/drop-owner/gives-back", test_drop_owner_gives_back);
-  ADD ("/rsrc/numeric/drop-owner/queued-head", test_drop_queued_head);
-  ADD ("/rsrc/numeric/lifetime/incubator", test_incubator);
-  ADD ("/rsrc/numeric/lifetime/lifespan", test_lifespan);
+  LATCH_TEST_ADD ("/rsrc/numeric/impossible/fresh", test_impossible_fresh);
+  LATCH_TEST_ADD ("/rsrc/numeric/impossible/in-use", test_impossible_in_use);
+  LATCH_TEST_ADD ("/rsrc/numeric/impossible/negative-never-inflates",
+                  test_negative_never_inflates);
+  LATCH_TEST_ADD ("/rsrc/numeric/impossible/capacity-zero",
+                  test_capacity_zero);
+  LATCH_TEST_ADD ("/rsrc/numeric/units/add-up", test_units_add_up);
+  LATCH_TEST_ADD ("/rsrc/numeric/units/exact-fill", test_exact_fill);
+  LATCH_TEST_ADD ("/rsrc/numeric/units/two-holds-one-owner",
+                  test_two_holds_one_owner);
+  LATCH_TEST_ADD ("/rsrc/numeric/identity", test_identity);
+  LATCH_TEST_ADD ("/rsrc/numeric/fifo/big-head-not-overtaken",
+                  test_fifo_big_head);
+  LATCH_TEST_ADD ("/rsrc/numeric/fifo/serve-several", test_fifo_serve_several);
+  LATCH_TEST_ADD ("/rsrc/numeric/drop-owner/gives-back",
+                  test_drop_owner_gives_back);
+  LATCH_TEST_ADD ("/rsrc/numeric/drop-owner/queued-head",
+                  test_drop_queued_head);
+  LATCH_TEST_ADD ("/rsrc/numeric/lifetime/incubator", test_incubator);
+  LATCH_TEST_ADD ("/rsrc/numeric/lifetime/lifespan", test_lifespan);
   g_test_add_func ("/rsrc/numeric/class", test_class);
   g_test_add_func ("/rsrc/numeric/random/never-over-capacity", test_random);
-
-#undef ADD
 
   return g_test_run ();
 }

@@ -6,77 +6,35 @@
 #include "locker/rsrc-sequence.h"
 #include "locker/rsrc.h"
 
+#include "locker-fixture.h"
+
 #include <string.h>
 
 /* The locker's clock is in microseconds; the tests think in ms. */
 #define MS(ms) ((gint64) (ms) * 1000)
 
-#define OWNER(n) GINT_TO_POINTER (n)
-#define FIRST_FENCE 1000
-
 /* Idle lifespan (ms) of most resources here: long enough to keep the
  * counter between grants (a resource dies when idle for that long). */
 #define KEEP 60000
-
-typedef struct
-{
-  LatchLocker *locker;
-  GArray *events;
-} Fixture;
-
-static void
-fixture_setup (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
-{
-  fx->locker = latch_locker_new (FIRST_FENCE);
-  fx->events = latch_lock_events_new ();
-}
-
-static void
-fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
-{
-  g_clear_pointer (&fx->locker, latch_locker_free);
-  g_clear_pointer (&fx->events, g_array_unref);
-}
 
 /* Requests name for owner (EX, quantity 1, create) with the given idle
  * lifespan (ms) at now_ms.  When granted, *element_out gets the element
  * (which a sequence always has). */
 static LatchLockStatus
-lock_at (Fixture *fx, int owner, const char *name, gboolean wait,
+lock_at (LatchTestFixture *fx, int owner, const char *name, gboolean wait,
          int lifespan, gint64 now_ms, char **element_out)
 {
-  LatchLockReq req = {
-    .name = name,
-    .mode = LATCH_LOCK_MODE_EX,
-    .quantity = 1,
-    .wait = wait,
-    .create = TRUE,
-    .lifespan = lifespan,
-  };
-  char *element = NULL;
-  guint64 fence = 0;
-  LatchLockStatus status;
+  LatchLockReq req = latch_test_req (name, LATCH_LOCK_MODE_EX, 1, wait, TRUE,
+                                     lifespan);
 
-  status = latch_locker_request (fx->locker, OWNER (owner), &req,
-                                 MS (now_ms), &fence, &element, fx->events);
-  if (status == LATCH_LOCK_GRANTED)
-    {
-      g_assert_nonnull (element);
-      g_assert_cmpuint (fence, >=, FIRST_FENCE);
-    }
-  else
-    g_assert_null (element);
-  if (element_out != NULL)
-    *element_out = element;
-  else
-    g_free (element);
-  return status;
+  return latch_test_request (fx, owner, &req, MS (now_ms),
+                             LATCH_TEST_CHECK_NONE, NULL, element_out);
 }
 
 /* Locks (lifespan KEEP) and expects a grant of value. */
 static void
-assert_lock_value (Fixture *fx, int owner, const char *name, gint64 now_ms,
-                   const char *value)
+assert_lock_value (LatchTestFixture *fx, int owner, const char *name,
+                   gint64 now_ms, const char *value)
 {
   g_autofree char *element = NULL;
 
@@ -87,33 +45,20 @@ assert_lock_value (Fixture *fx, int owner, const char *name, gint64 now_ms,
 }
 
 static void
-unlock_at (Fixture *fx, int owner, const char *name, gboolean rollback,
-           gint64 now_ms)
+unlock_at (LatchTestFixture *fx, int owner, const char *name,
+           gboolean rollback, gint64 now_ms)
 {
-  g_assert_true (latch_locker_unlock (fx->locker, OWNER (owner), name,
-                                      rollback, MS (now_ms), fx->events));
-}
-
-static void
-clear_events (Fixture *fx)
-{
-  if (fx->events->len > 0)
-    g_array_remove_range (fx->events, 0, fx->events->len);
+  g_assert_true (latch_test_unlock_full (fx, owner, name, rollback,
+                                         MS (now_ms)));
 }
 
 /* Asserts that the only event is a grant of value to owner. */
 static void
-assert_granted_event (Fixture *fx, int owner, const char *value)
+assert_granted_event (LatchTestFixture *fx, int owner, const char *value)
 {
-  const LatchLockEvent *ev;
+  g_autofree char *element = latch_test_take_granted_event (fx, owner);
 
-  g_assert_cmpuint (fx->events->len, ==, 1);
-  ev = &g_array_index (fx->events, LatchLockEvent, 0);
-  g_assert_true (ev->owner == OWNER (owner));
-  g_assert_cmpint (ev->status, ==, LATCH_LOCK_GRANTED);
-  g_assert_cmpuint (ev->fence, >=, FIRST_FENCE);
-  g_assert_cmpstr (ev->element, ==, value);
-  clear_events (fx);
+  g_assert_cmpstr (element, ==, value);
 }
 
 /* ---- FLoM's "Use case 18 (3/6)" ---- */
@@ -122,7 +67,7 @@ assert_granted_event (Fixture *fx, int owner, const char *value)
  * locks (getting a value), runs CMD, and unlocks with rollback = CMD
  * failed; "echo" prints the value it got.  Returns what the echos print. */
 static char *
-run_use_case_18 (Fixture *fx, const char *name)
+run_use_case_18 (LatchTestFixture *fx, const char *name)
 {
   static const char *const commands[] = {
     "true", "true", "true", "echo", "true", "true", "echo",
@@ -156,7 +101,8 @@ run_use_case_18 (Fixture *fx, const char *name)
 }
 
 static void
-test_use_case_18_transactional (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_use_case_18_transactional (LatchTestFixture *fx,
+                                gconstpointer data G_GNUC_UNUSED)
 {
   g_autofree char *printed = run_use_case_18 (fx, "_S_a[1]");
 
@@ -164,7 +110,7 @@ test_use_case_18_transactional (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 }
 
 static void
-test_use_case_18_non_transactional (Fixture *fx,
+test_use_case_18_non_transactional (LatchTestFixture *fx,
                                     gconstpointer data G_GNUC_UNUSED)
 {
   g_autofree char *printed = run_use_case_18 (fx, "_s_a[1]");
@@ -175,7 +121,8 @@ test_use_case_18_non_transactional (Fixture *fx,
 /* The counter and the reuse queue die with the resource: once its idle
  * lifespan is over, the same name starts again at 1. */
 static void
-test_state_dies_with_resource (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_state_dies_with_resource (LatchTestFixture *fx,
+                               gconstpointer data G_GNUC_UNUSED)
 {
   g_autofree char *element = NULL;
 
@@ -199,7 +146,8 @@ test_state_dies_with_resource (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
 /* "_s_x[1]" and "_S_x[1]" are two resources with two counters. */
 static void
-test_kinds_are_distinct (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_kinds_are_distinct (LatchTestFixture *fx,
+                         gconstpointer data G_GNUC_UNUSED)
 {
   assert_lock_value (fx, 1, "_s_x[1]", 0, "1");
   assert_lock_value (fx, 2, "_S_x[1]", 0, "1");
@@ -219,13 +167,8 @@ typedef struct
 static void
 class_create (ClassRsrc *cr, const char *name)
 {
-  LatchLockReq req = {
-    .name = name,
-    .mode = LATCH_LOCK_MODE_EX,
-    .quantity = 1,
-    .wait = TRUE,
-    .create = TRUE,
-  };
+  LatchLockReq req = latch_test_req (name, LATCH_LOCK_MODE_EX, 1, TRUE, TRUE,
+                                     0);
   g_autoptr (GError) error = NULL;
 
   cr->name = name;
@@ -303,7 +246,7 @@ test_wrap_rollback (void)
 /* Several rolled-back values come back oldest first, before the counter
  * moves on. */
 static void
-test_reuse_fifo (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_reuse_fifo (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   const char *name = "_S_r[3]";
 
@@ -327,7 +270,8 @@ test_reuse_fifo (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
  * transactional sequence its value goes to the next grant, here the
  * request queued behind it. */
 static void
-test_drop_owner_transactional (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_drop_owner_transactional (LatchTestFixture *fx,
+                               gconstpointer data G_GNUC_UNUSED)
 {
   const char *name = "_S_q[1]";
 
@@ -336,14 +280,15 @@ test_drop_owner_transactional (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   assert_lock_value (fx, 2, name, 2, "2");
   g_assert_cmpint (lock_at (fx, 3, name, TRUE, 0, 3, NULL), ==,
                    LATCH_LOCK_QUEUED);
-  latch_locker_drop_owner (fx->locker, OWNER (2), MS (4), fx->events);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (2), MS (4),
+                           fx->events);
   assert_granted_event (fx, 3, "2");
   unlock_at (fx, 3, name, FALSE, 5);
   assert_lock_value (fx, 4, name, 6, "3");
 }
 
 static void
-test_drop_owner_non_transactional (Fixture *fx,
+test_drop_owner_non_transactional (LatchTestFixture *fx,
                                    gconstpointer data G_GNUC_UNUSED)
 {
   const char *name = "_s_q[1]";
@@ -351,13 +296,14 @@ test_drop_owner_non_transactional (Fixture *fx,
   assert_lock_value (fx, 1, name, 0, "1");
   g_assert_cmpint (lock_at (fx, 2, name, TRUE, 0, 1, NULL), ==,
                    LATCH_LOCK_QUEUED);
-  latch_locker_drop_owner (fx->locker, OWNER (1), MS (2), fx->events);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (1), MS (2),
+                           fx->events);
   assert_granted_event (fx, 2, "2");
 }
 
 /* Non-transactional: whatever happens, every grant gets a new value. */
 static void
-test_non_transactional_never_reused (Fixture *fx,
+test_non_transactional_never_reused (LatchTestFixture *fx,
                                      gconstpointer data G_GNUC_UNUSED)
 {
   const char *name = "_s_n[2]";
@@ -377,7 +323,7 @@ test_non_transactional_never_reused (Fixture *fx,
       expected += 2;
       unlock_at (fx, 1, name, round % 2 == 0, round);
       if (round % 3 == 0)
-        latch_locker_drop_owner (fx->locker, OWNER (2), MS (round),
+        latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (2), MS (round),
                                  fx->events);
       else
         unlock_at (fx, 2, name, round % 3 == 1, round);
@@ -388,7 +334,7 @@ test_non_transactional_never_reused (Fixture *fx,
 /* ---- capacity ---- */
 
 static void
-test_capacity (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_capacity (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   const char *const names[] = { "_s_c[3]", "_S_c[3]" };
 
@@ -421,7 +367,7 @@ test_capacity (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 }
 
 static void
-test_capacity_zero (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_capacity_zero (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   const char *const names[] = { "_s_z[0]", "_S_z[0]", "_s_z[000]" };
 
@@ -441,27 +387,25 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, func) \
-  g_test_add ((path), Fixture, NULL, fixture_setup, (func), fixture_teardown)
-
-  ADD ("/rsrc/sequence/use-case-18-transactional",
-       test_use_case_18_transactional);
-  ADD ("/rsrc/sequence/use-case-18-non-transactional",
-       test_use_case_18_non_transactional);
-  ADD ("/rsrc/sequence/state-dies-with-resource",
-       test_state_dies_with_resource);
-  ADD ("/rsrc/sequence/kinds-are-distinct", test_kinds_are_distinct);
+  LATCH_TEST_ADD ("/rsrc/sequence/use-case-18-transactional",
+                  test_use_case_18_transactional);
+  LATCH_TEST_ADD ("/rsrc/sequence/use-case-18-non-transactional",
+                  test_use_case_18_non_transactional);
+  LATCH_TEST_ADD ("/rsrc/sequence/state-dies-with-resource",
+                  test_state_dies_with_resource);
+  LATCH_TEST_ADD ("/rsrc/sequence/kinds-are-distinct",
+                  test_kinds_are_distinct);
   g_test_add_func ("/rsrc/sequence/wrap", test_wrap);
   g_test_add_func ("/rsrc/sequence/wrap-rollback", test_wrap_rollback);
-  ADD ("/rsrc/sequence/reuse-fifo", test_reuse_fifo);
-  ADD ("/rsrc/sequence/drop-owner/transactional",
-       test_drop_owner_transactional);
-  ADD ("/rsrc/sequence/drop-owner/non-transactional",
-       test_drop_owner_non_transactional);
-  ADD ("/rsrc/sequence/non-transactional-never-reused",
-       test_non_transactional_never_reused);
-  ADD ("/rsrc/sequence/capacity", test_capacity);
-  ADD ("/rsrc/sequence/capacity-zero", test_capacity_zero);
+  LATCH_TEST_ADD ("/rsrc/sequence/reuse-fifo", test_reuse_fifo);
+  LATCH_TEST_ADD ("/rsrc/sequence/drop-owner/transactional",
+                  test_drop_owner_transactional);
+  LATCH_TEST_ADD ("/rsrc/sequence/drop-owner/non-transactional",
+                  test_drop_owner_non_transactional);
+  LATCH_TEST_ADD ("/rsrc/sequence/non-transactional-never-reused",
+                  test_non_transactional_never_reused);
+  LATCH_TEST_ADD ("/rsrc/sequence/capacity", test_capacity);
+  LATCH_TEST_ADD ("/rsrc/sequence/capacity-zero", test_capacity_zero);
 
   return g_test_run ();
 }

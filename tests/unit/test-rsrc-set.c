@@ -8,13 +8,12 @@
 
 #include "common/error.h"
 
+#include "locker-fixture.h"
+
 #include <string.h>
 
 /* The locker's clock is in microseconds; the tests think in ms. */
 #define MS(ms) ((gint64) (ms) * 1000)
-
-#define OWNER(n) GINT_TO_POINTER (n)
-#define FIRST_FENCE 1000
 
 /* A lifespan long enough that a resource outlives its last holder in every
  * test that does not call latch_locker_tick (the clock stays at 0). */
@@ -22,75 +21,26 @@
 
 #define RGB "red.green.blue"
 
-typedef struct
-{
-  LatchLocker *locker;
-  GArray *events;
-  guint64 last_fence;  /* every grant's fence must be above this */
-} Fixture;
-
-static void
-fixture_setup (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
-{
-  fx->locker = latch_locker_new (FIRST_FENCE);
-  fx->events = latch_lock_events_new ();
-  fx->last_fence = 0;
-}
-
-static void
-fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
-{
-  g_clear_pointer (&fx->locker, latch_locker_free);
-  g_clear_pointer (&fx->events, g_array_unref);
-}
-
-static void
-check_fence (Fixture *fx, guint64 fence)
-{
-  g_assert_cmpuint (fence, >=, FIRST_FENCE);
-  g_assert_cmpuint (fence, >, fx->last_fence);
-  fx->last_fence = fence;
-}
-
 /* Requests name for owner at now_ms.  When granted, *element_out (if not
  * NULL) gets the element (transfer full), which must be there. */
 static LatchLockStatus
-take_full (Fixture *fx, int owner, const char *name, gboolean wait,
+take_full (LatchTestFixture *fx, int owner, const char *name, gboolean wait,
            gboolean create, int lifespan, gint64 now_ms, char **element_out)
 {
-  LatchLockReq req = {
-    .name = name,
-    .mode = LATCH_LOCK_MODE_EX,
-    .quantity = 1,
-    .wait = wait,
-    .create = create,
-    .lifespan = lifespan,
-  };
-  g_autofree char *element = NULL;
-  guint64 fence = 0;
-  LatchLockStatus status;
+  LatchLockReq req = latch_test_req (name, LATCH_LOCK_MODE_EX, 1, wait, create,
+                                     lifespan);
 
-  status = latch_locker_request (fx->locker, OWNER (owner), &req, MS (now_ms),
-                                 &fence, &element, fx->events);
-  if (status == LATCH_LOCK_GRANTED)
-    {
-      check_fence (fx, fence);
-      g_assert_nonnull (element);
-    }
-  else
-    {
-      g_assert_cmpuint (fence, ==, 0);  /* not written */
-      g_assert_null (element);
-    }
-  if (element_out != NULL)
-    *element_out = g_steal_pointer (&element);
-  return status;
+  return latch_test_request (fx, owner, &req, MS (now_ms),
+                             LATCH_TEST_CHECK_FENCE_UNWRITTEN
+                             | LATCH_TEST_CHECK_FENCE_RISES,
+                             NULL, element_out);
 }
 
 /* Requests name (created with lifespan KEEP, time 0) and expects a grant
  * of element want. */
 static void
-assert_take (Fixture *fx, int owner, const char *name, const char *want)
+assert_take (LatchTestFixture *fx, int owner, const char *name,
+             const char *want)
 {
   g_autofree char *element = NULL;
 
@@ -100,50 +50,9 @@ assert_take (Fixture *fx, int owner, const char *name, const char *want)
 }
 
 static LatchLockStatus
-take (Fixture *fx, int owner, const char *name, gboolean wait)
+take (LatchTestFixture *fx, int owner, const char *name, gboolean wait)
 {
   return take_full (fx, owner, name, wait, TRUE, KEEP, 0, NULL);
-}
-
-static gboolean
-unlock (Fixture *fx, int owner, const char *name)
-{
-  return latch_locker_unlock (fx->locker, OWNER (owner), name, FALSE, 0,
-                              fx->events);
-}
-
-static void
-drop (Fixture *fx, int owner)
-{
-  latch_locker_drop_owner (fx->locker, OWNER (owner), 0, fx->events);
-}
-
-static void
-clear_events (Fixture *fx)
-{
-  if (fx->events->len > 0)
-    g_array_remove_range (fx->events, 0, fx->events->len);
-}
-
-/* Asserts that event i grants element to owner. */
-static void
-assert_granted_event (Fixture *fx, guint i, int owner, const char *element)
-{
-  const LatchLockEvent *ev;
-
-  g_assert_cmpuint (i, <, fx->events->len);
-  ev = &g_array_index (fx->events, LatchLockEvent, i);
-  g_assert_true (ev->owner == OWNER (owner));
-  g_assert_cmpint (ev->status, ==, LATCH_LOCK_GRANTED);
-  g_assert_cmpstr (ev->element, ==, element);
-  check_fence (fx, ev->fence);
-}
-
-static void
-assert_counts (Fixture *fx, guint n_resources, guint n_active)
-{
-  g_assert_cmpuint (latch_locker_n_resources (fx->locker), ==, n_resources);
-  g_assert_cmpuint (latch_locker_n_active (fx->locker), ==, n_active);
 }
 
 /* ---- FLoM's allocation order ---- */
@@ -151,19 +60,19 @@ assert_counts (Fixture *fx, guint n_resources, guint n_active)
 /* Use case 12: a fresh set hands out its elements in order; once all are
  * back, the next grant starts again at the first. */
 static void
-test_flom_fresh_order (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_flom_fresh_order (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   assert_take (fx, 1, RGB, "red");
   assert_take (fx, 2, RGB, "green");
   assert_take (fx, 3, RGB, "blue");
   g_assert_cmpint (take (fx, 4, RGB, FALSE), ==, LATCH_LOCK_BUSY);
-  assert_counts (fx, 1, 3);
+  latch_test_assert_counts (fx, 1, 3);
 
-  g_assert_true (unlock (fx, 2, RGB));
-  g_assert_true (unlock (fx, 3, RGB));
-  g_assert_true (unlock (fx, 1, RGB));
+  g_assert_true (latch_test_unlock (fx, 2, RGB));
+  g_assert_true (latch_test_unlock (fx, 3, RGB));
+  g_assert_true (latch_test_unlock (fx, 1, RGB));
   g_assert_cmpuint (fx->events->len, ==, 0);
-  assert_counts (fx, 1, 0);  /* kept by its lifespan, index at 0 */
+  latch_test_assert_counts (fx, 1, 0);  /* kept by its lifespan, index at 0 */
 
   assert_take (fx, 4, RGB, "red");
   assert_take (fx, 5, RGB, "green");
@@ -172,17 +81,17 @@ test_flom_fresh_order (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 /* Use case 13: red held, green free, the index back at 0: the search
  * skips red and takes green. */
 static void
-test_flom_skip_held (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_flom_skip_held (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   assert_take (fx, 1, RGB, "red");
   assert_take (fx, 2, RGB, "green");
   assert_take (fx, 3, RGB, "blue");
-  g_assert_true (unlock (fx, 2, RGB));
-  g_assert_true (unlock (fx, 3, RGB));
+  g_assert_true (latch_test_unlock (fx, 2, RGB));
+  g_assert_true (latch_test_unlock (fx, 3, RGB));
 
   assert_take (fx, 4, RGB, "green");  /* index 0 -> 1 */
   assert_take (fx, 5, RGB, "blue");   /* index 1 -> 2 */
-  g_assert_true (unlock (fx, 1, RGB));
+  g_assert_true (latch_test_unlock (fx, 1, RGB));
   assert_take (fx, 6, RGB, "red");    /* from 2: blue held, wraps to red */
   g_assert_cmpint (take (fx, 7, RGB, FALSE), ==, LATCH_LOCK_BUSY);
 }
@@ -190,25 +99,25 @@ test_flom_skip_held (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 /* The index moves on by exactly one per grant, not to the slot after the
  * one taken. */
 static void
-test_index_one_step (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_index_one_step (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   const char *abcd = "a.b.c.d";
 
   assert_take (fx, 1, abcd, "a");  /* index 1 */
   assert_take (fx, 2, abcd, "b");  /* index 2 */
   assert_take (fx, 3, abcd, "c");  /* index 3 */
-  g_assert_true (unlock (fx, 1, abcd));
-  g_assert_true (unlock (fx, 2, abcd));
+  g_assert_true (latch_test_unlock (fx, 1, abcd));
+  g_assert_true (latch_test_unlock (fx, 2, abcd));
   /* From 3: d is free. */
   assert_take (fx, 4, abcd, "d");  /* index 0 */
-  g_assert_true (unlock (fx, 4, abcd));
+  g_assert_true (latch_test_unlock (fx, 4, abcd));
   /* From 0: a. */
   assert_take (fx, 5, abcd, "a");  /* index 1 */
-  g_assert_true (unlock (fx, 3, abcd));
+  g_assert_true (latch_test_unlock (fx, 3, abcd));
   /* From 1: b (a is held, b is free). */
   assert_take (fx, 6, abcd, "b");  /* index 2 */
-  g_assert_true (unlock (fx, 5, abcd));
-  g_assert_true (unlock (fx, 6, abcd));
+  g_assert_true (latch_test_unlock (fx, 5, abcd));
+  g_assert_true (latch_test_unlock (fx, 6, abcd));
   /* All free, index 2: c, then d, a, b; index 2 again. */
   assert_take (fx, 7, abcd, "c");
   assert_take (fx, 8, abcd, "d");
@@ -217,10 +126,10 @@ test_index_one_step (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
   /* A slot taken far from the index moves it on by one only, not to the
    * slot after the one taken: from 3 the search finds d before b. */
-  g_assert_true (unlock (fx, 9, abcd));   /* a free */
+  g_assert_true (latch_test_unlock (fx, 9, abcd));   /* a free */
   assert_take (fx, 11, abcd, "a");        /* from 2: c, d held; index 3 */
-  g_assert_true (unlock (fx, 10, abcd));  /* b free */
-  g_assert_true (unlock (fx, 8, abcd));   /* d free */
+  g_assert_true (latch_test_unlock (fx, 10, abcd));  /* b free */
+  g_assert_true (latch_test_unlock (fx, 8, abcd));   /* d free */
   assert_take (fx, 12, abcd, "d");        /* from 3, not from 1; index 0 */
   assert_take (fx, 13, abcd, "b");        /* from 0: a held, b; index 1 */
   g_assert_cmpint (take (fx, 14, abcd, FALSE), ==, LATCH_LOCK_BUSY);
@@ -230,28 +139,29 @@ test_index_one_step (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
 /* Duplicate names are separate slots. */
 static void
-test_duplicates (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_duplicates (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   assert_take (fx, 1, "a.a.b", "a");
   assert_take (fx, 2, "a.a.b", "a");
   assert_take (fx, 3, "a.a.b", "b");
   g_assert_cmpint (take (fx, 4, "a.a.b", FALSE), ==, LATCH_LOCK_BUSY);
-  assert_counts (fx, 1, 3);
+  latch_test_assert_counts (fx, 1, 3);
 
   /* Index at 0, slot 1 free: an "a" again. */
-  g_assert_true (unlock (fx, 2, "a.a.b"));
+  g_assert_true (latch_test_unlock (fx, 2, "a.a.b"));
   assert_take (fx, 4, "a.a.b", "a");
   g_assert_cmpint (take (fx, 5, "a.a.b", FALSE), ==, LATCH_LOCK_BUSY);
 
   /* Same elements, different name, different resource. */
   assert_take (fx, 5, "b.a.a", "b");
-  assert_counts (fx, 2, 4);
+  latch_test_assert_counts (fx, 2, 4);
 }
 
 /* Full set: wait=FALSE is busy, wait=TRUE queues, and the element comes
  * with the late grant. */
 static void
-test_events_carry_element (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_events_carry_element (LatchTestFixture *fx,
+                           gconstpointer data G_GNUC_UNUSED)
 {
   assert_take (fx, 1, RGB, "red");
   assert_take (fx, 2, RGB, "green");
@@ -260,29 +170,29 @@ test_events_carry_element (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (take (fx, 4, RGB, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (take (fx, 5, RGB, TRUE), ==, LATCH_LOCK_QUEUED);
   g_assert_cmpint (take (fx, 6, RGB, TRUE), ==, LATCH_LOCK_QUEUED);
-  assert_counts (fx, 1, 6);
+  latch_test_assert_counts (fx, 1, 6);
 
-  g_assert_true (unlock (fx, 3, RGB));
+  g_assert_true (latch_test_unlock (fx, 3, RGB));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_granted_event (fx, 0, 4, "blue");
-  clear_events (fx);
+  latch_test_assert_granted_event (fx, 0, 4, "blue");
+  latch_test_clear_events (fx);
 
-  g_assert_true (unlock (fx, 1, RGB));
+  g_assert_true (latch_test_unlock (fx, 1, RGB));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_granted_event (fx, 0, 5, "red");
-  clear_events (fx);
+  latch_test_assert_granted_event (fx, 0, 5, "red");
+  latch_test_clear_events (fx);
 
-  g_assert_true (unlock (fx, 2, RGB));
+  g_assert_true (latch_test_unlock (fx, 2, RGB));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_granted_event (fx, 0, 6, "green");
-  clear_events (fx);
-  assert_counts (fx, 1, 3);
+  latch_test_assert_granted_event (fx, 0, 6, "green");
+  latch_test_clear_events (fx);
+  latch_test_assert_counts (fx, 1, 3);
 }
 
 /* drop_owner frees the owner's slots (both of them), and the queued
  * requests get them, each with its element. */
 static void
-test_drop_owner (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_drop_owner (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   assert_take (fx, 1, RGB, "red");
   assert_take (fx, 2, RGB, "green");
@@ -292,20 +202,20 @@ test_drop_owner (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (take (fx, 5, RGB, TRUE), ==, LATCH_LOCK_QUEUED);
 
   /* A queued owner that goes away takes nothing with it. */
-  drop (fx, 4);
+  latch_test_drop (fx, 4);
   g_assert_cmpuint (fx->events->len, ==, 0);
-  assert_counts (fx, 1, 5);
+  latch_test_assert_counts (fx, 1, 5);
 
   /* Index at 0: red, then (index 1) blue. */
-  drop (fx, 1);
+  latch_test_drop (fx, 1);
   g_assert_cmpuint (fx->events->len, ==, 2);
-  assert_granted_event (fx, 0, 3, "red");
-  assert_granted_event (fx, 1, 5, "blue");
-  clear_events (fx);
-  assert_counts (fx, 1, 3);
-  g_assert_false (unlock (fx, 1, RGB));
+  latch_test_assert_granted_event (fx, 0, 3, "red");
+  latch_test_assert_granted_event (fx, 1, 5, "blue");
+  latch_test_clear_events (fx);
+  latch_test_assert_counts (fx, 1, 3);
+  g_assert_false (latch_test_unlock (fx, 1, RGB));
 
-  drop (fx, 2);
+  latch_test_drop (fx, 2);
   g_assert_cmpuint (fx->events->len, ==, 0);
   assert_take (fx, 6, RGB, "green");
 }
@@ -313,23 +223,23 @@ test_drop_owner (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 /* Unlocking releases exactly the slot of the hold: with two holds, the
  * older one's. */
 static void
-test_unlock_exact_slot (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_unlock_exact_slot (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   assert_take (fx, 1, RGB, "red");
   assert_take (fx, 1, RGB, "green");
-  g_assert_true (unlock (fx, 1, RGB));  /* red */
+  g_assert_true (latch_test_unlock (fx, 1, RGB));  /* red */
   assert_take (fx, 2, RGB, "blue");     /* index 2 */
   assert_take (fx, 3, RGB, "red");      /* index 0: red is free */
   g_assert_cmpint (take (fx, 4, RGB, FALSE), ==, LATCH_LOCK_BUSY);
-  g_assert_true (unlock (fx, 1, RGB));  /* green */
+  g_assert_true (latch_test_unlock (fx, 1, RGB));  /* green */
   assert_take (fx, 4, RGB, "green");
-  g_assert_false (unlock (fx, 1, RGB));
+  g_assert_false (latch_test_unlock (fx, 1, RGB));
 }
 
 /* A request waiting for the creation of a set gets its element in the
  * event when the creator makes it. */
 static void
-test_incubator (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_incubator (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (take_full (fx, 1, "x.y", TRUE, FALSE, 0, 0, NULL), ==,
                    LATCH_LOCK_WAIT_RESOURCE);
@@ -337,21 +247,21 @@ test_incubator (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
                    LATCH_LOCK_WAIT_RESOURCE);
   g_assert_cmpint (take_full (fx, 3, "x.y", FALSE, FALSE, 0, 0, NULL), ==,
                    LATCH_LOCK_CANT_WAIT);
-  assert_counts (fx, 0, 2);
+  latch_test_assert_counts (fx, 0, 2);
 
   assert_take (fx, 4, "x.y", "x");
   g_assert_cmpuint (fx->events->len, ==, 2);
-  assert_granted_event (fx, 0, 1, "y");
+  latch_test_assert_granted_event (fx, 0, 1, "y");
   g_assert_true (g_array_index (fx->events, LatchLockEvent, 1).owner
-                 == OWNER (2));
+                 == LATCH_TEST_OWNER (2));
   g_assert_cmpint (g_array_index (fx->events, LatchLockEvent, 1).status, ==,
                    LATCH_LOCK_QUEUED);
   g_assert_null (g_array_index (fx->events, LatchLockEvent, 1).element);
-  clear_events (fx);
+  latch_test_clear_events (fx);
 
-  g_assert_true (unlock (fx, 4, "x.y"));
+  g_assert_true (latch_test_unlock (fx, 4, "x.y"));
   g_assert_cmpuint (fx->events->len, ==, 1);
-  assert_granted_event (fx, 0, 2, "x");
+  latch_test_assert_granted_event (fx, 0, 2, "x");
 }
 
 /* ---- lifetime ---- */
@@ -360,7 +270,8 @@ test_incubator (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
  * next one starts fresh, its index at 0.  With a lifespan it keeps its
  * index until it expires. */
 static void
-test_lifetime_fresh_index (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_lifetime_fresh_index (LatchTestFixture *fx,
+                           gconstpointer data G_GNUC_UNUSED)
 {
   g_autofree char *e1 = NULL;
   g_autofree char *e2 = NULL;
@@ -371,22 +282,22 @@ test_lifetime_fresh_index (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (take_full (fx, 1, RGB, FALSE, TRUE, 0, 0, &e1), ==,
                    LATCH_LOCK_GRANTED);
   g_assert_cmpstr (e1, ==, "red");
-  assert_counts (fx, 1, 1);
-  g_assert_true (unlock (fx, 1, RGB));
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 1, 1);
+  g_assert_true (latch_test_unlock (fx, 1, RGB));
+  latch_test_assert_counts (fx, 0, 0);
   g_assert_cmpint (take_full (fx, 2, RGB, FALSE, TRUE, 0, 0, &e2), ==,
                    LATCH_LOCK_GRANTED);
   g_assert_cmpstr (e2, ==, "red");  /* fresh: index 0 again */
-  g_assert_true (unlock (fx, 2, RGB));
-  assert_counts (fx, 0, 0);
+  g_assert_true (latch_test_unlock (fx, 2, RGB));
+  latch_test_assert_counts (fx, 0, 0);
 
   /* Lifespan 100 ms: created at 1000 ms, idle from 1000 ms. */
   g_assert_cmpint (take_full (fx, 3, RGB, FALSE, TRUE, 100, 1000, &e3), ==,
                    LATCH_LOCK_GRANTED);
   g_assert_cmpstr (e3, ==, "red");
-  g_assert_true (latch_locker_unlock (fx->locker, OWNER (3), RGB, FALSE,
-                                      MS (1000), fx->events));
-  assert_counts (fx, 1, 0);
+  g_assert_true (latch_locker_unlock (fx->locker, LATCH_TEST_OWNER (3), RGB,
+                                      FALSE, MS (1000), fx->events));
+  latch_test_assert_counts (fx, 1, 0);
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (1050), fx->events), ==,
                    MS (1100));
   /* Still there: the index has moved on.  A later request's lifespan
@@ -394,14 +305,14 @@ test_lifetime_fresh_index (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (take_full (fx, 4, RGB, FALSE, TRUE, 0, 1050, &e4), ==,
                    LATCH_LOCK_GRANTED);
   g_assert_cmpstr (e4, ==, "green");
-  g_assert_true (latch_locker_unlock (fx->locker, OWNER (4), RGB, FALSE,
-                                      MS (1060), fx->events));
-  assert_counts (fx, 1, 0);
+  g_assert_true (latch_locker_unlock (fx->locker, LATCH_TEST_OWNER (4), RGB,
+                                      FALSE, MS (1060), fx->events));
+  latch_test_assert_counts (fx, 1, 0);
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (1159), fx->events), ==,
                    MS (1160));
   g_assert_cmpint (latch_locker_tick (fx->locker, MS (1160), fx->events), ==,
                    -1);
-  assert_counts (fx, 0, 0);
+  latch_test_assert_counts (fx, 0, 0);
   g_assert_cmpuint (fx->events->len, ==, 0);
 
   /* Destroyed: a new one starts at red. */
@@ -415,16 +326,7 @@ test_lifetime_fresh_index (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 static LatchLockReq
 req_for (const char *name)
 {
-  LatchLockReq req = {
-    .name = name,
-    .mode = LATCH_LOCK_MODE_EX,
-    .quantity = 1,
-    .wait = TRUE,
-    .create = TRUE,
-    .lifespan = 0,
-  };
-
-  return req;
+  return latch_test_req (name, LATCH_LOCK_MODE_EX, 1, TRUE, TRUE, 0);
 }
 
 static void
@@ -509,7 +411,7 @@ static const char *const r_names[] = {
 
 typedef struct
 {
-  Fixture fx;
+  LatchTestFixture fx;
   const char *name;
   char **elements;
   guint n_slots;
@@ -574,14 +476,14 @@ model_serve_and_check (Model *m)
 
       g_assert_cmpuint (i, <, m->fx.events->len);
       ev = &g_array_index (m->fx.events, LatchLockEvent, i++);
-      g_assert_true (ev->owner == OWNER (o + 1));
+      g_assert_true (ev->owner == LATCH_TEST_OWNER (o + 1));
       g_assert_cmpint (ev->status, ==, LATCH_LOCK_GRANTED);
-      check_fence (&m->fx, ev->fence);
+      latch_test_check_fence (&m->fx, ev->fence);
       m->queued[o] = FALSE;
       model_record_grant (m, o, ev->element);
     }
   g_assert_cmpuint (m->fx.events->len, ==, i);
-  clear_events (&m->fx);
+  latch_test_clear_events (&m->fx);
 }
 
 static void
@@ -631,7 +533,7 @@ model_unlock (Model *m, int o)
   GArray *held = m->held[o];
   gboolean want = held->len > 0;
 
-  g_assert_cmpint (unlock (&m->fx, o + 1, m->name), ==, want);
+  g_assert_cmpint (latch_test_unlock (&m->fx, o + 1, m->name), ==, want);
   if (want)
     {
       model_release_slot (m, o, g_array_index (held, guint, 0));
@@ -645,7 +547,7 @@ model_drop (Model *m, int o)
 {
   GArray *held = m->held[o];
 
-  drop (&m->fx, o + 1);
+  latch_test_drop (&m->fx, o + 1);
   for (guint i = 0; i < held->len; i++)
     model_release_slot (m, o, g_array_index (held, guint, i));
   g_array_set_size (held, 0);
@@ -662,7 +564,7 @@ run_model_once (const char *name, int n_steps)
 {
   Model m = { 0 };
 
-  fixture_setup (&m.fx, NULL);
+  latch_test_fixture_setup (&m.fx, NULL);
   m.name = name;
   m.elements = g_strsplit (name, ".", -1);
   m.n_slots = g_strv_length (m.elements);
@@ -712,7 +614,7 @@ run_model_once (const char *name, int n_steps)
   for (int o = 0; o < R_OWNERS; o++)
     g_array_unref (m.held[o]);
   g_strfreev (m.elements);
-  fixture_teardown (&m.fx, NULL);
+  latch_test_fixture_teardown (&m.fx, NULL);
 }
 
 static void
@@ -730,22 +632,18 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, func) \
-  g_test_add ((path), Fixture, NULL, fixture_setup, (func), fixture_teardown)
-
-  ADD ("/rsrc/set/flom/use-case-12-fresh-order", test_flom_fresh_order);
-  ADD ("/rsrc/set/flom/use-case-13-skip-held", test_flom_skip_held);
-  ADD ("/rsrc/set/index/one-step-per-grant", test_index_one_step);
-  ADD ("/rsrc/set/slots/duplicates", test_duplicates);
-  ADD ("/rsrc/set/slots/unlock-exact-slot", test_unlock_exact_slot);
-  ADD ("/rsrc/set/events/carry-element", test_events_carry_element);
-  ADD ("/rsrc/set/events/incubator", test_incubator);
-  ADD ("/rsrc/set/drop-owner", test_drop_owner);
-  ADD ("/rsrc/set/lifetime/fresh-index", test_lifetime_fresh_index);
+  LATCH_TEST_ADD ("/rsrc/set/flom/use-case-12-fresh-order",
+                  test_flom_fresh_order);
+  LATCH_TEST_ADD ("/rsrc/set/flom/use-case-13-skip-held", test_flom_skip_held);
+  LATCH_TEST_ADD ("/rsrc/set/index/one-step-per-grant", test_index_one_step);
+  LATCH_TEST_ADD ("/rsrc/set/slots/duplicates", test_duplicates);
+  LATCH_TEST_ADD ("/rsrc/set/slots/unlock-exact-slot", test_unlock_exact_slot);
+  LATCH_TEST_ADD ("/rsrc/set/events/carry-element", test_events_carry_element);
+  LATCH_TEST_ADD ("/rsrc/set/events/incubator", test_incubator);
+  LATCH_TEST_ADD ("/rsrc/set/drop-owner", test_drop_owner);
+  LATCH_TEST_ADD ("/rsrc/set/lifetime/fresh-index", test_lifetime_fresh_index);
   g_test_add_func ("/rsrc/set/class", test_class);
   g_test_add_func ("/rsrc/set/random/never-two-holders", test_random);
-
-#undef ADD
 
   return g_test_run ();
 }

@@ -8,11 +8,10 @@
 
 #include "common/error.h"
 
+#include "locker-fixture.h"
+
 #include <string.h>
 #include <time.h>
-
-#define OWNER(n) GINT_TO_POINTER (n)
-#define FIRST_FENCE 1000
 
 #define USEC_PER_SEC G_GINT64_CONSTANT (1000000)
 #define SEC(s) ((gint64) (s) * USEC_PER_SEC)
@@ -20,26 +19,6 @@
 /* Idle lifespan (ms) that keeps a resource, and with it its last slot,
  * between grants. */
 #define KEEP 3600000
-
-typedef struct
-{
-  LatchLocker *locker;
-  GArray *events;
-} Fixture;
-
-static void
-fixture_setup (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
-{
-  fx->locker = latch_locker_new (FIRST_FENCE);
-  fx->events = latch_lock_events_new ();
-}
-
-static void
-fixture_teardown (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
-{
-  g_clear_pointer (&fx->locker, latch_locker_free);
-  g_clear_pointer (&fx->events, g_array_unref);
-}
 
 /* 2024-03-05 h:mi:s.usec UTC, in microseconds since the epoch. */
 static gint64
@@ -61,35 +40,20 @@ set_tz (const char *tz)
 }
 
 static LatchLockStatus
-lock_at (Fixture *fx, int owner, const char *name, gboolean wait,
+lock_at (LatchTestFixture *fx, int owner, const char *name, gboolean wait,
          int lifespan, gint64 now_us, char **element_out)
 {
-  LatchLockReq req = {
-    .name = name,
-    .mode = LATCH_LOCK_MODE_EX,
-    .quantity = 1,
-    .wait = wait,
-    .create = TRUE,
-    .lifespan = lifespan,
-  };
-  char *element = NULL;
-  guint64 fence = 0;
+  LatchLockReq req = latch_test_req (name, LATCH_LOCK_MODE_EX, 1, wait, TRUE,
+                                     lifespan);
+  g_autofree char *element = NULL;
   LatchLockStatus status;
 
-  status = latch_locker_request (fx->locker, OWNER (owner), &req, now_us,
-                                 &fence, &element, fx->events);
+  status = latch_test_request (fx, owner, &req, now_us, LATCH_TEST_CHECK_NONE,
+                               NULL, &element);
   if (status == LATCH_LOCK_GRANTED)
-    {
-      g_assert_nonnull (element);
-      g_assert_cmpuint (strlen (element), <=, 999);
-      g_assert_cmpuint (fence, >=, FIRST_FENCE);
-    }
-  else
-    g_assert_null (element);
+    g_assert_cmpuint (strlen (element), <=, 999);
   if (element_out != NULL)
-    *element_out = element;
-  else
-    g_free (element);
+    *element_out = g_steal_pointer (&element);
   return status;
 }
 
@@ -97,7 +61,7 @@ lock_at (Fixture *fx, int owner, const char *name, gboolean wait,
  * unlocks, and lets its slot pass (which destroys the resource: renderings
  * at earlier times follow). */
 static void
-assert_render (Fixture *fx, const char *name, gint64 now_us,
+assert_render (LatchTestFixture *fx, const char *name, gint64 now_us,
                const char *expected)
 {
   g_autofree char *element = NULL;
@@ -105,42 +69,26 @@ assert_render (Fixture *fx, const char *name, gint64 now_us,
   g_assert_cmpint (lock_at (fx, 1, name, FALSE, 0, now_us, &element), ==,
                    LATCH_LOCK_GRANTED);
   g_assert_cmpstr (element, ==, expected);
-  g_assert_true (latch_locker_unlock (fx->locker, OWNER (1), name, FALSE,
-                                      now_us, fx->events));
+  g_assert_true (latch_locker_unlock (fx->locker, LATCH_TEST_OWNER (1), name,
+                                      FALSE, now_us, fx->events));
   latch_locker_tick (fx->locker, G_MAXINT64 / 2, fx->events);
   g_assert_cmpuint (latch_locker_n_resources (fx->locker), ==, 0);
 }
 
 static void
-unlock_at (Fixture *fx, int owner, const char *name, gint64 now_us)
+unlock_at (LatchTestFixture *fx, int owner, const char *name, gint64 now_us)
 {
-  g_assert_true (latch_locker_unlock (fx->locker, OWNER (owner), name, FALSE,
-                                      now_us, fx->events));
-}
-
-static void
-clear_events (Fixture *fx)
-{
-  if (fx->events->len > 0)
-    g_array_remove_range (fx->events, 0, fx->events->len);
+  g_assert_true (latch_test_unlock_full (fx, owner, name, FALSE, now_us));
 }
 
 /* Asserts that the only event is a grant to owner; returns its element
  * (transfer full). */
 static char *
-take_granted_event (Fixture *fx, int owner)
+take_granted_event (LatchTestFixture *fx, int owner)
 {
-  LatchLockEvent *ev;
-  char *element;
+  char *element = latch_test_take_granted_event (fx, owner);
 
-  g_assert_cmpuint (fx->events->len, ==, 1);
-  ev = &g_array_index (fx->events, LatchLockEvent, 0);
-  g_assert_true (ev->owner == OWNER (owner));
-  g_assert_cmpint (ev->status, ==, LATCH_LOCK_GRANTED);
-  g_assert_cmpuint (ev->fence, >=, FIRST_FENCE);
-  element = g_steal_pointer (&ev->element);
   g_assert_nonnull (element);
-  clear_events (fx);
   return element;
 }
 
@@ -155,7 +103,7 @@ typedef struct
 
 /* Every fraction length, at 14:07:18.usec UTC. */
 static void
-test_render_fractions (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_render_fractions (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   static const RenderCase cases[] = {
     { "_t_%S#f[1]", 123456, "18.1" },
@@ -191,7 +139,7 @@ test_render_fractions (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 }
 
 static void
-test_render_examples (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_render_examples (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   static const RenderCase cases[] = {
     { "_t_tmstmp%S#f[1]", 123456, "tmstmp18.1" },
@@ -217,7 +165,7 @@ test_render_examples (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
 /* The backslash is literal (FLoM: "_t_a\%S[1]" gives "a\18"). */
 static void
-test_render_backslash (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_render_backslash (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   assert_render (fx, "_t_a\\%S[1]", at (14, 7, 18, 0), "a\\18");
   assert_render (fx, "_t_a\\\\%S\\#ff[1]", at (14, 7, 18, 250000),
@@ -226,7 +174,7 @@ test_render_backslash (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
 /* localtime: the daemon's time zone. */
 static void
-test_render_time_zone (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_render_time_zone (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   set_tz ("XST-2");
   assert_render (fx, "_t_%H:%M:%S[1]", at (14, 7, 18, 0), "16:07:18");
@@ -289,7 +237,7 @@ static const ResolutionCase resolution_cases[] = {
 /* A grant at T0, then another (capacity 2) just before and at the next
  * slot. */
 static void
-test_resolution (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_resolution (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   for (gsize i = 0; i < G_N_ELEMENTS (resolution_cases); i++)
     {
@@ -346,7 +294,7 @@ test_resolution_error (void)
 /* An element is at most 999 bytes: a format that could render longer
  * cannot be created. */
 static void
-test_length (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_length (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_autofree char *element = NULL;
 
@@ -374,7 +322,7 @@ test_length (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 /* Capacity 2, so only time holds the second request back: it queues, and
  * the tick at the start of the next slot grants it a later timestamp. */
 static void
-test_same_slot_queues (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_same_slot_queues (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   const char *name = "_t_%T#fff[2]";
   g_autofree char *first = NULL;
@@ -410,7 +358,8 @@ test_same_slot_queues (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 /* Capacity 1: while the place is taken, only a release helps (no
  * wakeup); a release in the same slot is not enough either. */
 static void
-test_same_slot_after_release (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_same_slot_after_release (LatchTestFixture *fx,
+                              gconstpointer data G_GNUC_UNUSED)
 {
   const char *name = "_t_%H:%M:%S[1]";
   g_autofree char *second = NULL;
@@ -440,7 +389,7 @@ test_same_slot_after_release (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
                    ==, LATCH_LOCK_GRANTED);
   g_assert_cmpint (lock_at (fx, 4, name, TRUE, KEEP, at (14, 8, 0, 1), NULL),
                    ==, LATCH_LOCK_QUEUED);
-  latch_locker_drop_owner (fx->locker, OWNER (3), at (14, 8, 0, 2),
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (3), at (14, 8, 0, 2),
                            fx->events);
   g_assert_cmpuint (fx->events->len, ==, 0);
   g_assert_cmpint (latch_locker_tick (fx->locker, at (14, 8, 1, 0),
@@ -454,7 +403,8 @@ test_same_slot_after_release (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
  * slot is over, so a new request in the same second cannot get the same
  * stamp from a new resource (FLoM: it can). */
 static void
-test_unique_across_recreation (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_unique_across_recreation (LatchTestFixture *fx,
+                               gconstpointer data G_GNUC_UNUSED)
 {
   const char *name = "_t_%H:%M:%S[1]";
   g_autofree char *first = NULL;
@@ -495,7 +445,8 @@ typedef struct
 } IncreasingCase;
 
 static void
-test_strictly_increasing (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_strictly_increasing (LatchTestFixture *fx,
+                          gconstpointer data G_GNUC_UNUSED)
 {
   static const IncreasingCase cases[] = {
     { "_t_%Y%m%d%H%M%S#ffffff[1]", 1, 3, TRUE },
@@ -522,8 +473,8 @@ test_strictly_increasing (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 
       /* A locker of its own: another resource's idle expiry would come
        * first in the tick's answer. */
-      fixture_teardown (fx, NULL);
-      fixture_setup (fx, NULL);
+      latch_test_fixture_teardown (fx, NULL);
+      latch_test_fixture_setup (fx, NULL);
       g_test_message ("%s", ic->name);
       for (int round = 0; round < 2000; round++)
         {
@@ -577,7 +528,7 @@ test_strictly_increasing (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 /* ---- capacity ---- */
 
 static void
-test_capacity (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_capacity (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   const char *name = "_t_foo.%D.%T[4]";
   g_autofree char *element = NULL;
@@ -615,7 +566,8 @@ test_capacity (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 /* Four requests at the same time on four places: one now, the others one
  * per second, each at the tick that starts its slot. */
 static void
-test_capacity_same_time (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_capacity_same_time (LatchTestFixture *fx,
+                         gconstpointer data G_GNUC_UNUSED)
 {
   const char *name = "_t_%T[4]";
   g_autofree char *element = NULL;
@@ -643,7 +595,7 @@ test_capacity_same_time (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
 }
 
 static void
-test_capacity_zero (Fixture *fx, gconstpointer data G_GNUC_UNUSED)
+test_capacity_zero (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
 {
   g_assert_cmpint (lock_at (fx, 1, "_t_%S[0]", TRUE, 0, T0, NULL), ==,
                    LATCH_LOCK_IMPOSSIBLE);
@@ -660,26 +612,26 @@ main (int argc, char **argv)
   set_tz ("UTC");
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, func) \
-  g_test_add ((path), Fixture, NULL, fixture_setup, (func), fixture_teardown)
-
-  ADD ("/rsrc/timestamp/render/fractions", test_render_fractions);
-  ADD ("/rsrc/timestamp/render/examples", test_render_examples);
-  ADD ("/rsrc/timestamp/render/backslash", test_render_backslash);
-  ADD ("/rsrc/timestamp/render/time-zone", test_render_time_zone);
-  ADD ("/rsrc/timestamp/resolution/table", test_resolution);
+  LATCH_TEST_ADD ("/rsrc/timestamp/render/fractions", test_render_fractions);
+  LATCH_TEST_ADD ("/rsrc/timestamp/render/examples", test_render_examples);
+  LATCH_TEST_ADD ("/rsrc/timestamp/render/backslash", test_render_backslash);
+  LATCH_TEST_ADD ("/rsrc/timestamp/render/time-zone", test_render_time_zone);
+  LATCH_TEST_ADD ("/rsrc/timestamp/resolution/table", test_resolution);
   g_test_add_func ("/rsrc/timestamp/resolution/error",
                    test_resolution_error);
-  ADD ("/rsrc/timestamp/length", test_length);
-  ADD ("/rsrc/timestamp/slot/same-slot-queues", test_same_slot_queues);
-  ADD ("/rsrc/timestamp/slot/same-slot-after-release",
-       test_same_slot_after_release);
-  ADD ("/rsrc/timestamp/slot/strictly-increasing", test_strictly_increasing);
-  ADD ("/rsrc/timestamp/slot/unique-across-recreation",
-       test_unique_across_recreation);
-  ADD ("/rsrc/timestamp/capacity/holders", test_capacity);
-  ADD ("/rsrc/timestamp/capacity/same-time", test_capacity_same_time);
-  ADD ("/rsrc/timestamp/capacity/zero", test_capacity_zero);
+  LATCH_TEST_ADD ("/rsrc/timestamp/length", test_length);
+  LATCH_TEST_ADD ("/rsrc/timestamp/slot/same-slot-queues",
+                  test_same_slot_queues);
+  LATCH_TEST_ADD ("/rsrc/timestamp/slot/same-slot-after-release",
+                  test_same_slot_after_release);
+  LATCH_TEST_ADD ("/rsrc/timestamp/slot/strictly-increasing",
+                  test_strictly_increasing);
+  LATCH_TEST_ADD ("/rsrc/timestamp/slot/unique-across-recreation",
+                  test_unique_across_recreation);
+  LATCH_TEST_ADD ("/rsrc/timestamp/capacity/holders", test_capacity);
+  LATCH_TEST_ADD ("/rsrc/timestamp/capacity/same-time",
+                  test_capacity_same_time);
+  LATCH_TEST_ADD ("/rsrc/timestamp/capacity/zero", test_capacity_zero);
 
   return g_test_run ();
 }
