@@ -6,8 +6,9 @@
 #                           for one lock run one after the other.
 #   ./quickstart.sh check   build, then run the whole test suite twice:
 #                           normal build, then AddressSanitizer +
-#                           UndefinedBehaviorSanitizer; and build once
-#                           more with clang -Werror (counted as one test).
+#                           UndefinedBehaviorSanitizer; the daemon under
+#                           valgrind (make check-valgrind), and a clang
+#                           -Werror build (each counted as one test).
 #                           Ends with "N passed, N failed".
 set -eu
 cd "$(dirname "$0")"
@@ -16,7 +17,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 DEPS="build-essential autoconf automake libtool pkg-config \
 libglib2.0-dev libxml2-dev libgnutls28-dev libdbus-1-dev libdbus-1-3 \
-gnutls-bin iproute2 procps clang"
+gnutls-bin iproute2 procps clang valgrind"
 
 install_deps () {
   missing=""
@@ -94,6 +95,15 @@ case "${1:-demo}" in
   check)
     check_one _build
     check_one _build-san --enable-sanitizers CFLAGS="-O1 -g"
+    # The daemon under valgrind over most integration tests: no memory
+    # error, no definite leak (counted as one test).
+    if (cd _build && make -s check-valgrind) > _build/check-valgrind.out 2>&1; then
+      passed=$((passed + 1))
+      tail -n 1 _build/check-valgrind.out
+    else
+      echo "== make check-valgrind failed:"; tail -n 30 _build/check-valgrind.out
+      failed=$((failed + 1))
+    fi
     # clang's warnings differ from gcc's: the build alone must be clean.
     if build _build-clang CC=clang > _build-clang.log 2>&1; then
       passed=$((passed + 1))
