@@ -178,3 +178,19 @@ latch_test_assert_counts (LatchTestFixture *fx, guint n_resources,
   g_assert_cmpuint (latch_locker_n_resources (fx->locker), ==, n_resources);
   g_assert_cmpuint (latch_locker_n_active (fx->locker), ==, n_active);
 }
+
+gboolean
+latch_test_modes_compatible (int held, int requested)
+{
+  /* compat[held][requested]; columns NL CR CW PR PW EX */
+  static const char *const compat[6] = {
+    "YYYYYY", /* NL */
+    "YYYYY-", /* CR */
+    "YYY---", /* CW */
+    "YY-Y--", /* PR */
+    "YY----", /* PW */
+    "Y-----", /* EX */
+  };
+
+  return compat[held][requested] == 'Y';
+}

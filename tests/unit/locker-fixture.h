@@ -102,6 +102,11 @@ char *latch_test_take_granted_event (LatchTestFixture *fx, int owner);
 void latch_test_assert_counts (LatchTestFixture *fx, guint n_resources,
                                guint n_active);
 
+/* The VMS compatibility matrix of spec/resources.md §3, written out here
+ * again so that the tests trust neither rsrc-simple.c nor rsrc-hier.c:
+ * may a holder in mode held and one in mode requested coexist? */
+gboolean latch_test_modes_compatible (int held, int requested);
+
 G_END_DECLS
 
 #endif

@@ -10,29 +10,11 @@
 
 #include <string.h>
 
-/* spec/resources.md §3, written out again here so that the tests do not
- * trust the table in rsrc-simple.c: compat[held][requested]. */
-static const char *const compat[6] = {
-  /* NL CR CW PR PW EX */
-  "YYYYYY", /* NL */
-  "YYYYY-", /* CR */
-  "YYY---", /* CW */
-  "YY-Y--", /* PR */
-  "YY----", /* PW */
-  "Y-----", /* EX */
-};
-
 static const LatchLockMode NL = LATCH_LOCK_MODE_NL;
 static const LatchLockMode CR = LATCH_LOCK_MODE_CR;
 static const LatchLockMode PR = LATCH_LOCK_MODE_PR;
 static const LatchLockMode PW = LATCH_LOCK_MODE_PW;
 static const LatchLockMode EX = LATCH_LOCK_MODE_EX;
-
-static gboolean
-is_compatible (int held, int requested)
-{
-  return compat[held][requested] == 'Y';
-}
 
 /* Lock "r", create it if needed, lifespan 0, time 0. */
 static LatchLockStatus
@@ -50,7 +32,7 @@ test_matrix_grant_now (void)
     for (int asked = 0; asked < 6; asked++)
       {
         LatchTestFixture fx;
-        LatchLockStatus want = is_compatible (held, asked)
+        LatchLockStatus want = latch_test_modes_compatible (held, asked)
                                    ? LATCH_LOCK_GRANTED : LATCH_LOCK_BUSY;
 
         latch_test_fixture_setup (&fx, NULL);
@@ -69,7 +51,7 @@ test_matrix_queue (void)
     for (int asked = 0; asked < 6; asked++)
       {
         LatchTestFixture fx;
-        gboolean ok = is_compatible (held, asked);
+        gboolean ok = latch_test_modes_compatible (held, asked);
         guint64 fence1;
         guint64 fence2 = 0;
 
@@ -669,7 +651,7 @@ static gboolean
 model_fits (const Model *m, int r, int mode)
 {
   for (guint i = 0; i < m->holds[r]->len; i++)
-    if (!is_compatible (g_array_index (m->holds[r], MReq, i).mode, mode))
+    if (!latch_test_modes_compatible (g_array_index (m->holds[r], MReq, i).mode, mode))
       return FALSE;
   return TRUE;
 }
@@ -854,7 +836,7 @@ model_check (const Model *m, const LatchLocker *locker)
             int a = g_array_index (holds, MReq, i).mode;
             int b = g_array_index (holds, MReq, j).mode;
 
-            g_assert_true (is_compatible (a, b) && is_compatible (b, a));
+            g_assert_true (latch_test_modes_compatible (a, b) && latch_test_modes_compatible (b, a));
           }
       /* The head of a queue never fits (else it would have been served). */
       if (m->queue[r]->len > 0)

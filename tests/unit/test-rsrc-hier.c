@@ -11,30 +11,12 @@
 /* The locker's clock is in microseconds; the tests think in ms. */
 #define MS(ms) ((gint64) (ms) * 1000)
 
-/* spec/resources.md §3, written out again here so that the tests trust
- * neither rsrc-simple.c nor rsrc-hier.c: compat[held][requested]. */
-static const char *const compat[6] = {
-  /* NL CR CW PR PW EX */
-  "YYYYYY", /* NL */
-  "YYYYY-", /* CR */
-  "YYY---", /* CW */
-  "YY-Y--", /* PR */
-  "YY----", /* PW */
-  "Y-----", /* EX */
-};
-
 static const LatchLockMode NL = LATCH_LOCK_MODE_NL;
 static const LatchLockMode CR = LATCH_LOCK_MODE_CR;
 static const LatchLockMode CW = LATCH_LOCK_MODE_CW;
 static const LatchLockMode PR = LATCH_LOCK_MODE_PR;
 static const LatchLockMode PW = LATCH_LOCK_MODE_PW;
 static const LatchLockMode EX = LATCH_LOCK_MODE_EX;
-
-static gboolean
-is_compatible (int held, int requested)
-{
-  return compat[held][requested] == 'Y';
-}
 
 /* Lock name, create it if needed, lifespan 0, time 0. */
 static LatchLockStatus
@@ -147,7 +129,7 @@ test_matrix_chain (void)
       for (int asked = 0; asked < 6; asked++)
         {
           LatchTestFixture fx;
-          gboolean ok = !cases[c].related || is_compatible (held, asked);
+          gboolean ok = !cases[c].related || latch_test_modes_compatible (held, asked);
 
           latch_test_fixture_setup (&fx, NULL);
           g_assert_cmpint (lock (&fx, 1, cases[c].held, held, FALSE), ==,
@@ -675,7 +657,7 @@ model_fits (const Model *m, const MReq *req)
       const MReq *h = &g_array_index (m->holds, MReq, i);
 
       if (paths_related (h->path, req->path)
-          && !is_compatible (h->mode, req->mode))
+          && !latch_test_modes_compatible (h->mode, req->mode))
         return FALSE;
     }
   return TRUE;
@@ -688,7 +670,7 @@ model_grant (Model *m, const MReq *req)
     {
       const MReq *h = &g_array_index (m->holds, MReq, i);
 
-      if (h->root == req->root && !is_compatible (h->mode, req->mode))
+      if (h->root == req->root && !latch_test_modes_compatible (h->mode, req->mode))
         n_unrelated++;
     }
   g_array_append_val (m->holds, *req);
@@ -895,7 +877,7 @@ model_check (const Model *m, LatchLocker *locker)
         const MReq *b = &g_array_index (m->holds, MReq, j);
 
         if (paths_related (a->path, b->path))
-          g_assert_true (is_compatible (a->mode, b->mode));
+          g_assert_true (latch_test_modes_compatible (a->mode, b->mode));
       }
   for (int r = 0; r < M_ROOTS; r++)
     {
