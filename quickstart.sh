@@ -3,7 +3,9 @@
 #
 #   ./quickstart.sh         install what the build needs (Debian), build,
 #                           and show the main job: two commands contending
-#                           for one lock run one after the other.
+#                           for one lock run one after the other, on this
+#                           host, then over TCP with TLS and mutual
+#                           authentication (certificates made here).
 #   ./quickstart.sh check   build, then run the whole test suite twice:
 #                           normal build, then AddressSanitizer +
 #                           UndefinedBehaviorSanitizer; the daemon under
@@ -61,6 +63,40 @@ demo () {
   wait
 }
 
+# The same job across TLS with mutual authentication: a CA and this
+# node's certificate (CN = its machine ID) are made here with certtool,
+# then the daemon is reached over TCP on loopback.
+tls_demo () {
+  pki="$run/pki"
+  mkdir -m 700 "$pki"
+  export LATCH_TLS_MODULE="$top/_build/.libs/latch-tls.so"
+  id=$(_build/latch --unique-id)
+  printf 'cn = "demo CA"\nca\ncert_signing_key\ncrl_signing_key\nexpiration_days = 30\n' > "$pki/ca.tmpl"
+  printf 'cn = "%s"\ntls_www_server\ntls_www_client\nsigning_key\nexpiration_days = 30\n' "$id" > "$pki/node.tmpl"
+  (umask 077
+   certtool --generate-privkey --key-type ecdsa --outfile "$pki/ca.key" 2>/dev/null
+   certtool --generate-self-signed --load-privkey "$pki/ca.key" --template "$pki/ca.tmpl" \
+     --outfile "$pki/ca.pem" 2>/dev/null
+   certtool --generate-privkey --key-type ecdsa --outfile "$pki/node.key" 2>/dev/null
+   certtool --generate-certificate --load-privkey "$pki/node.key" --load-ca-certificate "$pki/ca.pem" \
+     --load-ca-privkey "$pki/ca.key" --template "$pki/node.tmpl" --outfile "$pki/node.pem" 2>/dev/null)
+  port=$((20000 + $$ % 20000))
+  tls="--tls-certificate=$pki/node.pem --tls-private-key=$pki/node.key --tls-ca-certificate=$pki/ca.pem --tls-check-peer-id=yes"
+  net="-a 127.0.0.1 -p $port"
+  echo
+  echo "== the same over TCP with TLS and mutual authentication (certificate CN = machine ID $id)"
+  for job in A B; do
+    _build/latch $tls $net -r deploy -- sh -c "echo \"[\$(date +%T.%N | cut -c1-12)] job $job: has the lock over TLS, working 1 s\"; sleep 1; echo \"[\$(date +%T.%N | cut -c1-12)] job $job: done, releasing\"" &
+  done
+  wait
+  echo "== a command without certificates is refused by that daemon:"
+  set +e
+  _build/latch $net -r deploy -- echo "never printed"
+  echo "exit status: $?"
+  set -e
+  _build/latch $tls $net -X > /dev/null
+}
+
 # check_one DIR CONFIGURE-ARGS...: runs make check, adds up the counts.
 passed=0
 failed=0
@@ -91,6 +127,7 @@ case "${1:-demo}" in
   demo)
     build _build
     demo
+    tls_demo
     ;;
   check)
     check_one _build

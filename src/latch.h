@@ -29,6 +29,15 @@ typedef enum
   LATCH_LOCK_MODE_EX = 5, /* exclusive */
 } LatchLockMode;
 
+/* Security levels (SecurityLevel, --security-level). */
+typedef enum
+{
+  LATCH_SECURITY_DEFAULT = 0, /* decided by the TLS files: none clear, all three TLS */
+  LATCH_SECURITY_CLEAR = 1,   /* plain socket */
+  LATCH_SECURITY_CHANNEL = 2, /* TLS, certificates from one CA */
+  LATCH_SECURITY_MUTUAL = 3,  /* TLS, and each side's announced machine ID = its certificate's */
+} LatchSecurityLevel;
+
 /* Reason codes.  The numbers are FLoM 1.7's, so that the `rc` attribute
  * on the wire and the values returned here mean the same thing. */
 typedef enum
@@ -100,6 +109,25 @@ int latch_set_tcp_keepalive (LatchHandle *handle, int time_s, int intvl_s,
                              int probes);                             /* 60, 10, 6 */
 int latch_set_append_trace_file (LatchHandle *handle, int append);
 int latch_set_verbose (LatchHandle *handle, int verbose);
+
+/* TLS (FLoM's --tls-certificate, --tls-private-key, --tls-ca-certificate,
+ * --tls-check-peer-id, and latch's --tls-crl, --tls-priority,
+ * --security-level, --tls-allowed-peers, --tls-require-client-cert).
+ * Paths are made absolute when set; NULL clears.  Which level the
+ * settings mean, and whether they are complete, is checked by
+ * latch_lock() and latch_shutdown_daemon(): an incomplete set is an
+ * error (LATCH_RC_INVALID_OPTION) naming what is missing, never clear
+ * text.  The allow-list and require-client-cert settings are handed to a
+ * daemon this handle starts. */
+int latch_set_tls_certificate (LatchHandle *handle, const char *path);
+int latch_set_tls_private_key (LatchHandle *handle, const char *path);
+int latch_set_tls_ca_certificate (LatchHandle *handle, const char *path);
+int latch_set_tls_crl (LatchHandle *handle, const char *path);
+int latch_set_tls_priority (LatchHandle *handle, const char *priority);
+int latch_set_tls_check_peer_id (LatchHandle *handle, int check);
+int latch_set_tls_allowed_peers (LatchHandle *handle, const char *path);
+int latch_set_tls_require_client_cert (LatchHandle *handle, int require);
+int latch_set_security_level (LatchHandle *handle, LatchSecurityLevel level);
 
 const char *latch_get_resource_name (const LatchHandle *handle);
 int latch_get_resource_timeout (const LatchHandle *handle);

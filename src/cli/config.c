@@ -61,6 +61,9 @@ static gboolean check_keepalive_intvl (LatchSettingValue *value,
                                        GError **error);
 static gboolean check_keepalive_probes (LatchSettingValue *value,
                                         GError **error);
+static gboolean check_tls_file (LatchSettingValue *value, GError **error);
+static gboolean check_security_level (LatchSettingValue *value,
+                                      GError **error);
 
 #define FIELD(member) G_STRUCT_OFFSET (LatchConfig, member)
 #define UNSUPPORTED(short_name, long_name, group, key)                       \
@@ -164,10 +167,43 @@ const LatchSetting latch_settings[] = {
     check_keepalive_probes, "N",
     "Unanswered TCP keepalive probes before the daemon drops a connection",
     "number of probes" },
-  UNSUPPORTED (0, "tls-certificate", "TLS", "TlsCertificate"),
-  UNSUPPORTED (0, "tls-private-key", "TLS", "TlsPrivateKey"),
-  UNSUPPORTED (0, "tls-ca-certificate", "TLS", "TlsCaCertificate"),
-  UNSUPPORTED (0, "tls-check-peer-id", "TLS", "TlsCheckPeerId"),
+  /* TLS file paths are made absolute where they are read (FLoM: relative
+   * to the working directory, config files too): the daemon runs in /. */
+  { 0, "tls-certificate", "TLS", "TlsCertificate", LATCH_SETTING_PATH,
+    FIELD (tls_certificate), NULL, check_tls_file, "FILE",
+    "This node's certificate (PEM; its chain may follow it)", NULL },
+  { 0, "tls-private-key", "TLS", "TlsPrivateKey", LATCH_SETTING_PATH,
+    FIELD (tls_private_key), NULL, check_tls_file, "FILE",
+    "The certificate's private key (PEM, unencrypted, mode 600)", NULL },
+  { 0, "tls-ca-certificate", "TLS", "TlsCaCertificate", LATCH_SETTING_PATH,
+    FIELD (tls_ca_certificate), NULL, check_tls_file, "FILE",
+    "Certificate(s) of the CA that signs every node's certificate (PEM)",
+    NULL },
+  { 0, "tls-check-peer-id", "TLS", "TlsCheckPeerId", LATCH_SETTING_BOOL,
+    FIELD (tls_check_peer_id), "no", NULL, "yes|no",
+    "Mutual authentication: each peer's announced machine ID must be its "
+    "certificate's CN", NULL },
+  { 0, "tls-crl", "TLS", "TlsCrl", LATCH_SETTING_PATH, FIELD (tls_crl), NULL,
+    check_tls_file, "FILE",
+    "Certificate revocation list of the CA (PEM), checked at every handshake",
+    NULL },
+  { 0, "tls-priority", "TLS", "TlsPriority", LATCH_SETTING_PATH,
+    FIELD (tls_priority), NULL, NULL, "STRING",
+    "GnuTLS priority string (versions and ciphers; default: TLS 1.3/1.2, "
+    "AEAD only, AES-256-GCM first)", NULL },
+  { 0, "security-level", "TLS", "SecurityLevel", LATCH_SETTING_PATH,
+    FIELD (security_level), NULL, check_security_level,
+    "clear|channel|mutual",
+    "Required security level (default: decided by the TLS files)", NULL },
+  { 0, "tls-allowed-peers", "TLS", "TlsAllowedPeers", LATCH_SETTING_PATH,
+    FIELD (tls_allowed_peers), NULL, check_tls_file, "FILE",
+    "Daemon: only these machine IDs may connect (one per line; mutual level)",
+    NULL },
+  { 0, "tls-require-client-cert", "TLS", "TlsRequireClientCertificate",
+    LATCH_SETTING_BOOL, FIELD (tls_require_client_cert), "yes", NULL,
+    "yes|no",
+    "Daemon: require a certificate from every client (channel level may "
+    "say no)", NULL },
 };
 
 const gsize latch_n_settings = G_N_ELEMENTS (latch_settings);
@@ -611,6 +647,60 @@ check_socket_name (LatchSettingValue *value, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+/* A file latch will read: made absolute (relative to the working
+ * directory, as FLoM), and it must be there now, not at the first
+ * handshake. */
+static gboolean
+check_tls_file (LatchSettingValue *value, GError **error)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *quoted = NULL;
+  struct stat st;
+
+  if (value->str == NULL)
+    return TRUE;
+  path = g_canonicalize_filename (value->str, NULL);
+  quoted = quote_len (path, strlen (path));
+  if (stat (path, &st) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION, "%s: %s", quoted,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "%s is not a regular file", quoted);
+      return FALSE;
+    }
+  g_free (value->str);
+  value->str = g_steal_pointer (&path);
+  return TRUE;
+}
+
+static gboolean
+check_security_level (LatchSettingValue *value, GError **error)
+{
+  static const char *const names[] = { "clear", "channel", "mutual" };
+  g_autofree char *quoted = NULL;
+
+  if (value->str == NULL)
+    return TRUE;
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    if (g_ascii_strcasecmp (g_strstrip (value->str), names[i]) == 0)
+      {
+        g_free (value->str);
+        value->str = g_strdup (names[i]);
+        return TRUE;
+      }
+  quoted = quote_len (value->str, strlen (value->str));
+  g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+               "%s is not a security level: give clear, channel or mutual", quoted);
+  return FALSE;
 }
 
 /* FLoM takes the absolute value; what remains must be in min..max.  The
@@ -1440,4 +1530,16 @@ latch_config_load_files (LatchConfig *config, const char *sys_path,
     return FALSE;
   config_swap (config, scratch);
   return TRUE;
+}
+
+LatchSecurityLevel
+latch_config_security_level (const LatchConfig *config)
+{
+  if (config->security_level == NULL)
+    return LATCH_SECURITY_DEFAULT;
+  if (strcmp (config->security_level, "clear") == 0)
+    return LATCH_SECURITY_CLEAR;
+  if (strcmp (config->security_level, "channel") == 0)
+    return LATCH_SECURITY_CHANNEL;
+  return LATCH_SECURITY_MUTUAL;
 }

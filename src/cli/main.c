@@ -138,6 +138,24 @@ handle_from_config (const LatchConfig *config)
   if (rc == LATCH_RC_OK)
     rc = latch_set_tcp_keepalive (h, config->tcp_keepalive_time, config->tcp_keepalive_intvl,
                                   config->tcp_keepalive_probes);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_tls_certificate (h, config->tls_certificate);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_tls_private_key (h, config->tls_private_key);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_tls_ca_certificate (h, config->tls_ca_certificate);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_tls_crl (h, config->tls_crl);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_tls_priority (h, config->tls_priority);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_tls_check_peer_id (h, config->tls_check_peer_id);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_tls_allowed_peers (h, config->tls_allowed_peers);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_tls_require_client_cert (h, config->tls_require_client_cert);
+  if (rc == LATCH_RC_OK)
+    rc = latch_set_security_level (h, latch_config_security_level (config));
   if (rc != LATCH_RC_OK)
     {
       fprintf (stderr, "latch: %s\n", latch_get_error (h));

@@ -59,7 +59,21 @@ typedef struct
   int tcp_keepalive_time;      /* --tcp-keepalive-time, TcpKeepaliveTime; 60 (s, 1..32767) */
   int tcp_keepalive_intvl;     /* --tcp-keepalive-intvl, TcpKeepaliveIntvl; 10 (s, 1..32767) */
   int tcp_keepalive_probes;    /* --tcp-keepalive-probes, TcpKeepaliveProbes; 6 (1..127) */
+
+  /* [TLS]  Paths are absolute once read (and the file exists). */
+  char *tls_certificate;       /* --tls-certificate, TlsCertificate; NULL */
+  char *tls_private_key;       /* --tls-private-key, TlsPrivateKey; NULL */
+  char *tls_ca_certificate;    /* --tls-ca-certificate, TlsCaCertificate; NULL */
+  gboolean tls_check_peer_id;  /* --tls-check-peer-id, TlsCheckPeerId; FALSE */
+  char *tls_crl;               /* --tls-crl, TlsCrl; NULL */
+  char *tls_priority;          /* --tls-priority, TlsPriority; NULL: latch's default */
+  char *security_level;        /* --security-level, SecurityLevel; NULL or clear|channel|mutual */
+  char *tls_allowed_peers;     /* --tls-allowed-peers, TlsAllowedPeers; NULL */
+  gboolean tls_require_client_cert; /* --tls-require-client-cert, TlsRequireClientCertificate; TRUE */
 } LatchConfig;
+
+/* SecurityLevel as the enum (LATCH_SECURITY_DEFAULT when not set). */
+LatchSecurityLevel latch_config_security_level (const LatchConfig *config);
 
 LatchConfig *latch_config_new (void); /* built-in defaults */
 void latch_config_free (LatchConfig *config);

@@ -70,6 +70,28 @@ build_argv (const char *path, const LatchSpawnArgs *args)
       g_ptr_array_add (argv, g_strdup_printf ("--tcp-keepalive-probes=%d",
                                               args->keepalive.probes));
     }
+  /* The daemon takes its starter's TLS settings (FLoM: the same). */
+  if (args->tls.level != LATCH_SECURITY_DEFAULT)
+    g_ptr_array_add (argv, g_strdup_printf ("--security-level=%s",
+                                            latch_security_level_name (args->tls.level)));
+  if (args->tls.certificate != NULL)
+    g_ptr_array_add (argv, g_strdup_printf ("--tls-certificate=%s", args->tls.certificate));
+  if (args->tls.private_key != NULL)
+    g_ptr_array_add (argv, g_strdup_printf ("--tls-private-key=%s", args->tls.private_key));
+  if (args->tls.ca_certificate != NULL)
+    g_ptr_array_add (argv, g_strdup_printf ("--tls-ca-certificate=%s",
+                                            args->tls.ca_certificate));
+  if (args->tls.crl != NULL)
+    g_ptr_array_add (argv, g_strdup_printf ("--tls-crl=%s", args->tls.crl));
+  if (args->tls.priority != NULL)
+    g_ptr_array_add (argv, g_strdup_printf ("--tls-priority=%s", args->tls.priority));
+  if (args->tls.check_peer_id)
+    g_ptr_array_add (argv, g_strdup ("--tls-check-peer-id=yes"));
+  if (args->tls.allowed_peers != NULL)
+    g_ptr_array_add (argv, g_strdup_printf ("--tls-allowed-peers=%s",
+                                            args->tls.allowed_peers));
+  if (!args->tls.require_client_cert)
+    g_ptr_array_add (argv, g_strdup ("--tls-require-client-cert=no"));
   g_ptr_array_add (argv, NULL);
   return argv;
 }

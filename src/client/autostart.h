@@ -10,6 +10,7 @@
 #include <glib.h>
 
 #include "net/tcp.h"
+#include "tls/tls.h"
 
 G_BEGIN_DECLS
 
@@ -27,6 +28,7 @@ typedef struct
   const char *network_interface; /* -n, or NULL */
   int discovery_ttl;
   LatchKeepalive keepalive;
+  LatchTlsSettings tls;          /* passed on as they are (transfer none) */
 } LatchSpawnArgs;
 
 typedef enum

@@ -8,6 +8,7 @@
 #include "latch.h"
 
 #include "client/autostart.h"
+#include "client/tls-loader.h"
 #include "common/autocleanup.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -17,6 +18,8 @@
 #include "net/tcp.h"
 #include "proto/framer.h"
 #include "proto/msg.h"
+#include "sys/machine-id.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,9 +73,24 @@ struct LatchHandle
   int discovery_ttl;
   LatchKeepalive keepalive;
   gint64 connect_deadline;  /* of the connect_daemon () under way; -1: none */
+  /* TLS settings (paths absolute) */
+  char *tls_certificate;
+  char *tls_private_key;
+  char *tls_ca_certificate;
+  char *tls_crl;
+  char *tls_priority;
+  char *tls_allowed_peers;
+  int tls_check_peer_id;
+  int tls_require_client_cert;
+  LatchSecurityLevel security_level;
 
   /* state */
   LatchSockPath path;
+  LatchSecurityLevel level;   /* resolved by prepare_security () */
+  const LatchTlsModule *tls;  /* loaded when a TLS level is first used */
+  LatchTlsCreds *creds;       /* loaded once; dropped when a TLS setting changes */
+  LatchTlsSession *session;   /* of the connection, at TLS levels */
+  const char *own_id;         /* the machine ID, at the mutual level */
   int fd;
   gboolean locked;
   char *element;
@@ -98,6 +116,7 @@ latch_handle_new (void)
   h->discovery_timeout = 500;
   h->discovery_ttl = 1;
   h->keepalive = (LatchKeepalive){ 60, 10, 6 };
+  h->tls_require_client_cert = 1;
   h->fd = -1;
   h->error = g_strdup ("");
   return h;
@@ -106,6 +125,9 @@ latch_handle_new (void)
 static void
 disconnect (LatchHandle *h)
 {
+  if (h->session != NULL)
+    h->tls->session_free (h->session);
+  h->session = NULL;
   if (h->fd >= 0)
     close (h->fd);
   h->fd = -1;
@@ -127,6 +149,14 @@ latch_handle_free (LatchHandle *h)
   g_free (h->unicast_address);
   g_free (h->multicast_address);
   g_free (h->network_interface);
+  g_free (h->tls_certificate);
+  g_free (h->tls_private_key);
+  g_free (h->tls_ca_certificate);
+  g_free (h->tls_crl);
+  g_free (h->tls_priority);
+  g_free (h->tls_allowed_peers);
+  if (h->creds != NULL)
+    h->tls->creds_free (h->creds);
   g_free (h->element);
   g_free (h->error);
   g_free (h);
@@ -267,6 +297,147 @@ latch_set_daemon_trace_file (LatchHandle *h, const char *path)
   g_free (h->daemon_trace_file);
   h->daemon_trace_file = g_strdup (path);
   return succeed (h);
+}
+
+/* ---- TLS options: any change drops the loaded credentials. --------- */
+
+static void
+drop_creds (LatchHandle *h)
+{
+  if (h->creds != NULL)
+    h->tls->creds_free (h->creds);
+  h->creds = NULL;
+}
+
+static int
+set_tls_path (LatchHandle *h, char **field, const char *path)
+{
+  CHECK_MUTABLE (h);
+  drop_creds (h);
+  g_free (*field);
+  *field = path != NULL && *path != '\0' ? g_canonicalize_filename (path, NULL) : NULL;
+  return succeed (h);
+}
+
+int
+latch_set_tls_certificate (LatchHandle *h, const char *path)
+{
+  return set_tls_path (h, &h->tls_certificate, path);
+}
+
+int
+latch_set_tls_private_key (LatchHandle *h, const char *path)
+{
+  return set_tls_path (h, &h->tls_private_key, path);
+}
+
+int
+latch_set_tls_ca_certificate (LatchHandle *h, const char *path)
+{
+  return set_tls_path (h, &h->tls_ca_certificate, path);
+}
+
+int
+latch_set_tls_crl (LatchHandle *h, const char *path)
+{
+  return set_tls_path (h, &h->tls_crl, path);
+}
+
+int
+latch_set_tls_allowed_peers (LatchHandle *h, const char *path)
+{
+  return set_tls_path (h, &h->tls_allowed_peers, path);
+}
+
+int
+latch_set_tls_priority (LatchHandle *h, const char *priority)
+{
+  CHECK_MUTABLE (h);
+  drop_creds (h);
+  g_free (h->tls_priority);
+  h->tls_priority = priority != NULL && *priority != '\0' ? g_strdup (priority) : NULL;
+  return succeed (h);
+}
+
+int
+latch_set_tls_check_peer_id (LatchHandle *h, int check)
+{
+  CHECK_MUTABLE (h);
+  drop_creds (h);
+  h->tls_check_peer_id = check != 0;
+  return succeed (h);
+}
+
+int
+latch_set_tls_require_client_cert (LatchHandle *h, int require)
+{
+  CHECK_MUTABLE (h);
+  h->tls_require_client_cert = require != 0;
+  return succeed (h);
+}
+
+int
+latch_set_security_level (LatchHandle *h, LatchSecurityLevel level)
+{
+  CHECK_MUTABLE (h);
+  if (level < LATCH_SECURITY_DEFAULT || level > LATCH_SECURITY_MUTUAL)
+    return fail (h, LATCH_RC_INVALID_OPTION,
+                 "security level %d: give LATCH_SECURITY_DEFAULT, _CLEAR, _CHANNEL or "
+                 "_MUTUAL", (int)level);
+  drop_creds (h);
+  h->security_level = level;
+  return succeed (h);
+}
+
+static LatchTlsSettings
+tls_settings (const LatchHandle *h)
+{
+  LatchTlsSettings s = {
+    .level = h->security_level,
+    .certificate = h->tls_certificate,
+    .private_key = h->tls_private_key,
+    .ca_certificate = h->tls_ca_certificate,
+    .crl = h->tls_crl,
+    .priority = h->tls_priority,
+    .check_peer_id = h->tls_check_peer_id,
+    .allowed_peers = h->tls_allowed_peers,
+    .require_client_cert = h->tls_require_client_cert,
+  };
+  return s;
+}
+
+/* Decides the level; at a TLS level, loads the module and the
+ * credentials (once).  A clear level loads nothing. */
+static int
+prepare_security (LatchHandle *h)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) warnings = NULL;
+  LatchTlsSettings s = tls_settings (h);
+  LatchSecurityLevel level;
+
+  if (!latch_tls_settings_resolve (&s, LATCH_TLS_CLIENT, &level, &error))
+    return fail_gerror (h, LATCH_RC_INVALID_OPTION, error);
+  h->level = level;
+  if (level == LATCH_SECURITY_CLEAR || h->creds != NULL)
+    return LATCH_RC_OK;
+  if (h->tls == NULL && (h->tls = latch_tls_module_load (&error)) == NULL)
+    return fail_gerror (h, LATCH_RC_INVALID_OPTION, error);
+  h->own_id = NULL;
+  if (level == LATCH_SECURITY_MUTUAL)
+    {
+      h->own_id = latch_machine_id_get (&error);
+      if (h->own_id == NULL)
+        return fail (h, LATCH_RC_INVALID_OPTION, "mutual authentication needs this "
+                     "node's machine ID: %s", error->message);
+    }
+  warnings = g_ptr_array_new_with_free_func (g_free);
+  h->creds = h->tls->creds_new (&s, LATCH_TLS_CLIENT, level, h->own_id, warnings, &error);
+  for (guint i = 0; i < warnings->len; i++)
+    latch_log_warning ("%s", (const char *)warnings->pdata[i]);
+  if (h->creds == NULL)
+    return fail_gerror (h, LATCH_RC_INVALID_OPTION, error);
+  return LATCH_RC_OK;
 }
 
 int
@@ -609,6 +780,93 @@ daemon_holds_lock_file (const LatchHandle *h)
   return FALSE;
 }
 
+/* Waits until fd is ready the way the TLS layer wants (or for input).
+ * LATCH_ERROR_TIMEOUT when the deadline passes first. */
+static gboolean
+wait_ready (int fd, LatchTlsStatus want, gint64 deadline, GError **error)
+{
+  struct pollfd pfd = { .fd = fd, .events = want == LATCH_TLS_WANT_WRITE ? POLLOUT : POLLIN };
+
+  for (;;)
+    {
+      int rc = poll (&pfd, 1, ms_left (deadline));
+
+      if (rc < 0 && errno == EINTR)
+        continue;
+      if (rc < 0)
+        {
+          int saved = errno;
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_IO, "poll: %s", g_strerror (saved));
+          return FALSE;
+        }
+      if (rc == 0)
+        {
+          g_set_error_literal (error, LATCH_ERROR, LATCH_ERROR_TIMEOUT, "timed out");
+          return FALSE;
+        }
+      return TRUE;
+    }
+}
+
+/* The TLS handshake on the connected h->fd, bounded by
+ * LATCH_TLS_HANDSHAKE_MS.  *retry: the daemon closed the connection
+ * before the handshake ended (it is going away), try again. */
+static int
+start_tls (LatchHandle *h, const char *label, gboolean *retry)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *peer = g_strdup_printf ("the daemon at %s", label);
+  gint64 deadline = now_ms () + LATCH_TLS_HANDSHAKE_MS;
+  int flags = fcntl (h->fd, F_GETFL);
+
+  if (flags < 0 || fcntl (h->fd, F_SETFL, flags | O_NONBLOCK) < 0)
+    {
+      int saved = errno;
+      disconnect (h);
+      return fail (h, LATCH_RC_SYSTEM_ERROR, "fcntl: %s", g_strerror (saved));
+    }
+  h->session = h->tls->session_new (h->creds, h->fd, peer, &error);
+  while (h->session != NULL)
+    {
+      LatchTlsStatus status = h->tls->handshake (h->session, &error);
+
+      if (status == LATCH_TLS_OK)
+        {
+          if (latch_log_is_debug ())
+            {
+              g_autofree char *what = h->tls->describe (h->session);
+              latch_log_debug ("%s: %s", peer, what);
+            }
+          return LATCH_RC_OK;
+        }
+      if (status == LATCH_TLS_FAILED)
+        break;
+      if (!wait_ready (h->fd, status, deadline, &error))
+        {
+          if (g_error_matches (error, LATCH_ERROR, LATCH_ERROR_TIMEOUT))
+            {
+              g_clear_error (&error);
+              g_set_error (&error, LATCH_ERROR, LATCH_ERROR_TLS,
+                           "the TLS handshake with %s did not finish within %d s "
+                           "(a FLoM daemon without TLS never answers one: check that "
+                           "it has TLS configured)", peer, LATCH_TLS_HANDSHAKE_MS / 1000);
+            }
+          break;
+        }
+    }
+  disconnect (h);
+  if (g_error_matches (error, LATCH_ERROR, LATCH_ERROR_CONNECTION_CLOSED))
+    {
+      latch_log_debug ("%s", error->message);
+      *retry = TRUE;
+      return LATCH_RC_CONNECTION_CLOSED;
+    }
+  return fail_gerror (h, g_error_matches (error, LATCH_ERROR, LATCH_ERROR_TLS_CLEAR_PEER)
+                             ? LATCH_RC_NO_TLS_CONNECTION
+                             : LATCH_RC_CONNECTION_REFUSED,
+                      error);
+}
+
 static void
 pause_before_retry (guint attempt, gint64 deadline)
 {
@@ -657,12 +915,27 @@ connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start)
                               h->append_trace_file, h->verbose,
                               h->unicast_address, h->unicast_port,
                               h->multicast_address, h->multicast_port,
-                              h->network_interface, h->discovery_ttl, h->keepalive };
+                              h->network_interface, h->discovery_ttl, h->keepalive,
+                              tls_settings (h) };
 
       switch (try_connect (h, &error))
         {
         case CONNECT_OK:
-          return LATCH_RC_OK;
+          {
+            gboolean retry = FALSE;
+            int rc = h->level == LATCH_SECURITY_CLEAR ? LATCH_RC_OK
+                                                      : start_tls (h, label, &retry);
+
+            if (!retry)
+              return rc;
+            /* Closed during the handshake: a daemon quiescing or exiting. */
+            if (deadline >= 0 && now_ms () >= deadline)
+              return fail (h, LATCH_RC_CONNECTION_CLOSED,
+                           "the daemon at %s keeps closing the connection during the "
+                           "TLS handshake", label);
+            pause_before_retry (attempt, deadline);
+            continue;
+          }
         case CONNECT_FAILED:
           return fail_gerror (h, LATCH_RC_CONNECTION_REFUSED, error);
         case CONNECT_ABSENT:
@@ -704,11 +977,32 @@ connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start)
 }
 
 static gboolean
-send_all (int fd, const char *data, gsize len, GError **error)
+send_all (LatchHandle *h, const char *data, gsize len, GError **error)
 {
+  gint64 deadline = now_ms () + CLOSE_WAIT_MS;
+
   while (len > 0)
     {
-      ssize_t n = send (fd, data, len, MSG_NOSIGNAL);
+      ssize_t n;
+
+      if (h->session != NULL)
+        {
+          gsize sent = 0;
+          LatchTlsStatus status = h->tls->send (h->session, data, len, &sent, error);
+
+          if (status == LATCH_TLS_FAILED)
+            return FALSE;
+          if (status != LATCH_TLS_OK)
+            {
+              if (!wait_ready (h->fd, status, deadline, error))
+                return FALSE;
+              continue;
+            }
+          data += sent;
+          len -= sent;
+          continue;
+        }
+      n = send (h->fd, data, len, MSG_NOSIGNAL);
       if (n < 0)
         {
           int saved = errno;
@@ -732,7 +1026,46 @@ send_msg (LatchHandle *h, const LatchMsg *msg, GError **error)
   g_autoptr (GString) out = g_string_sized_new (256);
 
   latch_msg_encode (msg, out);
-  return send_all (h->fd, out->str, out->len, error);
+  return send_all (h, out->str, out->len, error);
+}
+
+/* Reads what is there (*got 0: end of stream), waiting until deadline
+ * (-1: forever; LATCH_ERROR_TIMEOUT when it passes). */
+static gboolean
+recv_some (LatchHandle *h, char *buf, gsize size, gint64 deadline, gsize *got,
+           GError **error)
+{
+  LatchTlsStatus want = LATCH_TLS_WANT_READ;
+
+  for (;;)
+    {
+      ssize_t n;
+
+      if ((h->session == NULL || h->tls->pending (h->session) == 0)
+          && !wait_ready (h->fd, want, deadline, error))
+        return FALSE;
+      if (h->session != NULL)
+        {
+          want = h->tls->recv (h->session, buf, size, got, error);
+          if (want == LATCH_TLS_OK)
+            return TRUE;
+          if (want == LATCH_TLS_FAILED)
+            return FALSE;
+          continue;
+        }
+      n = recv (h->fd, buf, size, 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno != ECONNRESET)
+        {
+          int saved = errno;
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_IO, "recv from the daemon: %s",
+                       g_strerror (saved));
+          return FALSE;
+        }
+      *got = n < 0 ? 0 : (gsize)n;
+      return TRUE;
+    }
 }
 
 /* Reads the next message, waiting until deadline (-1: forever).
@@ -744,10 +1077,8 @@ read_msg (LatchHandle *h, LatchFramer *framer, gint64 deadline, GError **error)
   for (;;)
     {
       g_autoptr (GBytes) bytes = NULL;
-      struct pollfd pfd = { .fd = h->fd, .events = POLLIN };
       char buf[1024];
-      ssize_t n;
-      int rc;
+      gsize n;
 
       if (!latch_framer_pop (framer, &bytes, error))
         return NULL;
@@ -761,37 +1092,15 @@ read_msg (LatchHandle *h, LatchFramer *framer, gint64 deadline, GError **error)
             return NULL;
           return msg;
         }
-      rc = poll (&pfd, 1, ms_left (deadline));
-      if (rc < 0 && errno == EINTR)
-        continue;
-      if (rc < 0)
-        {
-          int saved = errno;
-          g_set_error (error, LATCH_ERROR, LATCH_ERROR_IO, "poll: %s", g_strerror (saved));
-          return NULL;
-        }
-      if (rc == 0)
-        {
-          g_set_error (error, LATCH_ERROR, LATCH_ERROR_TIMEOUT, "timed out");
-          return NULL;
-        }
-      n = recv (h->fd, buf, sizeof buf, 0);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && errno != ECONNRESET)
-        {
-          int saved = errno;
-          g_set_error (error, LATCH_ERROR, LATCH_ERROR_IO, "recv from the daemon: %s",
-                       g_strerror (saved));
-          return NULL;
-        }
-      if (n <= 0)
+      if (!recv_some (h, buf, sizeof buf, deadline, &n, error))
+        return NULL;
+      if (n == 0)
         {
           g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONNECTION_CLOSED,
                        "the daemon closed the connection");
           return NULL;
         }
-      latch_framer_push (framer, buf, (gsize)n);
+      latch_framer_push (framer, buf, n);
     }
 }
 
@@ -803,11 +1112,17 @@ typedef enum
   ATTEMPT_RETRY, /* the daemon went away before answering: try again */
 } AttemptResult;
 
+static int refusal_failure (LatchHandle *h, int rc);
+
 static int
 first_answer_failure (LatchHandle *h, int rc)
 {
   switch (rc)
     {
+    case LATCH_RC_NO_TLS_CONNECTION:
+    case LATCH_RC_UNIQUE_ID_DOES_NOT_MATCH:
+    case LATCH_RC_CONNECTION_REFUSED:
+      return refusal_failure (h, rc);
     case LATCH_RC_LOCK_BUSY:
       return fail (h, rc, "resource '%s' is busy", h->resource_name);
     case LATCH_RC_LOCK_CANT_WAIT:
@@ -835,6 +1150,53 @@ first_answer_failure (LatchHandle *h, int rc)
     }
 }
 
+static gboolean
+is_tls_refusal (const GError *error)
+{
+  return error->domain == LATCH_ERROR
+         && (error->code == LATCH_ERROR_TLS || error->code == LATCH_ERROR_TLS_REFUSED
+             || error->code == LATCH_ERROR_TLS_VERIFY);
+}
+
+/* At the mutual level: does the daemon's announced ID match its
+ * certificate? */
+static gboolean
+daemon_id_matches (LatchHandle *h, const LatchMsg *answer, GError **error)
+{
+  if (h->level != LATCH_SECURITY_MUTUAL || h->session == NULL)
+    return TRUE;
+  return h->tls->check_peer_id (h->session, answer->peerid != NULL ? answer->peerid : "",
+                                error);
+}
+
+/* The daemon refused to serve this connection: why, in words. */
+static int
+refusal_failure (LatchHandle *h, int rc)
+{
+  g_autofree char *label = endpoint_label (h);
+
+  switch (rc)
+    {
+    case LATCH_RC_NO_TLS_CONNECTION:
+      return fail (h, rc, "the daemon at %s requires TLS: give --tls-certificate, "
+                   "--tls-private-key and --tls-ca-certificate (or the [TLS] group of "
+                   "the configuration) as its nodes have", label);
+    case LATCH_RC_UNIQUE_ID_DOES_NOT_MATCH:
+      if (h->level != LATCH_SECURITY_MUTUAL)
+        return fail (h, rc, "the daemon at %s requires mutual authentication: add "
+                     "--tls-check-peer-id=yes (this node's certificate must then name its "
+                     "machine ID)", label);
+      return fail (h, rc, "the daemon at %s refused us: the machine ID we announced "
+                   "does not match our certificate's CN", label);
+    case LATCH_RC_CONNECTION_REFUSED:
+      return fail (h, rc, "the daemon at %s refused us: this node (machine ID %s) is "
+                   "not allowed by its TlsAllowedPeers list", label,
+                   h->own_id != NULL ? h->own_id : "?");
+    default:
+      return rc;
+    }
+}
+
 static AttemptResult
 lock_attempt (LatchHandle *h, gint64 deadline, int *rc_out)
 {
@@ -844,9 +1206,9 @@ lock_attempt (LatchHandle *h, gint64 deadline, int *rc_out)
   gboolean answered = FALSE;
 
   /* The peer id is checked only at the mutual-authentication level;
-   * reading it costs the command the loading of libdbus, so clear-text
-   * requests send it empty (the protocol allows that). */
-  req->peerid = g_strdup ("");
+   * reading it costs the command the loading of libdbus, so the other
+   * levels send it empty (the protocol allows that). */
+  req->peerid = g_strdup (h->own_id != NULL ? h->own_id : "");
   req->name = g_strdup (h->resource_name);
   /* As FLoM: only simple and hierarchical resources have lock modes (the
    * others are exclusive), only numeric ones have quantities. */
@@ -886,6 +1248,8 @@ lock_attempt (LatchHandle *h, gint64 deadline, int *rc_out)
             *rc_out = fail (h, LATCH_RC_NETWORK_TIMEOUT,
                             "The lock was not obtained because timeout (%d milliseconds) expired",
                             h->resource_timeout);
+          else if (is_tls_refusal (error))
+            *rc_out = fail (h, LATCH_RC_CONNECTION_REFUSED, "%s", error->message);
           else if (g_error_matches (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_LEVEL))
             *rc_out = fail (h, LATCH_RC_PROTOCOL_LEVEL_MISMATCH,
                             "the daemon speaks another protocol: %s", error->message);
@@ -903,6 +1267,14 @@ lock_attempt (LatchHandle *h, gint64 deadline, int *rc_out)
           *rc_out = fail (h, LATCH_RC_PROTOCOL_ERROR,
                           "the daemon sent an unexpected message (verb %d step %d)",
                           answer->verb, answer->step);
+          return ATTEMPT_DONE;
+        }
+      /* Mutual authentication: the daemon is who its certificate says
+       * before anything it granted is used. */
+      if (!answered && !daemon_id_matches (h, answer, &error))
+        {
+          disconnect (h);
+          *rc_out = fail_gerror (h, LATCH_RC_UNIQUE_ID_DOES_NOT_MATCH, error);
           return ATTEMPT_DONE;
         }
       answered = TRUE;
@@ -940,6 +1312,12 @@ latch_lock (LatchHandle *h)
   connect_deadline = deadline < 0 ? -1 : MAX (deadline, start + CONNECT_GRACE_MS);
   if (h->locked)
     return fail (h, LATCH_RC_API_INVALID_SEQUENCE, "the handle already holds a lock");
+  {
+    int rc = prepare_security (h);
+
+    if (rc != LATCH_RC_OK)
+      return rc;
+  }
   g_clear_pointer (&h->element, g_free);
   h->fence = 0;
   if (h->resource_type == LATCH_RSRC_NUMERIC)
@@ -988,7 +1366,11 @@ close_and_drain (LatchHandle *h, gboolean daemon_closes_first)
   char buf[256];
 
   if (!daemon_closes_first)
-    shutdown (h->fd, SHUT_WR);
+    {
+      if (h->session != NULL)
+        h->tls->bye (h->session);
+      shutdown (h->fd, SHUT_WR);
+    }
   for (;;)
     {
       struct pollfd pfd = { .fd = h->fd, .events = POLLIN };
@@ -1040,11 +1422,14 @@ latch_shutdown_daemon (LatchHandle *h, int immediate)
     return LATCH_RC_NULL_OBJECT;
   if (h->locked)
     return fail (h, LATCH_RC_API_INVALID_SEQUENCE, "the handle holds a lock");
+  rc = prepare_security (h);
+  if (rc != LATCH_RC_OK)
+    return rc;
   rc = connect_daemon (h, -1, FALSE);
   if (rc != LATCH_RC_OK)
     return rc;
   msg = latch_msg_new (LATCH_MSG_SHUTDOWN, LATCH_STEP_REQUEST);
-  msg->peerid = g_strdup ("");
+  msg->peerid = g_strdup (h->own_id != NULL ? h->own_id : "");
   msg->immediate = immediate != 0;
   if (!send_msg (h, msg, &error))
     {
@@ -1058,6 +1443,8 @@ latch_shutdown_daemon (LatchHandle *h, int immediate)
       /* A FLoM daemon does not answer: it acts and closes. */
       if (g_error_matches (error, LATCH_ERROR, LATCH_ERROR_CONNECTION_CLOSED))
         return succeed (h);
+      if (is_tls_refusal (error))
+        return fail_gerror (h, LATCH_RC_CONNECTION_REFUSED, error);
       {
         g_autofree char *label = endpoint_label (h);
 
@@ -1066,8 +1453,19 @@ latch_shutdown_daemon (LatchHandle *h, int immediate)
                      label, error->message);
       }
     }
+  if (!daemon_id_matches (h, answer, &error))
+    {
+      disconnect (h);
+      return fail (h, LATCH_RC_UNIQUE_ID_DOES_NOT_MATCH, "%s (the shutdown request "
+                   "was sent: it may have been carried out)", error->message);
+    }
   /* A latch daemon closes after its answer. */
   close_and_drain (h, TRUE);
+  if (answer->kind == LATCH_MSG_SHUTDOWN_ANSWER
+      && (answer->rc == LATCH_RC_NO_TLS_CONNECTION
+          || answer->rc == LATCH_RC_UNIQUE_ID_DOES_NOT_MATCH
+          || answer->rc == LATCH_RC_CONNECTION_REFUSED))
+    return refusal_failure (h, answer->rc);
   if (answer->kind != LATCH_MSG_SHUTDOWN_ANSWER || answer->rc != LATCH_RC_OK)
     return fail (h, answer->kind == LATCH_MSG_SHUTDOWN_ANSWER ? answer->rc
                                                               : LATCH_RC_PROTOCOL_ERROR,

@@ -29,6 +29,12 @@ typedef enum
   LATCH_ERROR_TIMEOUT,           /* a deadline passed */
   LATCH_ERROR_MACHINE_ID,        /* no D-Bus machine ID */
   LATCH_ERROR_EXEC,              /* the command could not be executed */
+  LATCH_ERROR_TLS,               /* TLS: configuration, credentials, or a failure not below */
+  LATCH_ERROR_TLS_CLEAR_PEER,    /* TLS expected, the peer spoke clear text */
+  LATCH_ERROR_TLS_VERIFY,        /* we refused the peer's certificate */
+  LATCH_ERROR_TLS_REFUSED,       /* the peer refused us (its TLS alert) */
+  LATCH_ERROR_TLS_PEER_ID,       /* announced ID differs from the certificate's */
+  LATCH_ERROR_TLS_NOT_ALLOWED,   /* the peer's ID is not in the allow-list */
 } LatchErrorCode;
 
 typedef enum

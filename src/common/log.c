@@ -90,6 +90,11 @@ latch_log_write (LatchLogLevel level, const char *file, int line,
       else
         syslog (syslog_prio[level], "%s", text);
     }
+  else if (log_file == NULL && level <= LATCH_LOG_WARNING && !log_debug
+           && (log_ident == NULL || strcmp (log_ident, "latch") == 0))
+    /* The command (or a program using liblatch) on a terminal: one
+     * plain line, like its other messages. */
+    fprintf (stderr, "latch: %s: %s\n", level == LATCH_LOG_ERROR ? "error" : "warning", text);
   else
     {
       FILE *out = log_file != NULL ? log_file : stderr;

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <glib-unix.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -65,6 +66,10 @@ struct _Daemon
   gint64 tick_at;        /* when tick_id fires, locker time */
   LatchWallclock clock;  /* locker_now () */
   const char *peerid;
+  LatchSecurityLevel level;    /* resolved: CLEAR, CHANNEL or MUTUAL */
+  const LatchTlsModule *tls;   /* NULL at CLEAR */
+  LatchTlsCreds *creds;
+  char *crl_stamp;             /* of the CRL file the credentials hold */
 };
 
 static gint64
@@ -379,6 +384,10 @@ handle_shutdown (Client *c, const LatchMsg *msg)
                                                LATCH_STEP_FIRST_ANSWER);
 
   answer->rc = LATCH_RC_OK;
+  /* Only to a client that announced itself (a mutual-level latch
+   * client): earlier latch clients refuse the element in 5/16. */
+  if (msg->peerid != NULL && msg->peerid[0] != '\0')
+    answer->peerid = g_strdup (d->peerid);
   send_msg (c, answer);
   latch_conn_close_after_flush (c->conn);
   if (msg->immediate)
@@ -401,6 +410,59 @@ handle_shutdown (Client *c, const LatchMsg *msg)
   check_lifetime (d);
 }
 
+/* Answers a first message with a refusal (reason code rc), then closes:
+ * the client prints why instead of seeing the connection drop. */
+static void
+refuse (Client *c, const LatchMsg *msg, int rc)
+{
+  g_autoptr (LatchMsg) answer = NULL;
+
+  gboolean shutdown = msg != NULL && msg->kind == LATCH_MSG_SHUTDOWN;
+
+  answer = latch_msg_new (shutdown ? LATCH_MSG_SHUTDOWN_ANSWER : LATCH_MSG_LOCK_ANSWER,
+                          LATCH_STEP_FIRST_ANSWER);
+  /* A clear-text client of a TLS daemon learns nothing about it; a
+   * shutdown answer carries the ID only for a client that announced its
+   * own (as in handle_shutdown). */
+  if (rc == LATCH_RC_NO_TLS_CONNECTION)
+    answer->peerid = shutdown ? NULL : g_strdup ("");
+  else if (!shutdown || (msg->peerid != NULL && msg->peerid[0] != '\0'))
+    answer->peerid = g_strdup (c->daemon->peerid);
+  answer->rc = rc;
+  send_msg (c, answer);
+  latch_conn_close_after_flush (c->conn);
+}
+
+/* The security checks on a connection's first message.  FALSE: refused
+ * (answered and closing). */
+static gboolean
+admit (Client *c, const LatchMsg *msg)
+{
+  Daemon *d = c->daemon;
+  g_autoptr (GError) error = NULL;
+  const char *label = latch_conn_get_label (c->conn);
+
+  if (d->level == LATCH_SECURITY_CLEAR)
+    return TRUE;
+  if (!latch_conn_is_tls (c->conn))
+    {
+      latch_log_info ("%s: refused: a clear-text client, and this daemon requires TLS",
+                      label);
+      refuse (c, msg, LATCH_RC_NO_TLS_CONNECTION);
+      return FALSE;
+    }
+  if (!d->tls->check_peer_id (latch_conn_get_tls (c->conn),
+                              msg->peerid != NULL ? msg->peerid : "", &error))
+    {
+      latch_log_info ("%s: refused: %s", label, error->message);
+      refuse (c, msg, g_error_matches (error, LATCH_ERROR, LATCH_ERROR_TLS_NOT_ALLOWED)
+                          ? LATCH_RC_CONNECTION_REFUSED
+                          : LATCH_RC_UNIQUE_ID_DOES_NOT_MATCH);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 client_message_cb (LatchConn *conn, GBytes *bytes, gpointer user_data)
 {
@@ -415,6 +477,9 @@ client_message_cb (LatchConn *conn, GBytes *bytes, gpointer user_data)
       latch_conn_abort (conn, error);
       return;
     }
+  if (!c->got_first && (msg->kind == LATCH_MSG_LOCK_REQUEST || msg->kind == LATCH_MSG_SHUTDOWN)
+      && !admit (c, msg))
+    return;
   switch (msg->kind)
     {
     case LATCH_MSG_LOCK_REQUEST:
@@ -465,10 +530,76 @@ client_closed_cb (LatchConn *conn, const GError *reason, gpointer user_data)
   check_lifetime (d);
 }
 
+static void
+client_secured_cb (LatchConn *conn, gpointer user_data)
+{
+  latch_conn_set_deadline (conn, LATCH_DAEMON_FIRST_MESSAGE_MS,
+                           "waiting for the first message");
+}
+
+/* A TLS client reached this clear daemon: an answer in clear text tells
+ * it so (a latch client explains; FLoM's fails its handshake). */
+static void
+client_tls_hello_cb (LatchConn *conn, gpointer user_data)
+{
+  Client *c = user_data;
+
+  latch_log_info ("%s: refused: a TLS client, and this daemon runs without TLS",
+                  latch_conn_get_label (conn));
+  refuse (c, NULL, LATCH_RC_NO_TLS_CONNECTION);
+}
+
 static const LatchConnCallbacks client_callbacks = {
   client_message_cb,
   client_closed_cb,
+  client_secured_cb,
+  client_tls_hello_cb,
 };
+
+/* The CRL file's identity, to notice a new one. */
+static char *
+crl_stamp (const char *path)
+{
+  struct stat st;
+
+  if (path == NULL || stat (path, &st) != 0)
+    return NULL;
+  return g_strdup_printf ("%ju.%ju.%jd.%ld.%jd", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino,
+                          (intmax_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                          (intmax_t)st.st_size);
+}
+
+/* Credentials are loaded once, but a CRL is meant to change: when its file
+ * did, they are loaded again (before a handshake), so a revocation takes
+ * effect at the next connection.  A new CRL that does not load leaves the
+ * old credentials in place. */
+static void
+refresh_crl (Daemon *d)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) warnings = NULL;
+  g_autofree char *stamp = crl_stamp (d->config->tls.crl);
+  LatchTlsCreds *creds;
+
+  if (d->config->tls.crl == NULL || g_strcmp0 (stamp, d->crl_stamp) == 0)
+    return;
+  warnings = g_ptr_array_new_with_free_func (g_free);
+  creds = d->tls->creds_new (&d->config->tls, LATCH_TLS_SERVER, d->level, d->peerid,
+                             warnings, &error);
+  for (guint i = 0; i < warnings->len; i++)
+    latch_log_warning ("%s", (const char *)warnings->pdata[i]);
+  g_free (d->crl_stamp);
+  d->crl_stamp = g_steal_pointer (&stamp);
+  if (creds == NULL)
+    {
+      latch_log_warning ("%s changed but cannot be used, keeping the previous one: %s",
+                         d->config->tls.crl, error->message);
+      return;
+    }
+  latch_log_info ("%s changed: loaded again", d->config->tls.crl);
+  d->tls->creds_free (d->creds); /* sessions hold their own reference */
+  d->creds = creds;
+}
 
 static gboolean
 accept_cb (int fd, GIOCondition cond, gpointer user_data)
@@ -529,8 +660,27 @@ accept_cb (int fd, GIOCondition cond, gpointer user_data)
       c->daemon = d;
       g_hash_table_add (d->clients, c);
       c->conn = latch_conn_new (cfd, label, &client_callbacks, c);
-      latch_conn_set_deadline (c->conn, LATCH_DAEMON_FIRST_MESSAGE_MS,
-                               "waiting for the first message");
+      if (d->level != LATCH_SECURITY_CLEAR)
+        {
+          LatchTlsSession *session;
+
+          refresh_crl (d);
+          /* Log lines start with the label: the session says "the client". */
+          session = d->tls->session_new (d->creds, cfd, "the client", &error);
+
+          if (session == NULL)
+            {
+              latch_log_warning ("%s: %s", label, error->message);
+              latch_conn_abort (c->conn, NULL);
+              continue;
+            }
+          latch_conn_start_tls (c->conn, d->tls, session);
+          latch_conn_set_deadline (c->conn, LATCH_TLS_HANDSHAKE_MS,
+                                   "in the TLS handshake");
+        }
+      else
+        latch_conn_set_deadline (c->conn, LATCH_DAEMON_FIRST_MESSAGE_MS,
+                                 "waiting for the first message");
       latch_log_debug ("%s: connected", label);
     }
   check_lifetime (d);
@@ -756,6 +906,33 @@ start_listening (Daemon *d, gboolean *busy, GError **error)
   return TRUE;
 }
 
+/* Resolves the security level and loads the credentials, once. */
+static gboolean
+setup_tls (Daemon *d, GError **error)
+{
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+
+  if (!latch_tls_settings_resolve (&d->config->tls, LATCH_TLS_SERVER, &d->level, error))
+    return FALSE;
+  if (d->level == LATCH_SECURITY_CLEAR)
+    return TRUE;
+  if (d->level == LATCH_SECURITY_MUTUAL && d->peerid == NULL)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_MACHINE_ID,
+                   "mutual authentication needs this node's machine ID, and there is "
+                   "none: create /etc/machine-id (systemd-machine-id-setup or "
+                   "dbus-uuidgen --ensure=/etc/machine-id)");
+      return FALSE;
+    }
+  d->tls = latch_tls_module ();
+  d->crl_stamp = crl_stamp (d->config->tls.crl);
+  d->creds = d->tls->creds_new (&d->config->tls, LATCH_TLS_SERVER, d->level, d->peerid,
+                                warnings, error);
+  for (guint i = 0; i < warnings->len; i++)
+    latch_log_warning ("%s", (const char *)warnings->pdata[i]);
+  return d->creds != NULL;
+}
+
 static gboolean
 terminate_cb (gpointer user_data)
 {
@@ -772,7 +949,7 @@ latch_daemon_run (const LatchDaemonConfig *config)
   Daemon d = { 0 };
   g_autoptr (GError) error = NULL;
   g_autoptr (GError) id_error = NULL;
-  gboolean busy;
+  gboolean busy = FALSE;
   guint sigterm_id, sigint_id;
 
   d.config = config;
@@ -783,7 +960,8 @@ latch_daemon_run (const LatchDaemonConfig *config)
   signal (SIGPIPE, SIG_IGN);
   signal (SIGHUP, SIG_IGN);
 
-  if (!start_listening (&d, &busy, &error))
+  d.peerid = latch_machine_id_get (&id_error);
+  if (!setup_tls (&d, &error) || !start_listening (&d, &busy, &error))
     {
       g_autofree char *line = NULL;
 
@@ -795,6 +973,9 @@ latch_daemon_run (const LatchDaemonConfig *config)
         line = g_strdup_printf ("error: %s\n", error->message);
       latch_log_info ("not starting: %s", error->message);
       report_ready (&d, line);
+      if (d.creds != NULL)
+        d.tls->creds_free (d.creds);
+      g_free (d.crl_stamp);
       stop_listening (&d);
       g_clear_pointer (&d.discovery, latch_discovery_server_free);
       g_free (d.where);
@@ -804,7 +985,6 @@ latch_daemon_run (const LatchDaemonConfig *config)
       return busy ? LATCH_DAEMON_EXIT_BUSY : LATCH_DAEMON_EXIT_ERROR;
     }
 
-  d.peerid = latch_machine_id_get (&id_error);
   if (d.peerid == NULL)
     {
       latch_log_warning ("%s; answers carry an empty peer id", id_error->message);
@@ -816,7 +996,8 @@ latch_daemon_run (const LatchDaemonConfig *config)
   sigterm_id = g_unix_signal_add (SIGTERM, terminate_cb, &d);
   sigint_id = g_unix_signal_add (SIGINT, terminate_cb, &d);
 
-  latch_log_info ("listening on %s (lifespan %d ms)", d.where, config->lifespan);
+  latch_log_info ("listening on %s (lifespan %d ms, security level %s)", d.where,
+                  config->lifespan, latch_security_level_name (d.level));
   report_ready (&d, "ok\n");
   check_lifetime (&d);
   g_main_loop_run (d.loop);
@@ -847,6 +1028,9 @@ latch_daemon_run (const LatchDaemonConfig *config)
   }
   g_hash_table_destroy (d.clients);
   latch_locker_free (d.locker);
+  if (d.creds != NULL)
+    d.tls->creds_free (d.creds);
+  g_free (d.crl_stamp);
   g_main_loop_unref (d.loop);
   g_clear_pointer (&d.discovery, latch_discovery_server_free);
   g_free (d.where);

@@ -7,6 +7,8 @@
 
 #include <glib.h>
 
+#include "tls/tls.h"
+
 G_BEGIN_DECLS
 
 /* How long a new connection may take to send its first message, and an
@@ -32,6 +34,7 @@ typedef struct
   int keepalive_time;      /* s */
   int keepalive_intvl;     /* s */
   int keepalive_probes;
+  LatchTlsSettings tls;    /* as given; resolved (server role) at start */
 } LatchDaemonConfig;
 
 /* Exit statuses of latchd, also reported on the ready fd. */

@@ -26,9 +26,13 @@ typedef enum
   CONN_OPEN,
   CONN_CLOSING,
   CONN_CLOSED,
+  CONN_HANDSHAKE,
 } ConnState;
 
-static const char *const state_names[] = { "OPEN", "CLOSING", "CLOSED" };
+static const char *const state_names[] = { "OPEN", "CLOSING", "CLOSED", "HANDSHAKE" };
+
+/* The first byte of a TLS handshake record. */
+#define TLS_HANDSHAKE_RECORD 0x16
 
 struct _LatchConn
 {
@@ -49,6 +53,13 @@ struct _LatchConn
   const LatchConnCallbacks *cb;
   gpointer user_data;
   gpointer data;
+  /* TLS */
+  const LatchTlsModule *tls;
+  LatchTlsSession *session;  /* NULL: clear */
+  gboolean secured;          /* handshake done */
+  LatchTlsStatus tls_want;   /* what the last TLS call waits for */
+  gsize tls_send_len;        /* length of a TLS send to repeat; 0: none */
+  gboolean sniffed;          /* the first byte was looked at */
 };
 
 static gboolean io_cb (int fd, GIOCondition cond, gpointer user_data);
@@ -99,10 +110,15 @@ update_watch (LatchConn *conn)
 {
   GIOCondition want = 0;
 
-  if (conn->state != CONN_CLOSED)
-    want = G_IO_IN;
-  if (conn->out->len > 0 || conn->io_error != NULL)
-    want |= G_IO_OUT;
+  if (conn->state == CONN_HANDSHAKE)
+    want = conn->tls_want == LATCH_TLS_WANT_WRITE ? G_IO_OUT : G_IO_IN;
+  else
+    {
+      if (conn->state != CONN_CLOSED)
+        want = G_IO_IN;
+      if (conn->out->len > 0 || conn->io_error != NULL)
+        want |= G_IO_OUT;
+    }
   if (want == conn->watching && conn->watch_id != 0)
     return;
   g_clear_handle_id (&conn->watch_id, g_source_remove);
@@ -120,6 +136,8 @@ conn_free (LatchConn *conn)
   g_clear_pointer (&conn->out, g_byte_array_unref);
   g_clear_error (&conn->close_reason);
   g_clear_error (&conn->io_error);
+  if (conn->session != NULL)
+    conn->tls->session_free (conn->session);
   g_free (conn->label);
   g_free (conn);
 }
@@ -170,7 +188,23 @@ latch_conn_new (int fd, const char *label, const LatchConnCallbacks *callbacks,
 static void
 flush_out (LatchConn *conn)
 {
-  while (conn->out->len > 0 && conn->io_error == NULL)
+  while (conn->secured && conn->out->len > 0 && conn->io_error == NULL)
+    {
+      gsize sent = 0;
+      gsize len = conn->tls_send_len != 0 ? conn->tls_send_len : conn->out->len;
+      LatchTlsStatus status = conn->tls->send (conn->session, (const char *)conn->out->data,
+                                               len, &sent, &conn->io_error);
+
+      if (status == LATCH_TLS_WANT_READ || status == LATCH_TLS_WANT_WRITE)
+        {
+          conn->tls_send_len = len;
+          return;
+        }
+      conn->tls_send_len = 0;
+      if (status == LATCH_TLS_OK)
+        g_byte_array_remove_range (conn->out, 0, (guint)sent);
+    }
+  while (!conn->secured && conn->out->len > 0 && conn->io_error == NULL)
     {
       ssize_t n = send (conn->fd, conn->out->data, conn->out->len, MSG_NOSIGNAL);
       if (n < 0)
@@ -193,6 +227,8 @@ start_closing (LatchConn *conn)
 {
   conn_set_state (conn, CONN_CLOSING);
   conn->wr_shut = TRUE;
+  if (conn->secured)
+    conn->tls->bye (conn->session);
   shutdown (conn->fd, SHUT_WR);
   latch_conn_set_deadline (conn, CLOSING_LINGER_MS, "waiting for the peer to close");
 }
@@ -313,48 +349,177 @@ dispatch (LatchConn *conn)
   return TRUE;
 }
 
+/* Reads what the socket has (TLS: decrypts).  FALSE if the connection
+ * ended. */
+static gboolean
+read_input (LatchConn *conn)
+{
+  char buf[READ_CHUNK];
+
+  for (;;)
+    {
+      gsize got = 0;
+
+      if (conn->secured && conn->state == CONN_OPEN)
+        {
+          GError *error = NULL;
+          LatchTlsStatus status = conn->tls->recv (conn->session, buf, sizeof buf, &got,
+                                                   &error);
+
+          if (status == LATCH_TLS_WANT_READ || status == LATCH_TLS_WANT_WRITE)
+            {
+              conn->tls_want = status;
+              return TRUE;
+            }
+          if (status == LATCH_TLS_FAILED)
+            {
+              latch_log_info ("%s: %s; closing", conn->label, error->message);
+              finish (conn, error);
+              return FALSE;
+            }
+        }
+      else
+        {
+          ssize_t n = recv (conn->fd, buf, sizeof buf, 0);
+
+          if (n < 0 && errno == EINTR)
+            continue;
+          if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return TRUE;
+          if (n < 0)
+            {
+              int saved = errno;
+              finish (conn, g_error_new (LATCH_ERROR, LATCH_ERROR_IO, "recv: %s",
+                                         g_strerror (saved)));
+              return FALSE;
+            }
+          got = (gsize)n;
+        }
+      if (got == 0)
+        {
+          finish (conn, NULL);
+          return FALSE;
+        }
+      if (conn->state != CONN_OPEN)
+        continue; /* CLOSING: input is read and dropped until EOF. */
+      if (!conn->sniffed)
+        {
+          conn->sniffed = TRUE;
+          if (!conn->secured && (guchar)buf[0] == TLS_HANDSHAKE_RECORD
+              && conn->cb->tls_hello_cb != NULL)
+            {
+              conn->dispatching = TRUE;
+              conn->cb->tls_hello_cb (conn, conn->user_data);
+              conn->dispatching = FALSE;
+              if (conn->free_pending)
+                {
+                  conn_free (conn);
+                  return FALSE;
+                }
+              continue;
+            }
+        }
+      latch_framer_push (conn->framer, buf, got);
+      if (!dispatch (conn))
+        return FALSE;
+      if (conn->state != CONN_OPEN)
+        continue;
+      /* A clear socket read less than asked for is drained. */
+      if (!conn->secured && got < sizeof buf)
+        return TRUE;
+    }
+}
+
+/* Advances the TLS handshake.  FALSE if the connection ended. */
+static gboolean
+advance_handshake (LatchConn *conn)
+{
+  GError *error = NULL;
+  LatchTlsStatus status;
+
+  if (!conn->sniffed)
+    {
+      guchar first;
+      ssize_t n = recv (conn->fd, &first, 1, MSG_PEEK);
+
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return TRUE;
+      if (n <= 0)
+        {
+          finish (conn, n < 0 ? g_error_new (LATCH_ERROR, LATCH_ERROR_IO, "recv: %s",
+                                             g_strerror (errno))
+                              : NULL);
+          return FALSE;
+        }
+      if (first != TLS_HANDSHAKE_RECORD)
+        {
+          /* Clear text: delivered as such, for the owner to refuse. */
+          latch_log_debug ("%s: clear text where TLS is required", conn->label);
+          conn->tls->session_free (conn->session);
+          conn->session = NULL;
+          conn_set_state (conn, CONN_OPEN);
+          return TRUE;
+        }
+    }
+  conn->sniffed = TRUE;
+  status = conn->tls->handshake (conn->session, &error);
+  switch (status)
+    {
+    case LATCH_TLS_OK:
+      conn->secured = TRUE;
+      conn_set_state (conn, CONN_OPEN);
+      if (latch_log_is_debug ())
+        {
+          g_autofree char *what = conn->tls->describe (conn->session);
+          latch_log_debug ("%s: %s", conn->label, what);
+        }
+      if (conn->cb->secured_cb != NULL)
+        conn->cb->secured_cb (conn, conn->user_data);
+      /* Records that came with the handshake's last flight. */
+      return read_input (conn);
+    case LATCH_TLS_WANT_READ:
+    case LATCH_TLS_WANT_WRITE:
+      conn->tls_want = status;
+      return TRUE;
+    case LATCH_TLS_FAILED:
+    default:
+      latch_log_info ("%s: TLS handshake failed: %s", conn->label, error->message);
+      g_clear_error (&error);
+      /* Gracefully: the alert reaches the peer, which is not reset. */
+      start_closing (conn);
+      return TRUE;
+    }
+}
+
 static gboolean
 io_cb (int fd, GIOCondition cond, gpointer user_data)
 {
   LatchConn *conn = user_data;
-  char buf[READ_CHUNK];
 
-  if (cond & G_IO_OUT)
-    flush_out (conn);
-  if (conn->io_error != NULL)
+  if (conn->state == CONN_HANDSHAKE)
     {
-      finish (conn, g_steal_pointer (&conn->io_error));
-      return G_SOURCE_REMOVE;
+      if (!advance_handshake (conn))
+        return G_SOURCE_REMOVE;
     }
-  if (cond & G_IO_OUT)
+  else
     {
-      if (conn->out->len == 0 && conn->state == CONN_CLOSING && !conn->wr_shut)
-        start_closing (conn);
-    }
-  if (cond & (G_IO_IN | G_IO_HUP | G_IO_ERR))
-    {
-      ssize_t n = recv (fd, buf, sizeof buf, 0);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        ;
-      else if (n < 0)
+      if (cond & G_IO_OUT)
+        flush_out (conn);
+      if (conn->io_error != NULL)
         {
-          int saved = errno;
-          finish (conn, g_error_new (LATCH_ERROR, LATCH_ERROR_IO, "recv: %s",
-                                     g_strerror (saved)));
+          finish (conn, g_steal_pointer (&conn->io_error));
           return G_SOURCE_REMOVE;
         }
-      else if (n == 0)
+      if (cond & G_IO_OUT)
         {
-          finish (conn, NULL);
+          if (conn->out->len == 0 && conn->state == CONN_CLOSING && !conn->wr_shut)
+            start_closing (conn);
+        }
+      if ((cond & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+          || (conn->secured && conn->state == CONN_OPEN
+              && conn->tls->pending (conn->session) > 0))
+        if (!read_input (conn))
           return G_SOURCE_REMOVE;
-        }
-      else if (conn->state == CONN_OPEN)
-        {
-          latch_framer_push (conn->framer, buf, (gsize)n);
-          if (!dispatch (conn))
-            return G_SOURCE_REMOVE;
-        }
-      /* CLOSING: input is read and dropped until EOF. */
     }
   if (conn->state == CONN_CLOSED)
     return G_SOURCE_REMOVE;
@@ -364,6 +529,28 @@ io_cb (int fd, GIOCondition cond, gpointer user_data)
     update_watch (conn);
     return conn->watch_id == before ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
   }
+}
+
+void
+latch_conn_start_tls (LatchConn *conn, const LatchTlsModule *tls, LatchTlsSession *session)
+{
+  conn->tls = tls;
+  conn->session = session;
+  conn->tls_want = LATCH_TLS_WANT_READ;
+  conn_set_state (conn, CONN_HANDSHAKE);
+  update_watch (conn);
+}
+
+gboolean
+latch_conn_is_tls (const LatchConn *conn)
+{
+  return conn->secured;
+}
+
+LatchTlsSession *
+latch_conn_get_tls (const LatchConn *conn)
+{
+  return conn->secured ? conn->session : NULL;
 }
 
 const char *

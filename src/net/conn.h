@@ -7,13 +7,24 @@
  *   OPEN     reading and writing
  *   CLOSING  output flushed, write side shut; reading until EOF (bounded)
  *   CLOSED   gone: the closed callback has run, the object is freed
+ *   HANDSHAKE  (TLS) the handshake runs; OPEN once it succeeds
  * Only conn_set_state() in conn.c changes the state, and it logs it.
- * (The TLS handshake state comes with the TLS transport.) */
+ *
+ * TLS: latch_conn_start_tls() right after latch_conn_new() puts the
+ * connection in HANDSHAKE.  If the peer's first byte is not a TLS record
+ * (a clear-text client), the connection goes OPEN without TLS and
+ * latch_conn_is_tls() says so: the owner refuses it with an answer.  A
+ * failed handshake is logged with its explanation and closed gracefully
+ * (the alert reaches the peer; its data is drained, never reset).  A
+ * clear connection whose first bytes are a TLS ClientHello calls
+ * tls_hello_cb instead of delivering them. */
 #ifndef LATCH_NET_CONN_H
 #define LATCH_NET_CONN_H
 
 #include <glib.h>
 #include <glib-unix.h>
+
+#include "tls/tls.h"
 
 G_BEGIN_DECLS
 
@@ -28,6 +39,11 @@ typedef struct
    * close.  reason is NULL for an orderly end.  The conn is freed right
    * after this returns. */
   void (*closed_cb) (LatchConn *conn, const GError *reason, gpointer user_data);
+  /* TLS handshake done (may be NULL). */
+  void (*secured_cb) (LatchConn *conn, gpointer user_data);
+  /* A clear connection received a TLS ClientHello (may be NULL: then the
+   * bytes go to the framer, which refuses them in time). */
+  void (*tls_hello_cb) (LatchConn *conn, gpointer user_data);
 } LatchConnCallbacks;
 
 /* Takes ownership of fd, which must be non-blocking (accept4 with
@@ -35,6 +51,14 @@ typedef struct
 LatchConn *latch_conn_new (int fd, const char *label,
                            const LatchConnCallbacks *callbacks,
                            gpointer user_data);
+
+/* Runs TLS over the connection (server side); takes session. */
+void latch_conn_start_tls (LatchConn *conn, const LatchTlsModule *tls,
+                           LatchTlsSession *session);
+/* TRUE once the TLS handshake succeeded. */
+gboolean latch_conn_is_tls (const LatchConn *conn);
+/* The TLS session (transfer none), NULL without TLS. */
+LatchTlsSession *latch_conn_get_tls (const LatchConn *conn);
 
 void latch_conn_send (LatchConn *conn, const char *data, gsize len);
 

@@ -190,6 +190,8 @@ kind_masks (LatchMsgKind kind, int step, guint32 *required,
       break;
     case LATCH_MSG_SHUTDOWN_ANSWER:
       req = LATCH_SEEN_ANSWER | LATCH_SEEN_RC;
+      /* latch: the daemon's ID, for mutual authentication */
+      opt = LATCH_SEEN_SESSION | LATCH_SEEN_PEERID;
       break;
     case LATCH_MSG_PING:
     case LATCH_MSG_DISCOVER:
@@ -925,6 +927,8 @@ latch_msg_encode (const LatchMsg *msg, GString *out)
                               msg->immediate ? 1 : 0);
       break;
     case LATCH_MSG_SHUTDOWN_ANSWER:
+      if (msg->peerid != NULL)
+        append_session (out, msg);
       g_string_append_printf (out, "<answer rc=\"%d\"/>", msg->rc);
       break;
     case LATCH_MSG_PING:

@@ -59,8 +59,10 @@ printf '[Resource]\nName=x\nthis is not a key\n' > "$T/bad-syntax.conf"
 bad "a malformed file names the file and line" "bad-syntax.conf:3" -c "$T/bad-syntax.conf" -- true
 printf '[Resource]\nTimout=5\n' > "$T/typo.conf"
 bad "an unknown key names the file and line" "typo.conf:2" -c "$T/typo.conf" -r a -- true
-printf '[TLS]\nTlsCertificate=/x.pem\n' > "$T/tls.conf"
-bad "an unsupported FLoM key is an error, not a silent fallback" "not supported" -c "$T/tls.conf" -r a -- true
+printf '[Daemon]\nMountPointVFS=/mnt\n' > "$T/vfs.conf"
+bad "an unsupported FLoM key is an error, not a silent fallback" "not supported" -c "$T/vfs.conf" -r a -- true
+printf '[TLS]\nTlsCertificate=/nonexistent.pem\n' > "$T/tls.conf"
+bad "a missing TLS file is an error when read" "nonexistent.pem': No such file" -c "$T/tls.conf" -r a -- true
 
 # Precedence: user file < -c file < command line (even at the default).
 printf '[Daemon]\nLifespan=231\n[Resource]\nName=fromuser\n' > "$HOME/.latch"

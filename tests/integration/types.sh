@@ -103,7 +103,8 @@ for i in 1 2 3 4 5 6; do
 done
 fails=0; for p in $pids; do wait $p || fails=$((fails + 1)); done
 [ $fails = 0 ] && [ "$(sort -u "$T/ts.log" | wc -l)" = 6 ]; verdict "six concurrent timestamps are unique"
-contains "$(head -n1 "$T/ts.log")" '^stamp\.[0-9]{8}\.[0-9]{6}\.[0-9]{3}$'; verdict "the timestamp has the requested format ($(head -n1 "$T/ts.log"))"
+first=$(head -n1 "$T/ts.log")
+contains "$first" '^stamp\.[0-9]{8}\.[0-9]{6}\.[0-9]{3}$'; verdict "the timestamp has the requested format ($first)"
 out=$(for i in 1 2 3 4 5; do "$LATCH" -r '_t_u%S#f[1]' -- echo; done | sort -u | wc -l)
 [ "$out" = 5 ]; verdict "quick commands one after the other (lifespan 0) get distinct timestamps"
 err=$("$LATCH" -r '_t_%D[1]' -- true 2>&1); st=$?

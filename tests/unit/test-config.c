@@ -362,6 +362,18 @@ test_signal_list (void)
 
 /* Dump */
 
+/* The [TLS] lines of the dump when nothing TLS is set. */
+#define TLS_DEFAULTS_DUMP                                \
+  "[TLS]/TlsCertificate=''\n"                             \
+  "[TLS]/TlsPrivateKey=''\n"                              \
+  "[TLS]/TlsCaCertificate=''\n"                           \
+  "[TLS]/TlsCheckPeerId=0\n"                              \
+  "[TLS]/TlsCrl=''\n"                                     \
+  "[TLS]/TlsPriority=''\n"                                \
+  "[TLS]/SecurityLevel=''\n"                              \
+  "[TLS]/TlsAllowedPeers=''\n"                            \
+  "[TLS]/TlsRequireClientCertificate=1\n"
+
 static void
 test_dump_defaults (void)
 {
@@ -394,7 +406,8 @@ test_dump_defaults (void)
                    "[Network]/DiscoveryTTL=1\n"
                    "[Network]/TcpKeepaliveTime=60\n"
                    "[Network]/TcpKeepaliveIntvl=10\n"
-                   "[Network]/TcpKeepaliveProbes=6\n");
+                   "[Network]/TcpKeepaliveProbes=6\n"
+                   TLS_DEFAULTS_DUMP);
 }
 
 static void
@@ -460,7 +473,8 @@ test_dump_sample (Fixture *f, gconstpointer data G_GNUC_UNUSED)
                    "[Network]/DiscoveryTTL=4\n"
                    "[Network]/TcpKeepaliveTime=60\n"
                    "[Network]/TcpKeepaliveIntvl=5\n"
-                   "[Network]/TcpKeepaliveProbes=3\n");
+                   "[Network]/TcpKeepaliveProbes=3\n"
+                   TLS_DEFAULTS_DUMP);
 }
 
 /* Configuration files */
@@ -856,7 +870,8 @@ test_file_unknown (Fixture *f, gconstpointer data G_GNUC_UNUSED)
       LATCH_ERROR_CONFIG_FILE },
     { "[TLS]\nTlsCert=x\n",
       "2: unknown key 'TlsCert' in [TLS]; known keys: TlsCertificate, "
-      "TlsPrivateKey, TlsCaCertificate, TlsCheckPeerId",
+      "TlsPrivateKey, TlsCaCertificate, TlsCheckPeerId, TlsCrl, TlsPriority, "
+      "SecurityLevel, TlsAllowedPeers, TlsRequireClientCertificate",
       LATCH_ERROR_CONFIG_FILE },
   };
 
@@ -867,25 +882,22 @@ static void
 test_file_unsupported (Fixture *f, gconstpointer data G_GNUC_UNUSED)
 {
   static const FileCase cases[] = {
-    { "[Resource]\nTimeout=5\n[TLS]\nTlsCertificate=/etc/latch/cert.pem\n",
-      "4: [TLS] TlsCertificate is not supported by this latch version yet",
-      LATCH_ERROR_CONFIG_FILE },
-    { "[TLS]\nTlsPrivateKey=/etc/latch/key.pem\n",
-      "2: [TLS] TlsPrivateKey is not supported by this latch version yet",
-      LATCH_ERROR_CONFIG_FILE },
-    { "[TLS]\nTlsCaCertificate=/etc/latch/ca.pem\n",
-      "2: [TLS] TlsCaCertificate is not supported by this latch version yet",
-      LATCH_ERROR_CONFIG_FILE },
+    /* TLS files must exist when read: never a silent fallback. */
+    { "[Resource]\nTimeout=5\n[TLS]\nTlsCertificate=/nonexistent/cert.pem\n",
+      "4: [TLS] TlsCertificate: '/nonexistent/cert.pem': No such file or directory",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[TLS]\nTlsCaCertificate=/\n",
+      "2: [TLS] TlsCaCertificate: '/' is not a regular file",
+      LATCH_ERROR_INVALID_OPTION },
+    { "[TLS]\nSecurityLevel=high\n",
+      "2: [TLS] SecurityLevel: 'high' is not a security level: give clear, channel or mutual",
+      LATCH_ERROR_INVALID_OPTION },
     { "[Daemon]\nMountPointVFS=/mnt\n",
       "2: [Daemon] MountPointVFS is not supported by this latch version yet",
       LATCH_ERROR_CONFIG_FILE },
     /* Also next to the network keys latch does know. */
     { "[Daemon]\nUnicastAddress=10.0.0.1\nMountPointVFS=\n",
       "3: [Daemon] MountPointVFS is not supported by this latch version yet",
-      LATCH_ERROR_CONFIG_FILE },
-    /* Even "no" is refused: never guess about security settings. */
-    { "[TLS]\nTlsCheckPeerId=no\n",
-      "2: [TLS] TlsCheckPeerId is not supported by this latch version yet",
       LATCH_ERROR_CONFIG_FILE },
   };
 
@@ -1309,6 +1321,11 @@ test_options_bad_values (void)
       "keeps it forever, 0 never starts a daemon)" },
     { { "-q", "0" },
       "-q/--resource-quantity: quantity must be 1 or more, not 0" },
+    { { "--tls-certificate=/nonexistent/cert.pem" },
+      "--tls-certificate: '/nonexistent/cert.pem': No such file or directory" },
+    { { "--security-level", "paranoid" },
+      "--security-level: 'paranoid' is not a security level: give clear, "
+      "channel or mutual" },
     { { "-q", "-1" },
       "-q/--resource-quantity: quantity must be 1 or more, not -1" },
     { { "-i", "soon" },
@@ -1379,14 +1396,6 @@ test_options_parse_errors (void)
     { { "-z", "FOO" }, "Unknown option -z" },
     { { "--ZZZ-ZZZ=BAR" }, "Unknown option --ZZZ-ZZZ=BAR" },
     { { "-o" }, "Missing argument for -o" },
-    { { "--tls-certificate=cert.pem" },
-      "--tls-certificate is not supported by this latch version yet" },
-    { { "--tls-private-key", "key.pem" },
-      "--tls-private-key is not supported by this latch version yet" },
-    { { "--tls-ca-certificate", "ca.pem" },
-      "--tls-ca-certificate is not supported by this latch version yet" },
-    { { "--tls-check-peer-id=no" },
-      "--tls-check-peer-id is not supported by this latch version yet" },
     { { "-m", "/mnt" },
       "-m/--mount-point-vfs is not supported by this latch version yet" },
     { { "-a", "10.0.0.1", "--mount-point-vfs=/mnt" },

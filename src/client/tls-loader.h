@@ -1,0 +1,19 @@
+/* tls-loader.h: the TLS module, loaded when a client first needs it.
+ *
+ * $LATCH_TLS_MODULE if set (the build tree's tests), else the installed
+ * latch-tls.so (LATCH_TLS_MODULE_PATH).  Loaded once per process, never
+ * unloaded. */
+#ifndef LATCH_CLIENT_TLS_LOADER_H
+#define LATCH_CLIENT_TLS_LOADER_H
+
+#include <glib.h>
+
+#include "tls/tls.h"
+
+G_BEGIN_DECLS
+
+const LatchTlsModule *latch_tls_module_load (GError **error);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,7 @@
+/* bench-handshake: being written. */
+int main (void);
+int
+main (void)
+{
+  return 0;
+}
