@@ -20,6 +20,16 @@
  * grant), --discoveries times, one line with the mean, min and max.  With
  * --tcp as well, the first lock of a fresh handle given that address
  * directly is timed alternately, so that the difference is the discovery.
+ *
+ * --tls-dir DIR runs everything over TLS, with the certificates that
+ * tests/tls-certs.sh makes: DIR/NAME.pem and DIR/NAME.key (NAME is
+ * peer1_ca1 unless --tls-cert says otherwise) and the CA DIR/ca1.pem, set
+ * on every handle through liblatch, which hands them to the daemon it
+ * starts.  The level is channel, or mutual with --mutual (each side's
+ * announced machine ID checked against its certificate: NAME's CN must be
+ * this host's `latch --unique-id`).  A lock+unlock is one connection, so
+ * over TLS each round trip includes a full handshake: latch turns session
+ * tickets off, so that every connection is verified and CRL-checked.
  */
 
 #include "latch.h"
@@ -73,6 +83,12 @@ typedef struct
   const char *resource;
   LatchLockMode mode;
   int lifespan; /* -1: start a daemon that stays; 0: never start one */
+  /* TLS (all NULL: clear text) */
+  const char *tls_certificate;
+  const char *tls_private_key;
+  const char *tls_ca_certificate;
+  const char *tls_priority;
+  LatchSecurityLevel level; /* CLEAR, CHANNEL or MUTUAL */
 } Target;
 
 /* Splits HOST:PORT or [ADDR]:PORT. */
@@ -153,13 +169,33 @@ open_handle (const Target *t, char *error, size_t error_size)
           && (rc = latch_set_network_interface (h, t->interface)) != LATCH_RC_OK)
       || (rc = latch_set_resource_name (h, t->resource)) != LATCH_RC_OK
       || (rc = latch_set_lock_mode (h, t->mode)) != LATCH_RC_OK
-      || (rc = latch_set_daemon_lifespan (h, t->lifespan)) != LATCH_RC_OK)
+      || (rc = latch_set_daemon_lifespan (h, t->lifespan)) != LATCH_RC_OK
+      || (t->level != LATCH_SECURITY_CLEAR
+          && ((rc = latch_set_tls_certificate (h, t->tls_certificate)) != LATCH_RC_OK
+              || (rc = latch_set_tls_private_key (h, t->tls_private_key)) != LATCH_RC_OK
+              || (rc = latch_set_tls_ca_certificate (h, t->tls_ca_certificate))
+                     != LATCH_RC_OK
+              || (rc = latch_set_tls_priority (h, t->tls_priority)) != LATCH_RC_OK
+              || (rc = latch_set_tls_check_peer_id (h, t->level == LATCH_SECURITY_MUTUAL))
+                     != LATCH_RC_OK
+              || (rc = latch_set_security_level (h, t->level)) != LATCH_RC_OK)))
     {
       g_strlcpy (error, latch_get_error (h), error_size);
       latch_handle_free (h);
       return NULL;
     }
   return h;
+}
+
+static const char *
+security_name (LatchSecurityLevel level)
+{
+  switch (level)
+    {
+    case LATCH_SECURITY_CHANNEL: return "channel";
+    case LATCH_SECURITY_MUTUAL: return "mutual";
+    default: return "clear";
+    }
 }
 
 static gboolean
@@ -378,6 +414,13 @@ main (int argc, char **argv)
   g_autofree char *interface = NULL;
   g_autofree char *resource = NULL;
   g_autofree char *mode_arg = NULL;
+  g_autofree char *tls_dir = NULL;
+  g_autofree char *tls_cert = NULL;
+  g_autofree char *tls_priority = NULL;
+  g_autofree char *tls_certificate = NULL;
+  g_autofree char *tls_private_key = NULL;
+  g_autofree char *tls_ca_certificate = NULL;
+  gboolean mutual = FALSE;
   int clients = 1, discoveries = 10;
   gboolean no_start = FALSE;
   double seconds = 3.0;
@@ -400,6 +443,15 @@ main (int argc, char **argv)
       "Resource name (default \"bench\")", "NAME" },
     { "mode", 0, 0, G_OPTION_ARG_STRING, &mode_arg, "Lock mode, EX or PR (default EX)",
       "MODE" },
+    { "tls-dir", 0, 0, G_OPTION_ARG_FILENAME, &tls_dir,
+      "TLS with the certificates of tests/tls-certs.sh in DIR (CA: DIR/ca1.pem)", "DIR" },
+    { "tls-cert", 0, 0, G_OPTION_ARG_STRING, &tls_cert,
+      "With --tls-dir: this node's DIR/NAME.pem and DIR/NAME.key (default peer1_ca1)",
+      "NAME" },
+    { "mutual", 0, 0, G_OPTION_ARG_NONE, &mutual,
+      "With --tls-dir: mutual level (check the peers' machine IDs), not channel", NULL },
+    { "tls-priority", 0, 0, G_OPTION_ARG_STRING, &tls_priority,
+      "With --tls-dir: GnuTLS priority string (default: latch's)", "STRING" },
     G_OPTION_ENTRY_NULL
   };
   g_autoptr (GOptionContext) context = NULL;
@@ -455,6 +507,30 @@ main (int argc, char **argv)
       fprintf (stderr, "bench-lock: --seconds must be above 0 and at most 3600\n");
       return 2;
     }
+  if (tls_dir == NULL && (tls_cert != NULL || mutual || tls_priority != NULL))
+    {
+      fprintf (stderr, "bench-lock: --tls-cert, --mutual and --tls-priority need --tls-dir\n");
+      return 2;
+    }
+  if (tls_dir != NULL)
+    {
+      g_autofree char *dir = g_canonicalize_filename (tls_dir, NULL);
+      g_autofree char *pem = g_strconcat (tls_cert != NULL ? tls_cert : "peer1_ca1", ".pem",
+                                          NULL);
+      g_autofree char *key = g_strconcat (tls_cert != NULL ? tls_cert : "peer1_ca1", ".key",
+                                          NULL);
+
+      tls_certificate = g_build_filename (dir, pem, NULL);
+      tls_private_key = g_build_filename (dir, key, NULL);
+      tls_ca_certificate = g_build_filename (dir, "ca1.pem", NULL);
+      target.tls_certificate = tls_certificate;
+      target.tls_private_key = tls_private_key;
+      target.tls_ca_certificate = tls_ca_certificate;
+      target.tls_priority = tls_priority;
+      target.level = mutual ? LATCH_SECURITY_MUTUAL : LATCH_SECURITY_CHANNEL;
+    }
+  else
+    target.level = LATCH_SECURITY_CLEAR;
   if (resource == NULL)
     resource = g_strdup ("bench");
   if (mode_arg == NULL)
@@ -586,9 +662,11 @@ main (int argc, char **argv)
   per_second = wall > 0.0 ? (double) total / wall : 0.0;
   /* A client's view: its share of the round trips took the whole time. */
   mean_us = total > 0 ? (double) wall_us * clients / (double) total : 0.0;
-  printf ("bench-lock: transport=%s clients=%d mode=%s seconds=%.2f round_trips=%" G_GINT64_FORMAT
-          " per_second=%.0f mean_us=%.1f\n",
-          transport, clients, mode_arg, wall, total, per_second, mean_us);
+  printf ("bench-lock: transport=%s security=%s%s%s clients=%d mode=%s seconds=%.2f "
+          "round_trips=%" G_GINT64_FORMAT " per_second=%.0f mean_us=%.1f\n",
+          transport, security_name (target.level), tls_dir != NULL ? " cert=" : "",
+          tls_dir != NULL ? (tls_cert != NULL ? tls_cert : "peer1_ca1") : "", clients,
+          mode_arg, wall, total, per_second, mean_us);
 
 shutdown:
   if (!no_start && (rc = latch_shutdown_daemon (h, 1)) != LATCH_RC_OK)

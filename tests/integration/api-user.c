@@ -19,6 +19,47 @@ expect (int cond, const char *what)
   failures += !cond;
 }
 
+/* With LATCH_TEST_PKI (tests/tls-certs.sh's directory): the TLS setters,
+ * a mutual-level lock and a partial configuration. */
+static void
+tls_checks (const char *pki, const char *socket)
+{
+  LatchHandle *h = latch_handle_new ();
+  LatchHandle *p = latch_handle_new ();
+  char cert[4096], key[4096], ca[4096];
+
+  snprintf (cert, sizeof cert, "%s/peer1_ca1.pem", pki);
+  snprintf (key, sizeof key, "%s/peer1_ca1.key", pki);
+  snprintf (ca, sizeof ca, "%s/ca1.pem", pki);
+  latch_set_socket_name (h, socket);
+  latch_set_resource_name (h, "tls");
+  latch_set_daemon_lifespan (h, -1);
+  expect (latch_set_tls_certificate (h, cert) == LATCH_RC_OK
+              && latch_set_tls_private_key (h, key) == LATCH_RC_OK
+              && latch_set_tls_ca_certificate (h, ca) == LATCH_RC_OK
+              && latch_set_tls_check_peer_id (h, 1) == LATCH_RC_OK,
+          "TLS setters");
+  expect (latch_set_security_level (h, (LatchSecurityLevel)7) == LATCH_RC_INVALID_OPTION,
+          "an unknown security level is refused");
+  expect (latch_lock (h) == LATCH_RC_OK, "a mutual-level lock (starting a TLS daemon)");
+  expect (latch_get_fence (h) > 0, "...with a fencing token");
+  expect (latch_unlock (h, 0) == LATCH_RC_OK, "...and its unlock");
+
+  latch_set_socket_name (p, socket);
+  latch_set_resource_name (p, "tls");
+  latch_set_tls_certificate (p, cert);
+  expect (latch_lock (p) == LATCH_RC_INVALID_OPTION
+              && strstr (latch_get_error (p), "incomplete TLS configuration") != NULL,
+          "a partial TLS configuration is refused, not clear text");
+  latch_set_tls_certificate (p, NULL);
+  expect (latch_lock (p) == LATCH_RC_NO_TLS_CONNECTION
+              && strstr (latch_get_error (p), "requires TLS") != NULL,
+          "a clear handle is told that the daemon requires TLS");
+  expect (latch_shutdown_daemon (h, 1) == LATCH_RC_OK, "the TLS daemon is stopped");
+  latch_handle_free (h);
+  latch_handle_free (p);
+}
+
 int
 main (void)
 {
@@ -56,6 +97,9 @@ main (void)
   expect (pfd.fd >= 0 && poll (&pfd, 1, 5000) == 1, "b's fd reports the lock lost");
   expect (latch_unlock (b, 0) == LATCH_RC_CONNECTION_CLOSED, "b's unlock says it was lost");
   expect (strcmp (latch_strerror (LATCH_RC_LOCK_BUSY), "resource busy") == 0, "latch_strerror");
+
+  if (getenv ("LATCH_TEST_PKI") != NULL && getenv ("LATCH_TEST_TLS_SOCKET") != NULL)
+    tls_checks (getenv ("LATCH_TEST_PKI"), getenv ("LATCH_TEST_TLS_SOCKET"));
 
   latch_handle_free (a);
   latch_handle_free (b);

@@ -18,6 +18,14 @@ ldd "$lib" 2>/dev/null | grep -q libasan && san="-fsanitize=address,undefined"
 check "a program using only latch.h builds against liblatch.so" \
   "$cc" $san -o "$T/api-user" -I"$LATCH_TESTS_SRCDIR/../src" \
   "$LATCH_TESTS_SRCDIR/integration/api-user.c" "$lib" -Wl,-rpath,"$builddir/.libs"
+# The TLS part runs with a PKI of its own (certtool needed).
+if command -v certtool > /dev/null &&
+   bash "$LATCH_TESTS_SRCDIR/tls-certs.sh" "$T/pki" "$("$LATCH" --unique-id)" 2> "$T/pki.err"; then
+  LATCH_TEST_PKI=$T/pki LATCH_TEST_TLS_SOCKET=$T/tls.sock
+  export LATCH_TEST_PKI LATCH_TEST_TLS_SOCKET
+else
+  diag "no TLS checks: $(cat "$T/pki.err" 2>/dev/null)"
+fi
 out=$("$T/api-user"); st=$?
 printf '%s\n' "$out" | sed 's/^/# /'
 [ $st = 0 ] && ! contains "$out" FAILED; verdict "the public API behaves as latch.h says"
