@@ -5,7 +5,8 @@
 #                           and show the main job: two commands contending
 #                           for one lock run one after the other, on this
 #                           host, then over TCP with TLS and mutual
-#                           authentication (certificates made here).
+#                           authentication (certificates made here by
+#                           latch-cert).
 #   ./quickstart.sh check   build, then run the whole test suite twice:
 #                           normal build, then AddressSanitizer +
 #                           UndefinedBehaviorSanitizer; the daemon under
@@ -63,25 +64,17 @@ demo () {
   wait
 }
 
-# The same job across TLS with mutual authentication: a CA and this
-# node's certificate (CN = its machine ID) are made here with certtool,
-# then the daemon is reached over TCP on loopback.
+# The same job across TLS with mutual authentication: latch-cert makes a
+# CA and this node's certificate (CN = its machine ID), then the daemon
+# is reached over TCP on loopback.
 tls_demo () {
   pki="$run/pki"
-  mkdir -m 700 "$pki"
   export LATCH_TLS_MODULE="$top/_build/.libs/latch-tls.so"
+  _build/latch-cert ca init --dir "$pki/ca" --name "demo lock CA" > /dev/null
+  _build/latch-cert node --ca "$pki/ca" --out "$pki/tls" > "$pki/tls.conf"
   id=$(_build/latch --unique-id)
-  printf 'cn = "demo CA"\nca\ncert_signing_key\ncrl_signing_key\nexpiration_days = 30\n' > "$pki/ca.tmpl"
-  printf 'cn = "%s"\ntls_www_server\ntls_www_client\nsigning_key\nexpiration_days = 30\n' "$id" > "$pki/node.tmpl"
-  (umask 077
-   certtool --generate-privkey --key-type ecdsa --outfile "$pki/ca.key" 2>/dev/null
-   certtool --generate-self-signed --load-privkey "$pki/ca.key" --template "$pki/ca.tmpl" \
-     --outfile "$pki/ca.pem" 2>/dev/null
-   certtool --generate-privkey --key-type ecdsa --outfile "$pki/node.key" 2>/dev/null
-   certtool --generate-certificate --load-privkey "$pki/node.key" --load-ca-certificate "$pki/ca.pem" \
-     --load-ca-privkey "$pki/ca.key" --template "$pki/node.tmpl" --outfile "$pki/node.pem" 2>/dev/null)
   port=$((20000 + $$ % 20000))
-  tls="--tls-certificate=$pki/node.pem --tls-private-key=$pki/node.key --tls-ca-certificate=$pki/ca.pem --tls-check-peer-id=yes"
+  tls="-c $pki/tls.conf --tls-check-peer-id=yes"
   net="-a 127.0.0.1 -p $port"
   echo
   echo "== the same over TCP with TLS and mutual authentication (certificate CN = machine ID $id)"

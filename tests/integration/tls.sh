@@ -291,8 +291,9 @@ wait_for 10 file_has "$T/stall-after.out" 'hello sent'
 t0=$(now_ns)
 err=$(timeout -k 2 20 "$LATCH" $W $O1 -r stall -- true 2>&1); st=$?
 ms=$(( ($(now_ns) - t0) / 1000000 ))
+desc="while two TLS clients stall (before and after the ClientHello), another locks at once (exit $st, ${ms} ms; the handshake limit is 5 s) $(one_line "$err")"
 [ $st = 0 ] && [ $ms -lt 3000 ]
-verdict "while two TLS clients stall (before and after the ClientHello), another locks at once (exit $st, ${ms} ms; the handshake limit is 5 s) $(one_line "$err")"
+verdict "$desc"
 check "the client that never sent a ClientHello is dropped within ~5 s" wait_for 12 pid_gone $sb
 wait $sb; st_b=$?
 check "the client stalled after its ClientHello is dropped within ~5 s" wait_for 12 pid_gone $sa

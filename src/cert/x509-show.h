@@ -1,0 +1,110 @@
+/* x509-show.h: certificates, requests, CRLs and keys described in words,
+ * and the few X.509 facts latch cares about.
+ *
+ * Used by latch-cert (show, check) and meant for any tool that prints a
+ * local or a peer certificate.  Only GLib and GnuTLS's x509 API: no
+ * latch state, no I/O except what the caller hands over.
+ *
+ * Every describe function returns lines, each starting with indent and
+ * ending with '\n' (transfer full).  Text taken from a certificate (names,
+ * SANs) is escaped: control characters and invalid UTF-8 never reach the
+ * terminal.  Dates are compared with the local clock, once per call.
+ *
+ * The g_auto cleanups for GnuTLS's x509 types are declared here, once for
+ * src/cert/ (tls.c keeps its own: it is built without this module). */
+#ifndef LATCH_CERT_X509_SHOW_H
+#define LATCH_CERT_X509_SHOW_H
+
+#include <glib.h>
+
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include <time.h>
+
+G_BEGIN_DECLS
+
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crt_t, gnutls_x509_crt_deinit, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crq_t, gnutls_x509_crq_deinit, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crl_t, gnutls_x509_crl_deinit, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_privkey_t, gnutls_x509_privkey_deinit, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_privkey_t, gnutls_privkey_deinit, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_pubkey_t, gnutls_pubkey_deinit, NULL)
+
+/* The length of a machine ID: 32 lowercase hex digits. */
+#define LATCH_X509_MACHINE_ID_LEN 32
+
+/* ---- describing ------------------------------------------------------- */
+
+/* subject, common name, alternative names, machine ID (when the CN or a
+ * DNS name is one), issuer (or "self-signed"), serial, not before / not
+ * after, validity ("valid for N more days", "expired N days ago", "not
+ * yet valid"), key type and size, signature algorithm, SHA-256
+ * fingerprint, key ID, key usage, key purposes, CA flag. */
+char *latch_x509_describe_crt (gnutls_x509_crt_t crt, const char *indent);
+
+/* A certificate request: subject, names, key, the extensions it asks
+ * for, and whether its self-signature verifies. */
+char *latch_x509_describe_crq (gnutls_x509_crq_t crq, const char *indent);
+
+/* A CRL: issuer, CRL number, this / next update (with "out of date"),
+ * signature algorithm, and every revoked serial with its date. */
+char *latch_x509_describe_crl (gnutls_x509_crl_t crl, const char *indent);
+
+/* A private key: its type and size and its key ID (SHA-256), which
+ * latch_x509_describe_crt () prints too, so that a key can be matched
+ * with its certificate.  Nothing secret is printed. */
+char *latch_x509_describe_privkey (gnutls_x509_privkey_t key, const char *indent);
+
+/* Everything in data (a file's contents): each PEM block, or one DER
+ * certificate, CRL, request or private key.  Each item starts with a
+ * heading line at indent ("certificate 1 of 2:", "CRL:") and its lines
+ * are indented two more spaces.  An item GnuTLS cannot parse gets an
+ * "unreadable: WHY" line and is counted in *n_unreadable (may be NULL).
+ * NULL (with an error) when data holds no such item at all. */
+char *latch_x509_describe_data (const char *data, gsize len, const char *indent,
+                                unsigned int *n_unreadable, GError **error);
+
+/* ---- facts ------------------------------------------------------------ */
+
+/* Is s exactly 32 lowercase hex digits? */
+gboolean latch_x509_is_machine_id (const char *s);
+
+/* The last commonName of crt's subject (FLoM's and latch's rule), or NULL
+ * (transfer full). */
+char *latch_x509_crt_last_cn (gnutls_x509_crt_t crt);
+char *latch_x509_crq_last_cn (gnutls_x509_crq_t crq);
+
+/* The DNS names among the subject alternative names (transfer full, never
+ * NULL). */
+GPtrArray *latch_x509_crt_dns_names (gnutls_x509_crt_t crt);
+GPtrArray *latch_x509_crq_dns_names (gnutls_x509_crq_t crq);
+
+/* "ECDSA P-256", "RSA 3072 bits", "Ed25519" (transfer full).  *bits, if
+ * not NULL, receives the size GnuTLS reports. */
+char *latch_x509_pubkey_name (gnutls_pubkey_t key, gnutls_pk_algorithm_t *alg,
+                              unsigned int *bits);
+
+/* The serial in lowercase hex, no separators (transfer full). */
+char *latch_x509_serial_hex (const unsigned char *serial, gsize size);
+
+/* "2030-01-01 12:00 UTC" (transfer full). */
+char *latch_x509_format_time (time_t t);
+
+/* "valid for 364 more days", "expired 3 days ago", "not yet valid (from
+ * DATE)" for a certificate, at now (transfer full).  *is_valid, if not
+ * NULL, says whether now is within the dates. */
+char *latch_x509_describe_validity (time_t not_before, time_t not_after, time_t now,
+                                    gboolean *is_valid);
+
+/* Text from a certificate made safe to print (transfer full). */
+char *latch_x509_escape (const char *text, gsize len);
+
+/* The subject DN as RFC 4514 text, escaped (transfer full). */
+char *latch_x509_crt_subject (gnutls_x509_crt_t crt);
+char *latch_x509_crt_issuer (gnutls_x509_crt_t crt);
+
+G_END_DECLS
+
+#endif
