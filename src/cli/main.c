@@ -16,9 +16,11 @@
 #include "locker/rsrc-name.h"
 #include "sys/machine-id.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum
 {
@@ -259,11 +261,33 @@ run_locked (LatchHandle *h, const LatchConfig *config, char **command)
   return status;
 }
 
+/* --debug-feature: the diagnostics are a program of their own (it links
+ * GnuTLS, which this command does not load), given the same arguments.
+ * $LATCH_DEBUG_TOOL names it in the build tree.  Returns only on failure:
+ * 1, as every failed debug feature (FLoM's convention). */
+static int
+run_debug_tool (char **args)
+{
+  const char *path = g_getenv ("LATCH_DEBUG_TOOL");
+  int saved;
+
+  if (path == NULL || *path == '\0')
+    path = LATCH_DEBUG_PATH;
+  g_free (args[0]);
+  args[0] = g_strdup (path);
+  execv (path, args);
+  saved = errno;
+  fprintf (stderr, "latch: cannot run the debug tool %s: %s (reinstall latch)\n", path,
+           g_strerror (saved));
+  return 1;
+}
+
 static int
 run (int argc, char **argv)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (LatchConfig) config = latch_config_new ();
+  g_auto (GStrv) original = g_strdupv (argv);
   LatchOptions opts = { 0 };
   LatchHandle *h;
   int status;
@@ -273,6 +297,11 @@ run (int argc, char **argv)
       fprintf (stderr, "latch: %s (see latch --help)\n", error->message);
       latch_options_clear (&opts);
       return EXIT_ERROR;
+    }
+  if (opts.debug_feature != NULL)
+    {
+      latch_options_clear (&opts);
+      return run_debug_tool (original);
     }
   if (opts.version || opts.signal_list)
     {

@@ -184,6 +184,11 @@ latch_options_parse (LatchOptions *opts, int *argc, char ***argv,
   add_entry (entries, "unique-id", 0, 0, G_OPTION_ARG_NONE,
              &parsed.unique_id, "Print the unique id of this host and exit",
              NULL);
+  add_entry (entries, "debug-feature", 0, 0, G_OPTION_ARG_STRING,
+             &parsed.debug_feature,
+             "Run a diagnostic instead of a command: tls.server, tls.client, "
+             "ipv6.multicast.server, ipv6.multicast.client (see latch(1))",
+             "NAME");
   add_entry (entries, "quiesce-exit", 'x', 0, G_OPTION_ARG_NONE,
              &parsed.quiesce_exit,
              "Ask the daemon to exit once it has no more work, then exit",
@@ -205,6 +210,7 @@ latch_options_parse (LatchOptions *opts, int *argc, char ***argv,
     {
       /* GLib has reverted what it stored. */
       g_clear_pointer (&parsed.config_file, g_free);
+      g_clear_pointer (&parsed.debug_feature, g_free);
       g_clear_pointer (&parsed.command, g_strfreev);
       g_set_error_literal (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
                            local_error->message);
@@ -223,6 +229,7 @@ latch_options_clear (LatchOptions *opts)
   if (opts == NULL)
     return;
   g_free (opts->config_file);
+  g_free (opts->debug_feature);
   g_strfreev (opts->command);
   options_priv_free (opts->priv);
   memset (opts, 0, sizeof *opts);

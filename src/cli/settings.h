@@ -117,6 +117,7 @@ typedef struct
   gboolean unique_id;     /* --unique-id */
   gboolean quiesce_exit;  /* -x */
   gboolean immediate_exit;/* -X */
+  char *debug_feature;    /* --debug-feature NAME; NULL when not given */
   char **command;         /* after "--"; NULL when none (transfer full) */
   /* private: what the command line set, applied by latch_options_apply() */
   gpointer priv;

@@ -1774,3 +1774,19 @@ latch_tls_module (void)
 {
   return &module;
 }
+
+/* ---- for the debug tools --------------------------------------------- */
+
+void *
+latch_tls_session_get_gnutls (LatchTlsSession *session)
+{
+  g_return_val_if_fail (session != NULL, NULL);
+  return session->session;
+}
+
+const char *
+latch_tls_session_get_refusal (LatchTlsSession *session)
+{
+  g_return_val_if_fail (session != NULL, NULL);
+  return session->refusal;
+}

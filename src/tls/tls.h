@@ -171,6 +171,15 @@ typedef struct
 /* In tls.c: the table (latchd, tests, and the module's entry point). */
 const LatchTlsModule *latch_tls_module (void);
 
+/* For the debug tools (debug-tools/), which link this code directly; not
+ * in the table, not exported by latch-tls.so.
+ * The session's gnutls_session_t, to list the peer's certificates and the
+ * negotiated parameters (transfer none; valid until session_free). */
+void *latch_tls_session_get_gnutls (LatchTlsSession *session);
+/* Why verify_cb() refused the peer's certificate, or NULL (transfer
+ * none). */
+const char *latch_tls_session_get_refusal (LatchTlsSession *session);
+
 G_END_DECLS
 
 #endif
