@@ -134,20 +134,24 @@ trap 'exit 143' TERM
 
 status=0
 
+# note_failure NAME RC: says why step NAME failed (RC != 0) and marks it.
+note_failure () {
+  [ "$2" -eq 0 ] && return 0
+  if [ "$2" -eq 124 ]; then
+    echo "run.sh: $1: timed out after ${STEP_TIMEOUT}s" >&2
+  else
+    echo "run.sh: $1: failed (exit status $2)" >&2
+  fi
+  status=1
+}
+
 # run NAME COMMAND...: runs a step under the step timeout, noting failure.
 run () {
   local name=$1 rc
   shift
   timeout "$STEP_TIMEOUT" "$@"
   rc=$?
-  if [ "$rc" -ne 0 ]; then
-    if [ "$rc" -eq 124 ]; then
-      echo "run.sh: $name: timed out after ${STEP_TIMEOUT}s" >&2
-    else
-      echo "run.sh: $name: failed (exit status $rc)" >&2
-    fi
-    status=1
-  fi
+  note_failure "$name" "$rc"
 }
 
 cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1)
@@ -245,14 +249,7 @@ run_to () {
   timeout "$STEP_TIMEOUT" "$@" >"$file"
   rc=$?
   cat "$file"
-  if [ "$rc" -ne 0 ]; then
-    if [ "$rc" -eq 124 ]; then
-      echo "run.sh: $name: timed out after ${STEP_TIMEOUT}s" >&2
-    else
-      echo "run.sh: $name: failed (exit status $rc)" >&2
-    fi
-    status=1
-  fi
+  note_failure "$name" "$rc"
 }
 
 # field NAME FILE: the value of NAME=VALUE in the bench line saved in FILE.
