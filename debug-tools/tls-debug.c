@@ -180,8 +180,7 @@ show_crt_file (const char *path, const char *what, const char *setting, const ch
 {
   g_autofree char *data = NULL;
   gsize len = 0;
-  gnutls_x509_crt_t *list = NULL;
-  unsigned int n = 0;
+  g_auto (LatchX509CrtList) list = { NULL, 0 };
   GPtrArray *crts;
   int ret;
 
@@ -189,23 +188,23 @@ show_crt_file (const char *path, const char *what, const char *setting, const ch
   data = read_file (path, &len);
   if (data == NULL)
     return NULL;
-  ret = gnutls_x509_crt_list_import2 (
-      &list, &n, &(gnutls_datum_t){ (unsigned char *)data, (unsigned int)len },
-      GNUTLS_X509_FMT_PEM, 0);
-  if (ret < 0 || n == 0)
+  if (!latch_x509_crt_list_import (data, len, FALSE, &list, &ret))
     {
       say (1, "holds no PEM certificate GnuTLS can read%s%s", ret < 0 ? ": " : "",
            ret < 0 ? gnutls_strerror (ret) : "");
       return NULL;
     }
-  crts = g_ptr_array_new_full (n, (GDestroyNotify)gnutls_x509_crt_deinit);
-  for (unsigned int i = 0; i < n; i++)
+  crts = g_ptr_array_new_full (list.n, (GDestroyNotify)gnutls_x509_crt_deinit);
+  for (unsigned int i = 0; i < list.n; i++)
     {
-      g_ptr_array_add (crts, list[i]);
-      say (1, "%s %u of %u:", each, i + 1, n);
-      show_crt (list[i], 2);
+      g_ptr_array_add (crts, list.items[i]);
+      say (1, "%s %u of %u:", each, i + 1, list.n);
+      show_crt (list.items[i], 2);
     }
-  gnutls_free (list);
+  /* The array owns the certificates now. */
+  gnutls_free (list.items);
+  list.items = NULL;
+  list.n = 0;
   return crts;
 }
 
@@ -259,8 +258,9 @@ show_crl_file (const Debug *dbg, GPtrArray *cas, GPtrArray *own)
 {
   const char *path = dbg->settings.crl;
   g_autofree char *data = NULL;
-  gnutls_x509_crl_t *crls = NULL;
-  unsigned int n = 0;
+  g_auto (LatchX509CrlList) list = { NULL, 0 };
+  gnutls_x509_crl_t *crls;
+  unsigned int n;
   gsize len = 0;
   int ret;
 
@@ -268,15 +268,14 @@ show_crl_file (const Debug *dbg, GPtrArray *cas, GPtrArray *own)
   data = read_file (path, &len);
   if (data == NULL)
     return;
-  ret = gnutls_x509_crl_list_import2 (
-      &crls, &n, &(gnutls_datum_t){ (unsigned char *)data, (unsigned int)len },
-      GNUTLS_X509_FMT_PEM, 0);
-  if (ret < 0 || n == 0)
+  if (!latch_x509_crl_list_import (data, len, FALSE, &list, &ret))
     {
       say (1, "holds no PEM CRL GnuTLS can read%s%s", ret < 0 ? ": " : "",
            ret < 0 ? gnutls_strerror (ret) : "");
       return;
     }
+  crls = list.items;
+  n = list.n;
   for (unsigned int i = 0; i < n; i++)
     {
       g_autofree char *lines = latch_x509_describe_crl (crls[i], "    ");
@@ -298,9 +297,6 @@ show_crl_file (const Debug *dbg, GPtrArray *cas, GPtrArray *own)
          gnutls_x509_crt_check_revocation (own->pdata[0], crls, n) == 1
              ? "REVOKED by this CRL: peers using it will refuse this node"
              : "not revoked");
-  for (unsigned int i = 0; i < n; i++)
-    gnutls_x509_crl_deinit (crls[i]);
-  gnutls_free (crls);
 }
 
 static void
@@ -850,6 +846,34 @@ numeric_host (const struct sockaddr *sa, socklen_t len)
   return g_strdup (host);
 }
 
+/* TLS on fd: a session, its handshake, both described.  On failure,
+ * prints the verdict and returns FALSE with *status set; *s is NULL (and
+ * fd closed) when no session could be made, else still the caller's. */
+static gboolean
+start_session (const Debug *dbg, int fd, LatchTlsSession **s, int *status)
+{
+  g_autoptr (GError) error = NULL;
+
+  *s = dbg->tls->session_new (dbg->creds, fd, dbg->peer_label, &error);
+  if (*s == NULL)
+    {
+      close (fd);
+      *status = fail_error (dbg, error);
+      return FALSE;
+    }
+  if (!handshake (dbg, *s, fd, &error))
+    {
+      say (0, "TLS handshake: FAILED");
+      show_session (dbg, *s, FALSE);
+      show_verification (dbg, *s, error);
+      *status = fail_error (dbg, error);
+      return FALSE;
+    }
+  show_session (dbg, *s, TRUE);
+  show_verification (dbg, *s, NULL);
+  return TRUE;
+}
+
 /* The server: one client, then the exchange and the verdict. */
 static int
 run_server (Debug *dbg)
@@ -924,22 +948,12 @@ run_server (Debug *dbg)
   dbg->peer_label = g_strdup_printf ("the client at %s", peer);
   say (0, "connection from %s", peer);
 
-  s = dbg->tls->session_new (dbg->creds, fd, dbg->peer_label, &error);
-  if (s == NULL)
+  if (!start_session (dbg, fd, &s, &status))
     {
-      close (fd);
-      return fail_error (dbg, error);
-    }
-  if (!handshake (dbg, s, fd, &error))
-    {
-      say (0, "TLS handshake: FAILED");
-      show_session (dbg, s, FALSE);
-      show_verification (dbg, s, error);
-      status = fail_error (dbg, error);
+      if (s == NULL)
+        return status; /* fd is closed */
       goto out;
     }
-  show_session (dbg, s, TRUE);
-  show_verification (dbg, s, NULL);
 
   /* FLoM's exchange: the client's ID, then ours. */
   client_id = recv_msg (dbg, s, fd, buf, &eof, &error);
@@ -1059,22 +1073,12 @@ run_client (Debug *dbg)
   say (0, "connected to %s port %d (%s)", host, port, addr != NULL ? addr : "?");
   set_nonblocking (fd);
 
-  s = dbg->tls->session_new (dbg->creds, fd, dbg->peer_label, &error);
-  if (s == NULL)
+  if (!start_session (dbg, fd, &s, &status))
     {
-      close (fd);
-      return fail_error (dbg, error);
-    }
-  if (!handshake (dbg, s, fd, &error))
-    {
-      say (0, "TLS handshake: FAILED");
-      show_session (dbg, s, FALSE);
-      show_verification (dbg, s, error);
-      status = fail_error (dbg, error);
+      if (s == NULL)
+        return status; /* fd is closed */
       goto out;
     }
-  show_session (dbg, s, TRUE);
-  show_verification (dbg, s, NULL);
 
   hello = g_strconcat (dbg->own_id != NULL ? dbg->own_id : "", MSG_END, NULL);
   if (!send_all (dbg, s, fd, hello, &error))

@@ -758,46 +758,16 @@ import_crt (const char *data, gsize len, const char *what, const char *path, GEr
 }
 
 /* Every certificate of a PEM file (or one DER certificate). */
-typedef struct
-{
-  gnutls_x509_crt_t *items;
-  unsigned int n;
-} CrtList;
-
-static void
-crt_list_clear (CrtList *list)
-{
-  for (unsigned int i = 0; i < list->n; i++)
-    gnutls_x509_crt_deinit (list->items[i]);
-  gnutls_free (list->items);
-  list->items = NULL;
-  list->n = 0;
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CrtList, crt_list_clear)
-
 static gboolean
 import_crt_list (const char *data, gsize len, const char *what, const char *path,
-                 CrtList *out, GError **error)
+                 LatchX509CrtList *out, GError **error)
 {
-  gnutls_datum_t d = { (unsigned char *)data, (unsigned int)len };
   g_autofree char *q = qpath (path);
-  int ret;
 
-  ret = gnutls_x509_crt_list_import2 (&out->items, &out->n, &d, GNUTLS_X509_FMT_PEM, 0);
-  if (ret < 0 || out->n == 0)
-    {
-      out->items = NULL;
-      out->n = 0;
-      ret = gnutls_x509_crt_list_import2 (&out->items, &out->n, &d, GNUTLS_X509_FMT_DER, 0);
-    }
-  if (ret < 0 || out->n == 0)
-    {
-      out->items = NULL;
-      out->n = 0;
-      return set_error (error, LATCH_ERROR_FAILED,
-                        "%s %s holds no certificate GnuTLS can read: give a PEM file (a "
-                        "'-----BEGIN CERTIFICATE-----' block)", what, q);
-    }
+  if (!latch_x509_crt_list_import (data, len, TRUE, out, NULL))
+    return set_error (error, LATCH_ERROR_FAILED,
+                      "%s %s holds no certificate GnuTLS can read: give a PEM file (a "
+                      "'-----BEGIN CERTIFICATE-----' block)", what, q);
   return TRUE;
 }
 
@@ -2045,24 +2015,6 @@ check_fail (Checks *c, const char *format, ...)
   c->ok = FALSE;
 }
 
-/* A list from gnutls_x509_crl_list_import2(). */
-typedef struct
-{
-  gnutls_x509_crl_t *items;
-  unsigned int n;
-} CrlList;
-
-static void
-crl_list_clear (CrlList *list)
-{
-  for (unsigned int i = 0; i < list->n; i++)
-    gnutls_x509_crl_deinit (list->items[i]);
-  gnutls_free (list->items);
-  list->items = NULL;
-  list->n = 0;
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CrlList, crl_list_clear)
-
 /* GnuTLS's verification status, in words with a fix. */
 static char *
 chain_status_text (unsigned int status, const char *ca_path)
@@ -2104,7 +2056,7 @@ chain_status_text (unsigned int status, const char *ca_path)
 
 /* The CA certificate of cas that issued crt, or NULL. */
 static gnutls_x509_crt_t
-find_issuer (const CrtList *cas, gnutls_x509_crt_t crt)
+find_issuer (const LatchX509CrtList *cas, gnutls_x509_crt_t crt)
 {
   for (unsigned int i = 0; i < cas->n; i++)
     if (gnutls_x509_crt_check_issuer (crt, cas->items[i]))
@@ -2113,8 +2065,8 @@ find_issuer (const CrtList *cas, gnutls_x509_crt_t crt)
 }
 
 static void
-check_chain (Checks *c, const LatchCertCheckOptions *o, const CrtList *chain,
-             const char *ca_data, gsize ca_len, const CrtList *cas)
+check_chain (Checks *c, const LatchCertCheckOptions *o, const LatchX509CrtList *chain,
+             const char *ca_data, gsize ca_len, const LatchX509CrtList *cas)
 {
   g_autofree char *qcert = qpath (o->cert);
   g_autofree char *qca = qpath (o->ca);
@@ -2155,8 +2107,8 @@ check_chain (Checks *c, const LatchCertCheckOptions *o, const CrtList *chain,
 
 /* Dates of the certificate, its chain and the CA that issued the chain. */
 static void
-check_dates (Checks *c, const LatchCertCheckOptions *o, const CrtList *chain,
-             const CrtList *cas)
+check_dates (Checks *c, const LatchCertCheckOptions *o, const LatchX509CrtList *chain,
+             const LatchX509CrtList *cas)
 {
   g_autofree char *qcert = qpath (o->cert);
   g_autofree char *qca = qpath (o->ca);
@@ -2223,16 +2175,15 @@ check_dates (Checks *c, const LatchCertCheckOptions *o, const CrtList *chain,
 }
 
 static void
-check_crl (Checks *c, const LatchCertCheckOptions *o, const CrtList *chain,
-           const CrtList *cas)
+check_crl (Checks *c, const LatchCertCheckOptions *o, const LatchX509CrtList *chain,
+           const LatchX509CrtList *cas)
 {
   g_autofree char *qcrl = qpath (o->crl);
   g_autofree char *qca = qpath (o->ca);
   g_autofree char *qcert = qpath (o->cert);
   g_autofree char *data = NULL;
   g_autoptr (GError) local = NULL;
-  g_auto (CrlList) crls = { NULL, 0 };
-  gnutls_datum_t d;
+  g_auto (LatchX509CrlList) crls = { NULL, 0 };
   gsize len = 0;
   time_t now = time (NULL);
   gboolean revoked = FALSE;
@@ -2243,19 +2194,8 @@ check_crl (Checks *c, const LatchCertCheckOptions *o, const CrtList *chain,
       check_fail (c, "%s", local->message);
       return;
     }
-  d.data = (unsigned char *)data;
-  d.size = (unsigned int)len;
-  ret = gnutls_x509_crl_list_import2 (&crls.items, &crls.n, &d, GNUTLS_X509_FMT_PEM, 0);
-  if (ret < 0 || crls.n == 0)
+  if (!latch_x509_crl_list_import (data, len, TRUE, &crls, NULL))
     {
-      crls.items = NULL;
-      crls.n = 0;
-      ret = gnutls_x509_crl_list_import2 (&crls.items, &crls.n, &d, GNUTLS_X509_FMT_DER, 0);
-    }
-  if (ret < 0 || crls.n == 0)
-    {
-      crls.items = NULL;
-      crls.n = 0;
       check_fail (c, "CRL %s holds no CRL GnuTLS can read: give the crl.pem of the CA "
                   "directory", qcrl);
       return;
@@ -2384,8 +2324,8 @@ check_purposes (Checks *c, const LatchCertCheckOptions *o, gnutls_x509_crt_t lea
 }
 
 static void
-check_strength (Checks *c, const LatchCertCheckOptions *o, const CrtList *chain,
-                const CrtList *cas)
+check_strength (Checks *c, const LatchCertCheckOptions *o, const LatchX509CrtList *chain,
+                const LatchX509CrtList *cas)
 {
   g_autofree char *qcert = qpath (o->cert);
   g_autofree char *leaf_name = NULL;
@@ -2480,8 +2420,8 @@ latch_cert_check (const LatchCertCheckOptions *o, LatchCertReport *report)
   g_autofree char *cert_data = NULL;
   g_autofree char *key_data = NULL;
   g_autofree char *ca_data = NULL;
-  g_auto (CrtList) chain = { NULL, 0 };
-  g_auto (CrtList) cas = { NULL, 0 };
+  g_auto (LatchX509CrtList) chain = { NULL, 0 };
+  g_auto (LatchX509CrtList) cas = { NULL, 0 };
   g_auto (gnutls_x509_privkey_t) key = NULL;
   gsize cert_len = 0, key_len = 0, ca_len = 0;
   unsigned int key_mode = 0;

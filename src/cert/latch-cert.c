@@ -226,6 +226,16 @@ parse_days (const char *option, const char *text, int def, gboolean negative_ok,
   return TRUE;
 }
 
+/* Is id, given with --id, a machine ID? */
+static gboolean
+check_id_option (const char *id, GError **error)
+{
+  g_autofree char *q = latch_x509_escape (id, strlen (id));
+  g_autofree char *source = g_strdup_printf ("--id '%s'", q);
+
+  return latch_cert_check_id (id, "--id", source, LATCH_ERROR_INVALID_OPTION, error);
+}
+
 /* The machine ID from --id, --id-from, or this host (transfer full). */
 static char *
 resolve_id (const Args *a, GError **error)
@@ -237,14 +247,7 @@ resolve_id (const Args *a, GError **error)
       return NULL;
     }
   if (a->id != NULL)
-    {
-      g_autofree char *q = latch_x509_escape (a->id, strlen (a->id));
-      g_autofree char *source = g_strdup_printf ("--id '%s'", q);
-
-      if (!latch_cert_check_id (a->id, "--id", source, LATCH_ERROR_INVALID_OPTION, error))
-        return NULL;
-      return g_strdup (a->id);
-    }
+    return check_id_option (a->id, error) ? g_strdup (a->id) : NULL;
   if (a->id_from != NULL)
     return latch_cert_read_id_file (a->id_from, error);
   {
@@ -571,14 +574,8 @@ cmd_check (int argc, char **argv)
   if (a.cert == NULL || a.key == NULL || a.ca == NULL)
     return usage_error ("check needs --cert FILE, --key FILE and --ca FILE (the node's "
                         "TlsCertificate, TlsPrivateKey and TlsCaCertificate)");
-  if (a.id != NULL)
-    {
-      g_autofree char *q = latch_x509_escape (a.id, strlen (a.id));
-      g_autofree char *source = g_strdup_printf ("--id '%s'", q);
-
-      if (!latch_cert_check_id (a.id, "--id", source, LATCH_ERROR_INVALID_OPTION, &error))
-        return finish (report, error);
-    }
+  if (a.id != NULL && !check_id_option (a.id, &error))
+    return finish (report, error);
   opts.cert = a.cert;
   opts.key = a.key;
   opts.ca = a.ca;

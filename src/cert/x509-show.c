@@ -71,32 +71,6 @@ latch_x509_serial_hex (const unsigned char *serial, gsize size)
   return hex_bytes (serial, size, '\0', FALSE);
 }
 
-gboolean
-latch_x509_is_machine_id (const char *s)
-{
-  gsize i;
-
-  if (s == NULL)
-    return FALSE;
-  for (i = 0; s[i] != '\0'; i++)
-    if (!g_ascii_isdigit (s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
-      return FALSE;
-  return i == LATCH_X509_MACHINE_ID_LEN;
-}
-
-char *
-latch_x509_format_time (time_t t)
-{
-  g_autoptr (GDateTime) dt = NULL;
-
-  if (t == (time_t)-1)
-    return g_strdup ("an unknown date");
-  dt = g_date_time_new_from_unix_utc ((gint64)t);
-  if (dt == NULL)
-    return g_strdup ("an unknown date");
-  return g_date_time_format (dt, "%Y-%m-%d %H:%M:%S UTC");
-}
-
 /* "3 days", "1 day" (transfer full). */
 static char *
 days_text (gint64 days)

@@ -10,10 +10,13 @@
  * SANs) is escaped: control characters and invalid UTF-8 never reach the
  * terminal.  Dates are compared with the local clock, once per call.
  *
- * The g_auto cleanups for GnuTLS's x509 types are declared here, once for
- * src/cert/ (tls.c keeps its own: it is built without this module). */
+ * The g_auto cleanups for GnuTLS's x509 types, the certificate and CRL
+ * lists, latch_x509_format_time () and latch_x509_is_machine_id () come
+ * from tls/x509-util.h, which this header includes. */
 #ifndef LATCH_CERT_X509_SHOW_H
 #define LATCH_CERT_X509_SHOW_H
+
+#include "tls/x509-util.h"
 
 #include <glib.h>
 
@@ -24,16 +27,6 @@
 #include <time.h>
 
 G_BEGIN_DECLS
-
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crt_t, gnutls_x509_crt_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crq_t, gnutls_x509_crq_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crl_t, gnutls_x509_crl_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_privkey_t, gnutls_x509_privkey_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_privkey_t, gnutls_privkey_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_pubkey_t, gnutls_pubkey_deinit, NULL)
-
-/* The length of a machine ID: 32 lowercase hex digits. */
-#define LATCH_X509_MACHINE_ID_LEN 32
 
 /* ---- describing ------------------------------------------------------- */
 
@@ -68,8 +61,8 @@ char *latch_x509_describe_data (const char *data, gsize len, const char *indent,
 
 /* ---- facts ------------------------------------------------------------ */
 
-/* Is s exactly 32 lowercase hex digits? */
-gboolean latch_x509_is_machine_id (const char *s);
+/* latch_x509_is_machine_id () and LATCH_X509_MACHINE_ID_LEN: see
+ * tls/x509-util.h. */
 
 /* The last commonName of crt's subject (FLoM's and latch's rule), or NULL
  * (transfer full). */
@@ -89,8 +82,7 @@ char *latch_x509_pubkey_name (gnutls_pubkey_t key, gnutls_pk_algorithm_t *alg,
 /* The serial in lowercase hex, no separators (transfer full). */
 char *latch_x509_serial_hex (const unsigned char *serial, gsize size);
 
-/* "2030-01-01 12:00 UTC" (transfer full). */
-char *latch_x509_format_time (time_t t);
+/* latch_x509_format_time (): see tls/x509-util.h. */
 
 /* "valid for 364 more days", "expired 3 days ago", "not yet valid (from
  * DATE)" for a certificate, at now (transfer full).  *is_valid, if not

@@ -15,6 +15,7 @@
 
 #include "common/autocleanup.h"
 #include "common/error.h"
+#include "tls/x509-util.h"
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -31,50 +32,8 @@
 #define MIN_RSA_BITS 2048
 /* A PEM file bigger than this is not a certificate, key, CRL or list. */
 #define MAX_FILE_SIZE (4 * 1024 * 1024)
-#define MACHINE_ID_LEN 32
 /* Longest text quoted from a file or a peer in a message. */
 #define MAX_QUOTE 80
-
-/* ---- GnuTLS objects with automatic cleanup (only this file uses them) -- */
-
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crt_t, gnutls_x509_crt_deinit, NULL)
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_privkey_t, gnutls_x509_privkey_deinit, NULL)
-
-/* A list from gnutls_x509_crt_list_import2(). */
-typedef struct
-{
-  gnutls_x509_crt_t *items;
-  unsigned int n;
-} CrtList;
-
-static void
-crt_list_clear (CrtList *list)
-{
-  for (unsigned int i = 0; i < list->n; i++)
-    gnutls_x509_crt_deinit (list->items[i]);
-  gnutls_free (list->items);
-  list->items = NULL;
-  list->n = 0;
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CrtList, crt_list_clear)
-
-/* A list from gnutls_x509_crl_list_import2(). */
-typedef struct
-{
-  gnutls_x509_crl_t *items;
-  unsigned int n;
-} CrlList;
-
-static void
-crl_list_clear (CrlList *list)
-{
-  for (unsigned int i = 0; i < list->n; i++)
-    gnutls_x509_crl_deinit (list->items[i]);
-  gnutls_free (list->items);
-  list->items = NULL;
-  list->n = 0;
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CrlList, crl_list_clear)
 
 /* A whole file read into memory. */
 typedef struct
@@ -154,20 +113,6 @@ is_again (int e)
     return TRUE;
 #endif
   return e == EAGAIN;
-}
-
-/* "2020-01-01 00:00 UTC" (transfer full). */
-static char *
-format_time (time_t t)
-{
-  g_autoptr (GDateTime) dt = NULL;
-
-  if (t == (time_t)-1)
-    return g_strdup ("an unknown date");
-  dt = g_date_time_new_from_unix_utc ((gint64)t);
-  if (dt == NULL)
-    return g_strdup ("an unknown date");
-  return g_date_time_format (dt, "%Y-%m-%d %H:%M UTC");
 }
 
 /* Text from a file or a peer, made safe to print: escaped, shortened. */
@@ -412,16 +357,12 @@ creds_get_level (const LatchTlsCreds *creds)
 /* Imports every PEM certificate of file; at least one. */
 static gboolean
 import_certs (const FileData *file, const char *what, const char *path,
-              const char *setting, CrtList *out, GError **error)
+              const char *setting, LatchX509CrtList *out, GError **error)
 {
-  gnutls_datum_t d = file_datum (file);
   int ret;
 
-  ret = gnutls_x509_crt_list_import2 (&out->items, &out->n, &d, GNUTLS_X509_FMT_PEM, 0);
-  if (ret < 0 || out->n == 0)
+  if (!latch_x509_crt_list_import (file->data, file->len, FALSE, out, &ret))
     {
-      out->items = NULL;
-      out->n = 0;
       if (ret == GNUTLS_E_NO_CERTIFICATE_FOUND || ret == GNUTLS_E_BASE64_DECODING_ERROR
           || ret >= 0)
         return set_error (error, LATCH_ERROR_TLS,
@@ -435,7 +376,7 @@ import_certs (const FileData *file, const char *what, const char *path,
 
 /* The own certificate chain: key type and size, validity dates. */
 static gboolean
-check_own_chain (const CrtList *chain, const char *path, GError **error)
+check_own_chain (const LatchX509CrtList *chain, const char *path, GError **error)
 {
   time_t now = time (NULL);
 
@@ -467,14 +408,14 @@ check_own_chain (const CrtList *chain, const char *path, GError **error)
                           "certificate", subject, MIN_RSA_BITS);
       if (not_after != (time_t)-1 && not_after < now)
         {
-          g_autofree char *when = format_time (not_after);
+          g_autofree char *when = latch_x509_format_time_minutes (not_after);
 
           return set_error (error, LATCH_ERROR_TLS,
                             "%s expired on %s: issue a new certificate", subject, when);
         }
       if (not_before != (time_t)-1 && not_before > now)
         {
-          g_autofree char *when = format_time (not_before);
+          g_autofree char *when = latch_x509_format_time_minutes (not_before);
 
           return set_error (error, LATCH_ERROR_TLS,
                             "%s is not valid before %s: check this machine's clock, or "
@@ -566,24 +507,18 @@ load_key (const LatchTlsSettings *settings, gnutls_x509_crt_t leaf, FileData *ke
 
 /* The CRL file: PEM CRLs, each signed by a CA of the CA file. */
 static gboolean
-load_crl (LatchTlsCreds *creds, const FileData *crl_file, const CrtList *cas,
-          const CrtList *own, GPtrArray *warnings, GError **error)
+load_crl (LatchTlsCreds *creds, const FileData *crl_file, const LatchX509CrtList *cas,
+          const LatchX509CrtList *own, GPtrArray *warnings, GError **error)
 {
-  g_auto (CrlList) crls = { NULL, 0 };
-  gnutls_datum_t d = file_datum (crl_file);
+  g_auto (LatchX509CrlList) crls = { NULL, 0 };
   time_t now = time (NULL);
   int ret;
 
-  ret = gnutls_x509_crl_list_import2 (&crls.items, &crls.n, &d, GNUTLS_X509_FMT_PEM, 0);
-  if (ret < 0 || crls.n == 0)
-    {
-      crls.items = NULL;
-      crls.n = 0;
-      return set_error (error, LATCH_ERROR_TLS,
-                        "CRL %s (TlsCrl) holds no PEM CRL (a '-----BEGIN X509 CRL-----' "
-                        "block)%s%s", creds->crl_file, ret < 0 ? ": " : "",
-                        ret < 0 ? gnutls_strerror (ret) : "");
-    }
+  if (!latch_x509_crl_list_import (crl_file->data, crl_file->len, FALSE, &crls, &ret))
+    return set_error (error, LATCH_ERROR_TLS,
+                      "CRL %s (TlsCrl) holds no PEM CRL (a '-----BEGIN X509 CRL-----' "
+                      "block)%s%s", creds->crl_file, ret < 0 ? ": " : "",
+                      ret < 0 ? gnutls_strerror (ret) : "");
   creds->crl_next_update = -1;
   for (unsigned int i = 0; i < crls.n; i++)
     {
@@ -608,7 +543,7 @@ load_crl (LatchTlsCreds *creds, const FileData *crl_file, const CrtList *cas,
     }
   if (creds->crl_next_update != (time_t)-1 && creds->crl_next_update < now)
     {
-      g_autofree char *when = format_time (creds->crl_next_update);
+      g_autofree char *when = latch_x509_format_time_minutes (creds->crl_next_update);
 
       /* GnuTLS would refuse every peer with it: say so now. */
       return set_error (error, LATCH_ERROR_TLS,
@@ -621,17 +556,6 @@ load_crl (LatchTlsCreds *creds, const FileData *crl_file, const CrtList *cas,
     add_warning (warnings, "this node's own certificate is revoked by CRL %s (TlsCrl): "
                  "peers using that CRL will refuse it", creds->crl_file);
   return TRUE;
-}
-
-static gboolean
-is_machine_id (const char *s)
-{
-  gsize i;
-
-  for (i = 0; s[i] != '\0'; i++)
-    if (!g_ascii_isdigit (s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
-      return FALSE;
-  return i == MACHINE_ID_LEN;
 }
 
 /* TlsAllowedPeers: one machine ID a line, blank lines, '#' comments. */
@@ -660,7 +584,7 @@ load_allowed_peers (LatchTlsCreds *creds, const char *path, GPtrArray *warnings,
       g_strstrip (line);
       if (*line == '\0')
         continue;
-      if (!is_machine_id (line))
+      if (!latch_x509_is_machine_id (line))
         {
           g_autofree char *q = quote (line);
 
@@ -784,8 +708,8 @@ creds_new (const LatchTlsSettings *settings, LatchTlsRole role, LatchSecurityLev
   g_auto (FileData) cert_file = { NULL, 0, 0 };
   g_auto (FileData) key_file = { NULL, 0, 0 };
   g_auto (FileData) crl_file = { NULL, 0, 0 };
-  g_auto (CrtList) cas = { NULL, 0 };
-  g_auto (CrtList) own = { NULL, 0 };
+  g_auto (LatchX509CrtList) cas = { NULL, 0 };
+  g_auto (LatchX509CrtList) own = { NULL, 0 };
   gboolean has_cert = settings->certificate != NULL || settings->private_key != NULL;
   gnutls_datum_t d;
   int ret;
@@ -1057,7 +981,8 @@ peer_cert_name (LatchTlsSession *s)
 
 /* The peer chain certificate whose dates are wrong, and which of them. */
 static gboolean
-find_bad_date (const CrtList *chain, gboolean expired, time_t *when, unsigned int *which)
+find_bad_date (const LatchX509CrtList *chain, gboolean expired, time_t *when,
+               unsigned int *which)
 {
   time_t now = time (NULL);
 
@@ -1078,7 +1003,7 @@ find_bad_date (const CrtList *chain, gboolean expired, time_t *when, unsigned in
 
 /* Turns GnuTLS's verification status into a refusal in words. */
 static int
-refuse_status (LatchTlsSession *s, const CrtList *chain, unsigned int status)
+refuse_status (LatchTlsSession *s, const LatchX509CrtList *chain, unsigned int status)
 {
   LatchTlsCreds *c = s->creds;
   g_autofree char *who = peer_cert_name (s);
@@ -1099,7 +1024,7 @@ refuse_status (LatchTlsSession *s, const CrtList *chain, unsigned int status)
 
       if (find_bad_date (chain, expired, &when, &which))
         {
-          date = format_time (when);
+          date = latch_x509_format_time_minutes (when);
           if (which == 0)
             return refuse_peer (s, GNUTLS_A_CERTIFICATE_EXPIRED, "%s %s %s", who,
                                 expired ? "expired on" : "is not valid before", date);
@@ -1124,7 +1049,7 @@ refuse_status (LatchTlsSession *s, const CrtList *chain, unsigned int status)
                         "tls_www_server and tls_www_client", who, purpose);
   if (status & GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED)
     {
-      g_autofree char *date = format_time (c->crl_next_update);
+      g_autofree char *date = latch_x509_format_time_minutes (c->crl_next_update);
 
       return refuse_peer (s, GNUTLS_A_CERTIFICATE_UNKNOWN,
                           "%s cannot be checked: CRL %s is out of date (its next update "
@@ -1171,7 +1096,7 @@ verify_cb (gnutls_session_t session)
   LatchTlsCreds *c = s->creds;
   const gnutls_datum_t *peers;
   unsigned int n_peers = 0, status = 0;
-  g_auto (CrtList) chain = { NULL, 0 };
+  g_auto (LatchX509CrtList) chain = { NULL, 0 };
   gnutls_typed_vdata_st purpose = { 0 };
   int ret;
 
@@ -1189,7 +1114,7 @@ verify_cb (gnutls_session_t session)
     }
   s->has_peer_cert = TRUE;
 
-  /* Allocated as gnutls_x509_crt_list_import2() does: crt_list_clear(). */
+  /* Allocated as gnutls_x509_crt_list_import2() does: latch_x509_crt_list_clear(). */
   chain.items = gnutls_calloc (n_peers, sizeof *chain.items);
   if (chain.items == NULL)
     return refuse_peer (s, GNUTLS_A_INTERNAL_ERROR, "out of memory verifying %s",

@@ -1,0 +1,82 @@
+/* x509-util.h: the GnuTLS x509 helpers that tls.c, latch-cert and the debug
+ * tools share: g_auto cleanups for GnuTLS's x509 types, lists of
+ * certificates and CRLs, dates in words, machine IDs.
+ *
+ * Only GLib and GnuTLS: this file is built into the standalone module
+ * latch-tls.so too.  Messages stay with the callers: the import functions
+ * hand back GnuTLS's result for them to put in words. */
+#ifndef LATCH_TLS_X509_UTIL_H
+#define LATCH_TLS_X509_UTIL_H
+
+#include <glib.h>
+
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include <time.h>
+
+G_BEGIN_DECLS
+
+/* ---- g_auto cleanups for GnuTLS's pointer types ------------------------ */
+
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crt_t, gnutls_x509_crt_deinit, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crq_t, gnutls_x509_crq_deinit, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_crl_t, gnutls_x509_crl_deinit, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_x509_privkey_t, gnutls_x509_privkey_deinit, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_privkey_t, gnutls_privkey_deinit, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC (gnutls_pubkey_t, gnutls_pubkey_deinit, NULL)
+
+/* ---- lists of certificates and CRLs ------------------------------------ */
+
+/* A list as gnutls_x509_crt_list_import2() allocates it: the items and the
+ * array are freed by latch_x509_crt_list_clear ().  Start it as
+ * g_auto (LatchX509CrtList) list = { NULL, 0 }; */
+typedef struct
+{
+  gnutls_x509_crt_t *items;
+  unsigned int n;
+} LatchX509CrtList;
+
+/* The same for gnutls_x509_crl_list_import2(). */
+typedef struct
+{
+  gnutls_x509_crl_t *items;
+  unsigned int n;
+} LatchX509CrlList;
+
+/* Frees every item and the array, and leaves list empty. */
+void latch_x509_crt_list_clear (LatchX509CrtList *list);
+void latch_x509_crl_list_clear (LatchX509CrlList *list);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (LatchX509CrtList, latch_x509_crt_list_clear)
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (LatchX509CrlList, latch_x509_crl_list_clear)
+
+/* Imports every PEM certificate (CRL) of data into the empty list out;
+ * with der_too, when that finds none, data as DER.  TRUE when out holds at
+ * least one; otherwise out stays empty.  *result, if not NULL, receives
+ * GnuTLS's result of the last attempt, on failure too (a negative GnuTLS
+ * error, or >= 0 when the data parsed but held none). */
+gboolean latch_x509_crt_list_import (const char *data, gsize len, gboolean der_too,
+                                     LatchX509CrtList *out, int *result);
+gboolean latch_x509_crl_list_import (const char *data, gsize len, gboolean der_too,
+                                     LatchX509CrlList *out, int *result);
+
+/* ---- facts and words --------------------------------------------------- */
+
+/* The length of a machine ID: 32 lowercase hex digits. */
+#define LATCH_X509_MACHINE_ID_LEN 32
+
+/* Is s exactly 32 lowercase hex digits?  FALSE for NULL. */
+gboolean latch_x509_is_machine_id (const char *s);
+
+/* "2030-01-01 12:00:00 UTC", or "an unknown date" for -1 or a date GLib
+ * cannot represent (transfer full). */
+char *latch_x509_format_time (time_t t);
+
+/* The same without the seconds: "2030-01-01 12:00 UTC" (transfer full). */
+char *latch_x509_format_time_minutes (time_t t);
+
+G_END_DECLS
+
+#endif
