@@ -1416,9 +1416,10 @@ handshake_failed (LatchTlsSession *s, int ret, GError **error)
       || ((ret == GNUTLS_E_PUSH_ERROR || ret == GNUTLS_E_PULL_ERROR)
           && is_closed_errno (s->saved_errno)))
     {
-      /* Closed before a byte came back: the peer is going away (a
-       * quiescing daemon closes newcomers), and the caller may retry. */
-      set_error (error, s->got_data ? LATCH_ERROR_TLS : LATCH_ERROR_CONNECTION_CLOSED,
+      /* Closed without an alert (every refusal sends one): the peer is
+       * going away, e.g. a daemon exiting at the end of a quiesce while
+       * this handshake ran, and the caller may retry. */
+      set_error (error, LATCH_ERROR_CONNECTION_CLOSED,
                  "%s closed the connection during the TLS handshake%s",
                  s->peer_label,
                  s->got_data ? ""
@@ -1532,6 +1533,16 @@ session_recv (LatchTlsSession *s, char *buf, gsize len, gsize *got, GError **err
       explain_alert (s, FALSE, error);
       return LATCH_TLS_FAILED;
     case GNUTLS_E_PULL_ERROR:
+      /* A reset is the end of the stream, as on a clear socket: e.g. a
+       * quiescing daemon closing a newcomer (who then retries). */
+      if (is_closed_errno (s->saved_errno))
+        {
+          *got = 0;
+          return LATCH_TLS_OK;
+        }
+      set_error (error, LATCH_ERROR_IO, "TLS read from %s: %s", s->peer_label,
+                 g_strerror (s->saved_errno));
+      return LATCH_TLS_FAILED;
     case GNUTLS_E_PUSH_ERROR:
       set_error (error, LATCH_ERROR_IO, "TLS read from %s: %s", s->peer_label,
                  g_strerror (s->saved_errno));

@@ -401,11 +401,12 @@ old=$DPID
 bg "$LATCH" $W $O1 $CHECK -r q -- sh -c 'touch "$1"; i=0; while [ ! -e "$2" ] && [ $i -lt 2000 ]; do sleep 0.01; i=$((i+1)); done; echo holder >> "$3"' sh "$T/q.in" "$T/q.go" "$T/qorder"; holder=$last_pid
 wait_for 10 file_exists "$T/q.in"
 expect_status 0 "-x over TLS quiesces the daemon" "$LATCH" $W $O1 $CHECK -x
-bg "$LATCH" $W $O2 $CHECK -d 2000 -r q -- sh -c 'echo newcomer >> "$1"' sh "$T/qorder"; newcomer=$last_pid
+bg sh -c '"$@" 2> "$0"' "$T/newcomer.err" "$LATCH" $W $O2 $CHECK -d 2000 -r q -- sh -c 'echo newcomer >> "$1"' sh "$T/qorder"; newcomer=$last_pid
 touch "$T/q.go"
 wait $holder; hs=$?; wait $newcomer; ns=$?
+desc="a TLS command arriving during a quiesce runs after the holder, on a new daemon (exits $hs $ns$(cat "$T/newcomer.err" | tr '\n' ' '))"
 [ $hs = 0 ] && [ $ns = 0 ] && [ "$(tr '\n' ' ' < "$T/qorder")" = "holder newcomer " ]
-verdict "a TLS command arriving during a quiesce runs after the holder, on a new daemon"
+verdict "$desc"
 check "...and the quiesced daemon is gone" wait_for 10 pid_gone "$old"
 "$LATCH" $W $O1 -X > /dev/null 2>&1
 
