@@ -93,22 +93,6 @@ report_warning (LatchCertReport *report, const char *format, ...)
   va_end (ap);
 }
 
-static gboolean set_error (GError **error, int code, const char *format, ...)
-    G_GNUC_PRINTF (3, 4);
-
-static gboolean
-set_error (GError **error, int code, const char *format, ...)
-{
-  va_list ap;
-  g_autofree char *message = NULL;
-
-  va_start (ap, format);
-  message = g_strdup_vprintf (format, ap);
-  va_end (ap);
-  g_set_error_literal (error, LATCH_ERROR, code, message);
-  return FALSE;
-}
-
 /* Path text for messages: escaped (a file name may hold anything). */
 static char *
 qpath (const char *path)
@@ -147,16 +131,16 @@ latch_cert_key_spec_parse (const char *type, const char *bits, LatchCertKeySpec 
     {
       g_autofree char *q = latch_x509_escape (type, strlen (type));
 
-      return set_error (error, LATCH_ERROR_INVALID_OPTION,
-                        "--key-type '%s' is not a key type: give ecdsa, ed25519 or rsa", q);
+      return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                              "--key-type '%s' is not a key type: give ecdsa, ed25519 or rsa", q);
     }
 
   if (bits != NULL && !parse_uint (bits, &n))
     {
       g_autofree char *q = latch_x509_escape (bits, strlen (bits));
 
-      return set_error (error, LATCH_ERROR_INVALID_OPTION,
-                        "--bits '%s' is not a number: give a key size in bits", q);
+      return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                              "--bits '%s' is not a number: give a key size in bits", q);
     }
   switch (spec.type)
     {
@@ -164,29 +148,29 @@ latch_cert_key_spec_parse (const char *type, const char *bits, LatchCertKeySpec 
       if (bits == NULL)
         n = 256;
       if (n != 256 && n != 384 && n != 521)
-        return set_error (error, LATCH_ERROR_INVALID_OPTION,
-                          "--bits %u is not an ECDSA curve size: give 256 (P-256, the "
-                          "default), 384 or 521", n);
+        return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                                "--bits %u is not an ECDSA curve size: give 256 (P-256, the "
+                                "default), 384 or 521", n);
       break;
     case LATCH_CERT_KEY_ED25519:
       if (bits != NULL)
-        return set_error (error, LATCH_ERROR_INVALID_OPTION,
-                          "--bits does not apply to Ed25519 keys (they have one size): "
-                          "leave it out");
+        return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                                "--bits does not apply to Ed25519 keys (they have one size): "
+                                "leave it out");
       n = 0;
       break;
     case LATCH_CERT_KEY_RSA:
       if (bits == NULL)
         n = LATCH_CERT_DEFAULT_RSA_BITS;
       if (n < LATCH_CERT_MIN_RSA_BITS)
-        return set_error (error, LATCH_ERROR_INVALID_OPTION,
-                          "--bits %u is too small: latch refuses RSA keys under %d bits; "
-                          "give --bits %d or more (default %d)", n, LATCH_CERT_MIN_RSA_BITS,
-                          LATCH_CERT_MIN_RSA_BITS, LATCH_CERT_DEFAULT_RSA_BITS);
+        return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                                "--bits %u is too small: latch refuses RSA keys under %d bits; "
+                                "give --bits %d or more (default %d)", n, LATCH_CERT_MIN_RSA_BITS,
+                                LATCH_CERT_MIN_RSA_BITS, LATCH_CERT_DEFAULT_RSA_BITS);
       if (n > LATCH_CERT_MAX_RSA_BITS)
-        return set_error (error, LATCH_ERROR_INVALID_OPTION,
-                          "--bits %u is too large: give at most %d (default %d)", n,
-                          LATCH_CERT_MAX_RSA_BITS, LATCH_CERT_DEFAULT_RSA_BITS);
+        return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                                "--bits %u is too large: give at most %d (default %d)", n,
+                                LATCH_CERT_MAX_RSA_BITS, LATCH_CERT_DEFAULT_RSA_BITS);
       break;
     default:
       g_assert_not_reached ();
@@ -208,17 +192,17 @@ latch_cert_check_id (const char *id, const char *option, const char *source, int
   if (latch_x509_is_machine_id (lower))
     {
       if (option != NULL)
-        return set_error (error, code,
-                          "%s has upper-case hex digits: machine IDs are lowercase; give "
-                          "%s %s", source, option, lower);
-      return set_error (error, code,
-                        "%s has upper-case hex digits: machine IDs are lowercase; write it "
-                        "as %s", source, lower);
+        return latch_error_set (error, code,
+                                "%s has upper-case hex digits: machine IDs are lowercase; give "
+                                "%s %s", source, option, lower);
+      return latch_error_set (error, code,
+                              "%s has upper-case hex digits: machine IDs are lowercase; write it "
+                              "as %s", source, lower);
     }
-  return set_error (error, code,
-                    "%s is not a machine ID (32 lowercase hex digits): give the node's "
-                    "ID, from its /etc/machine-id or 'latch --unique-id' run on it",
-                    source);
+  return latch_error_set (error, code,
+                          "%s is not a machine ID (32 lowercase hex digits): give the node's "
+                          "ID, from its /etc/machine-id or 'latch --unique-id' run on it",
+                          source);
 }
 
 gboolean
@@ -237,18 +221,18 @@ latch_cert_read_file (const char *path, const char *what, char **contents, gsize
       int e = errno;
 
       if (e == ENOENT)
-        return set_error (error, LATCH_ERROR_FAILED,
-                          "%s %s does not exist: check the path", what, q);
+        return latch_error_set (error, LATCH_ERROR_FAILED,
+                                "%s %s does not exist: check the path", what, q);
       if (e == EACCES)
-        return set_error (error, LATCH_ERROR_FAILED,
-                          "cannot read %s %s: %s: run latch-cert as a user who may read "
-                          "it", what, q, g_strerror (e));
-      return set_error (error, LATCH_ERROR_FAILED, "cannot read %s %s: %s: check the path",
-                        what, q, g_strerror (e));
+        return latch_error_set (error, LATCH_ERROR_FAILED,
+                                "cannot read %s %s: %s: run latch-cert as a user who may read "
+                                "it", what, q, g_strerror (e));
+      return latch_error_set (error, LATCH_ERROR_FAILED, "cannot read %s %s: %s: check the path",
+                              what, q, g_strerror (e));
     }
   if (!S_ISREG (st.st_mode))
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "%s %s is not a regular file: give the file itself", what, q);
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "%s %s is not a regular file: give the file itself", what, q);
   buf = g_string_sized_new (st.st_size > 0 && st.st_size < MAX_FILE_SIZE
                                 ? (gsize)st.st_size + 1 : sizeof chunk);
   for (;;)
@@ -261,15 +245,15 @@ latch_cert_read_file (const char *path, const char *what, char **contents, gsize
         {
           int e = errno;
 
-          return set_error (error, LATCH_ERROR_FAILED, "cannot read %s %s: %s: check the "
-                            "file", what, q, g_strerror (e));
+          return latch_error_set (error, LATCH_ERROR_FAILED, "cannot read %s %s: %s: check the "
+                                  "file", what, q, g_strerror (e));
         }
       if (n == 0)
         break;
       if (buf->len + (gsize)n > MAX_FILE_SIZE)
-        return set_error (error, LATCH_ERROR_FAILED,
-                          "%s %s is over %d bytes: give a PEM or DER file", what, q,
-                          MAX_FILE_SIZE);
+        return latch_error_set (error, LATCH_ERROR_FAILED,
+                                "%s %s is over %d bytes: give a PEM or DER file", what, q,
+                                MAX_FILE_SIZE);
       g_string_append_len (buf, chunk, n);
     }
   if (mode != NULL)
@@ -292,8 +276,8 @@ latch_cert_read_id_file (const char *path, GError **error)
     return NULL;
   if (memchr (data, '\0', len) != NULL)
     {
-      set_error (error, LATCH_ERROR_FAILED,
-                 "%s is not a text file: give a copy of the node's /etc/machine-id", q);
+      latch_error_set (error, LATCH_ERROR_FAILED,
+                       "%s is not a text file: give a copy of the node's /etc/machine-id", q);
       return NULL;
     }
   nl = strchr (data, '\n');
@@ -302,8 +286,8 @@ latch_cert_read_id_file (const char *path, GError **error)
   g_strstrip (data);
   if (*data == '\0')
     {
-      set_error (error, LATCH_ERROR_FAILED,
-                 "%s has an empty first line: give a copy of the node's /etc/machine-id", q);
+      latch_error_set (error, LATCH_ERROR_FAILED,
+                       "%s has an empty first line: give a copy of the node's /etc/machine-id", q);
       return NULL;
     }
   {
@@ -322,14 +306,14 @@ latch_cert_check_name (const char *name, GError **error)
   g_autofree char *q = latch_x509_escape (name, strlen (name));
 
   if (*name == '\0' || *name == '.' || strlen (name) > 200)
-    return set_error (error, LATCH_ERROR_INVALID_OPTION,
-                      "--name '%s' cannot be a file name stem: give a short name such as "
-                      "'node' or 'db1'", q);
+    return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                            "--name '%s' cannot be a file name stem: give a short name such as "
+                            "'node' or 'db1'", q);
   for (const char *p = name; *p != '\0'; p++)
     if (!g_ascii_isalnum (*p) && *p != '.' && *p != '_' && *p != '-')
-      return set_error (error, LATCH_ERROR_INVALID_OPTION,
-                        "--name '%s' has a character other than letters, digits, '.', '_' "
-                        "and '-': give a short name such as 'node' or 'db1'", q);
+      return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                              "--name '%s' has a character other than letters, digits, '.', '_' "
+                              "and '-': give a short name such as 'node' or 'db1'", q);
   return TRUE;
 }
 
@@ -394,7 +378,7 @@ exists_error (const char *path, GError **error)
 {
   g_autofree char *q = qpath (path);
 
-  return set_error (error, LATCH_ERROR_FAILED, "%s exists: pass --force to replace it", q);
+  return latch_error_set (error, LATCH_ERROR_FAILED, "%s exists: pass --force to replace it", q);
 }
 
 /* path may be written: absent, or force and not a directory. */
@@ -409,16 +393,16 @@ check_writable (const char *path, gboolean force, GError **error)
       if (!force)
         return exists_error (path, error);
       if (S_ISDIR (st.st_mode))
-        return set_error (error, LATCH_ERROR_FAILED,
-                          "%s is a directory: remove it, or give another --name", q);
+        return latch_error_set (error, LATCH_ERROR_FAILED,
+                                "%s is a directory: remove it, or give another --name", q);
       return TRUE;
     }
   if (errno != ENOENT)
     {
       int e = errno;
 
-      return set_error (error, LATCH_ERROR_FAILED, "cannot check %s: %s: check the "
-                        "directory's permissions", q, g_strerror (e));
+      return latch_error_set (error, LATCH_ERROR_FAILED, "cannot check %s: %s: check the "
+                              "directory's permissions", q, g_strerror (e));
     }
   return TRUE;
 }
@@ -467,8 +451,8 @@ writes_add (Writes *writes, const char *path, const char *data, gsize len, mode_
     {
       e = errno;
       g_free (staged.tmp);
-      return set_error (error, LATCH_ERROR_FAILED, "cannot create a file in %s: %s: check "
-                        "that directory's permissions and free space", qdir, g_strerror (e));
+      return latch_error_set (error, LATCH_ERROR_FAILED, "cannot create a file in %s: %s: check "
+                              "that directory's permissions and free space", qdir, g_strerror (e));
     }
   staged.path = g_strdup (path);
   g_array_append_val (writes->files, staged); /* from now on, removed on failure */
@@ -476,8 +460,8 @@ writes_add (Writes *writes, const char *path, const char *data, gsize len, mode_
       || close (latch_steal_fd (&fd)) < 0)
     {
       e = errno;
-      return set_error (error, LATCH_ERROR_FAILED, "cannot write %s: %s: check free space",
-                        q, g_strerror (e));
+      return latch_error_set (error, LATCH_ERROR_FAILED, "cannot write %s: %s: check free space",
+                              q, g_strerror (e));
     }
   return TRUE;
 }
@@ -524,8 +508,8 @@ writes_commit (Writes *writes, GError **error)
             (void)unlink (g_ptr_array_index (created, j));
           if (e == EEXIST || (!staged->replace && existed))
             return exists_error (staged->path, error);
-          return set_error (error, LATCH_ERROR_FAILED, "cannot create %s: %s: check the "
-                            "directory's permissions", q, g_strerror (e));
+          return latch_error_set (error, LATCH_ERROR_FAILED, "cannot create %s: %s: check the "
+                                  "directory's permissions", q, g_strerror (e));
         }
       g_clear_pointer (&staged->tmp, g_free);
       if (!existed)
@@ -548,16 +532,16 @@ ensure_dir (const char *dir, int mode, GError **error)
   if (stat (dir, &st) == 0)
     {
       if (!S_ISDIR (st.st_mode))
-        return set_error (error, LATCH_ERROR_FAILED,
-                          "%s is not a directory: give a directory path", q);
+        return latch_error_set (error, LATCH_ERROR_FAILED,
+                                "%s is not a directory: give a directory path", q);
       return TRUE;
     }
   if (g_mkdir_with_parents (dir, mode) < 0)
     {
       int e = errno;
 
-      return set_error (error, LATCH_ERROR_FAILED, "cannot create directory %s: %s: check "
-                        "the path and its permissions", q, g_strerror (e));
+      return latch_error_set (error, LATCH_ERROR_FAILED, "cannot create directory %s: %s: check "
+                              "the path and its permissions", q, g_strerror (e));
     }
   return TRUE;
 }
@@ -573,8 +557,8 @@ lock_dir (const char *dir, GError **error)
     {
       int e = errno;
 
-      set_error (error, LATCH_ERROR_FAILED, "cannot open CA directory %s: %s: check its "
-                 "permissions", q, g_strerror (e));
+      latch_error_set (error, LATCH_ERROR_FAILED, "cannot open CA directory %s: %s: check its "
+                       "permissions", q, g_strerror (e));
       return -1;
     }
   while (flock (fd, LOCK_EX) < 0)
@@ -585,8 +569,8 @@ lock_dir (const char *dir, GError **error)
         continue;
       if (e == ENOLCK || e == EOPNOTSUPP)
         break; /* a file system without locks: go on unprotected */
-      set_error (error, LATCH_ERROR_FAILED, "cannot lock CA directory %s: %s: check its "
-                 "file system", q, g_strerror (e));
+      latch_error_set (error, LATCH_ERROR_FAILED, "cannot lock CA directory %s: %s: check its "
+                       "file system", q, g_strerror (e));
       return -1;
     }
   return latch_steal_fd (&fd);
@@ -608,9 +592,9 @@ gnutls_error (GError **error, int ret, const char *format, ...)
   va_start (ap, format);
   what = g_strdup_vprintf (format, ap);
   va_end (ap);
-  return set_error (error, LATCH_ERROR_FAILED,
-                    "cannot %s: GnuTLS: %s: try another --key-type, or check the "
-                    "system's crypto policy", what, gnutls_strerror (ret));
+  return latch_error_set (error, LATCH_ERROR_FAILED,
+                          "cannot %s: GnuTLS: %s: try another --key-type, or check the "
+                          "system's crypto policy", what, gnutls_strerror (ret));
 }
 
 static gboolean
@@ -749,9 +733,9 @@ import_crt (const char *data, gsize len, const char *what, const char *path, GEr
     ret = gnutls_x509_crt_import (crt, &d, GNUTLS_X509_FMT_DER);
   if (ret < 0)
     {
-      set_error (error, LATCH_ERROR_FAILED,
-                 "%s %s holds no certificate GnuTLS can read (%s): give a PEM or DER "
-                 "certificate", what, q, gnutls_strerror (ret));
+      latch_error_set (error, LATCH_ERROR_FAILED,
+                       "%s %s holds no certificate GnuTLS can read (%s): give a PEM or DER "
+                       "certificate", what, q, gnutls_strerror (ret));
       return NULL;
     }
   return g_steal_pointer (&crt);
@@ -765,9 +749,9 @@ import_crt_list (const char *data, gsize len, const char *what, const char *path
   g_autofree char *q = qpath (path);
 
   if (!latch_x509_crt_list_import (data, len, TRUE, out, NULL))
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "%s %s holds no certificate GnuTLS can read: give a PEM file (a "
-                      "'-----BEGIN CERTIFICATE-----' block)", what, q);
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "%s %s holds no certificate GnuTLS can read: give a PEM file (a "
+                            "'-----BEGIN CERTIFICATE-----' block)", what, q);
   return TRUE;
 }
 
@@ -858,16 +842,16 @@ load_ca (const char *dir, gboolean for_issuing, LatchCertReport *report, Ca *ca,
       int e = errno;
 
       if (e == ENOENT)
-        return set_error (error, LATCH_ERROR_FAILED,
-                          "CA directory %s does not exist: create the CA with 'latch-cert "
-                          "ca init --dir %s', or give its directory with --ca", qdir, qdir);
-      return set_error (error, LATCH_ERROR_FAILED, "cannot use CA directory %s: %s: check "
-                        "its permissions", qdir, g_strerror (e));
+        return latch_error_set (error, LATCH_ERROR_FAILED,
+                                "CA directory %s does not exist: create the CA with 'latch-cert "
+                                "ca init --dir %s', or give its directory with --ca", qdir, qdir);
+      return latch_error_set (error, LATCH_ERROR_FAILED, "cannot use CA directory %s: %s: check "
+                              "its permissions", qdir, g_strerror (e));
     }
   if (!S_ISDIR (st.st_mode))
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "%s is not a directory: give --ca the directory made by 'latch-cert "
-                      "ca init'", qdir);
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "%s is not a directory: give --ca the directory made by 'latch-cert "
+                            "ca init'", qdir);
 
   ca->dir = g_strdup (dir);
   ca->crt_path = g_build_filename (dir, CA_PEM, NULL);
@@ -876,9 +860,9 @@ load_ca (const char *dir, gboolean for_issuing, LatchCertReport *report, Ca *ca,
   qkey = qpath (ca->key_path);
 
   if (access (ca->crt_path, F_OK) < 0 && errno == ENOENT)
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "%s has no %s: give --ca the directory made by 'latch-cert ca init'",
-                      qdir, CA_PEM);
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "%s has no %s: give --ca the directory made by 'latch-cert ca init'",
+                            qdir, CA_PEM);
   if (!latch_cert_read_file (ca->crt_path, "CA certificate", &ca->pem, &ca->pem_len, NULL,
                              error))
     return FALSE;
@@ -887,9 +871,9 @@ load_ca (const char *dir, gboolean for_issuing, LatchCertReport *report, Ca *ca,
     return FALSE;
 
   if (access (ca->key_path, F_OK) < 0 && errno == ENOENT)
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "%s has no %s: run latch-cert on the host that keeps the CA key, or "
-                      "restore %s", qdir, CA_KEY, qkey);
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "%s has no %s: run latch-cert on the host that keeps the CA key, or "
+                            "restore %s", qdir, CA_KEY, qkey);
   if (!latch_cert_read_file (ca->key_path, "CA private key", &key_data, &key_len, &key_mode,
                              error))
     return FALSE;
@@ -909,36 +893,36 @@ load_ca (const char *dir, gboolean for_issuing, LatchCertReport *report, Ca *ca,
   if (ret < 0)
     ret = gnutls_x509_privkey_import2 (ca->x509_key, &d, GNUTLS_X509_FMT_DER, NULL, 0);
   if (ret == GNUTLS_E_DECRYPTION_FAILED)
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "%s is encrypted: latch-cert needs the CA key unencrypted (keep it "
-                      "mode 0600 on a safe host)", qkey);
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "%s is encrypted: latch-cert needs the CA key unencrypted (keep it "
+                            "mode 0600 on a safe host)", qkey);
   if (ret < 0)
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "%s holds no private key GnuTLS can read (%s): restore the CA's key",
-                      qkey, gnutls_strerror (ret));
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "%s holds no private key GnuTLS can read (%s): restore the CA's key",
+                            qkey, gnutls_strerror (ret));
   if (!key_matches_crt (ca->x509_key, ca->crt))
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "%s does not match %s: restore the key that goes with this CA "
-                      "certificate (or make a new CA with 'latch-cert ca init --force')",
-                      qkey, qcrt);
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "%s does not match %s: restore the key that goes with this CA "
+                            "certificate (or make a new CA with 'latch-cert ca init --force')",
+                            qkey, qcrt);
   ca->key = signing_key (ca->x509_key, error);
   if (ca->key == NULL)
     return FALSE;
 
   ret = gnutls_x509_crt_get_basic_constraints (ca->crt, &critical, &is_ca, NULL);
   if (ret <= 0)
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "%s is not a CA certificate (no basicConstraints CA:TRUE): give --ca "
-                      "the directory made by 'latch-cert ca init'", qcrt);
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "%s is not a CA certificate (no basicConstraints CA:TRUE): give --ca "
+                            "the directory made by 'latch-cert ca init'", qcrt);
   ret = gnutls_x509_crt_get_key_usage (ca->crt, &usage, &critical);
   if (ret >= 0 && (usage & GNUTLS_KEY_KEY_CERT_SIGN) == 0)
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "%s may not sign certificates (its key usage lacks keyCertSign): make "
-                      "a CA with 'latch-cert ca init'", qcrt);
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "%s may not sign certificates (its key usage lacks keyCertSign): make "
+                            "a CA with 'latch-cert ca init'", qcrt);
   if (ret >= 0 && (usage & GNUTLS_KEY_CRL_SIGN) == 0 && !for_issuing)
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "%s may not sign CRLs (its key usage lacks cRLSign): make a CA with "
-                      "'latch-cert ca init'", qcrt);
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "%s may not sign CRLs (its key usage lacks cRLSign): make a CA with "
+                            "'latch-cert ca init'", qcrt);
 
   not_after = gnutls_x509_crt_get_expiration_time (ca->crt);
   if (not_after != (time_t)-1 && not_after < now)
@@ -946,10 +930,10 @@ load_ca (const char *dir, gboolean for_issuing, LatchCertReport *report, Ca *ca,
       g_autofree char *when = latch_x509_format_time (not_after);
 
       if (for_issuing)
-        return set_error (error, LATCH_ERROR_FAILED,
-                          "the CA certificate %s expired on %s, so nothing it signs is "
-                          "trusted: make a new CA ('latch-cert ca init --force') and issue "
-                          "every node again", qcrt, when);
+        return latch_error_set (error, LATCH_ERROR_FAILED,
+                                "the CA certificate %s expired on %s, so nothing it signs is "
+                                "trusted: make a new CA ('latch-cert ca init --force') and issue "
+                                "every node again", qcrt, when);
       report_warning (report, "the CA certificate %s expired on %s: make a new CA and issue "
                       "every node again", qcrt, when);
     }
@@ -1145,19 +1129,19 @@ check_node_key (gnutls_pubkey_t pub, const char *what, GError **error)
     case GNUTLS_PK_RSA:
     case GNUTLS_PK_RSA_PSS:
       if (bits < LATCH_CERT_MIN_RSA_BITS)
-        return set_error (error, LATCH_ERROR_FAILED,
-                          "%s has a %u-bit RSA key: latch refuses RSA keys under %d bits; "
-                          "make a new request with an ECDSA key (latch-cert request)", what,
-                          bits, LATCH_CERT_MIN_RSA_BITS);
+        return latch_error_set (error, LATCH_ERROR_FAILED,
+                                "%s has a %u-bit RSA key: latch refuses RSA keys under %d bits; "
+                                "make a new request with an ECDSA key (latch-cert request)", what,
+                                bits, LATCH_CERT_MIN_RSA_BITS);
       return TRUE;
     case GNUTLS_PK_ECDSA:
     case GNUTLS_PK_EDDSA_ED25519:
     case GNUTLS_PK_EDDSA_ED448:
       return TRUE;
     default:
-      return set_error (error, LATCH_ERROR_FAILED,
-                        "%s has a key latch cannot use (%s): make a new request with an "
-                        "ECDSA, Ed25519 or RSA key (latch-cert request)", what, name);
+      return latch_error_set (error, LATCH_ERROR_FAILED,
+                              "%s has a key latch cannot use (%s): make a new request with an "
+                              "ECDSA, Ed25519 or RSA key (latch-cert request)", what, name);
     }
 }
 
@@ -1215,8 +1199,8 @@ read_index (const char *dir, char **text_out, GArray **entries_out, GError **err
   else if (!latch_cert_read_file (path, "revocation index", &text, &len, NULL, error))
     return FALSE;
   if (memchr (text, '\0', len) != NULL)
-    return set_error (error, LATCH_ERROR_FAILED, "%s is not a text file: restore the "
-                      "revocation index (lines 'SERIALHEX UNIXTIME')", q);
+    return latch_error_set (error, LATCH_ERROR_FAILED, "%s is not a text file: restore the "
+                            "revocation index (lines 'SERIALHEX UNIXTIME')", q);
 
   lines = g_strsplit (text, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++)
@@ -1251,9 +1235,9 @@ read_index (const char *dir, char **text_out, GArray **entries_out, GError **err
       {
         g_autofree char *qline = latch_x509_escape (line, strlen (line));
 
-        return set_error (error, LATCH_ERROR_FAILED,
-                          "%s:%u: '%s' is not 'SERIALHEX UNIXTIME': correct or remove that "
-                          "line", q, i + 1, qline);
+        return latch_error_set (error, LATCH_ERROR_FAILED,
+                                "%s:%u: '%s' is not 'SERIALHEX UNIXTIME': correct or remove that "
+                                "line", q, i + 1, qline);
       }
     }
   *text_out = g_steal_pointer (&text);
@@ -1280,9 +1264,9 @@ read_crl_number (const char *dir, guint64 *number, GError **error)
     {
       g_autofree char *qtext = latch_x509_escape (text, strlen (text));
 
-      return set_error (error, LATCH_ERROR_FAILED,
-                        "%s holds '%s', not a number: write the number of the last CRL "
-                        "issued there (0 if unsure)", q, qtext);
+      return latch_error_set (error, LATCH_ERROR_FAILED,
+                              "%s holds '%s', not a number: write the number of the last CRL "
+                              "issued there (0 if unsure)", q, qtext);
     }
   return TRUE;
 }
@@ -1389,12 +1373,12 @@ check_ca_dir (const char *dir, GError **error)
   if (stat (dir, &st) == 0 && S_ISDIR (st.st_mode))
     return TRUE;
   if (errno == ENOENT)
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "CA directory %s does not exist: create the CA with 'latch-cert ca "
-                      "init --dir %s', or give its directory with --ca", q, q);
-  return set_error (error, LATCH_ERROR_FAILED,
-                    "%s is not a directory: give --ca the directory made by 'latch-cert ca "
-                    "init'", q);
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "CA directory %s does not exist: create the CA with 'latch-cert ca "
+                            "init --dir %s', or give its directory with --ca", q, q);
+  return latch_error_set (error, LATCH_ERROR_FAILED,
+                          "%s is not a directory: give --ca the directory made by 'latch-cert ca "
+                          "init'", q);
 }
 
 /* ---- ca init ---------------------------------------------------------- */
@@ -1423,9 +1407,9 @@ latch_cert_ca_init (const LatchCertCaOptions *opts, LatchCertReport *report, GEr
   writes_init (&writes);
   if (*name == '\0' || !g_utf8_validate (name, -1, NULL)
       || g_utf8_strlen (name, -1) > MAX_CN_LEN)
-    return set_error (error, LATCH_ERROR_INVALID_OPTION,
-                      "--name must be 1 to %d characters of UTF-8: give a shorter CA name",
-                      MAX_CN_LEN);
+    return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                            "--name must be 1 to %d characters of UTF-8: give a shorter CA name",
+                            MAX_CN_LEN);
   if (!ensure_dir (opts->dir, 0700, error))
     return FALSE;
   lock = lock_dir (opts->dir, error);
@@ -1541,9 +1525,9 @@ latch_cert_node (const LatchCertNodeOptions *opts, LatchCertReport *report, GErr
   if (!latch_cert_check_name (name, error))
     return FALSE;
   if (strcmp (name, "ca") == 0)
-    return set_error (error, LATCH_ERROR_INVALID_OPTION,
-                      "--name ca would clash with the CA certificate copied to ca.pem: give "
-                      "another name");
+    return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                            "--name ca would clash with the CA certificate copied to ca.pem: give "
+                            "another name");
   if (!load_ca (opts->ca_dir, TRUE, report, &ca, error))
     return FALSE;
   if (!ensure_dir (opts->out_dir, 0755, error)
@@ -1564,9 +1548,9 @@ latch_cert_node (const LatchCertNodeOptions *opts, LatchCertReport *report, GErr
         {
           g_autofree char *q = qpath (ca_path);
 
-          return set_error (error, LATCH_ERROR_FAILED,
-                            "%s exists and is not this CA's certificate: pass --force to "
-                            "replace it, or give another --out", q);
+          return latch_error_set (error, LATCH_ERROR_FAILED,
+                                  "%s exists and is not this CA's certificate: pass --force to "
+                                  "replace it, or give another --out", q);
         }
     }
 
@@ -1719,9 +1703,9 @@ crq_machine_id (gnutls_x509_crq_t crq, const char *path, GError **error)
         continue;
       if (id != NULL && strcmp (id, name) != 0)
         {
-          set_error (error, LATCH_ERROR_FAILED,
-                     "CSR %s names two machine IDs (%s and %s): make one request per "
-                     "node", q, id, name);
+          latch_error_set (error, LATCH_ERROR_FAILED,
+                           "CSR %s names two machine IDs (%s and %s): make one request per "
+                           "node", q, id, name);
           return NULL;
         }
       id = name;
@@ -1735,21 +1719,21 @@ crq_machine_id (gnutls_x509_crq_t crq, const char *path, GError **error)
 
       if (latch_x509_is_machine_id (lower))
         {
-          set_error (error, LATCH_ERROR_FAILED,
-                     "CSR %s names machine ID %s in upper case: machine IDs are lowercase; "
-                     "make a new request with --id %s", q,
-                     (const char *)g_ptr_array_index (names, i), lower);
+          latch_error_set (error, LATCH_ERROR_FAILED,
+                           "CSR %s names machine ID %s in upper case: machine IDs are lowercase; "
+                           "make a new request with --id %s", q,
+                           (const char *)g_ptr_array_index (names, i), lower);
           return NULL;
         }
     }
   {
     g_autofree char *qcn = cn != NULL ? latch_x509_escape (cn, strlen (cn)) : NULL;
 
-    set_error (error, LATCH_ERROR_FAILED,
-               "CSR %s names no machine ID (its CN is %s%s%s): a latch node certificate "
-               "needs CN = the node's machine ID; make the request with 'latch-cert "
-               "request --id ID'", q, qcn != NULL ? "'" : "", qcn != NULL ? qcn : "missing",
-               qcn != NULL ? "'" : "");
+    latch_error_set (error, LATCH_ERROR_FAILED,
+                     "CSR %s names no machine ID (its CN is %s%s%s): a latch node certificate "
+                     "needs CN = the node's machine ID; make the request with 'latch-cert "
+                     "request --id ID'", q, qcn != NULL ? "'" : "", qcn != NULL ? qcn : "missing",
+                     qcn != NULL ? "'" : "");
   }
   return NULL;
 }
@@ -1784,19 +1768,19 @@ latch_cert_sign (const LatchCertSignOptions *opts, LatchCertReport *report, GErr
   if (ret < 0)
     ret = gnutls_x509_crq_import (crq, &d, GNUTLS_X509_FMT_DER);
   if (ret < 0)
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "CSR %s holds no certificate request GnuTLS can read (%s): give the "
-                      ".csr file made by 'latch-cert request' (PEM or DER PKCS#10)", q,
-                      gnutls_strerror (ret));
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "CSR %s holds no certificate request GnuTLS can read (%s): give the "
+                            ".csr file made by 'latch-cert request' (PEM or DER PKCS#10)", q,
+                            gnutls_strerror (ret));
   ret = gnutls_x509_crq_verify (crq, 0);
   if (ret == GNUTLS_E_PK_SIG_VERIFY_FAILED)
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "CSR %s has an invalid signature: it was altered or damaged; ask for "
-                      "a new request ('latch-cert request')", q);
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "CSR %s has an invalid signature: it was altered or damaged; ask for "
+                            "a new request ('latch-cert request')", q);
   if (ret < 0)
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "CSR %s has a signature GnuTLS cannot verify (%s): ask for a new "
-                      "request ('latch-cert request')", q, gnutls_strerror (ret));
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "CSR %s has a signature GnuTLS cannot verify (%s): ask for a new "
+                            "request ('latch-cert request')", q, gnutls_strerror (ret));
 
   id = crq_machine_id (crq, opts->csr, error);
   if (id == NULL)
@@ -1805,9 +1789,9 @@ latch_cert_sign (const LatchCertSignOptions *opts, LatchCertReport *report, GErr
   if (ret >= 0)
     ret = gnutls_pubkey_import_x509_crq (pub, crq, 0);
   if (ret < 0)
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "CSR %s has a public key GnuTLS cannot read (%s): ask for a new "
-                      "request ('latch-cert request')", q, gnutls_strerror (ret));
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "CSR %s has a public key GnuTLS cannot read (%s): ask for a new "
+                            "request ('latch-cert request')", q, gnutls_strerror (ret));
   {
     g_autofree char *what = g_strdup_printf ("CSR %s", q);
 
@@ -1898,24 +1882,24 @@ latch_cert_revoke (const char *ca_dir, const char *cert, int crl_days,
   if (crt == NULL)
     return FALSE;
   if (gnutls_x509_crt_equals (crt, ca.crt))
-    return set_error (error, LATCH_ERROR_FAILED,
-                      "%s is the CA certificate itself: a CA cannot revoke itself; to "
-                      "retire it, make a new CA ('latch-cert ca init --force') and issue "
-                      "every node again", q);
+    return latch_error_set (error, LATCH_ERROR_FAILED,
+                            "%s is the CA certificate itself: a CA cannot revoke itself; to "
+                            "retire it, make a new CA ('latch-cert ca init --force') and issue "
+                            "every node again", q);
   if (!is_issued_by (crt, ca.crt))
     {
       g_autofree char *issuer = latch_x509_crt_issuer (crt);
       g_autofree char *subject = latch_x509_crt_subject (ca.crt);
 
-      return set_error (error, LATCH_ERROR_FAILED,
-                        "%s was not issued by the CA in %s (its issuer is '%s', this CA is "
-                        "'%s'): revoke it with the CA that issued it", q, qdir, issuer,
-                        subject);
+      return latch_error_set (error, LATCH_ERROR_FAILED,
+                              "%s was not issued by the CA in %s (its issuer is '%s', this CA is "
+                              "'%s'): revoke it with the CA that issued it", q, qdir, issuer,
+                              subject);
     }
   serial = crt_serial_hex (crt);
   if (serial == NULL)
-    return set_error (error, LATCH_ERROR_FAILED, "%s has no readable serial number: give "
-                      "the certificate file as the CA issued it", q);
+    return latch_error_set (error, LATCH_ERROR_FAILED, "%s has no readable serial number: give "
+                            "the certificate file as the CA issued it", q);
   cn = latch_x509_crt_last_cn (crt);
   qcn = cn != NULL ? latch_x509_escape (cn, strlen (cn)) : g_strdup ("none");
 

@@ -47,6 +47,11 @@ typedef enum
 } LatchProtoErrorCode;
 
 GQuark latch_error_quark (void);
+
+/* Sets a LATCH_ERROR with a printf-style message; returns FALSE, so that
+ * a failing check reads `return latch_error_set (error, CODE, ...);`. */
+gboolean latch_error_set (GError **error, int code, const char *format, ...)
+    G_GNUC_PRINTF (3, 4);
 GQuark latch_proto_error_quark (void);
 
 G_END_DECLS

@@ -73,23 +73,6 @@ extra_settings (const LatchTlsSettings *s, const char **names)
   return n;
 }
 
-static gboolean
-refuse (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-refuse (GError **error, const char *format, ...)
-{
-  va_list ap;
-
-  g_autofree char *message = NULL;
-
-  va_start (ap, format);
-  message = g_strdup_vprintf (format, ap);
-  va_end (ap);
-  g_set_error_literal (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION, message);
-  return FALSE;
-}
-
 gboolean
 latch_tls_settings_resolve (const LatchTlsSettings *s, LatchTlsRole role,
                             LatchSecurityLevel *level, GError **error)
@@ -110,9 +93,10 @@ latch_tls_settings_resolve (const LatchTlsSettings *s, LatchTlsRole role,
           if (n > 0)
             {
               list = join_names (names, n);
-              return refuse (error, "%s given without TLS certificates: set %s, %s "
-                             "and %s too, or remove %s", list, N_CERT, N_KEY, N_CA,
-                             n > 1 ? "them" : "it");
+              return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                                      "%s given without TLS certificates: set %s, %s "
+                                      "and %s too, or remove %s", list, N_CERT, N_KEY, N_CA,
+                                      n > 1 ? "them" : "it");
             }
           result = LATCH_SECURITY_CLEAR;
           break;
@@ -121,13 +105,14 @@ latch_tls_settings_resolve (const LatchTlsSettings *s, LatchTlsRole role,
       if (n > 0)
         {
           list = join_names (names, n);
-          return refuse (error, "incomplete TLS configuration: %s %s missing (TLS needs "
-                         "certificate, private key and CA certificate; latch never falls "
-                         "back to clear text)%s", list, n > 1 ? "are" : "is",
-                         role == LATCH_TLS_CLIENT && s->ca_certificate != NULL
-                             ? "; for a daemon that does not require client certificates "
-                               "give --security-level=channel with the CA certificate only"
-                             : "");
+          return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                                  "incomplete TLS configuration: %s %s missing (TLS needs "
+                                  "certificate, private key and CA certificate; latch never falls "
+                                  "back to clear text)%s", list, n > 1 ? "are" : "is",
+                                  role == LATCH_TLS_CLIENT && s->ca_certificate != NULL
+                                      ? "; for a daemon that does not require client certificates "
+                                        "give --security-level=channel with the CA certificate only"
+                                      : "");
         }
       result = s->check_peer_id ? LATCH_SECURITY_MUTUAL : LATCH_SECURITY_CHANNEL;
       break;
@@ -146,19 +131,22 @@ latch_tls_settings_resolve (const LatchTlsSettings *s, LatchTlsRole role,
         if (k > 0)
           {
             list = join_names (set, k);
-            return refuse (error, "SecurityLevel is clear but %s %s set: remove %s, or "
-                           "choose --security-level=channel or mutual", list,
-                           k > 1 ? "are" : "is", k > 1 ? "them" : "it");
+            return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                                    "SecurityLevel is clear but %s %s set: remove %s, or "
+                                    "choose --security-level=channel or mutual", list,
+                                    k > 1 ? "are" : "is", k > 1 ? "them" : "it");
           }
       }
       break;
     case LATCH_SECURITY_CHANNEL:
       if (s->check_peer_id)
-        return refuse (error, "SecurityLevel channel and TlsCheckPeerId=yes contradict "
-                       "each other: use --security-level=mutual to check peer IDs");
+        return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                                "SecurityLevel channel and TlsCheckPeerId=yes contradict "
+                                "each other: use --security-level=mutual to check peer IDs");
       if (s->allowed_peers != NULL)
-        return refuse (error, "TlsAllowedPeers needs --security-level=mutual (the IDs "
-                       "are checked against the certificates only there)");
+        return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                                "TlsAllowedPeers needs --security-level=mutual (the IDs "
+                                "are checked against the certificates only there)");
       if (role == LATCH_TLS_CLIENT && (s->certificate == NULL) != (s->private_key == NULL))
         {
           n = 0;
@@ -167,39 +155,46 @@ latch_tls_settings_resolve (const LatchTlsSettings *s, LatchTlsRole role,
           if (s->private_key == NULL)
             names[n++] = N_KEY;
           list = join_names (names, n);
-          return refuse (error, "incomplete TLS configuration: %s is missing (give "
-                         "certificate and key together, or neither for a daemon that "
-                         "does not require client certificates)", list);
+          return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                                  "incomplete TLS configuration: %s is missing (give "
+                                  "certificate and key together, or neither for a daemon that "
+                                  "does not require client certificates)", list);
         }
       n = missing_files (s, role == LATCH_TLS_SERVER, names);
       if (n > 0)
         {
           list = join_names (names, n);
-          return refuse (error, "incomplete TLS configuration for SecurityLevel channel: "
-                         "%s %s missing", list, n > 1 ? "are" : "is");
+          return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                                  "incomplete TLS configuration for SecurityLevel channel: "
+                                  "%s %s missing", list, n > 1 ? "are" : "is");
         }
       break;
     case LATCH_SECURITY_MUTUAL:
       if (!s->require_client_cert)
-        return refuse (error, "SecurityLevel mutual needs client certificates: "
-                       "TlsRequireClientCertificate=no is for the channel level only");
+        return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                                "SecurityLevel mutual needs client certificates: "
+                                "TlsRequireClientCertificate=no is for the channel level only");
       n = missing_files (s, TRUE, names);
       if (n > 0)
         {
           list = join_names (names, n);
-          return refuse (error, "incomplete TLS configuration for SecurityLevel mutual: "
-                         "%s %s missing", list, n > 1 ? "are" : "is");
+          return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                                  "incomplete TLS configuration for SecurityLevel mutual: "
+                                  "%s %s missing", list, n > 1 ? "are" : "is");
         }
       break;
     default:
-      return refuse (error, "unknown security level %d", (int)s->level);
+      return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                              "unknown security level %d", (int)s->level);
     }
   if (result == LATCH_SECURITY_CHANNEL && s->allowed_peers != NULL)
-    return refuse (error, "TlsAllowedPeers needs the mutual level: set TlsCheckPeerId=yes "
-                   "(--tls-check-peer-id=yes) or --security-level=mutual");
+    return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                            "TlsAllowedPeers needs the mutual level: set TlsCheckPeerId=yes "
+                            "(--tls-check-peer-id=yes) or --security-level=mutual");
   if (result == LATCH_SECURITY_MUTUAL && !s->require_client_cert)
-    return refuse (error, "TlsCheckPeerId=yes needs client certificates: "
-                   "TlsRequireClientCertificate=no is for the channel level only");
+    return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
+                            "TlsCheckPeerId=yes needs client certificates: "
+                            "TlsRequireClientCertificate=no is for the channel level only");
   *level = result;
   return TRUE;
 }

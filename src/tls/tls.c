@@ -131,22 +131,6 @@ quote (const char *text)
   return g_strescape (text, NULL);
 }
 
-static gboolean
-set_error (GError **error, int code, const char *format, ...) G_GNUC_PRINTF (3, 4);
-
-static gboolean
-set_error (GError **error, int code, const char *format, ...)
-{
-  va_list ap;
-  g_autofree char *message = NULL;
-
-  va_start (ap, format);
-  message = g_strdup_vprintf (format, ap);
-  va_end (ap);
-  g_set_error_literal (error, LATCH_ERROR, code, message);
-  return FALSE;
-}
-
 static void add_warning (GPtrArray *warnings, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 static void
@@ -177,19 +161,19 @@ read_file (const char *path, const char *what, const char *setting, FileData *ou
     {
       int e = errno;
 
-      return set_error (error, LATCH_ERROR_TLS, "cannot read %s %s (%s): %s", what, path,
-                        setting, g_strerror (e));
+      return latch_error_set (error, LATCH_ERROR_TLS, "cannot read %s %s (%s): %s", what, path,
+                              setting, g_strerror (e));
     }
   if (fstat (fd, &st) < 0)
     {
       int e = errno;
 
-      return set_error (error, LATCH_ERROR_TLS, "cannot read %s %s (%s): %s", what, path,
-                        setting, g_strerror (e));
+      return latch_error_set (error, LATCH_ERROR_TLS, "cannot read %s %s (%s): %s", what, path,
+                              setting, g_strerror (e));
     }
   if (!S_ISREG (st.st_mode))
-    return set_error (error, LATCH_ERROR_TLS, "%s %s (%s) is not a regular file", what,
-                      path, setting);
+    return latch_error_set (error, LATCH_ERROR_TLS, "%s %s (%s) is not a regular file", what,
+                            path, setting);
   buf = g_string_sized_new (st.st_size > 0 && st.st_size < MAX_FILE_SIZE
                                 ? (gsize)st.st_size + 1 : 4096);
   for (;;)
@@ -202,15 +186,15 @@ read_file (const char *path, const char *what, const char *setting, FileData *ou
         {
           int e = errno;
 
-          return set_error (error, LATCH_ERROR_TLS, "cannot read %s %s (%s): %s", what,
-                            path, setting, g_strerror (e));
+          return latch_error_set (error, LATCH_ERROR_TLS, "cannot read %s %s (%s): %s", what,
+                                  path, setting, g_strerror (e));
         }
       if (n == 0)
         break;
       if (buf->len + (gsize)n > MAX_FILE_SIZE)
-        return set_error (error, LATCH_ERROR_TLS,
-                          "%s %s (%s) is too large (over %d bytes) to be a PEM file", what,
-                          path, setting, MAX_FILE_SIZE);
+        return latch_error_set (error, LATCH_ERROR_TLS,
+                                "%s %s (%s) is too large (over %d bytes) to be a PEM file", what,
+                                path, setting, MAX_FILE_SIZE);
       g_string_append_len (buf, chunk, n);
     }
   out->len = buf->len;
@@ -365,11 +349,11 @@ import_certs (const FileData *file, const char *what, const char *path,
     {
       if (ret == GNUTLS_E_NO_CERTIFICATE_FOUND || ret == GNUTLS_E_BASE64_DECODING_ERROR
           || ret >= 0)
-        return set_error (error, LATCH_ERROR_TLS,
-                          "%s %s (%s) holds no PEM certificate (a '-----BEGIN "
-                          "CERTIFICATE-----' block)", what, path, setting);
-      return set_error (error, LATCH_ERROR_TLS, "%s %s (%s) holds a certificate GnuTLS "
-                        "cannot parse: %s", what, path, setting, gnutls_strerror (ret));
+        return latch_error_set (error, LATCH_ERROR_TLS,
+                                "%s %s (%s) holds no PEM certificate (a '-----BEGIN "
+                                "CERTIFICATE-----' block)", what, path, setting);
+      return latch_error_set (error, LATCH_ERROR_TLS, "%s %s (%s) holds a certificate GnuTLS "
+                              "cannot parse: %s", what, path, setting, gnutls_strerror (ret));
     }
   return TRUE;
 }
@@ -397,29 +381,29 @@ check_own_chain (const LatchX509CrtList *chain, const char *path, GError **error
                                       "certificate (CN '%s')", path, qcn);
 
       if (bits > 0 && bits < MIN_RSA_BITS)
-        return set_error (error, LATCH_ERROR_TLS,
-                          "%s has a %u-bit RSA key: latch requires RSA keys of %d bits or "
-                          "more (or ECDSA/Ed25519); issue a new certificate", subject,
-                          bits, MIN_RSA_BITS);
+        return latch_error_set (error, LATCH_ERROR_TLS,
+                                "%s has a %u-bit RSA key: latch requires RSA keys of %d bits or "
+                                "more (or ECDSA/Ed25519); issue a new certificate", subject,
+                                bits, MIN_RSA_BITS);
       if (i == 0 && gnutls_x509_crt_get_pk_algorithm (crt, &dummy) == GNUTLS_PK_DSA)
-        return set_error (error, LATCH_ERROR_TLS,
-                          "%s has a DSA key, which TLS 1.3 cannot use: latch requires RSA "
-                          "keys of %d bits or more, ECDSA or Ed25519; issue a new "
-                          "certificate", subject, MIN_RSA_BITS);
+        return latch_error_set (error, LATCH_ERROR_TLS,
+                                "%s has a DSA key, which TLS 1.3 cannot use: latch requires RSA "
+                                "keys of %d bits or more, ECDSA or Ed25519; issue a new "
+                                "certificate", subject, MIN_RSA_BITS);
       if (not_after != (time_t)-1 && not_after < now)
         {
           g_autofree char *when = latch_x509_format_time_minutes (not_after);
 
-          return set_error (error, LATCH_ERROR_TLS,
-                            "%s expired on %s: issue a new certificate", subject, when);
+          return latch_error_set (error, LATCH_ERROR_TLS,
+                                  "%s expired on %s: issue a new certificate", subject, when);
         }
       if (not_before != (time_t)-1 && not_before > now)
         {
           g_autofree char *when = latch_x509_format_time_minutes (not_before);
 
-          return set_error (error, LATCH_ERROR_TLS,
-                            "%s is not valid before %s: check this machine's clock, or "
-                            "issue a certificate valid now", subject, when);
+          return latch_error_set (error, LATCH_ERROR_TLS,
+                                  "%s is not valid before %s: check this machine's clock, or "
+                                  "issue a certificate valid now", subject, when);
         }
     }
   return TRUE;
@@ -450,11 +434,11 @@ check_own_purpose (gnutls_x509_crt_t leaf, LatchTlsRole role, const char *path,
     }
   if (!any)
     return TRUE; /* no extended key usage: any purpose */
-  return set_error (error, LATCH_ERROR_TLS,
-                    "certificate %s (TlsCertificate) is not meant for TLS %s use (key "
-                    "purpose): a latch node certificate needs both tls_www_server and "
-                    "tls_www_client; issue a new one", path,
-                    role == LATCH_TLS_SERVER ? "server" : "client");
+  return latch_error_set (error, LATCH_ERROR_TLS,
+                          "certificate %s (TlsCertificate) is not meant for TLS %s use (key "
+                          "purpose): a latch node certificate needs both tls_www_server and "
+                          "tls_www_client; issue a new one", path,
+                          role == LATCH_TLS_SERVER ? "server" : "client");
 }
 
 /* The private key: readable, parseable, matching the certificate, and not
@@ -475,9 +459,9 @@ load_key (const LatchTlsSettings *settings, gnutls_x509_crt_t leaf, FileData *ke
   if ((key_file->mode & 077) != 0)
     {
       if (settings->level != LATCH_SECURITY_DEFAULT)
-        return set_error (error, LATCH_ERROR_TLS,
-                          "private key %s is readable by others (mode %04o): chmod 600 %s",
-                          path, (unsigned int)(key_file->mode & 07777), path);
+        return latch_error_set (error, LATCH_ERROR_TLS,
+                                "private key %s is readable by others (mode %04o): chmod 600 %s",
+                                path, (unsigned int)(key_file->mode & 07777), path);
       add_warning (warnings, "private key %s is readable by others (mode %04o): chmod 600 %s",
                    path, (unsigned int)(key_file->mode & 07777), path);
     }
@@ -486,22 +470,22 @@ load_key (const LatchTlsSettings *settings, gnutls_x509_crt_t leaf, FileData *ke
   gnutls_x509_privkey_init (&key);
   ret = gnutls_x509_privkey_import2 (key, &d, GNUTLS_X509_FMT_PEM, NULL, 0);
   if (ret == GNUTLS_E_DECRYPTION_FAILED)
-    return set_error (error, LATCH_ERROR_TLS,
-                      "private key %s (TlsPrivateKey) is encrypted: latch needs an "
-                      "unencrypted key (protect it with chmod 600 instead)", path);
+    return latch_error_set (error, LATCH_ERROR_TLS,
+                            "private key %s (TlsPrivateKey) is encrypted: latch needs an "
+                            "unencrypted key (protect it with chmod 600 instead)", path);
   if (ret < 0)
-    return set_error (error, LATCH_ERROR_TLS,
-                      "private key %s (TlsPrivateKey) holds no usable PEM private key (a "
-                      "'-----BEGIN ... PRIVATE KEY-----' block): %s", path,
-                      gnutls_strerror (ret));
+    return latch_error_set (error, LATCH_ERROR_TLS,
+                            "private key %s (TlsPrivateKey) holds no usable PEM private key (a "
+                            "'-----BEGIN ... PRIVATE KEY-----' block): %s", path,
+                            gnutls_strerror (ret));
 
   if (gnutls_x509_privkey_get_key_id (key, GNUTLS_KEYID_USE_SHA256, key_id, &key_id_size) < 0
       || gnutls_x509_crt_get_key_id (leaf, GNUTLS_KEYID_USE_SHA256, crt_id, &crt_id_size) < 0
       || key_id_size != crt_id_size || memcmp (key_id, crt_id, key_id_size) != 0)
-    return set_error (error, LATCH_ERROR_TLS,
-                      "private key %s (TlsPrivateKey) does not match certificate %s "
-                      "(TlsCertificate): give the key that certificate was issued for",
-                      path, settings->certificate);
+    return latch_error_set (error, LATCH_ERROR_TLS,
+                            "private key %s (TlsPrivateKey) does not match certificate %s "
+                            "(TlsCertificate): give the key that certificate was issued for",
+                            path, settings->certificate);
   return TRUE;
 }
 
@@ -515,10 +499,10 @@ load_crl (LatchTlsCreds *creds, const FileData *crl_file, const LatchX509CrtList
   int ret;
 
   if (!latch_x509_crl_list_import (crl_file->data, crl_file->len, FALSE, &crls, &ret))
-    return set_error (error, LATCH_ERROR_TLS,
-                      "CRL %s (TlsCrl) holds no PEM CRL (a '-----BEGIN X509 CRL-----' "
-                      "block)%s%s", creds->crl_file, ret < 0 ? ": " : "",
-                      ret < 0 ? gnutls_strerror (ret) : "");
+    return latch_error_set (error, LATCH_ERROR_TLS,
+                            "CRL %s (TlsCrl) holds no PEM CRL (a '-----BEGIN X509 CRL-----' "
+                            "block)%s%s", creds->crl_file, ret < 0 ? ": " : "",
+                            ret < 0 ? gnutls_strerror (ret) : "");
   creds->crl_next_update = -1;
   for (unsigned int i = 0; i < crls.n; i++)
     {
@@ -533,9 +517,9 @@ load_crl (LatchTlsCreds *creds, const FileData *crl_file, const LatchX509CrtList
         verify &= ~(unsigned int)(GNUTLS_CERT_INVALID | GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED
                                   | GNUTLS_CERT_REVOCATION_DATA_ISSUED_IN_FUTURE);
       if (ret < 0 || verify != 0)
-        return set_error (error, LATCH_ERROR_TLS,
-                          "CRL %s (TlsCrl) is not signed by a CA in %s (TlsCaCertificate): "
-                          "give the CRL that CA issued", creds->crl_file, creds->ca_file);
+        return latch_error_set (error, LATCH_ERROR_TLS,
+                                "CRL %s (TlsCrl) is not signed by a CA in %s (TlsCaCertificate): "
+                                "give the CRL that CA issued", creds->crl_file, creds->ca_file);
       next = gnutls_x509_crl_get_next_update (crls.items[i]);
       if (next != (time_t)-1
           && (creds->crl_next_update == (time_t)-1 || next < creds->crl_next_update))
@@ -546,10 +530,10 @@ load_crl (LatchTlsCreds *creds, const FileData *crl_file, const LatchX509CrtList
       g_autofree char *when = latch_x509_format_time_minutes (creds->crl_next_update);
 
       /* GnuTLS would refuse every peer with it: say so now. */
-      return set_error (error, LATCH_ERROR_TLS,
-                        "CRL %s (TlsCrl) is out of date (its next update was due on %s), "
-                        "so every certificate would be refused: get a current CRL from "
-                        "the CA", creds->crl_file, when);
+      return latch_error_set (error, LATCH_ERROR_TLS,
+                              "CRL %s (TlsCrl) is out of date (its next update was due on %s), "
+                              "so every certificate would be refused: get a current CRL from "
+                              "the CA", creds->crl_file, when);
     }
   if (own != NULL && own->n > 0
       && gnutls_x509_crt_check_revocation (own->items[0], crls.items, crls.n) == 1)
@@ -571,8 +555,8 @@ load_allowed_peers (LatchTlsCreds *creds, const char *path, GPtrArray *warnings,
   if (!read_file (path, "allow-list", "TlsAllowedPeers", &file, error))
     return FALSE;
   if (memchr (file.data, '\0', file.len) != NULL)
-    return set_error (error, LATCH_ERROR_TLS, "allow-list %s (TlsAllowedPeers) is not a "
-                      "text file", path);
+    return latch_error_set (error, LATCH_ERROR_TLS, "allow-list %s (TlsAllowedPeers) is not a "
+                            "text file", path);
   lines = g_strsplit (file.data, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++)
     {
@@ -588,9 +572,9 @@ load_allowed_peers (LatchTlsCreds *creds, const char *path, GPtrArray *warnings,
         {
           g_autofree char *q = quote (line);
 
-          return set_error (error, LATCH_ERROR_TLS,
-                            "%s:%u: '%s' is not a machine ID (32 hex digits)", path, i + 1,
-                            q);
+          return latch_error_set (error, LATCH_ERROR_TLS,
+                                  "%s:%u: '%s' is not a machine ID (32 hex digits)", path, i + 1,
+                                  q);
         }
       g_hash_table_add (allowed, g_strdup (line));
     }
@@ -626,12 +610,13 @@ load_priority (LatchTlsCreds *creds, const char *text, GError **error)
               = end != NULL ? g_strndup (err_pos, end - err_pos) : g_strdup (err_pos);
           g_autofree char *qtoken = quote (token);
 
-          return set_error (error, LATCH_ERROR_TLS,
-                            "TlsPriority: GnuTLS does not accept '%s' in '%s'", qtoken,
-                            qtext);
+          return latch_error_set (error, LATCH_ERROR_TLS,
+                                  "TlsPriority: GnuTLS does not accept '%s' in '%s'", qtoken,
+                                  qtext);
         }
-      return set_error (error, LATCH_ERROR_TLS, "TlsPriority: GnuTLS does not accept '%s': %s",
-                        qtext, gnutls_strerror (ret));
+      return latch_error_set (error, LATCH_ERROR_TLS,
+                              "TlsPriority: GnuTLS does not accept '%s': %s", qtext,
+                              gnutls_strerror (ret));
     }
 
   n = gnutls_priority_protocol_list (creds->priority, &list);
@@ -657,13 +642,13 @@ load_priority (LatchTlsCreds *creds, const char *text, GError **error)
         }
     }
   if (weak->len > 0)
-    return set_error (error, LATCH_ERROR_TLS,
-                      "TlsPriority '%s' enables %s, which latch refuses (TLS 1.2 or later "
-                      "only): append '%s' to it", qtext, weak->str, fix->str);
+    return latch_error_set (error, LATCH_ERROR_TLS,
+                            "TlsPriority '%s' enables %s, which latch refuses (TLS 1.2 or later "
+                            "only): append '%s' to it", qtext, weak->str, fix->str);
   if (!modern)
-    return set_error (error, LATCH_ERROR_TLS,
-                      "TlsPriority '%s' enables neither TLS1.2 nor TLS1.3: latch needs one "
-                      "of them (e.g. append ':+VERS-TLS1.3:+VERS-TLS1.2')", qtext);
+    return latch_error_set (error, LATCH_ERROR_TLS,
+                            "TlsPriority '%s' enables neither TLS1.2 nor TLS1.3: latch needs one "
+                            "of them (e.g. append ':+VERS-TLS1.3:+VERS-TLS1.2')", qtext);
 
   n = gnutls_priority_cipher_list (creds->priority, &list);
   for (int i = 0; i < n; i++)
@@ -691,10 +676,10 @@ load_priority (LatchTlsCreds *creds, const char *text, GError **error)
           break;
         }
       if (why != NULL)
-        return set_error (error, LATCH_ERROR_TLS,
-                          "TlsPriority '%s' enables %s, which latch refuses (%s): append "
-                          "':-%s' to it", qtext, name != NULL ? name : "a weak cipher", why,
-                          name != NULL ? name : "CIPHER-ALL");
+        return latch_error_set (error, LATCH_ERROR_TLS,
+                                "TlsPriority '%s' enables %s, which latch refuses (%s): append "
+                                "':-%s' to it", qtext, name != NULL ? name : "a weak cipher", why,
+                                name != NULL ? name : "CIPHER-ALL");
     }
   return TRUE;
 }
@@ -716,29 +701,29 @@ creds_new (const LatchTlsSettings *settings, LatchTlsRole role, LatchSecurityLev
 
   if (level != LATCH_SECURITY_CHANNEL && level != LATCH_SECURITY_MUTUAL)
     {
-      set_error (error, LATCH_ERROR_TLS, "TLS credentials make no sense at security level %s",
-                 latch_security_level_name (level));
+      latch_error_set (error, LATCH_ERROR_TLS, "TLS credentials make no sense at security level %s",
+                       latch_security_level_name (level));
       return NULL;
     }
   if (settings->ca_certificate == NULL)
     {
-      set_error (error, LATCH_ERROR_TLS,
-                 "TLS needs TlsCaCertificate (--tls-ca-certificate): the CA that signs "
-                 "the peers' certificates");
+      latch_error_set (error, LATCH_ERROR_TLS,
+                       "TLS needs TlsCaCertificate (--tls-ca-certificate): the CA that signs "
+                       "the peers' certificates");
       return NULL;
     }
   if ((settings->certificate == NULL) != (settings->private_key == NULL)
       || (!has_cert && (role == LATCH_TLS_SERVER || level == LATCH_SECURITY_MUTUAL)))
     {
-      set_error (error, LATCH_ERROR_TLS,
-                 "TLS here needs both TlsCertificate (--tls-certificate) and TlsPrivateKey "
-                 "(--tls-private-key)");
+      latch_error_set (error, LATCH_ERROR_TLS,
+                       "TLS here needs both TlsCertificate (--tls-certificate) and TlsPrivateKey "
+                       "(--tls-private-key)");
       return NULL;
     }
   if (level == LATCH_SECURITY_MUTUAL && own_id == NULL)
     {
-      set_error (error, LATCH_ERROR_TLS,
-                 "SecurityLevel mutual needs this node's machine ID, and none is known");
+      latch_error_set (error, LATCH_ERROR_TLS,
+                       "SecurityLevel mutual needs this node's machine ID, and none is known");
       return NULL;
     }
 
@@ -783,10 +768,10 @@ creds_new (const LatchTlsSettings *settings, LatchTlsRole role, LatchSecurityLev
               g_autofree char *qcn = quote (cn != NULL ? cn : "");
               g_autofree char *qid = quote (own_id);
 
-              set_error (error, LATCH_ERROR_TLS,
-                         "certificate %s names CN '%s', not this node's machine ID '%s': "
-                         "issue this node a certificate with CN %s", settings->certificate,
-                         qcn, qid, qid);
+              latch_error_set (error, LATCH_ERROR_TLS,
+                               "certificate %s names CN '%s', not this node's machine ID '%s': "
+                               "issue this node a certificate with CN %s", settings->certificate,
+                               qcn, qid, qid);
               return NULL;
             }
         }
@@ -833,8 +818,8 @@ creds_new (const LatchTlsSettings *settings, LatchTlsRole role, LatchSecurityLev
   if (ret < 0)
     {
       creds->cred = NULL;
-      set_error (error, LATCH_ERROR_TLS, "cannot allocate TLS credentials: %s",
-                 gnutls_strerror (ret));
+      latch_error_set (error, LATCH_ERROR_TLS, "cannot allocate TLS credentials: %s",
+                       gnutls_strerror (ret));
       return NULL;
     }
   /* CRLs that do not verify against the CAs are dropped (then refused).
@@ -853,10 +838,10 @@ creds_new (const LatchTlsSettings *settings, LatchTlsRole role, LatchSecurityLev
                                                   NULL, 0);
       if (ret < 0)
         {
-          set_error (error, LATCH_ERROR_TLS,
-                     "GnuTLS refuses certificate %s (TlsCertificate) with private key %s "
-                     "(TlsPrivateKey): %s", settings->certificate, settings->private_key,
-                     gnutls_strerror (ret));
+          latch_error_set (error, LATCH_ERROR_TLS,
+                           "GnuTLS refuses certificate %s (TlsCertificate) with private key %s "
+                           "(TlsPrivateKey): %s", settings->certificate, settings->private_key,
+                           gnutls_strerror (ret));
           return NULL;
         }
     }
@@ -865,10 +850,10 @@ creds_new (const LatchTlsSettings *settings, LatchTlsRole role, LatchSecurityLev
   ret = gnutls_certificate_set_x509_trust_mem (creds->cred, &d, GNUTLS_X509_FMT_PEM);
   if (ret <= 0)
     {
-      set_error (error, LATCH_ERROR_TLS,
-                 "CA certificate %s (TlsCaCertificate) gave GnuTLS no trusted certificate%s%s",
-                 settings->ca_certificate, ret < 0 ? ": " : "",
-                 ret < 0 ? gnutls_strerror (ret) : "");
+      latch_error_set (error, LATCH_ERROR_TLS,
+                       "CA certificate %s (TlsCaCertificate) gave GnuTLS no trusted certificate%s%s",
+                       settings->ca_certificate, ret < 0 ? ": " : "",
+                       ret < 0 ? gnutls_strerror (ret) : "");
       return NULL;
     }
 
@@ -878,10 +863,10 @@ creds_new (const LatchTlsSettings *settings, LatchTlsRole role, LatchSecurityLev
       ret = gnutls_certificate_set_x509_crl_mem (creds->cred, &d, GNUTLS_X509_FMT_PEM);
       if (ret <= 0)
         {
-          set_error (error, LATCH_ERROR_TLS,
-                     "CRL %s (TlsCrl) is not signed by a CA in %s (TlsCaCertificate)%s%s",
-                     settings->crl, settings->ca_certificate, ret < 0 ? ": " : "",
-                     ret < 0 ? gnutls_strerror (ret) : "");
+          latch_error_set (error, LATCH_ERROR_TLS,
+                           "CRL %s (TlsCrl) is not signed by a CA in %s (TlsCaCertificate)%s%s",
+                           settings->crl, settings->ca_certificate, ret < 0 ? ": " : "",
+                           ret < 0 ? gnutls_strerror (ret) : "");
           return NULL;
         }
     }
@@ -1209,8 +1194,8 @@ session_new (LatchTlsCreds *creds, int fd, const char *peer_label, GError **erro
   if (ret < 0)
     {
       s->session = NULL;
-      set_error (error, LATCH_ERROR_TLS, "cannot start a TLS session with %s: %s",
-                 s->peer_label, gnutls_strerror (ret));
+      latch_error_set (error, LATCH_ERROR_TLS, "cannot start a TLS session with %s: %s",
+                       s->peer_label, gnutls_strerror (ret));
       return NULL;
     }
   ret = gnutls_credentials_set (s->session, GNUTLS_CRD_CERTIFICATE, creds->cred);
@@ -1218,8 +1203,8 @@ session_new (LatchTlsCreds *creds, int fd, const char *peer_label, GError **erro
     ret = gnutls_priority_set (s->session, creds->priority);
   if (ret < 0)
     {
-      set_error (error, LATCH_ERROR_TLS, "cannot set up the TLS session with %s: %s",
-                 s->peer_label, gnutls_strerror (ret));
+      latch_error_set (error, LATCH_ERROR_TLS, "cannot set up the TLS session with %s: %s",
+                       s->peer_label, gnutls_strerror (ret));
       return NULL;
     }
   if (creds->role == LATCH_TLS_SERVER)
@@ -1280,38 +1265,38 @@ explain_alert (LatchTlsSession *s, gboolean in_handshake, GError **error)
   switch ((int)alert)
     {
     case GNUTLS_A_UNKNOWN_CA:
-      set_error (error, LATCH_ERROR_TLS_REFUSED,
-                 "%s refused our certificate: it does not trust the CA that signed it",
-                 label);
+      latch_error_set (error, LATCH_ERROR_TLS_REFUSED,
+                       "%s refused our certificate: it does not trust the CA that signed it",
+                       label);
       return;
     case GNUTLS_A_CERTIFICATE_EXPIRED:
-      set_error (error, LATCH_ERROR_TLS_REFUSED,
-                 "%s refused our certificate: our certificate has expired or is not yet "
-                 "valid", label);
+      latch_error_set (error, LATCH_ERROR_TLS_REFUSED,
+                       "%s refused our certificate: our certificate has expired or is not yet "
+                       "valid", label);
       return;
     case GNUTLS_A_CERTIFICATE_REVOKED:
-      set_error (error, LATCH_ERROR_TLS_REFUSED,
-                 "%s refused our certificate: our certificate was revoked", label);
+      latch_error_set (error, LATCH_ERROR_TLS_REFUSED,
+                       "%s refused our certificate: our certificate was revoked", label);
       return;
     case GNUTLS_A_UNSUPPORTED_CERTIFICATE:
-      set_error (error, LATCH_ERROR_TLS_REFUSED,
-                 "%s refused our certificate: it is not meant for TLS %s use (key "
-                 "purpose), or its type is not accepted", label, our_use);
+      latch_error_set (error, LATCH_ERROR_TLS_REFUSED,
+                       "%s refused our certificate: it is not meant for TLS %s use (key "
+                       "purpose), or its type is not accepted", label, our_use);
       return;
     case GNUTLS_A_BAD_CERTIFICATE:
-      set_error (error, LATCH_ERROR_TLS_REFUSED,
-                 "%s refused our certificate as bad (e.g. an RSA key under %d bits, or a "
-                 "bad signature)", label, MIN_RSA_BITS);
+      latch_error_set (error, LATCH_ERROR_TLS_REFUSED,
+                       "%s refused our certificate as bad (e.g. an RSA key under %d bits, or a "
+                       "bad signature)", label, MIN_RSA_BITS);
       return;
     case GNUTLS_A_CERTIFICATE_UNKNOWN:
-      set_error (error, LATCH_ERROR_TLS_REFUSED,
-                 "%s refused our certificate: it could not verify it (certificate unknown; "
-                 "is its CRL out of date?)", label);
+      latch_error_set (error, LATCH_ERROR_TLS_REFUSED,
+                       "%s refused our certificate: it could not verify it (certificate unknown; "
+                       "is its CRL out of date?)", label);
       return;
     case GNUTLS_A_CERTIFICATE_REQUIRED:
-      set_error (error, LATCH_ERROR_TLS_REFUSED,
-                 "%s requires a client certificate: give --tls-certificate and "
-                 "--tls-private-key", label);
+      latch_error_set (error, LATCH_ERROR_TLS_REFUSED,
+                       "%s requires a client certificate: give --tls-certificate and "
+                       "--tls-private-key", label);
       return;
     default:
       break;
@@ -1319,24 +1304,24 @@ explain_alert (LatchTlsSession *s, gboolean in_handshake, GError **error)
   if (s->creds->role == LATCH_TLS_CLIENT && !s->creds->has_own_cert
       && alert == GNUTLS_A_HANDSHAKE_FAILURE)
     {
-      set_error (error, LATCH_ERROR_TLS_REFUSED,
-                 "%s requires a client certificate: give --tls-certificate and "
-                 "--tls-private-key", label);
+      latch_error_set (error, LATCH_ERROR_TLS_REFUSED,
+                       "%s requires a client certificate: give --tls-certificate and "
+                       "--tls-private-key", label);
       return;
     }
   if (is_version_or_cipher_alert (alert))
     {
-      set_error (error, LATCH_ERROR_TLS,
-                 "%s ended the TLS handshake (%s): no TLS version or cipher in common: "
-                 "check TlsPriority on both sides", label, alert_name);
+      latch_error_set (error, LATCH_ERROR_TLS,
+                       "%s ended the TLS handshake (%s): no TLS version or cipher in common: "
+                       "check TlsPriority on both sides", label, alert_name);
       return;
     }
   if (in_handshake)
-    set_error (error, LATCH_ERROR_TLS_REFUSED, "%s ended the TLS handshake: %s", label,
-               alert_name);
+    latch_error_set (error, LATCH_ERROR_TLS_REFUSED, "%s ended the TLS handshake: %s", label,
+                     alert_name);
   else
-    set_error (error, LATCH_ERROR_TLS_REFUSED, "%s ended the TLS connection: %s", label,
-               alert_name);
+    latch_error_set (error, LATCH_ERROR_TLS_REFUSED, "%s ended the TLS connection: %s", label,
+                     alert_name);
 }
 
 static gboolean
@@ -1375,18 +1360,18 @@ handshake_failed (LatchTlsSession *s, int ret, GError **error)
   if (s->clear_peer)
     {
       if (s->creds->role == LATCH_TLS_CLIENT)
-        set_error (error, LATCH_ERROR_TLS_CLEAR_PEER,
-                   "%s answered in clear text: it does not speak TLS (configure it with the "
-                   "same TLS settings, or remove TLS here)", s->peer_label);
+        latch_error_set (error, LATCH_ERROR_TLS_CLEAR_PEER,
+                         "%s answered in clear text: it does not speak TLS (configure it with the "
+                         "same TLS settings, or remove TLS here)", s->peer_label);
       else
-        set_error (error, LATCH_ERROR_TLS_CLEAR_PEER,
-                   "%s sent clear text: it does not speak TLS (configure it with the same "
-                   "TLS settings, or remove TLS here)", s->peer_label);
+        latch_error_set (error, LATCH_ERROR_TLS_CLEAR_PEER,
+                         "%s sent clear text: it does not speak TLS (configure it with the same "
+                         "TLS settings, or remove TLS here)", s->peer_label);
       return LATCH_TLS_FAILED;
     }
   if (s->refusal != NULL)
     {
-      set_error (error, LATCH_ERROR_TLS_VERIFY, "%s", s->refusal);
+      latch_error_set (error, LATCH_ERROR_TLS_VERIFY, "%s", s->refusal);
       send_alert (s, s->refusal_alert);
       return LATCH_TLS_FAILED;
     }
@@ -1405,8 +1390,8 @@ handshake_failed (LatchTlsSession *s, int ret, GError **error)
   if (s->creds->role == LATCH_TLS_SERVER
       && (ret == GNUTLS_E_NO_CERTIFICATE_FOUND || ret == GNUTLS_E_CERTIFICATE_REQUIRED))
     {
-      set_error (error, LATCH_ERROR_TLS_VERIFY,
-                 "%s sent no certificate (this side requires one)", s->peer_label);
+      latch_error_set (error, LATCH_ERROR_TLS_VERIFY,
+                       "%s sent no certificate (this side requires one)", s->peer_label);
       send_alert (s, gnutls_protocol_get_version (s->session) == GNUTLS_TLS1_3
                          ? GNUTLS_A_CERTIFICATE_REQUIRED
                          : GNUTLS_A_HANDSHAKE_FAILURE);
@@ -1419,28 +1404,28 @@ handshake_failed (LatchTlsSession *s, int ret, GError **error)
       /* Closed without an alert (every refusal sends one): the peer is
        * going away, e.g. a daemon exiting at the end of a quiesce while
        * this handshake ran, and the caller may retry. */
-      set_error (error, LATCH_ERROR_CONNECTION_CLOSED,
-                 "%s closed the connection during the TLS handshake%s",
-                 s->peer_label,
-                 s->got_data ? ""
-                             : " without answering (does it use TLS, and does it accept "
-                               "this connection?)");
+      latch_error_set (error, LATCH_ERROR_CONNECTION_CLOSED,
+                       "%s closed the connection during the TLS handshake%s",
+                       s->peer_label,
+                       s->got_data ? ""
+                                   : " without answering (does it use TLS, and does it accept "
+                                     "this connection?)");
       return LATCH_TLS_FAILED;
     }
   if (ret == GNUTLS_E_PUSH_ERROR || ret == GNUTLS_E_PULL_ERROR)
     {
-      set_error (error, LATCH_ERROR_TLS, "TLS handshake with %s: %s", s->peer_label,
-                 g_strerror (s->saved_errno));
+      latch_error_set (error, LATCH_ERROR_TLS, "TLS handshake with %s: %s", s->peer_label,
+                       g_strerror (s->saved_errno));
       return LATCH_TLS_FAILED;
     }
   alert = gnutls_error_to_alert (ret, &alert_level);
   if (is_no_common_error (ret))
-    set_error (error, LATCH_ERROR_TLS,
-               "no TLS version or cipher in common with %s: check TlsPriority on both "
-               "sides (%s)", s->peer_label, gnutls_strerror (ret));
+    latch_error_set (error, LATCH_ERROR_TLS,
+                     "no TLS version or cipher in common with %s: check TlsPriority on both "
+                     "sides (%s)", s->peer_label, gnutls_strerror (ret));
   else
-    set_error (error, LATCH_ERROR_TLS, "TLS handshake with %s failed: %s", s->peer_label,
-               gnutls_strerror (ret));
+    latch_error_set (error, LATCH_ERROR_TLS, "TLS handshake with %s failed: %s", s->peer_label,
+                     gnutls_strerror (ret));
   if (alert >= 0 && alert_level == GNUTLS_AL_FATAL)
     send_alert (s, (gnutls_alert_description_t)alert);
   return LATCH_TLS_FAILED;
@@ -1455,8 +1440,8 @@ session_handshake (LatchTlsSession *s, GError **error)
     return LATCH_TLS_OK;
   if (s->failed)
     {
-      set_error (error, LATCH_ERROR_TLS, "the TLS handshake with %s has already failed",
-                 s->peer_label);
+      latch_error_set (error, LATCH_ERROR_TLS, "the TLS handshake with %s has already failed",
+                       s->peer_label);
       return LATCH_TLS_FAILED;
     }
   /* A warning alert interrupts the handshake without ending it. */
@@ -1480,7 +1465,7 @@ session_handshake (LatchTlsSession *s, GError **error)
       if (s->refusal == NULL)
         refuse_peer (s, GNUTLS_A_CERTIFICATE_REQUIRED,
                      "%s sent no certificate (this side requires one)", s->peer_label);
-      set_error (error, LATCH_ERROR_TLS_VERIFY, "%s", s->refusal);
+      latch_error_set (error, LATCH_ERROR_TLS_VERIFY, "%s", s->refusal);
       send_alert (s, s->refusal_alert);
       return LATCH_TLS_FAILED;
     }
@@ -1493,8 +1478,8 @@ require_handshake (LatchTlsSession *s, GError **error)
 {
   if (s->handshake_done)
     return TRUE;
-  return set_error (error, LATCH_ERROR_TLS, "no TLS session with %s yet (handshake %s)",
-                    s->peer_label, s->failed ? "failed" : "not done");
+  return latch_error_set (error, LATCH_ERROR_TLS, "no TLS session with %s yet (handshake %s)",
+                          s->peer_label, s->failed ? "failed" : "not done");
 }
 
 static LatchTlsStatus
@@ -1540,16 +1525,16 @@ session_recv (LatchTlsSession *s, char *buf, gsize len, gsize *got, GError **err
           *got = 0;
           return LATCH_TLS_OK;
         }
-      set_error (error, LATCH_ERROR_IO, "TLS read from %s: %s", s->peer_label,
-                 g_strerror (s->saved_errno));
+      latch_error_set (error, LATCH_ERROR_IO, "TLS read from %s: %s", s->peer_label,
+                       g_strerror (s->saved_errno));
       return LATCH_TLS_FAILED;
     case GNUTLS_E_PUSH_ERROR:
-      set_error (error, LATCH_ERROR_IO, "TLS read from %s: %s", s->peer_label,
-                 g_strerror (s->saved_errno));
+      latch_error_set (error, LATCH_ERROR_IO, "TLS read from %s: %s", s->peer_label,
+                       g_strerror (s->saved_errno));
       return LATCH_TLS_FAILED;
     default:
-      set_error (error, LATCH_ERROR_IO, "TLS read from %s: %s", s->peer_label,
-                 gnutls_strerror ((int)ret));
+      latch_error_set (error, LATCH_ERROR_IO, "TLS read from %s: %s", s->peer_label,
+                       gnutls_strerror ((int)ret));
       return LATCH_TLS_FAILED;
     }
 }
@@ -1597,11 +1582,11 @@ session_send (LatchTlsSession *s, const char *data, gsize len, gsize *sent, GErr
 
       if (is_closed_errno (e) && find_peer_alert (s, error))
         return LATCH_TLS_FAILED;
-      set_error (error, LATCH_ERROR_IO, "TLS write to %s: %s", s->peer_label, g_strerror (e));
+      latch_error_set (error, LATCH_ERROR_IO, "TLS write to %s: %s", s->peer_label, g_strerror (e));
       return LATCH_TLS_FAILED;
     }
-  set_error (error, LATCH_ERROR_IO, "TLS write to %s: %s", s->peer_label,
-             gnutls_strerror ((int)ret));
+  latch_error_set (error, LATCH_ERROR_IO, "TLS write to %s: %s", s->peer_label,
+                   gnutls_strerror ((int)ret));
   return LATCH_TLS_FAILED;
 }
 
@@ -1635,34 +1620,34 @@ check_peer_id (LatchTlsSession *s, const char *announced, GError **error)
   if (!require_handshake (s, error))
     return FALSE;
   if (!s->peer_verified)
-    return set_error (error, LATCH_ERROR_TLS_PEER_ID,
-                      "%s sent no verified certificate, so its machine ID '%s' cannot be "
-                      "checked", s->peer_label, qannounced);
+    return latch_error_set (error, LATCH_ERROR_TLS_PEER_ID,
+                            "%s sent no verified certificate, so its machine ID '%s' cannot be "
+                            "checked", s->peer_label, qannounced);
   if (announced == NULL || *announced == '\0')
     {
       g_autofree char *qcn = quote (s->peer_cn != NULL ? s->peer_cn : "");
       g_autofree char *dns = describe_dns (s->peer_dns);
 
-      return set_error (error, LATCH_ERROR_TLS_PEER_ID,
-                        "%s announced no machine ID; its certificate names '%s'%s",
-                        s->peer_label, qcn, dns);
+      return latch_error_set (error, LATCH_ERROR_TLS_PEER_ID,
+                              "%s announced no machine ID; its certificate names '%s'%s",
+                              s->peer_label, qcn, dns);
     }
   if (!identity_matches (s->peer_cn, s->peer_dns, announced))
     {
       g_autofree char *qcn = quote (s->peer_cn != NULL ? s->peer_cn : "");
       g_autofree char *dns = describe_dns (s->peer_dns);
 
-      return set_error (error, LATCH_ERROR_TLS_PEER_ID,
-                        "%s announced ID '%s' but its certificate names '%s'%s (a node's "
-                        "machine ID must be its certificate's CN, or a DNS name in it: check "
-                        "that node's machine ID and certificate)", s->peer_label, qannounced,
-                        qcn, dns);
+      return latch_error_set (error, LATCH_ERROR_TLS_PEER_ID,
+                              "%s announced ID '%s' but its certificate names '%s'%s (a node's "
+                              "machine ID must be its certificate's CN, or a DNS name in it: check "
+                              "that node's machine ID and certificate)", s->peer_label, qannounced,
+                              qcn, dns);
     }
   if (c->role == LATCH_TLS_SERVER && c->allowed != NULL
       && !g_hash_table_contains (c->allowed, announced))
-    return set_error (error, LATCH_ERROR_TLS_NOT_ALLOWED,
-                      "%s (machine ID %s) is not allowed by TlsAllowedPeers %s",
-                      s->peer_label, qannounced, c->allowed_file);
+    return latch_error_set (error, LATCH_ERROR_TLS_NOT_ALLOWED,
+                            "%s (machine ID %s) is not allowed by TlsAllowedPeers %s",
+                            s->peer_label, qannounced, c->allowed_file);
   return TRUE;
 }
 
