@@ -87,9 +87,10 @@ wait_datagram (int fd, struct sockaddr_storage *from, socklen_t *from_len, GErro
     }
 }
 
+/* To the group g, or (g NULL) to a peer. */
 static gboolean
-send_datagram (int fd, const char *text, const struct sockaddr *to, socklen_t to_len,
-               GError **error)
+send_datagram (int fd, const char *text, const GroupAddr *g, const struct sockaddr *to,
+               socklen_t to_len, GError **error)
 {
   ssize_t n;
 
@@ -100,12 +101,25 @@ send_datagram (int fd, const char *text, const struct sockaddr *to, socklen_t to
     {
       int e = errno;
       g_autofree char *label = latch_discovery_sockaddr_label (to, to_len);
+      g_autofree char *why = g != NULL ? latch_discovery_explain_errno (g, e) : g_strdup ("");
 
-      g_set_error (error, LATCH_ERROR, LATCH_ERROR_IO, "sending to %s: %s", label,
-                   g_strerror (e));
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_IO, "sending to %s: %s%s", label,
+                   g_strerror (e), why);
       return FALSE;
     }
   return TRUE;
+}
+
+/* The kernel's own words plus latch's explanation (what discovery says). */
+static gboolean
+join_failed (const GroupAddr *g, const char *what, GError **error)
+{
+  int e = errno;
+  g_autofree char *why = latch_discovery_explain_errno (g, e);
+
+  g_set_error (error, LATCH_ERROR, LATCH_ERROR_FAILED, "setsockopt %s: %s%s", what,
+               g_strerror (e), why);
+  return FALSE;
 }
 
 static gboolean
@@ -117,8 +131,8 @@ join_group (int fd, const GroupAddr *g, GError **error)
 
       mreqn.imr_multiaddr = ((const struct sockaddr_in *)&g->addr)->sin_addr;
       mreqn.imr_ifindex = (int)g->ifindex;
-      return latch_discovery_set_opt (fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreqn,
-                                      sizeof mreqn, "IP_ADD_MEMBERSHIP", error);
+      if (setsockopt (fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreqn, sizeof mreqn) < 0)
+        return join_failed (g, "IP_ADD_MEMBERSHIP", error);
     }
   else
     {
@@ -126,9 +140,10 @@ join_group (int fd, const GroupAddr *g, GError **error)
 
       mreq.ipv6mr_multiaddr = ((const struct sockaddr_in6 *)&g->addr)->sin6_addr;
       mreq.ipv6mr_interface = g->ifindex;
-      return latch_discovery_set_opt (fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq, sizeof mreq,
-                                      "IPV6_JOIN_GROUP", error);
+      if (setsockopt (fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq, sizeof mreq) < 0)
+        return join_failed (g, "IPV6_JOIN_GROUP", error);
     }
+  return TRUE;
 }
 
 static gboolean
@@ -226,11 +241,11 @@ latch_debug_mcast_run (const LatchConfig *config, gboolean server)
 
   if (config->multicast_address == NULL)
     return fail ("no multicast group: this feature uses MulticastAddress:MulticastPort",
-                 "give -A GROUP (e.g. ff02::1:2815 with -n IFACE, or 239.255.28.15) and "
-                 "-P PORT");
+                 "give -A GROUP (e.g. ff02::1:2815 or 239.255.28.15; -n IFACE to "
+                 "choose the interface) and -P PORT");
   if (!latch_discovery_resolve_group (&group, &g, &error))
-    return fail (error->message, "give -A a multicast group (and -n IFACE for a "
-                                 "link-local IPv6 group)");
+    return fail (error->message, "give -A a multicast group (IPv4 224.0.0.0/4 or IPv6 "
+                                 "ff00::/8) and, with -n, an interface of this host");
   label = latch_discovery_group_label (&group);
   fd = latch_discovery_open_udp_socket (g.family, &error);
   if (fd < 0)
@@ -257,7 +272,7 @@ latch_debug_mcast_run (const LatchConfig *config, gboolean server)
       else
         {
           printf ("Arrived datagram is '%s'\n", arrived);
-          if (!send_datagram (fd, WELCOME, (struct sockaddr *)&from, from_len, &error))
+          if (!send_datagram (fd, WELCOME, NULL, (struct sockaddr *)&from, from_len, &error))
             status = fail (error->message, "check the route back to the client");
           else
             {
@@ -269,7 +284,7 @@ latch_debug_mcast_run (const LatchConfig *config, gboolean server)
   else
     {
       if (!setup_sender (fd, &g, config->discovery_ttl, &error)
-          || !send_datagram (fd, HELLO, (struct sockaddr *)&g.addr, g.len, &error))
+          || !send_datagram (fd, HELLO, &g, (struct sockaddr *)&g.addr, g.len, &error))
         status = fail (error->message, "check the interface (-n), its multicast flag and "
                                        "a route to the group");
       else

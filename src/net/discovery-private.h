@@ -14,12 +14,14 @@ G_BEGIN_DECLS
 /* The group, resolved and checked. */
 typedef struct
 {
-  struct sockaddr_storage addr; /* group:port; scope set for link-local */
+  struct sockaddr_storage addr; /* group:port; an interface- or link-local
+                                 * group has ifindex as its scope */
   socklen_t len;
   int family;
   unsigned ifindex;         /* 0: the kernel's choice */
   char ifname[IF_NAMESIZE]; /* "" when ifindex is 0 */
-  gboolean is_link_local;   /* IPv6 link-local scope group */
+  gboolean is_scoped;       /* IPv6 interface-local (ff01::/16) or
+                             * link-local (ff02::/16) group */
 } GroupAddr;
 
 char * latch_discovery_group_label (const LatchDiscoveryGroup *group);
@@ -30,6 +32,9 @@ int latch_discovery_open_udp_socket (int family, GError **error);
 char * latch_discovery_numeric_host (const struct sockaddr *sa, socklen_t len);
 char * latch_discovery_sockaddr_label (const struct sockaddr *sa, socklen_t len);
 gboolean latch_discovery_is_unspecified (const struct sockaddr *sa);
+/* Why sending to, joining or routing to g failed with errno err, and what
+ * to do, as text to append to the error: ": ..." or "" (transfer full). */
+char * latch_discovery_explain_errno (const GroupAddr *g, int err);
 
 G_END_DECLS
 

@@ -284,14 +284,12 @@ static gboolean
 join_failed (const GroupAddr *g, GError **error)
 {
   int saved = errno;
-
   /* Without an interface the kernel picks one by routing to the group:
    * ENODEV means no route. */
+  g_autofree char *why = latch_discovery_explain_errno (g, saved);
+
   g_set_error (error, LATCH_ERROR, LATCH_ERROR_FAILED, "join the group: %s%s",
-               g_strerror (saved),
-               g->ifindex == 0 && (saved == ENODEV || saved == ENETUNREACH)
-                   ? " (add a multicast route or give -n IFACE)"
-                   : "");
+               g_strerror (saved), why);
   return FALSE;
 }
 

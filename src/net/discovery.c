@@ -33,6 +33,14 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#ifdef __linux__
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#endif
+
+/* How long the kernel may take to answer a route query. */
+#define ROUTE_QUERY_MS 1000
+
 /* ---- helpers ---------------------------------------------------------- */
 
 char *
@@ -138,22 +146,13 @@ latch_discovery_resolve_group (const LatchDiscoveryGroup *group, GroupAddr *out,
       /* A scope written in the group ("ff02::1%eth0") stands for -n. */
       if (g.ifindex == 0)
         g.ifindex = sin6->sin6_scope_id;
-      g.is_link_local = IN6_IS_ADDR_MC_LINKLOCAL (&sin6->sin6_addr)
-                        || IN6_IS_ADDR_MC_NODELOCAL (&sin6->sin6_addr);
-      if (g.is_link_local)
-        {
-          if (g.ifindex == 0)
-            {
-              g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
-                           "discovery group %s is an IPv6 link-local group: "
-                           "give the interface with -n IFACE",
-                           group->group);
-              return FALSE;
-            }
-          sin6->sin6_scope_id = g.ifindex;
-        }
-      else
-        sin6->sin6_scope_id = 0;
+      g.is_scoped = IN6_IS_ADDR_MC_NODELOCAL (&sin6->sin6_addr)
+                    || IN6_IS_ADDR_MC_LINKLOCAL (&sin6->sin6_addr);
+      /* Without an interface, an interface- or link-local group goes
+       * where the kernel routes it (its default multicast interface), as
+       * in FLoM; when it cannot, sending and joining fail and
+       * latch_discovery_explain_errno() says why. */
+      sin6->sin6_scope_id = g.is_scoped ? g.ifindex : 0;
     }
   if (g.ifindex != 0 && if_indextoname (g.ifindex, g.ifname) == NULL)
     {
@@ -234,6 +233,184 @@ latch_discovery_is_unspecified (const struct sockaddr *sa)
   return TRUE;
 }
 
+/* "IPv4", "IPv6 interface-local", "IPv6 link-local" or "IPv6", for
+ * messages. */
+static const char *
+group_kind (const GroupAddr *g)
+{
+  const struct in6_addr *a6 = &((const struct sockaddr_in6 *) &g->addr)->sin6_addr;
+
+  if (g->family == AF_INET)
+    return "IPv4";
+  if (IN6_IS_ADDR_MC_NODELOCAL (a6))
+    return "IPv6 interface-local";
+  if (IN6_IS_ADDR_MC_LINKLOCAL (a6))
+    return "IPv6 link-local";
+  return "IPv6";
+}
+
+/* The interface the kernel sends g by when none is given: its default
+ * multicast interface for g, the one `ip route get GROUP` names (the
+ * route lookup of sendto() and of a join on interface 0).  0 when there
+ * is none, with *err_out set to the kernel's errno (ENETUNREACH: no
+ * route). */
+static unsigned
+route_interface (const GroupAddr *g, int *err_out)
+{
+#ifdef __linux__
+  struct
+  {
+    struct nlmsghdr nh;
+    struct rtmsg rt;
+    char attrs[RTA_SPACE (sizeof (struct in6_addr))];
+  } req;
+  union
+  {
+    struct nlmsghdr nh; /* aligns the buffer */
+    char bytes[8192];
+  } reply;
+  struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+  g_auto (LatchFd) fd = -1;
+  struct rtattr *rta;
+  const void *dst;
+  size_t dst_len;
+  gint64 deadline;
+
+  if (g->family == AF_INET)
+    {
+      dst = &((const struct sockaddr_in *) &g->addr)->sin_addr;
+      dst_len = sizeof (struct in_addr);
+    }
+  else
+    {
+      dst = &((const struct sockaddr_in6 *) &g->addr)->sin6_addr;
+      dst_len = sizeof (struct in6_addr);
+    }
+  memset (&req, 0, sizeof req);
+  req.nh.nlmsg_len = NLMSG_LENGTH (sizeof req.rt);
+  req.nh.nlmsg_type = RTM_GETROUTE;
+  req.nh.nlmsg_flags = NLM_F_REQUEST;
+  req.nh.nlmsg_seq = 1;
+  req.rt.rtm_family = (unsigned char) g->family;
+  req.rt.rtm_dst_len = (unsigned char) (dst_len * 8);
+  rta = (struct rtattr *) ((char *) &req + NLMSG_ALIGN (req.nh.nlmsg_len));
+  rta->rta_type = RTA_DST;
+  rta->rta_len = RTA_LENGTH (dst_len);
+  memcpy (RTA_DATA (rta), dst, dst_len);
+  req.nh.nlmsg_len = NLMSG_ALIGN (req.nh.nlmsg_len) + RTA_ALIGN (rta->rta_len);
+
+  fd = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0 || sendto (fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *) &kernel,
+                        sizeof kernel) < 0)
+    {
+      *err_out = errno;
+      return 0;
+    }
+  deadline = g_get_monotonic_time () + ROUTE_QUERY_MS * G_TIME_SPAN_MILLISECOND;
+  for (;;)
+    {
+      struct pollfd pfd = { .fd = fd, .events = POLLIN };
+      gint64 left = (deadline - g_get_monotonic_time ()) / G_TIME_SPAN_MILLISECOND;
+      ssize_t n;
+      int len;
+
+      if (left <= 0 || poll (&pfd, 1, (int) left + 1) == 0)
+        {
+          *err_out = ETIMEDOUT;
+          return 0;
+        }
+      n = recv (fd, &reply, sizeof reply, MSG_DONTWAIT);
+      if (n < 0)
+        {
+          if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+            continue;
+          *err_out = errno;
+          return 0;
+        }
+      len = (int) n;
+      /* NLMSG_OK (nh, len), without its signed/unsigned comparison. */
+      for (struct nlmsghdr *nh = &reply.nh;
+           len >= (int) sizeof *nh && nh->nlmsg_len >= sizeof *nh
+           && nh->nlmsg_len <= (unsigned) len;
+           nh = NLMSG_NEXT (nh, len))
+        {
+          const struct rtmsg *rt = NLMSG_DATA (nh);
+          int attrs_len;
+
+          if (nh->nlmsg_seq != req.nh.nlmsg_seq)
+            continue;
+          if (nh->nlmsg_type == NLMSG_ERROR)
+            {
+              const struct nlmsgerr *e = NLMSG_DATA (nh);
+
+              *err_out = e->error < 0 ? -e->error : EPROTO;
+              return 0;
+            }
+          if (nh->nlmsg_type != RTM_NEWROUTE)
+            continue;
+          attrs_len = (int) RTM_PAYLOAD (nh);
+          for (const struct rtattr *a = RTM_RTA (rt); RTA_OK (a, attrs_len);
+               a = RTA_NEXT (a, attrs_len))
+            if (a->rta_type == RTA_OIF && RTA_PAYLOAD (a) >= sizeof (int))
+              {
+                int oif;
+
+                memcpy (&oif, RTA_DATA (a), sizeof oif);
+                if (oif > 0)
+                  return (unsigned) oif;
+              }
+          *err_out = ENODEV;
+          return 0;
+        }
+    }
+#else
+  (void) g;
+  *err_out = ENOSYS;
+  return 0;
+#endif
+}
+
+char *
+latch_discovery_explain_errno (const GroupAddr *g, int err)
+{
+  const char *family = g->family == AF_INET ? "IPv4" : "IPv6";
+  char name[IF_NAMESIZE];
+  unsigned oif;
+  int why = 0;
+
+  if (g->ifindex != 0)
+    {
+      if (err == EADDRNOTAVAIL)
+        return g_strdup_printf (": interface %s has no %s address", g->ifname, family);
+      if (err == ENETDOWN)
+        return g_strdup_printf (": interface %s is down", g->ifname);
+      return g_strdup ("");
+    }
+  switch (err)
+    {
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+    case ENODEV:
+      /* The kernel found no route for the group: no default interface. */
+      return g_strdup_printf (": no multicast route for this %s group, so the kernel "
+                              "has no default interface for it: give the interface "
+                              "with -n IFACE, or add a multicast route",
+                              group_kind (g));
+    case EADDRNOTAVAIL:
+      /* It has one, but no source address there. */
+      oif = route_interface (g, &why);
+      if (oif != 0 && if_indextoname (oif, name) != NULL)
+        return g_strdup_printf (": the kernel's default interface for this %s group, %s, "
+                                "has no %s address: give the interface with -n IFACE",
+                                group_kind (g), name, family);
+      return g_strdup_printf (": the kernel's default interface for this %s group has "
+                              "no %s address: give the interface with -n IFACE",
+                              group_kind (g), family);
+    default:
+      return g_strdup ("");
+    }
+}
+
 /* ---- client ----------------------------------------------------------- */
 
 /* Multicast options of the client socket: TTL / hop limit, loopback (a
@@ -286,26 +463,27 @@ setup_client_socket (int fd, const GroupAddr *g, int ttl, GError **error)
 static gboolean
 send_query (int fd, const GroupAddr *g, const GString *query, GError **error)
 {
+  g_autofree char *why = NULL;
+  int saved;
+
   for (;;)
     {
       ssize_t n = sendto (fd, query->str, query->len, 0,
                           (const struct sockaddr *) &g->addr, g->len);
-      int saved = errno;
 
+      saved = errno;
       if (n >= 0)
         return TRUE;
       if (saved == EINTR)
         continue;
       if (saved == EAGAIN || saved == EWOULDBLOCK || saved == ENOBUFS)
         return TRUE; /* lost like any datagram; the next attempt resends */
-      g_set_error (error, LATCH_ERROR, LATCH_ERROR_FAILED, "send: %s%s",
-                   g_strerror (saved),
-                   saved == ENETUNREACH || saved == EHOSTUNREACH
-                           || saved == ENODEV
-                       ? " (add a multicast route or give -n IFACE)"
-                       : "");
-      return FALSE;
+      break;
     }
+  why = latch_discovery_explain_errno (g, saved);
+  g_set_error (error, LATCH_ERROR, LATCH_ERROR_FAILED, "send: %s%s",
+               g_strerror (saved), why);
+  return FALSE;
 }
 
 /* The daemon's address from an answer and its datagram's source, or NULL
@@ -508,7 +686,7 @@ latch_discovery_find (const LatchDiscoveryGroup *group, int attempts,
 /* ---- local address ---------------------------------------------------- */
 
 /* An address of interface g->ifname in g's family: for IPv6, link-local
- * for a link-local group, otherwise not link-local. */
+ * for an interface- or link-local group, otherwise not link-local. */
 static char *
 interface_address (const GroupAddr *g, GError **error)
 {
@@ -537,7 +715,7 @@ interface_address (const GroupAddr *g, GError **error)
           continue;
         }
       memcpy (&sin6, ifa->ifa_addr, sizeof sin6);
-      if (!IN6_IS_ADDR_LINKLOCAL (&sin6.sin6_addr) != !g->is_link_local)
+      if (!IN6_IS_ADDR_LINKLOCAL (&sin6.sin6_addr) != !g->is_scoped)
         continue;
       if (IN6_IS_ADDR_LINKLOCAL (&sin6.sin6_addr))
         sin6.sin6_scope_id = g->ifindex;
@@ -551,7 +729,7 @@ interface_address (const GroupAddr *g, GError **error)
 
   if (g->family == AF_INET)
     what = "IPv4 address";
-  else if (g->is_link_local)
+  else if (g->is_scoped)
     what = "IPv6 link-local address";
   else
     what = "IPv6 address other than a link-local one";
@@ -561,24 +739,45 @@ interface_address (const GroupAddr *g, GError **error)
 }
 
 /* The source address the kernel picks for traffic to the group: connect()
- * on a UDP socket routes without sending anything. */
+ * on a UDP socket routes without sending anything.  An interface- or
+ * link-local group cannot be connected to without an interface: it gets
+ * the one the kernel sends it by (route_interface()), and the address
+ * then carries that interface as its scope. */
 static char *
 route_address (const GroupAddr *g, GError **error)
 {
   g_auto (LatchFd) fd = latch_discovery_open_udp_socket (g->family, error);
+  struct sockaddr_storage to = g->addr;
   struct sockaddr_storage ss = { 0 };
   socklen_t len = sizeof ss;
   char *address;
 
   if (fd < 0)
     return NULL;
-  if (connect (fd, (const struct sockaddr *) &g->addr, g->len) < 0)
+  if (g->is_scoped)
+    {
+      int saved = 0;
+      unsigned oif = route_interface (g, &saved);
+
+      if (oif == 0)
+        {
+          g_autofree char *why = latch_discovery_explain_errno (g, saved);
+
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_FAILED,
+                       "no interface for the group (%s)%s", g_strerror (saved),
+                       why[0] != '\0' ? why : ": give -n IFACE");
+          return NULL;
+        }
+      ((struct sockaddr_in6 *) &to)->sin6_scope_id = oif;
+    }
+  if (connect (fd, (const struct sockaddr *) &to, g->len) < 0)
     {
       int saved = errno;
-      g_set_error (error, LATCH_ERROR, LATCH_ERROR_FAILED,
-                   "no route to the group (%s): add a multicast route or "
-                   "give -n IFACE",
-                   g_strerror (saved));
+      g_autofree char *why = latch_discovery_explain_errno (g, saved);
+
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_FAILED, "cannot route to the group (%s)%s",
+                   g_strerror (saved),
+                   why[0] != '\0' ? why : ": add a multicast route or give -n IFACE");
       return NULL;
     }
   if (getsockname (fd, (struct sockaddr *) &ss, &len) < 0)

@@ -10,8 +10,12 @@
  * line: it never stops discovery nor the daemon (FLoM: one junk datagram
  * does).  Answers are rate-limited so the daemon cannot be used to flood.
  *
- * IPv4 and IPv6 alike; an IPv6 link-local group (ff02::/16) needs the
- * interface (-n IFACE).  TTL / hop limit from --discovery-ttl. */
+ * IPv4 and IPv6 alike.  Without an interface (-n IFACE) the group is
+ * sent to and joined on the interface the kernel routes it by (its
+ * default multicast interface), as in FLoM, for IPv6 interface-local
+ * (ff01::/16) and link-local (ff02::/16) groups too; where the kernel
+ * has none, or it has no address, the error says so and asks for -n.
+ * TTL / hop limit from --discovery-ttl. */
 #ifndef LATCH_NET_DISCOVERY_H
 #define LATCH_NET_DISCOVERY_H
 

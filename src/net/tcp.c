@@ -59,6 +59,27 @@ resolve (const char *host, int port, const char *iface, gboolean passive,
   return res;
 }
 
+static gboolean
+is_v4mapped (const struct addrinfo *ai)
+{
+  return ai->ai_family == AF_INET6
+         && IN6_IS_ADDR_V4MAPPED (&((const struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+}
+
+/* An IPv6 socket is IPv6-only, except for an IPv4-mapped address
+ * (::ffff:192.0.2.1), which is IPv4 traffic through an IPv6 socket: bound
+ * there with IPV6_V6ONLY set, bind() fails with EINVAL.  FLoM listens and
+ * connects there (Linux's default, net.ipv6.bindv6only=0); so do we,
+ * whatever that default. */
+static void
+set_v6only (int fd, const struct addrinfo *ai)
+{
+  int v6only = !is_v4mapped (ai);
+
+  if (ai->ai_family == AF_INET6)
+    setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+}
+
 void
 latch_tcp_set_keepalive (int fd, const LatchKeepalive *ka)
 {
@@ -139,6 +160,8 @@ latch_tcp_connect (const char *host, int port, const char *iface,
           all_refused = FALSE;
           continue;
         }
+      if (is_v4mapped (ai))
+        set_v6only (fd, ai);
       err = connect_within (fd, ai->ai_addr, ai->ai_addrlen, timeout_ms);
       if (err != 0)
         {
@@ -186,8 +209,7 @@ latch_tcp_listen (const char *host, int port, const char *iface, int *fd_out,
           continue;
         }
       setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-      if (ai->ai_family == AF_INET6)
-        setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+      set_v6only (fd, ai);
       if (bind (fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen (fd, LISTEN_BACKLOG) != 0)
         {
           last_errno = errno;

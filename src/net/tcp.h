@@ -36,7 +36,9 @@ LatchTcpResult latch_tcp_connect (const char *host, int port, const char *iface,
 
 /* Listens on the first address of host:port that binds (port 0: an
  * ephemeral one, reported in *port_out).  Non-blocking, close-on-exec,
- * SO_REUSEADDR; IPv6 sockets are IPv6-only. */
+ * SO_REUSEADDR; IPv6 sockets are IPv6-only, except on an IPv4-mapped
+ * address (::ffff:127.0.0.1), which then takes the IPv4 connections to
+ * its IPv4 address (127.0.0.1), as FLoM's listener does. */
 LatchTcpResult latch_tcp_listen (const char *host, int port, const char *iface,
                                  int *fd_out, int *port_out, GError **error);
 
