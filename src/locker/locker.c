@@ -74,6 +74,7 @@ struct _LatchLocker
   GHashTable *timed;      /* set of Resources with a queue and next_wakeup */
   guint64 next_fence;
   guint64 next_serial;
+  int idle_lifespan_min;  /* ms, >= 0 */
   guint n_active;         /* entries linked to an owner */
 };
 
@@ -231,7 +232,8 @@ update_timed (LatchLocker *locker, Resource *rsrc)
     g_hash_table_remove (locker->timed, rsrc);
 }
 
-/* Starts or stops rsrc's idle countdown; with lifespan 0 an idle resource
+/* Starts or stops rsrc's idle countdown, which lasts its lifespan or the
+ * locker's minimum, whichever is longer; when both are 0 an idle resource
  * is destroyed here, so rsrc must not be used after this call. */
 static void
 update_idle (LatchLocker *locker, Resource *rsrc, gint64 now_us)
@@ -249,7 +251,9 @@ update_idle (LatchLocker *locker, Resource *rsrc, gint64 now_us)
     }
   if (rsrc->expiry_iter != NULL)
     return; /* already counting down since it became idle */
-  rsrc->expiry = now_us + (gint64) rsrc->lifespan * 1000;
+  rsrc->expiry = now_us
+                 + (gint64) MAX (rsrc->lifespan, locker->idle_lifespan_min)
+                       * 1000;
   /* A type may need its state kept a while longer (a timestamp resource
    * until its current time slot is over, so that a new resource of the
    * same name cannot issue the same stamp again). */
@@ -418,9 +422,13 @@ unincubate (LatchLocker *locker, Entry *entry)
 }
 
 LatchLocker *
-latch_locker_new (guint64 first_fence)
+latch_locker_new_full (const LatchLockerConfig *config)
 {
-  LatchLocker *locker = g_new0 (LatchLocker, 1);
+  LatchLocker *locker;
+
+  g_return_val_if_fail (config != NULL, NULL);
+
+  locker = g_new0 (LatchLocker, 1);
 
   locker->resources = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                              resource_free);
@@ -429,8 +437,17 @@ latch_locker_new (guint64 first_fence)
   locker->owners = g_hash_table_new (g_direct_hash, g_direct_equal);
   locker->expiries = g_sequence_new (NULL);
   locker->timed = g_hash_table_new (g_direct_hash, g_direct_equal);
-  locker->next_fence = first_fence;
+  locker->next_fence = config->first_fence;
+  locker->idle_lifespan_min = MAX (config->idle_lifespan_min, 0);
   return locker;
+}
+
+LatchLocker *
+latch_locker_new (guint64 first_fence)
+{
+  const LatchLockerConfig config = { .first_fence = first_fence };
+
+  return latch_locker_new_full (&config);
 }
 
 void
@@ -529,9 +546,10 @@ latch_locker_request (LatchLocker *locker, gpointer owner,
           incubate (locker, entry_new (owner, req, identity));
           return LATCH_LOCK_WAIT_RESOURCE;
         }
-      state = klass->create (req->name, req, &error);
+      state = klass->create (req->name, req, now_us, &error);
       /* The name's parameters are unusable (a timestamp format without a
-       * time field): FLoM's resource initialisation error. */
+       * time field, or whose result can be longer than FLoM's limit):
+       * FLoM's resource initialisation error. */
       if (state == NULL)
         return LATCH_LOCK_INIT_ERROR;
       rsrc = g_new0 (Resource, 1);

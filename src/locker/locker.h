@@ -8,8 +8,10 @@
  * Rules (doc/protocol.md, spec/resources.md):
  *  - A resource is created by a request with create=TRUE when absent; it
  *    keeps the idle lifespan of the request that created it, and is
- *    destroyed once it has had no holder and no waiter for that long
- *    (lifespan 0: as soon as it becomes idle).
+ *    destroyed once it has had no holder and no waiter for that long, or
+ *    for the locker's idle_lifespan_min if that is longer (both 0: as
+ *    soon as it becomes idle).  Its state (sequence counter, set
+ *    rotation, last timestamp) goes with it.
  *  - A request is granted at once only if nobody is queued for the
  *    resource and the type's rule admits it (simple: the mode is compatible
  *    with every holder's).  Queues are strictly FIFO: a request never
@@ -73,8 +75,21 @@ typedef struct
   char *element;           /* when GRANTED and the type has elements; owned */
 } LatchLockEvent;
 
-/* first_fence: the first token handed out (the daemon passes the start
- * time in microseconds, so tokens also grow across daemon restarts). */
+/* The settings of a whole locker (the daemon's). */
+typedef struct
+{
+  /* The first token handed out (the daemon passes the start time in
+   * microseconds, so tokens also grow across daemon restarts). */
+  guint64 first_fence;
+  /* ms: an idle resource is kept at least this long, whatever the idle
+   * lifespan of its creating request (which counts when longer), so that
+   * back-to-back commands find its state: FLoM keeps one about 1-2 s.
+   * 0: no minimum; a negative value counts as 0. */
+  int idle_lifespan_min;
+} LatchLockerConfig;
+
+LatchLocker *latch_locker_new_full (const LatchLockerConfig *config);
+/* latch_locker_new_full() with idle_lifespan_min 0. */
 LatchLocker *latch_locker_new (guint64 first_fence);
 void latch_locker_free (LatchLocker *locker);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LatchLocker, latch_locker_free)

@@ -118,7 +118,7 @@ free_children (Node *node)
 static gpointer
 hier_create (const char *name G_GNUC_UNUSED,
              const LatchLockReq *req G_GNUC_UNUSED,
-             GError **error G_GNUC_UNUSED)
+             gint64 now_us G_GNUC_UNUSED, GError **error G_GNUC_UNUSED)
 {
   return g_new0 (HierState, 1);
 }

@@ -29,7 +29,7 @@ is_valid_quantity (const NumericState *numeric, int quantity)
 
 static gpointer
 numeric_create (const char *name, const LatchLockReq *req G_GNUC_UNUSED,
-                GError **error)
+                gint64 now_us G_GNUC_UNUSED, GError **error)
 {
   NumericState *numeric;
   int capacity;

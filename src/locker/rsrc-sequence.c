@@ -34,7 +34,7 @@ typedef struct
 
 static gpointer
 sequence_create (const char *name, const LatchLockReq *req G_GNUC_UNUSED,
-                 GError **error)
+                 gint64 now_us G_GNUC_UNUSED, GError **error)
 {
   SequenceState *seq;
   int capacity;

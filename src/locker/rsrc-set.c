@@ -41,7 +41,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (SetState, set_state_free)
 
 static gpointer
 set_create (const char *name, const LatchLockReq *req G_GNUC_UNUSED,
-            GError **error)
+            gint64 now_us G_GNUC_UNUSED, GError **error)
 {
   g_autoptr (SetState) set = g_new0 (SetState, 1);
   gboolean has_empty = FALSE;

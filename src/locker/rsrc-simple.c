@@ -41,7 +41,7 @@ is_valid_mode (LatchLockMode mode)
 static gpointer
 simple_create (const char *name G_GNUC_UNUSED,
                const LatchLockReq *req G_GNUC_UNUSED,
-               GError **error G_GNUC_UNUSED)
+               gint64 now_us G_GNUC_UNUSED, GError **error G_GNUC_UNUSED)
 {
   return g_new0 (SimpleState, 1);
 }

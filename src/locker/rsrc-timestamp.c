@@ -41,13 +41,22 @@
  * only where glibc accepts it (%Ec %EX %OS %OM %OH %OI); elsewhere glibc
  * prints the conversion literally.
  *
- * Length.  An element is at most ELEMENT_MAX bytes.  Rather than fail a
- * grant, create() refuses a format whose rendering could be longer: it
- * adds up a generous bound for every conversion (24 bytes for a number, 64
- * for a name or zone, 128 for a locale's date/time layout or any modified
- * conversion, at least the width when one is given) and one byte for
- * every literal byte.  Should a locale still exceed its bound, the element
- * is cut at ELEMENT_MAX bytes (at a UTF-8 boundary when it is UTF-8). */
+ * Length.  FLoM formats into a 1000-byte buffer, so its elements are at
+ * most ELEMENT_MAX (999) bytes; a longer result does not fit and FLoM
+ * hands out whatever the buffer holds.  latch bounds the result, not the
+ * format: create() renders the format and refuses it when a result could
+ * be longer than ELEMENT_MAX, so that no grant fails later.  The length of
+ * a result changes with time only through names (month, weekday, AM/PM,
+ * the zone's abbreviation, which daylight saving time may change; the
+ * numbers have fixed widths, as the grammar allows no "-" or "_" flag,
+ * short of a locale's alternative digits with "%O"):
+ * create() renders the format with every month, weekday and half-day (and
+ * the numbers at their widest all the same), in the zone's state at
+ * creation and half a year later, and takes the longest result.  Each
+ * name depends on one field only, so varying one field at a time finds
+ * the longest combination.  Should a grant still render longer (a time
+ * beyond year 9999, a zone whose rules change), the element is cut at
+ * ELEMENT_MAX bytes (at a UTF-8 boundary when it is UTF-8). */
 #include "config.h"
 
 #include "locker/rsrc.h"
@@ -58,17 +67,16 @@
 #include <string.h>
 #include <time.h>
 
-/* Longest element handed out (FLoM's limit), which the codec must carry. */
+/* Longest element handed out: FLoM's (flom_resource_timestamp.c formats
+ * into "gchar element[1000]" with strftime()).  The codec must carry it. */
 #define ELEMENT_MAX 999
 G_STATIC_ASSERT (ELEMENT_MAX <= LATCH_STRING_MAX);
 
+/* Longest result an error message reports exactly. */
+#define MEASURE_MAX 65535
+
 #define FRACTION_DIGITS_MAX 6
 #define USEC_PER_SEC G_GINT64_CONSTANT (1000000)
-
-/* Bounds of one conversion's output (see the header comment). */
-#define BOUND_NUMBER 24
-#define BOUND_NAME 64
-#define BOUND_LAYOUT 128
 
 typedef struct
 {
@@ -194,37 +202,20 @@ conversion_resolution (const Conversion *c)
     }
 }
 
-/* An upper bound of the bytes strftime() writes for a conversion. */
-static gsize
-conversion_bound (const Conversion *c)
-{
-  gsize bound;
-
-  if (c->modifier != 0)
-    bound = BOUND_LAYOUT;
-  else if (c->conv != '\0' && strchr ("%nt", c->conv) != NULL)
-    bound = 1;
-  else if (c->conv != '\0' && strchr ("CdeGgHIjklmMsSuUVwWyYz", c->conv) != NULL)
-    bound = BOUND_NUMBER;
-  else if (c->conv != '\0' && strchr ("aAbBhpPZ", c->conv) != NULL)
-    bound = BOUND_NAME;
-  else if (c->conv != '\0' && strchr ("cDFrRTxX", c->conv) != NULL)
-    bound = BOUND_LAYOUT;
-  else
-    bound = 0; /* unknown: glibc copies it as it is (c->len bytes) */
-  return MAX (MAX (bound, c->len), c->width);
-}
-
-/* Reads the resolution and the length bound of a format, once its
- * fraction specifiers are replaced (tmpl), max_digits being the most
- * digits of one of them. */
-static void
-analyse (const char *tmpl, gsize max_digits, gint64 *resolution_out,
-         gsize *bound_out)
+/* The resolution of a format, once its fraction specifiers are replaced
+ * (tmpl), max_digits being the most digits of one of them; 0: none. */
+static gint64
+resolution_of (const char *tmpl, gsize max_digits)
 {
   gint64 resolution = 0;
-  gsize bound = 0;
 
+  if (max_digits > 0)
+    {
+      resolution = 1;
+      for (gsize i = max_digits; i < FRACTION_DIGITS_MAX; i++)
+        resolution *= 10;
+      return resolution;
+    }
   for (const char *p = tmpl; *p != '\0';)
     {
       Conversion c;
@@ -232,7 +223,6 @@ analyse (const char *tmpl, gsize max_digits, gint64 *resolution_out,
 
       if (*p != '%')
         {
-          bound++;
           p++;
           continue;
         }
@@ -240,22 +230,145 @@ analyse (const char *tmpl, gsize max_digits, gint64 *resolution_out,
       r = conversion_resolution (&c);
       if (r > 0 && (resolution == 0 || r < resolution))
         resolution = r;
-      bound = MIN (bound + conversion_bound (&c), G_MAXSIZE / 2);
       p += c.len;
     }
-  if (max_digits > 0)
+  return resolution;
+}
+
+/* strftime() into a buffer of size bytes: the length, or 0 when it does
+ * not fit (no time field can render as nothing, so 0 is never a fit). */
+static gsize
+format_time (char *buf, gsize size, const char *tmpl, const struct tm *tm)
+{
+  /* tmpl comes from the resource name, so it cannot be a literal; a bad
+   * conversion in it only prints itself (glibc), it reads no argument. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+  return strftime (buf, size, tmpl, tm);
+#pragma GCC diagnostic pop
+}
+
+/* The local time of now_us. */
+static void
+local_time (gint64 now_us, struct tm *tm)
+{
+  time_t t = (time_t) floor_div (now_us, USEC_PER_SEC);
+
+  /* Only a year beyond int fails; the epoch is as good an answer. */
+  if (localtime_r (&t, tm) == NULL)
+    memset (tm, 0, sizeof *tm);
+}
+
+/* The length of tmpl rendered at tm when it fits FLoM's buffer, else
+ * ELEMENT_MAX + 1. */
+static gsize
+fitting_length (const char *tmpl, const struct tm *tm)
+{
+  char buf[ELEMENT_MAX + 1];
+  gsize len = format_time (buf, sizeof buf, tmpl, tm);
+
+  return len > 0 ? len : ELEMENT_MAX + 1;
+}
+
+/* The length of tmpl rendered at tm, for an error message: at most
+ * MEASURE_MAX + 1 (which means longer). */
+static gsize
+full_length (const char *tmpl, const struct tm *tm)
+{
+  g_autofree char *buf = g_malloc (MEASURE_MAX + 1);
+  gsize len = format_time (buf, MEASURE_MAX + 1, tmpl, tm);
+
+  return len > 0 ? len : MEASURE_MAX + 1;
+}
+
+/* Sets *field to each of values in turn and keeps the one that gives the
+ * longest rendering of tmpl at *tm (the first of equals); returns that
+ * length. */
+static gsize
+widest_field (const char *tmpl, struct tm *tm, int *field,
+              const int *values, gsize n_values)
+{
+  int best_value = values[0];
+  gsize best = 0;
+
+  for (gsize i = 0; i < n_values; i++)
     {
-      resolution = 1;
-      for (gsize i = max_digits; i < FRACTION_DIGITS_MAX; i++)
-        resolution *= 10;
+      gsize len;
+
+      *field = values[i];
+      len = fitting_length (tmpl, tm);
+      if (len > best)
+        {
+          best = len;
+          best_value = values[i];
+        }
     }
-  *resolution_out = resolution;
-  *bound_out = bound;
+  *field = best_value;
+  return best;
+}
+
+/* The time, in the zone's state at base, at which tmpl renders longest
+ * (see the header comment): every number at its widest, then the month,
+ * the weekday and the half-day that give the longest result.  Returns
+ * that length (ELEMENT_MAX + 1: longer than an element). */
+static gsize
+longest_at (const char *tmpl, const struct tm *base, struct tm *tm_out)
+{
+  static const int months[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 };
+  static const int weekdays[] = { 0, 1, 2, 3, 4, 5, 6 };
+  static const int hours[] = { 11, 23 }; /* AM, PM; two digits either way */
+  struct tm tm = *base;
+  gsize len;
+
+  tm.tm_mday = 28;  /* two digits, in every month */
+  tm.tm_yday = 300; /* three digits; two-digit week numbers */
+  tm.tm_min = 59;
+  tm.tm_sec = 59;
+  tm.tm_hour = hours[0];
+  widest_field (tmpl, &tm, &tm.tm_mon, months, G_N_ELEMENTS (months));
+  widest_field (tmpl, &tm, &tm.tm_wday, weekdays, G_N_ELEMENTS (weekdays));
+  len = widest_field (tmpl, &tm, &tm.tm_hour, hours, G_N_ELEMENTS (hours));
+  *tm_out = tm;
+  return len;
+}
+
+/* Can tmpl render longer than an element, now or later?  Then sets an
+ * error that says how long it gets. */
+static gboolean
+check_length (const char *name, const char *format, const char *tmpl,
+              gint64 now_us, GError **error)
+{
+  /* Daylight saving time or not: the other state is in force half a year
+   * later, if the zone has one. */
+  const gint64 half_year_us = G_GINT64_CONSTANT (182) * 24 * 3600 * USEC_PER_SEC;
+  const gint64 times[] = { now_us, now_us + half_year_us };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (times); i++)
+    {
+      struct tm base;
+      struct tm widest;
+      gsize len;
+
+      local_time (times[i], &base);
+      if (fitting_length (tmpl, &base) > ELEMENT_MAX)
+        widest = base;
+      else if (longest_at (tmpl, &base, &widest) <= ELEMENT_MAX)
+        continue;
+      len = full_length (tmpl, &widest);
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME,
+                   "'%s': timestamp format '%s' can give %s%" G_GSIZE_FORMAT
+                   " bytes; a timestamp holds at most %d bytes (FLoM's "
+                   "limit)",
+                   name, format, len > MEASURE_MAX ? "more than " : "",
+                   MIN (len, (gsize) MEASURE_MAX), ELEMENT_MAX);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static gpointer
 timestamp_create (const char *name, const LatchLockReq *req G_GNUC_UNUSED,
-                  GError **error)
+                  gint64 now_us, GError **error)
 {
   TimestampState *ts;
   const char *bracket = strrchr (name, '[');
@@ -263,7 +376,6 @@ timestamp_create (const char *name, const LatchLockReq *req G_GNUC_UNUSED,
   g_autofree char *tmpl = NULL;
   gsize max_digits;
   gint64 resolution;
-  gsize bound;
   int capacity;
 
   /* The locker classified the name as a timestamp, so this holds; a name
@@ -277,8 +389,9 @@ timestamp_create (const char *name, const LatchLockReq *req G_GNUC_UNUSED,
       return NULL;
     }
   format = g_strndup (name + 3, (gsize) (bracket - (name + 3)));
+  /* The digits of the fractions have the same length at any time. */
   tmpl = substitute_fractions (format, 0, &max_digits);
-  analyse (tmpl, max_digits, &resolution, &bound);
+  resolution = resolution_of (tmpl, max_digits);
   if (resolution == 0)
     {
       g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME,
@@ -288,14 +401,8 @@ timestamp_create (const char *name, const LatchLockReq *req G_GNUC_UNUSED,
                    name, format);
       return NULL;
     }
-  if (bound > ELEMENT_MAX)
-    {
-      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME,
-                   "'%s': timestamp format '%s' could give more than %d "
-                   "bytes",
-                   name, format, ELEMENT_MAX);
-      return NULL;
-    }
+  if (!check_length (name, format, tmpl, now_us, error))
+    return NULL;
 
   ts = g_new0 (TimestampState, 1);
   ts->format = g_steal_pointer (&format);
@@ -330,26 +437,12 @@ timestamp_is_grantable (gpointer state, const LatchLockReq *req G_GNUC_UNUSED,
   return !ts->has_issued || slot_of (ts, now_us) > ts->last_slot;
 }
 
-/* strftime() into a buffer of size bytes: the length, or 0 when it does
- * not fit (no time field can render as nothing, so 0 is never a fit). */
-static gsize
-format_time (char *buf, gsize size, const char *tmpl, const struct tm *tm)
-{
-  /* tmpl comes from the resource name, so it cannot be a literal; a bad
-   * conversion in it only prints itself (glibc), it reads no argument. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-  return strftime (buf, size, tmpl, tm);
-#pragma GCC diagnostic pop
-}
-
 /* The element for now_us. */
 static char *
 render (const char *format, gint64 now_us)
 {
   gint64 secs = floor_div (now_us, USEC_PER_SEC);
   int usec = (int) (now_us - secs * USEC_PER_SEC);
-  time_t t = (time_t) secs;
   struct tm tm;
   g_autofree char *tmpl = substitute_fractions (format, usec, NULL);
   g_autofree char *buf = NULL;
@@ -357,18 +450,15 @@ render (const char *format, gint64 now_us)
   gsize len;
   const char *end;
 
-  /* Only a year beyond int fails; the epoch is as good an answer. */
-  if (localtime_r (&t, &tm) == NULL)
-    memset (&tm, 0, sizeof tm);
-
+  local_time (now_us, &tm);
   buf = g_malloc (size);
   while ((len = format_time (buf, size, tmpl, &tm)) == 0 && size < 65536)
     {
       size *= 4;
       buf = g_realloc (buf, size);
     }
-  /* Past the bound create() checked (an odd locale): cut, rather than
-   * hand out more than the protocol carries. */
+  /* Longer than create() found possible (see the header comment): cut,
+   * rather than hand out more than FLoM's limit. */
   if (len > ELEMENT_MAX)
     {
       gboolean is_utf8 = g_utf8_validate (buf, (gssize) len, NULL);

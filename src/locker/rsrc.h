@@ -35,11 +35,12 @@ typedef struct
   LatchRsrcType type;
 
   /* The state of a new resource, from its name (which classified as this
-   * type) and the request that creates it.  NULL and an error when the
-   * name's parameters are unusable (e.g. a timestamp format without a
-   * resolution); the locker then refuses the request. */
+   * type) and the request that creates it at now_us.  NULL and an error
+   * when the name's parameters are unusable (e.g. a timestamp format
+   * without a resolution, or whose result can be too long); the locker
+   * then refuses the request. */
   gpointer (*create) (const char *name, const LatchLockReq *req,
-                      GError **error);
+                      gint64 now_us, GError **error);
 
   /* Could req ever be granted on this resource (e.g. numeric: quantity <=
    * capacity; simple: a known mode)?  A request that never could is

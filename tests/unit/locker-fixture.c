@@ -4,10 +4,14 @@
 #include "locker-fixture.h"
 
 void
-latch_test_fixture_setup (LatchTestFixture *fx,
-                          gconstpointer data G_GNUC_UNUSED)
+latch_test_fixture_setup (LatchTestFixture *fx, gconstpointer data)
 {
-  fx->locker = latch_locker_new (LATCH_TEST_FIRST_FENCE);
+  const LatchLockerConfig config = {
+    .first_fence = LATCH_TEST_FIRST_FENCE,
+    .idle_lifespan_min = GPOINTER_TO_INT (data),
+  };
+
+  fx->locker = latch_locker_new_full (&config);
   fx->events = latch_lock_events_new ();
   fx->last_fence = 0;
 }

@@ -38,7 +38,8 @@ typedef enum
   LATCH_TEST_CHECK_FENCE_RISES = 1 << 2,
 } LatchTestCheck;
 
-/* g_test_add() setup and teardown; data is not used. */
+/* g_test_add() setup and teardown; data is the locker's
+ * idle_lifespan_min in ms (GINT_TO_POINTER; NULL: 0). */
 void latch_test_fixture_setup (LatchTestFixture *fx, gconstpointer data);
 void latch_test_fixture_teardown (LatchTestFixture *fx, gconstpointer data);
 
@@ -46,6 +47,11 @@ void latch_test_fixture_teardown (LatchTestFixture *fx, gconstpointer data);
 #define LATCH_TEST_ADD(path, func) \
   g_test_add ((path), LatchTestFixture, NULL, latch_test_fixture_setup, \
               (func), latch_test_fixture_teardown)
+
+/* The same with a locker that keeps idle resources min_ms at least. */
+#define LATCH_TEST_ADD_IDLE_MIN(path, func, min_ms) \
+  g_test_add ((path), LatchTestFixture, GINT_TO_POINTER (min_ms), \
+              latch_test_fixture_setup, (func), latch_test_fixture_teardown)
 
 /* Asserts that fence is at least LATCH_TEST_FIRST_FENCE and above every
  * fence checked before in this fixture. */

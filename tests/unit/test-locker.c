@@ -416,6 +416,80 @@ test_lifespan_order (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
   latch_test_assert_counts (fx, 0, 0);
 }
 
+/* The locker's minimum idle lifespan (2 s here) keeps an idle resource
+ * whose own lifespan is 0 (FLoM keeps it about 1-2 s), so a request that
+ * may not create it (create=FALSE, wait=FALSE) still finds it; after the
+ * minimum it is gone. */
+static void
+test_idle_min_keeps (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_assert_cmpint (lock (fx, 1, EX, FALSE), ==, LATCH_LOCK_GRANTED);
+  g_assert_true (latch_locker_unlock (fx->locker, LATCH_TEST_OWNER (1), "r",
+                                      FALSE, MS (10), fx->events));
+  latch_test_assert_counts (fx, 1, 0);
+  g_assert_cmpint (latch_locker_tick (fx->locker, MS (10), fx->events), ==,
+                   MS (2010));
+  g_assert_cmpint (latch_test_lock_full (fx, 2, "r", EX, FALSE, FALSE, 0,
+                                         1000, NULL),
+                   ==, LATCH_LOCK_GRANTED);
+  /* Use restarts the countdown. */
+  g_assert_true (latch_locker_unlock (fx->locker, LATCH_TEST_OWNER (2), "r",
+                                      FALSE, MS (1000), fx->events));
+  g_assert_cmpint (latch_locker_tick (fx->locker, MS (2999), fx->events), ==,
+                   MS (3000));
+  latch_test_assert_counts (fx, 1, 0);
+  g_assert_cmpint (latch_locker_tick (fx->locker, MS (3000), fx->events), ==,
+                   -1);
+  latch_test_assert_counts (fx, 0, 0);
+  g_assert_cmpint (latch_test_lock_full (fx, 3, "r", EX, FALSE, FALSE, 0,
+                                         3000, NULL),
+                   ==, LATCH_LOCK_CANT_WAIT);
+  g_assert_cmpuint (fx->events->len, ==, 0);
+}
+
+/* The longer of the resource's lifespan and the minimum counts. */
+static void
+test_idle_min_longer_lifespan (LatchTestFixture *fx,
+                               gconstpointer data G_GNUC_UNUSED)
+{
+  latch_test_lock_full (fx, 1, "short", EX, TRUE, TRUE, 100, 0, NULL);
+  latch_test_lock_full (fx, 1, "long", EX, TRUE, TRUE, 5000, 0, NULL);
+  latch_locker_drop_owner (fx->locker, LATCH_TEST_OWNER (1), MS (0),
+                           fx->events);
+  latch_test_assert_counts (fx, 2, 0);
+  g_assert_cmpint (latch_locker_tick (fx->locker, MS (0), fx->events), ==,
+                   MS (2000));
+  g_assert_cmpint (latch_locker_tick (fx->locker, MS (2000), fx->events), ==,
+                   MS (5000));
+  latch_test_assert_counts (fx, 1, 0);
+  g_assert_cmpint (latch_locker_tick (fx->locker, MS (5000), fx->events), ==,
+                   -1);
+  latch_test_assert_counts (fx, 0, 0);
+}
+
+/* A minimum of 0 (the default, and a negative value) keeps nothing. */
+static void
+test_idle_min_none (void)
+{
+  static const int mins[] = { 0, -5 };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (mins); i++)
+    {
+      const LatchLockerConfig config = { .first_fence = 1,
+                                         .idle_lifespan_min = mins[i] };
+      g_autoptr (LatchLocker) locker = latch_locker_new_full (&config);
+      g_autoptr (GArray) events = latch_lock_events_new ();
+      LatchLockReq req = latch_test_req ("r", EX, 1, FALSE, TRUE, 0);
+
+      g_assert_cmpint (latch_locker_request (locker, LATCH_TEST_OWNER (1),
+                                             &req, 0, NULL, NULL, events),
+                       ==, LATCH_LOCK_GRANTED);
+      g_assert_true (latch_locker_unlock (locker, LATCH_TEST_OWNER (1), "r",
+                                          FALSE, 0, events));
+      g_assert_cmpuint (latch_locker_n_resources (locker), ==, 0);
+    }
+}
+
 /* ---- incubator ---- */
 
 static void
@@ -1010,6 +1084,11 @@ main (int argc, char **argv)
   LATCH_TEST_ADD ("/locker/lifespan/delayed", test_lifespan_delayed);
   LATCH_TEST_ADD ("/locker/lifespan/restart", test_lifespan_restart);
   LATCH_TEST_ADD ("/locker/lifespan/order", test_lifespan_order);
+  LATCH_TEST_ADD_IDLE_MIN ("/locker/lifespan/min/keeps", test_idle_min_keeps,
+                           2000);
+  LATCH_TEST_ADD_IDLE_MIN ("/locker/lifespan/min/longer-lifespan",
+                           test_idle_min_longer_lifespan, 2000);
+  g_test_add_func ("/locker/lifespan/min/none", test_idle_min_none);
   LATCH_TEST_ADD ("/locker/incubator/granted", test_incubator_granted);
   LATCH_TEST_ADD ("/locker/incubator/queued", test_incubator_queued);
   LATCH_TEST_ADD ("/locker/incubator/order", test_incubator_order);

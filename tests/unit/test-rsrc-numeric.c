@@ -463,7 +463,7 @@ test_class (void)
   g_assert_cmpint (klass->type, ==, LATCH_RSRC_NUMERIC);
   g_assert_null (klass->next_wakeup);
 
-  state = klass->create ("gpu[3]", &req, &error);
+  state = klass->create ("gpu[3]", &req, 0, &error);
   g_assert_no_error (error);
   g_assert_nonnull (state);
   g_assert_true (klass->is_idle (state));
@@ -505,7 +505,7 @@ test_class (void)
 
   /* Capacity 0 */
   req = req_for ("z[0]", 1);
-  state = klass->create ("z[0]", &req, &error);
+  state = klass->create ("z[0]", &req, 0, &error);
   g_assert_no_error (error);
   g_assert_false (klass->is_possible (state, &req));
   g_assert_false (klass->is_grantable (state, &req, 0));
@@ -513,7 +513,7 @@ test_class (void)
 
   /* Not a numeric name: only a bug in the locker could pass one. */
   req = req_for ("gpu", 1);
-  g_assert_null (klass->create ("gpu", &req, &error));
+  g_assert_null (klass->create ("gpu", &req, 0, &error));
   g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME);
 }
 

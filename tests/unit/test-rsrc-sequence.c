@@ -145,6 +145,44 @@ test_state_dies_with_resource (LatchTestFixture *fx,
 }
 
 /* "_s_x[1]" and "_S_x[1]" are two resources with two counters. */
+/* With the daemon's minimum idle lifespan (2 s here), commands one after
+ * the other with lifespan 0 share the counter, as FLoM's do (it keeps an
+ * idle resource about 1-2 s): 1 2 3; once the resource has been idle for
+ * the minimum it is gone and a new one starts at 1 again. */
+static void
+test_idle_min_keeps_counter (LatchTestFixture *fx,
+                             gconstpointer data G_GNUC_UNUSED)
+{
+  const char *name = "_s_seq[1]";
+  gint64 now_ms = 0;
+
+  for (int i = 1; i <= 3; i++)
+    {
+      g_autofree char *element = NULL;
+      g_autofree char *want = g_strdup_printf ("%d", i);
+
+      g_assert_cmpint (lock_at (fx, i, name, FALSE, 0, now_ms, &element), ==,
+                       LATCH_LOCK_GRANTED);
+      g_assert_cmpstr (element, ==, want);
+      unlock_at (fx, i, name, FALSE, now_ms + 10);
+      /* Just before the end of the minimum: still there. */
+      now_ms += 10 + 1999;
+      latch_locker_tick (fx->locker, MS (now_ms), fx->events);
+      g_assert_cmpuint (latch_locker_n_resources (fx->locker), ==, 1);
+    }
+  g_assert_cmpint (latch_locker_tick (fx->locker, MS (now_ms), fx->events),
+                   ==, MS (now_ms + 1));
+  latch_locker_tick (fx->locker, MS (now_ms + 1), fx->events);
+  g_assert_cmpuint (latch_locker_n_resources (fx->locker), ==, 0);
+  {
+    g_autofree char *element = NULL;
+
+    g_assert_cmpint (lock_at (fx, 9, name, FALSE, 0, now_ms + 1, &element),
+                     ==, LATCH_LOCK_GRANTED);
+    g_assert_cmpstr (element, ==, "1");
+  }
+}
+
 static void
 test_kinds_are_distinct (LatchTestFixture *fx,
                          gconstpointer data G_GNUC_UNUSED)
@@ -172,7 +210,7 @@ class_create (ClassRsrc *cr, const char *name)
   g_autoptr (GError) error = NULL;
 
   cr->name = name;
-  cr->state = latch_rsrc_sequence_class.create (name, &req, &error);
+  cr->state = latch_rsrc_sequence_class.create (name, &req, 0, &error);
   g_assert_no_error (error);
   g_assert_nonnull (cr->state);
 }
@@ -393,6 +431,8 @@ main (int argc, char **argv)
                   test_use_case_18_non_transactional);
   LATCH_TEST_ADD ("/rsrc/sequence/state-dies-with-resource",
                   test_state_dies_with_resource);
+  LATCH_TEST_ADD_IDLE_MIN ("/rsrc/sequence/idle-min-keeps-counter",
+                           test_idle_min_keeps_counter, 2000);
   LATCH_TEST_ADD ("/rsrc/sequence/kinds-are-distinct",
                   test_kinds_are_distinct);
   g_test_add_func ("/rsrc/sequence/wrap", test_wrap);

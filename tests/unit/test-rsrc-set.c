@@ -321,6 +321,41 @@ test_lifetime_fresh_index (LatchTestFixture *fx,
   g_assert_cmpstr (e5, ==, "red");
 }
 
+/* With the daemon's minimum idle lifespan (2 s here), commands one after
+ * the other with lifespan 0 see the rotation, as with FLoM: red, green,
+ * blue, red; once idle for the minimum the set is gone and starts again
+ * at red. */
+static void
+test_lifetime_idle_min (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  static const char *const want[] = { "red", "green", "blue", "red" };
+  gint64 now_ms = 0;
+  g_autofree char *fresh = NULL;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (want); i++)
+    {
+      g_autofree char *element = NULL;
+
+      g_assert_cmpint (take_full (fx, 1, RGB, FALSE, TRUE, 0, now_ms,
+                                  &element), ==, LATCH_LOCK_GRANTED);
+      g_assert_cmpstr (element, ==, want[i]);
+      g_assert_true (latch_locker_unlock (fx->locker, LATCH_TEST_OWNER (1),
+                                          RGB, FALSE, MS (now_ms),
+                                          fx->events));
+      g_assert_cmpint (latch_locker_tick (fx->locker, MS (now_ms + 1999),
+                                          fx->events), ==, MS (now_ms + 2000));
+      latch_test_assert_counts (fx, 1, 0);
+      now_ms += 1999;
+    }
+  now_ms += 1;
+  g_assert_cmpint (latch_locker_tick (fx->locker, MS (now_ms), fx->events),
+                   ==, -1);
+  latch_test_assert_counts (fx, 0, 0);
+  g_assert_cmpint (take_full (fx, 1, RGB, FALSE, TRUE, 0, now_ms, &fresh), ==,
+                   LATCH_LOCK_GRANTED);
+  g_assert_cmpstr (fresh, ==, "red");
+}
+
 /* ---- the class on its own ---- */
 
 static LatchLockReq
@@ -349,7 +384,7 @@ test_class (void)
   g_assert_cmpint (klass->type, ==, LATCH_RSRC_SET);
   g_assert_null (klass->next_wakeup);
 
-  state = klass->create ("a.a.b", &req, &error);
+  state = klass->create ("a.a.b", &req, 0, &error);
   g_assert_no_error (error);
   g_assert_nonnull (state);
   g_assert_true (klass->is_idle (state));
@@ -387,7 +422,7 @@ test_class (void)
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       req = req_for (bad[i]);
-      g_assert_null (klass->create (bad[i], &req, &error));
+      g_assert_null (klass->create (bad[i], &req, 0, &error));
       g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME);
       g_clear_error (&error);
     }
@@ -642,6 +677,8 @@ main (int argc, char **argv)
   LATCH_TEST_ADD ("/rsrc/set/events/incubator", test_incubator);
   LATCH_TEST_ADD ("/rsrc/set/drop-owner", test_drop_owner);
   LATCH_TEST_ADD ("/rsrc/set/lifetime/fresh-index", test_lifetime_fresh_index);
+  LATCH_TEST_ADD_IDLE_MIN ("/rsrc/set/lifetime/idle-min", test_lifetime_idle_min,
+                           2000);
   g_test_add_func ("/rsrc/set/class", test_class);
   g_test_add_func ("/rsrc/set/random/never-two-holders", test_random);
 

@@ -283,7 +283,7 @@ test_resolution_error (void)
   g_autoptr (GError) error = NULL;
   gpointer state;
 
-  state = latch_rsrc_timestamp_class.create (req.name, &req, &error);
+  state = latch_rsrc_timestamp_class.create (req.name, &req, T0, &error);
   g_assert_null (state);
   g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME);
   g_test_message ("%s", error->message);
@@ -291,30 +291,147 @@ test_resolution_error (void)
   g_assert_nonnull (strstr (error->message, "needs a time field"));
 }
 
-/* An element is at most 999 bytes: a format that could render longer
- * cannot be created. */
+/* s repeated n times. */
+static char *
+repeat (const char *s, guint n)
+{
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; i < n; i++)
+    g_string_append (out, s);
+  return g_string_free (out, FALSE);
+}
+
+/* "_t_" + n bytes "a" + tail + "[1]". */
+static char *
+padded_name (guint n, const char *tail)
+{
+  g_autofree char *pad = g_strnfill (n, 'a');
+
+  return g_strdup_printf ("_t_%s%s[1]", pad, tail);
+}
+
+/* Locks name at now_us and expects an element of want_len bytes. */
 static void
-test_length (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
+assert_length (LatchTestFixture *fx, const char *name, gint64 now_us,
+               gsize want_len)
 {
   g_autofree char *element = NULL;
 
-  g_assert_cmpint (lock_at (fx, 1, "_t_%999S[1]", FALSE, 0, T0, &element), ==,
+  g_assert_cmpint (lock_at (fx, 1, name, FALSE, 0, now_us, &element), ==,
                    LATCH_LOCK_GRANTED);
-  g_assert_cmpuint (strlen (element), ==, 999);
-  unlock_at (fx, 1, "_t_%999S[1]", T0);
+  g_assert_cmpuint (strlen (element), ==, want_len);
+  unlock_at (fx, 1, name, now_us);
+  latch_locker_tick (fx->locker, G_MAXINT64 / 2, fx->events);
+}
 
-  g_assert_cmpint (lock_at (fx, 1, "_t_a%999S[1]", FALSE, 0, T0, NULL), ==,
+static void
+assert_too_long (LatchTestFixture *fx, const char *name, gint64 now_us)
+{
+  g_assert_cmpint (lock_at (fx, 1, name, FALSE, 0, now_us, NULL), ==,
                    LATCH_LOCK_INIT_ERROR);
-  g_assert_cmpint (lock_at (fx, 1, "_t_%99999999999999999999S[1]", FALSE, 0,
-                            T0, NULL), ==, LATCH_LOCK_INIT_ERROR);
-  g_assert_cmpint (lock_at (fx, 1, "_t_%c%c%c%c%c%c%c%c[1]", FALSE, 0, T0,
-                            NULL), ==, LATCH_LOCK_INIT_ERROR);
-  assert_render (fx, "_t_%c%c%c%c%c%c%c[1]", T0,
+  g_assert_cmpuint (latch_locker_n_resources (fx->locker), ==, 0);
+}
+
+/* An element is at most 999 bytes, FLoM's limit (it formats into a
+ * 1000-byte buffer).  The result counts, not the format: many short fields
+ * are fine as long as what they give fits. */
+static void
+test_length (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autofree char *seconds46 = repeat ("%S", 46);
+  g_autofree char *name92 = g_strdup_printf ("_t_%s[1]", seconds46);
+  g_autofree char *want92 = repeat ("00", 46);
+  g_autofree char *c41 = repeat ("%c", 41);
+  g_autofree char *c42 = repeat ("%c", 42);
+  g_autofree char *name_c41 = g_strdup_printf ("_t_%s[1]", c41);
+  g_autofree char *name_c42 = g_strdup_printf ("_t_%s[1]", c42);
+  g_autofree char *name999 = padded_name (997, "%S");
+  g_autofree char *name1000 = padded_name (998, "%S");
+
+  /* 92 bytes from 46 fields (refused when each field counted 24). */
+  assert_render (fx, name92, T0, want92);
+  assert_render (fx, "_t_%c%c%c%c%c%c%c%c[1]", T0,
                  "Tue Mar  5 14:00:00 2024Tue Mar  5 14:00:00 2024"
                  "Tue Mar  5 14:00:00 2024Tue Mar  5 14:00:00 2024"
                  "Tue Mar  5 14:00:00 2024Tue Mar  5 14:00:00 2024"
-                 "Tue Mar  5 14:00:00 2024");
+                 "Tue Mar  5 14:00:00 2024Tue Mar  5 14:00:00 2024");
+  assert_length (fx, name_c41, T0, 41 * 24);
+  assert_too_long (fx, name_c42, T0);
+
+  /* 999 bytes fit; 1000 do not. */
+  assert_length (fx, "_t_%999S[1]", T0, 999);
+  assert_length (fx, name999, T0, 999);
+  assert_too_long (fx, "_t_a%999S[1]", T0);
+  assert_too_long (fx, name1000, T0);
+  assert_too_long (fx, "_t_%99999999999999999999S[1]", T0);
   g_assert_cmpuint (latch_locker_n_active (fx->locker), ==, 0);
+}
+
+/* The length of a name changes over the year: the longest month, weekday
+ * and zone abbreviation count, whenever the resource is created (T0 is a
+ * Tuesday in March: "Tuesday", "March"). */
+static void
+test_length_names (LatchTestFixture *fx, gconstpointer data G_GNUC_UNUSED)
+{
+  struct
+  {
+    const char *tail;
+    guint pad_fits;   /* with this many "a", the longest result is 999 */
+    gsize now_len;    /* the element at T0 with pad_fits "a" */
+  } cases[] = {
+    { "%B%S", 988, 988 + 5 + 2 },         /* September */
+    { "%A%S", 988, 988 + 7 + 2 },         /* Wednesday */
+    { "%A%B%S", 979, 979 + 7 + 5 + 2 },   /* a Wednesday in September */
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *fits = padded_name (cases[i].pad_fits, cases[i].tail);
+      g_autofree char *longer = padded_name (cases[i].pad_fits + 1,
+                                             cases[i].tail);
+
+      g_test_message ("%s", cases[i].tail);
+      assert_length (fx, fits, T0, cases[i].now_len);
+      assert_too_long (fx, longer, T0);
+    }
+
+  /* Standard time "AAA" at T0, summer time "BBBB" from March 10th. */
+  set_tz ("AAA3BBBB,M3.2.0,M11.1.0");
+  {
+    g_autofree char *fits = padded_name (993, "%Z%S");
+    g_autofree char *longer = padded_name (994, "%Z%S");
+
+    assert_length (fx, fits, T0, 993 + 3 + 2);
+    assert_too_long (fx, longer, T0);
+    /* ...and the same in summer. */
+    assert_length (fx, fits, T0 + SEC (200 * 24 * 3600), 993 + 4 + 2);
+    assert_too_long (fx, longer, T0 + SEC (200 * 24 * 3600));
+  }
+  set_tz ("UTC");
+}
+
+/* The class says why: how long the result gets, and the limit. */
+static void
+test_length_error (void)
+{
+  g_autofree char *name = padded_name (998, "%S");
+  LatchLockReq req = latch_test_req (name, LATCH_LOCK_MODE_EX, 1, FALSE, TRUE,
+                                     0);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GError) error2 = NULL;
+
+  g_assert_null (latch_rsrc_timestamp_class.create (name, &req, T0, &error));
+  g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "can give 1000 bytes"));
+  g_assert_nonnull (strstr (error->message, "at most 999 bytes"));
+
+  req.name = "_t_%99999999999999999999S[1]";
+  g_assert_null (latch_rsrc_timestamp_class.create (req.name, &req, T0,
+                                                    &error2));
+  g_test_message ("%s", error2->message);
+  g_assert_nonnull (strstr (error2->message, "can give more than 65535 bytes"));
 }
 
 /* ---- one timestamp per slot ---- */
@@ -619,7 +736,9 @@ main (int argc, char **argv)
   LATCH_TEST_ADD ("/rsrc/timestamp/resolution/table", test_resolution);
   g_test_add_func ("/rsrc/timestamp/resolution/error",
                    test_resolution_error);
-  LATCH_TEST_ADD ("/rsrc/timestamp/length", test_length);
+  LATCH_TEST_ADD ("/rsrc/timestamp/length/result", test_length);
+  LATCH_TEST_ADD ("/rsrc/timestamp/length/names", test_length_names);
+  g_test_add_func ("/rsrc/timestamp/length/error", test_length_error);
   LATCH_TEST_ADD ("/rsrc/timestamp/slot/same-slot-queues",
                   test_same_slot_queues);
   LATCH_TEST_ADD ("/rsrc/timestamp/slot/same-slot-after-release",
