@@ -46,7 +46,9 @@ build () {
 demo () {
   run=$(mktemp -d)
   trap 'XDG_RUNTIME_DIR="$run" _build/latch -X >/dev/null 2>&1; rm -rf "$run"' EXIT
-  export XDG_RUNTIME_DIR="$run" LATCH_DAEMON="$top/_build/latchd"
+  # A private daemon directory for the demo; _build/latch finds the
+  # latchd (and TLS module) built beside it.
+  export XDG_RUNTIME_DIR="$run"
   echo
   echo "== demo: two commands contend for the lock 'deploy' and run one after the other"
   for job in A B; do
@@ -69,7 +71,6 @@ demo () {
 # is reached over TCP on loopback.
 tls_demo () {
   pki="$run/pki"
-  export LATCH_TLS_MODULE="$top/_build/.libs/latch-tls.so"
   _build/latch-cert ca init --dir "$pki/ca" --name "demo lock CA" > /dev/null
   _build/latch-cert node --ca "$pki/ca" --out "$pki/tls" > "$pki/tls.conf"
   id=$(_build/latch --unique-id)
@@ -121,6 +122,9 @@ case "${1:-demo}" in
     build _build
     demo
     tls_demo
+    echo
+    echo "== built: _build/latch works as it is (it uses the latchd built beside it);"
+    echo "   to install: (cd _build && sudo make install)   # see README.md, Building by hand"
     ;;
   check)
     check_one _build

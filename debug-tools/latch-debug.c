@@ -55,8 +55,10 @@ run (int argc, char **argv)
   LatchOptions opts = { 0 };
   Feature feature;
   int status;
+  const LatchOptionsSpec spec = { .program = LATCH_PROGRAM_COMMAND,
+                                  .parameter_string = "[-- COMMAND [ARG…]]" };
 
-  if (!latch_options_parse (&opts, &argc, &argv, "[-- COMMAND [ARG...]]", NULL, &error))
+  if (!latch_options_parse (&opts, &argc, &argv, &spec, &error))
     {
       fprintf (stderr, "latch: %s (see latch --help)\n", error->message);
       latch_options_clear (&opts);

@@ -39,7 +39,8 @@ typedef enum
 } LatchSecurityLevel;
 
 /* Reason codes.  The numbers are FLoM 1.7's, so that the `rc` attribute
- * on the wire and the values returned here mean the same thing. */
+ * on the wire and the values returned here mean the same thing (latch's
+ * one addition is marked). */
 typedef enum
 {
   LATCH_RC_OK = 0,
@@ -53,6 +54,10 @@ typedef enum
   LATCH_RC_CONNECTION_CLOSED = 8,   /* daemon went away: lock lost or never got */
   LATCH_RC_NETWORK_TIMEOUT = 9,     /* resource timeout expired */
   LATCH_RC_API_IMMUTABLE_HANDLE = 11, /* option changed while locked */
+  /* latch's own, outside every range FLoM uses.  Wire only: a quiescing
+   * daemon turns a new request away; the client tries again (the next
+   * daemon).  A FLoM client takes it as a failure. */
+  LATCH_RC_DAEMON_QUIESCING = 1000,
   LATCH_RC_INTERNAL_ERROR = -1,
   LATCH_RC_DAEMON_NOT_STARTED = -2, /* none running and not allowed or able to start */
   LATCH_RC_NULL_OBJECT = -4,
@@ -71,6 +76,7 @@ typedef enum
 /* Defaults, FLoM's. */
 #define LATCH_DEFAULT_RESOURCE_NAME "_RESOURCE"
 #define LATCH_DEFAULT_DAEMON_LIFESPAN 5000
+#define LATCH_DEFAULT_IDLE_LIFESPAN_MIN 2000 /* latch's own: ms an idle resource is kept at least */
 #define LATCH_DEFAULT_PORT 28015 /* TCP and UDP discovery */
 
 typedef struct LatchHandle LatchHandle;
@@ -91,6 +97,10 @@ int latch_set_lock_mode (LatchHandle *handle, LatchLockMode mode);
 int latch_set_socket_name (LatchHandle *handle, const char *path); /* NULL: per-user default */
 int latch_set_daemon_lifespan (LatchHandle *handle, int lifespan_ms); /* 0: never start one */
 int latch_set_daemon_trace_file (LatchHandle *handle, const char *path);
+/* For a daemon this handle starts: every idle resource is kept at least
+ * this long (ms, >= 0; LATCH_DEFAULT_IDLE_LIFESPAN_MIN), whatever the
+ * idle lifespan of the request that created it. */
+int latch_set_idle_lifespan_min (LatchHandle *handle, int min_ms);
 
 /* Network (FLoM's options -a -p -A -P -n -D -I --discovery-ttl
  * --tcp-keepalive-*).  With a unicast address the daemon is reached over
@@ -138,6 +148,7 @@ LatchLockMode latch_get_lock_mode (const LatchHandle *handle);
 /* The socket path in use (the per-user default when none was set). */
 const char *latch_get_socket_name (const LatchHandle *handle);
 int latch_get_daemon_lifespan (const LatchHandle *handle);
+int latch_get_idle_lifespan_min (const LatchHandle *handle);
 
 /* Connects (starting a daemon when none answers and the daemon lifespan
  * allows it) and waits for the lock as the timeout says. */

@@ -8,6 +8,7 @@
 
 #include "common/autocleanup.h"
 #include "common/error.h"
+#include "common/util.h"
 #include "locker/rsrc-name.h"
 
 #include <errno.h>
@@ -69,141 +70,153 @@ static gboolean check_security_level (LatchSettingValue *value,
 #define UNSUPPORTED(short_name, long_name, group, key)                       \
   {                                                                          \
     short_name, long_name, group, key, LATCH_SETTING_UNSUPPORTED, -1, NULL,  \
-        NULL, NULL, NULL, NULL                                               \
+        NULL, NULL, NULL, NULL, FALSE                                        \
   }
 
 /* FLoM's order: the verbose dump (-V) prints the rows in this order.
  * Columns: option letter, long option, group, key, kind, field, default,
- * check, --help argument, --help text, meaning of an integer. */
+ * check, --help argument, --help text, meaning of an integer, whether
+ * latchd takes it (a daemon setting). */
 const LatchSetting latch_settings[] = {
   { 't', "daemon-trace-file", "Trace", "DaemonTraceFile", LATCH_SETTING_PATH,
     FIELD (daemon_trace_file), NULL, NULL, "FILE",
-    "Trace file of the daemon (give an absolute path)", NULL },
+    "Trace file of the daemon (give an absolute path)", NULL, TRUE },
   { 'T', "command-trace-file", "Trace", "CommandTraceFile", LATCH_SETTING_PATH,
     FIELD (command_trace_file), NULL, NULL, "FILE",
-    "Trace file of this command", NULL },
+    "Trace file of this command", NULL, FALSE },
   { 0, "append-trace-file", "Trace", "AppendTraceFile", LATCH_SETTING_BOOL,
     FIELD (append_trace_file), "no", NULL, "yes|no",
-    "Append to the trace files instead of truncating them", NULL },
+    "Append to the trace files instead of truncating them", NULL, TRUE },
   { 'V', "verbose", "Trace", "Verbose", LATCH_SETTING_FLAG, FIELD (verbose),
-    "no", NULL, NULL, "Print the configuration and more messages", NULL },
+    "no", NULL, NULL, "Print the configuration and more messages", NULL, TRUE },
+  { 0, "quiet", "Trace", "Quiet", LATCH_SETTING_FLAG, FIELD (quiet), "no",
+    NULL, NULL,
+    "Print no notices (e.g. that a name with dots is taken as a set), only "
+    "errors", NULL, FALSE },
   { 'r', "resource-name", "Resource", "Name", LATCH_SETTING_STRING,
     FIELD (resource_name), LATCH_DEFAULT_RESOURCE_NAME, check_resource_name,
-    "NAME", "Resource to lock", NULL },
+    "NAME", "Resource to lock", NULL, FALSE },
   { 'o', "resource-timeout", "Resource", "Timeout", LATCH_SETTING_INT,
     FIELD (resource_timeout), "-1", NULL, "MS",
     "How long to wait for the lock, in milliseconds; <0 forever, 0 no wait",
-    "milliseconds; -1 waits forever, 0 does not wait" },
+    "milliseconds; -1 waits forever, 0 does not wait", FALSE },
   { 'q', "resource-quantity", "Resource", "Quantity", LATCH_SETTING_INT,
     FIELD (resource_quantity), "1", check_quantity, "N",
-    "Units of a numeric resource to lock", "number of units, 1 or more" },
+    "Units of a numeric resource to lock", "number of units, 1 or more", FALSE },
   { 'l', "lock-mode", "Resource", "LockMode", LATCH_SETTING_LOCK_MODE,
     FIELD (lock_mode), "EX", NULL, "MODE",
-    "Lock mode: NL, CR, CW, PR, PW or EX", NULL },
+    "Lock mode: NL, CR, CW, PR, PW or EX", NULL, FALSE },
   { 'e', "resource-create", "Resource", "Create", LATCH_SETTING_BOOL,
     FIELD (resource_create), "yes", NULL, "yes|no",
-    "Whether this request may create the resource", NULL },
+    "Whether this request may create the resource", NULL, FALSE },
   { 'i', "resource-idle-lifespan", "Resource", "IdleLifespan",
     LATCH_SETTING_INT, FIELD (resource_idle_lifespan), "0", check_absolute,
     "MS", "Keep the resource this long after its last use, in milliseconds",
-    "milliseconds" },
+    "milliseconds", FALSE },
   { 's', "socket-name", "Daemon", "SocketName", LATCH_SETTING_PATH,
     FIELD (socket_name), NULL, check_socket_name, "PATH",
-    "UNIX socket of the daemon (default: one per user)", NULL },
+    "UNIX socket of the daemon (default: one per user)", NULL, TRUE },
   { 'd', "daemon-lifespan", "Daemon", "Lifespan", LATCH_SETTING_INT,
     FIELD (daemon_lifespan), G_STRINGIFY (LATCH_DEFAULT_DAEMON_LIFESPAN),
     NULL, "MS",
     "How long an idle daemon lives, in milliseconds; <0 forever, 0 never "
     "start one",
-    "milliseconds; -1 keeps it forever, 0 never starts a daemon" },
+    "milliseconds; -1 keeps it forever, 0 never starts a daemon", TRUE },
   /* Addresses are not resolved here (FLoM neither): resolution belongs
    * to connecting, and a name may resolve differently by then. */
   { 'a', "unicast-address", "Daemon", "UnicastAddress", LATCH_SETTING_PATH,
     FIELD (unicast_address), NULL, NULL, "ADDR",
-    "Reach the daemon over TCP at this address (name, IPv4 or IPv6)", NULL },
+    "Reach the daemon over TCP at this address (name, IPv4 or IPv6)", NULL, TRUE },
   { 'p', "unicast-port", "Daemon", "UnicastPort", LATCH_SETTING_INT,
     FIELD (unicast_port), DEFAULT_PORT, check_port, "PORT",
-    "TCP port of the daemon", "port number, 1 to 65535" },
+    "TCP port of the daemon", "port number, 1 to 65535", TRUE },
   { 'A', "multicast-address", "Daemon", "MulticastAddress",
     LATCH_SETTING_PATH, FIELD (multicast_address), NULL, NULL, "ADDR",
-    "Find the daemon by UDP multicast to this group (IPv4 or IPv6)", NULL },
+    "Find the daemon by UDP multicast to this group (IPv4 or IPv6)", NULL, TRUE },
   { 'P', "multicast-port", "Daemon", "MulticastPort", LATCH_SETTING_INT,
     FIELD (multicast_port), DEFAULT_PORT, check_port, "PORT",
-    "UDP port of the multicast discovery", "port number, 1 to 65535" },
+    "UDP port of the multicast discovery", "port number, 1 to 65535", TRUE },
   UNSUPPORTED ('m', "mount-point-vfs", "Daemon", "MountPointVFS"),
+  /* Groups end with latch's own keys, after FLoM's. */
+  { 0, "idle-lifespan-min", "Daemon", "IdleLifespanMin", LATCH_SETTING_INT,
+    FIELD (idle_lifespan_min), G_STRINGIFY (LATCH_DEFAULT_IDLE_LIFESPAN_MIN),
+    check_absolute, "MS",
+    "Daemon: keep every idle resource (its counter, rotation, stamps) at "
+    "least this long, in milliseconds, whatever its -i",
+    "milliseconds", TRUE },
   { 0, "ignore-signal", "Monitor", "IgnoredSignals", LATCH_SETTING_SIGNALS,
     FIELD (ignored_signals), NULL, NULL, "SIGNAL",
     "Signal to ignore while the command runs (repeatable; see --signal-list)",
-    NULL },
+    NULL, FALSE },
   { 'n', "network-interface", "Network", "NetworkInterface",
     LATCH_SETTING_PATH, FIELD (network_interface), NULL,
     check_network_interface, "IFACE",
-    "Network interface for IPv6 link-local addresses", NULL },
+    "Network interface for IPv6 link-local addresses", NULL, TRUE },
   { 'D', "discovery-attempts", "Network", "DiscoveryAttempts",
     LATCH_SETTING_INT, FIELD (discovery_attempts), "2",
     check_discovery_attempts, "N", "How many discovery queries to send",
-    "number of queries; 0 counts as 1" },
+    "number of queries; 0 counts as 1", FALSE },
   { 'I', "discovery-timeout", "Network", "DiscoveryTimeout",
     LATCH_SETTING_INT, FIELD (discovery_timeout), "500", check_absolute,
     "MS",
     "How long to wait for an answer to each discovery query, in "
     "milliseconds",
-    "milliseconds" },
+    "milliseconds", FALSE },
   { 0, "discovery-ttl", "Network", "DiscoveryTTL", LATCH_SETTING_INT,
     FIELD (discovery_ttl), "1", check_discovery_ttl, "N",
     "Multicast TTL (hop limit) of the discovery queries",
-    "hops, 1 to 255; 0 counts as 1" },
+    "hops, 1 to 255; 0 counts as 1", TRUE },
   { 0, "tcp-keepalive-time", "Network", "TcpKeepaliveTime",
     LATCH_SETTING_INT, FIELD (tcp_keepalive_time), "60",
     check_keepalive_time, "S",
     "Idle seconds before the daemon's TCP keepalive probes start",
-    "seconds" },
+    "seconds", TRUE },
   { 0, "tcp-keepalive-intvl", "Network", "TcpKeepaliveIntvl",
     LATCH_SETTING_INT, FIELD (tcp_keepalive_intvl), "10",
     check_keepalive_intvl, "S", "Seconds between TCP keepalive probes",
-    "seconds" },
+    "seconds", TRUE },
   { 0, "tcp-keepalive-probes", "Network", "TcpKeepaliveProbes",
     LATCH_SETTING_INT, FIELD (tcp_keepalive_probes), "6",
     check_keepalive_probes, "N",
     "Unanswered TCP keepalive probes before the daemon drops a connection",
-    "number of probes" },
+    "number of probes", TRUE },
   /* TLS file paths are made absolute where they are read (FLoM: relative
    * to the working directory, config files too): the daemon runs in /. */
   { 0, "tls-certificate", "TLS", "TlsCertificate", LATCH_SETTING_PATH,
     FIELD (tls_certificate), NULL, check_tls_file, "FILE",
-    "This node's certificate (PEM; its chain may follow it)", NULL },
+    "This node's certificate (PEM; its chain may follow it)", NULL, TRUE },
   { 0, "tls-private-key", "TLS", "TlsPrivateKey", LATCH_SETTING_PATH,
     FIELD (tls_private_key), NULL, check_tls_file, "FILE",
-    "The certificate's private key (PEM, unencrypted, mode 600)", NULL },
+    "The certificate's private key (PEM, unencrypted, mode 600)", NULL, TRUE },
   { 0, "tls-ca-certificate", "TLS", "TlsCaCertificate", LATCH_SETTING_PATH,
     FIELD (tls_ca_certificate), NULL, check_tls_file, "FILE",
     "Certificate(s) of the CA that signs every node's certificate (PEM)",
-    NULL },
+    NULL, TRUE },
   { 0, "tls-check-peer-id", "TLS", "TlsCheckPeerId", LATCH_SETTING_BOOL,
     FIELD (tls_check_peer_id), "no", NULL, "yes|no",
     "Mutual authentication: each peer's announced machine ID must be its "
-    "certificate's CN", NULL },
+    "certificate's CN", NULL, TRUE },
   { 0, "tls-crl", "TLS", "TlsCrl", LATCH_SETTING_PATH, FIELD (tls_crl), NULL,
     check_tls_file, "FILE",
     "Certificate revocation list of the CA (PEM), checked at every handshake",
-    NULL },
+    NULL, TRUE },
   { 0, "tls-priority", "TLS", "TlsPriority", LATCH_SETTING_PATH,
     FIELD (tls_priority), NULL, NULL, "STRING",
     "GnuTLS priority string (versions and ciphers; default: TLS 1.3/1.2, "
-    "AEAD only, AES-256-GCM first)", NULL },
+    "AEAD only, AES-256-GCM first)", NULL, TRUE },
   { 0, "security-level", "TLS", "SecurityLevel", LATCH_SETTING_PATH,
     FIELD (security_level), NULL, check_security_level,
     "clear|channel|mutual",
-    "Required security level (default: decided by the TLS files)", NULL },
+    "Required security level (default: decided by the TLS files)", NULL, TRUE },
   { 0, "tls-allowed-peers", "TLS", "TlsAllowedPeers", LATCH_SETTING_PATH,
     FIELD (tls_allowed_peers), NULL, check_tls_file, "FILE",
     "Daemon: only these machine IDs may connect (one per line; mutual level)",
-    NULL },
+    NULL, TRUE },
   { 0, "tls-require-client-cert", "TLS", "TlsRequireClientCertificate",
     LATCH_SETTING_BOOL, FIELD (tls_require_client_cert), "yes", NULL,
     "yes|no",
     "Daemon: require a certificate from every client (channel level may "
-    "say no)", NULL },
+    "say no)", NULL, TRUE },
 };
 
 const gsize latch_n_settings = G_N_ELEMENTS (latch_settings);
@@ -1505,6 +1518,7 @@ latch_config_load_files (LatchConfig *config, const char *sys_path,
 {
   g_autoptr (LatchConfig) scratch = NULL;
   g_autofree char *default_user_path = NULL;
+  g_autofree char *own_home = NULL;
   const char *home;
 
   g_return_val_if_fail (config != NULL, FALSE);
@@ -1513,17 +1527,22 @@ latch_config_load_files (LatchConfig *config, const char *sys_path,
     sys_path = SYSTEM_CONFIG_FILE;
   if (user_path == NULL)
     {
+      /* $HOME only when it is ours: `sudo -E` keeps the caller's HOME,
+       * whose ~/.latch is not root's configuration (nor readable by
+       * another user).  Else the home of the password database. */
       home = g_getenv ("HOME");
-      if (home == NULL || home[0] == '\0')
-        home = g_get_home_dir ();
-      default_user_path = g_build_filename (home, USER_CONFIG_FILE, NULL);
+      if (!latch_dir_is_own (home))
+        home = own_home = latch_own_home_dir ();
+      if (home != NULL)
+        default_user_path = g_build_filename (home, USER_CONFIG_FILE, NULL);
       user_path = default_user_path;
     }
 
   /* All or nothing: work on a copy. */
   scratch = config_copy (config);
   if (!latch_config_load_file (scratch, sys_path, FALSE, error)
-      || !latch_config_load_file (scratch, user_path, FALSE, error))
+      || (user_path != NULL
+          && !latch_config_load_file (scratch, user_path, FALSE, error)))
     return FALSE;
   if (extra_path != NULL
       && !latch_config_load_file (scratch, extra_path, TRUE, error))

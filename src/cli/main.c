@@ -1,6 +1,7 @@
 /* main.c: the latch command.  Options -> configuration -> liblatch handle
  * -> run the command.  Exit statuses are decided here and only here:
- *   the command's status (128 + N when a signal killed it),
+ *   the command's status; when signal N killed the command, latch ends
+ *     by signal N too once the lock is released (a shell shows 128 + N),
  *   96 cannot wait (resource absent, create=no, no waiting),
  *   97 cannot execute the command (or none given),
  *   98 busy (timeout 0, or the timeout expired),
@@ -11,12 +12,14 @@
 
 #include "cli/settings.h"
 #include "cli/exec.h"
+#include "common/companion.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "locker/rsrc-name.h"
 #include "sys/machine-id.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +121,8 @@ handle_from_config (const LatchConfig *config)
   if (rc == LATCH_RC_OK)
     rc = latch_set_daemon_trace_file (h, config->daemon_trace_file);
   if (rc == LATCH_RC_OK)
+    rc = latch_set_idle_lifespan_min (h, config->idle_lifespan_min);
+  if (rc == LATCH_RC_OK)
     rc = latch_set_append_trace_file (h, config->append_trace_file);
   if (rc == LATCH_RC_OK)
     rc = latch_set_verbose (h, config->verbose);
@@ -205,17 +210,43 @@ command_environment (const LatchHandle *h)
   return envp;
 }
 
+/* A dot makes a set (FLoM's grammar), which changes the command line:
+ * say so, unless the user said that this is meant (--quiet). */
+static void
+announce_set (const LatchConfig *config)
+{
+  const char *name = config->resource_name;
+  g_auto (GStrv) members = NULL;
+  g_autofree char *list = NULL;
+
+  if (config->quiet
+      || latch_rsrc_name_classify (name, strlen (name)) != LATCH_RSRC_SET)
+    return;
+  members = g_strsplit (name, ".", -1);
+  list = g_strjoinv (", ", members);
+  fprintf (stderr, "latch: '%s' is a set of %u members (%s): the command gets the "
+           "member as its last argument and in LATCH_ELEMENT (--quiet silences this)\n",
+           name, g_strv_length (members), list);
+}
+
+/* *die_signal: set when the command was killed by a signal, which latch
+ * must then end by (the lock is released by then). */
 static int
-run_locked (LatchHandle *h, const LatchConfig *config, char **command)
+run_locked (LatchHandle *h, const LatchConfig *config, char **command, int *die_signal)
 {
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) envp = NULL;
   g_autoptr (GPtrArray) argv = NULL;
   LatchRunSpec spec;
   LatchRunResult result;
-  int status = 0;
-  int rc = latch_lock (h);
+  LatchRunStatus status = { 0, 0 };
+  int rc;
 
+  announce_set (config);
+  /* From here on a signal either ends latch cleanly or is meant for the
+   * command (exec.h). */
+  latch_exec_init ();
+  rc = latch_lock (h);
   if (rc != LATCH_RC_OK)
     return report_rc (h, rc);
   if (config->verbose && latch_get_element (h) != NULL)
@@ -242,6 +273,11 @@ run_locked (LatchHandle *h, const LatchConfig *config, char **command)
       latch_unlock (h, TRUE);
       fprintf (stderr, "latch: %s\n", error->message);
       return EXIT_CANT_EXECUTE;
+    case LATCH_RUN_ERROR:
+      /* The command is gone (killed): the lock can go too. */
+      latch_unlock (h, TRUE);
+      fprintf (stderr, "latch: %s\n", error->message);
+      return EXIT_ERROR;
     case LATCH_RUN_LOCK_LOST:
       fprintf (stderr, "latch: lost the connection to the daemon while '%s' was running: "
                "the lock on '%s' is gone, so the command was stopped\n",
@@ -250,7 +286,9 @@ run_locked (LatchHandle *h, const LatchConfig *config, char **command)
     case LATCH_RUN_EXITED:
       break;
     }
-  rc = latch_unlock (h, status != 0);
+  /* latch_unlock() returns once the daemon has acted on it: a shell
+   * that sees latch end may start the next holder at once. */
+  rc = latch_unlock (h, status.exit_status != 0);
   if (rc != LATCH_RC_OK)
     {
       /* The command finished, but the lock was lost before the unlock:
@@ -258,32 +296,52 @@ run_locked (LatchHandle *h, const LatchConfig *config, char **command)
       fprintf (stderr, "latch: %s\n", latch_get_error (h));
       return EXIT_ERROR;
     }
-  return status;
+  *die_signal = status.term_signal;
+  return status.exit_status;
 }
 
 /* --debug-feature: the diagnostics are a program of their own (it links
  * GnuTLS, which this command does not load), given the same arguments.
- * $LATCH_DEBUG_TOOL names it in the build tree.  Returns only on failure:
- * 1, as every failed debug feature (FLoM's convention). */
+ * Returns only on failure: 1, as every failed debug feature (FLoM's
+ * convention). */
 static int
 run_debug_tool (char **args)
 {
-  const char *path = g_getenv ("LATCH_DEBUG_TOOL");
+  static const LatchCompanion debug_tool = { "LATCH_DEBUG_TOOL", "latch-debug",
+                                             LATCH_DEBUG_PATH };
+  LatchCompanionSource source;
+  g_autofree char *fix = NULL;
   int saved;
 
-  if (path == NULL || *path == '\0')
-    path = LATCH_DEBUG_PATH;
   g_free (args[0]);
-  args[0] = g_strdup (path);
-  execv (path, args);
+  args[0] = latch_companion_path (&debug_tool, &source);
+  execv (args[0], args);
   saved = errno;
-  fprintf (stderr, "latch: cannot run the debug tool %s: %s (reinstall latch)\n", path,
-           g_strerror (saved));
+  fix = latch_companion_fix (&debug_tool, source);
+  fprintf (stderr, "latch: cannot run the debug tool %s: %s (%s)\n", args[0],
+           g_strerror (saved), fix);
   return 1;
 }
 
+/* What latch --help says around the options. */
+static const LatchOptionsSpec command_options = {
+  .program = LATCH_PROGRAM_COMMAND,
+  .parameter_string = "[-- COMMAND [ARG…]]",
+  .summary = "Runs COMMAND only while it holds a lock on a resource (-r), "
+             "serialized through a daemon that the first command starts.",
+  .description =
+      "Exit status: COMMAND's own (128+N if signal N killed it: latch then "
+      "ends by that signal too),\n"
+      "96 the resource does not exist and -e no forbids creating it, 97 "
+      "COMMAND cannot be run,\n"
+      "98 busy (-o 0) or timeout (-o MS), 99 any other error.\n"
+      "\n"
+      "See latch(1) for resource types, lock modes, the network and the "
+      "security levels.",
+};
+
 static int
-run (int argc, char **argv)
+run (int argc, char **argv, int *die_signal)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (LatchConfig) config = latch_config_new ();
@@ -292,7 +350,7 @@ run (int argc, char **argv)
   LatchHandle *h;
   int status;
 
-  if (!latch_options_parse (&opts, &argc, &argv, "[-- COMMAND [ARG...]]", NULL, &error))
+  if (!latch_options_parse (&opts, &argc, &argv, &command_options, &error))
     {
       fprintf (stderr, "latch: %s (see latch --help)\n", error->message);
       latch_options_clear (&opts);
@@ -371,17 +429,33 @@ run (int argc, char **argv)
       status = EXIT_CANT_EXECUTE;
     }
   else
-    status = run_locked (h, config, opts.command);
+    status = run_locked (h, config, opts.command, die_signal);
 
   latch_handle_free (h);
   latch_options_clear (&opts);
   latch_log_shutdown ();
+  latch_exec_shutdown ();
   return status;
 }
 
 int
 main (int argc, char **argv)
 {
+  int die_signal = 0;
+  int status;
+
+  /* GLib's --help and messages in the user's language and charset
+   * ("[OPTION…]", not "[OPTION?]"). */
+  setlocale (LC_ALL, "");
   g_set_prgname ("latch");
-  return run (argc, argv);
+  status = run (argc, argv, &die_signal);
+  if (die_signal != 0)
+    {
+      /* The command was killed by a signal and the lock is released: end
+       * by the same signal, as shells expect of a wrapper (a loop stops
+       * on Ctrl-C, `wait` reports the signal), not with 128 + N. */
+      fflush (NULL);
+      latch_exec_die_by_signal (die_signal);
+    }
+  return status;
 }

@@ -111,7 +111,7 @@ add_entry (GArray *entries, const char *long_name, char short_name,
 }
 
 static void
-add_setting_entries (GArray *entries, GPtrArray *strings)
+add_setting_entries (GArray *entries, GPtrArray *strings, LatchProgram program)
 {
   gsize i;
 
@@ -120,6 +120,9 @@ add_setting_entries (GArray *entries, GPtrArray *strings)
       const LatchSetting *setting = &latch_settings[i];
       int flags = 0;
       char *description = NULL;
+
+      if (program == LATCH_PROGRAM_DAEMON && !setting->daemon)
+        continue;
 
       /* Values are taken as bytes (G_OPTION_FLAG_FILENAME): resource names
        * and paths need no charset conversion, and skipping it spares every
@@ -152,11 +155,13 @@ add_setting_entries (GArray *entries, GPtrArray *strings)
     }
 }
 
+static void add_command_entries (GArray *entries, LatchOptions *parsed);
+
 gboolean
 latch_options_parse (LatchOptions *opts, int *argc, char ***argv,
-                     const char *parameter_string, const GOptionEntry *extra,
-                     GError **error)
+                     const LatchOptionsSpec *spec, GError **error)
 {
+  gboolean is_command = spec->program == LATCH_PROGRAM_COMMAND;
   LatchOptions parsed = { 0 };
   g_autoptr (OptionsPriv) priv = g_new0 (OptionsPriv, 1);
   /* Strings the context points to: they must outlive it. */
@@ -168,6 +173,7 @@ latch_options_parse (LatchOptions *opts, int *argc, char ***argv,
 
   g_return_val_if_fail (opts != NULL, FALSE);
   g_return_val_if_fail (argc != NULL && argv != NULL, FALSE);
+  g_return_val_if_fail (spec != NULL, FALSE);
 
   priv->given = g_new0 (GPtrArray *, latch_n_settings);
 
@@ -175,35 +181,21 @@ latch_options_parse (LatchOptions *opts, int *argc, char ***argv,
              "Print the version and exit", NULL);
   add_entry (entries, "config-file", 'c', 0, G_OPTION_ARG_FILENAME,
              &parsed.config_file,
-             "Configuration file read after the system and user ones",
+             is_command ? "Configuration file read after the system and user ones"
+                        : "Configuration file (the daemon reads no other; its "
+                          "starter passes every daemon setting as an option)",
              "FILE");
-  add_setting_entries (entries, strings);
-  add_entry (entries, "signal-list", 0, 0, G_OPTION_ARG_NONE,
-             &parsed.signal_list,
-             "Print the signals --ignore-signal accepts and exit", NULL);
-  add_entry (entries, "unique-id", 0, 0, G_OPTION_ARG_NONE,
-             &parsed.unique_id, "Print the unique id of this host and exit",
-             NULL);
-  add_entry (entries, "debug-feature", 0, 0, G_OPTION_ARG_STRING,
-             &parsed.debug_feature,
-             "Run a diagnostic instead of a command: tls.server, tls.client, "
-             "ipv6.multicast.server, ipv6.multicast.client (see latch(1))",
-             "NAME");
-  add_entry (entries, "quiesce-exit", 'x', 0, G_OPTION_ARG_NONE,
-             &parsed.quiesce_exit,
-             "Ask the daemon to exit once it has no more work, then exit",
-             NULL);
-  add_entry (entries, "immediate-exit", 'X', 0, G_OPTION_ARG_NONE,
-             &parsed.immediate_exit,
-             "Ask the daemon to exit at once, then exit", NULL);
-  add_entry (entries, G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY,
-             &parsed.command, NULL, NULL);
+  add_setting_entries (entries, strings, spec->program);
+  if (is_command)
+    add_command_entries (entries, &parsed);
 
-  context = g_option_context_new (parameter_string);
+  context = g_option_context_new (spec->parameter_string);
+  g_option_context_set_summary (context, spec->summary);
+  g_option_context_set_description (context, spec->description);
   group = g_option_group_new (NULL, NULL, NULL, priv, NULL);
   g_option_group_add_entries (group, (const GOptionEntry *) entries->data);
-  if (extra != NULL)
-    g_option_group_add_entries (group, extra);
+  if (spec->extra != NULL)
+    g_option_group_add_entries (group, spec->extra);
   g_option_context_set_main_group (context, group);
 
   if (!g_option_context_parse (context, argc, argv, &local_error))
@@ -216,11 +208,50 @@ latch_options_parse (LatchOptions *opts, int *argc, char ***argv,
                            local_error->message);
       return FALSE;
     }
+  if (!is_command && *argc > 1)
+    {
+      /* GLib leaves what is not an option, "--" included, in argv. */
+      const char *arg = strcmp ((*argv)[1], "--") == 0 && *argc > 2 ? (*argv)[2]
+                                                                   : (*argv)[1];
+
+      g_clear_pointer (&parsed.config_file, g_free);
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "unexpected argument '%s': latchd takes options only (a "
+                   "command runs under a lock with latch -- COMMAND)", arg);
+      return FALSE;
+    }
   if (parsed.command != NULL && parsed.command[0] == NULL)
     g_clear_pointer (&parsed.command, g_strfreev);
   parsed.priv = g_steal_pointer (&priv);
   *opts = parsed;
   return TRUE;
+}
+
+/* The command's own entries: what it does instead of running a command,
+ * and the command itself. */
+static void
+add_command_entries (GArray *entries, LatchOptions *parsed)
+{
+  add_entry (entries, "signal-list", 0, 0, G_OPTION_ARG_NONE,
+             &parsed->signal_list,
+             "Print the signals --ignore-signal accepts and exit", NULL);
+  add_entry (entries, "unique-id", 0, 0, G_OPTION_ARG_NONE,
+             &parsed->unique_id, "Print the unique id of this host and exit",
+             NULL);
+  add_entry (entries, "debug-feature", 0, 0, G_OPTION_ARG_STRING,
+             &parsed->debug_feature,
+             "Run a diagnostic instead of a command: tls.server, tls.client, "
+             "ipv6.multicast.server, ipv6.multicast.client (see latch(1))",
+             "NAME");
+  add_entry (entries, "quiesce-exit", 'x', 0, G_OPTION_ARG_NONE,
+             &parsed->quiesce_exit,
+             "Ask the daemon to exit once it has no more work, then exit",
+             NULL);
+  add_entry (entries, "immediate-exit", 'X', 0, G_OPTION_ARG_NONE,
+             &parsed->immediate_exit,
+             "Ask the daemon to exit at once, then exit", NULL);
+  add_entry (entries, G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY,
+             &parsed->command, NULL, NULL);
 }
 
 void

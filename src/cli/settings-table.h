@@ -2,7 +2,8 @@
  *
  * Each row describes one setting once: its options, its key in the
  * configuration files, its kind (which selects the value grammar), where
- * it lives in LatchConfig, its default and its help.  config.c (files,
+ * it lives in LatchConfig, its default, its help and whether latchd takes
+ * it as well.  config.c (files,
  * defaults, dump) and options.c (command line) are driven by the rows.
  *
  * FLoM settings that latch does not implement yet have rows of kind
@@ -60,6 +61,7 @@ typedef struct
   const char *arg;         /* option argument in --help */
   const char *help;        /* option description in --help */
   const char *expect;      /* INT: what the number means, for error messages */
+  gboolean daemon;         /* latchd takes it too (a daemon setting) */
 } LatchSetting;
 
 extern const LatchSetting latch_settings[];

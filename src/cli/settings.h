@@ -31,6 +31,7 @@ typedef struct
   char *command_trace_file;    /* -T, CommandTraceFile; NULL: none */
   gboolean append_trace_file;  /* --append-trace-file, AppendTraceFile; FALSE */
   gboolean verbose;            /* -V, Verbose; FALSE */
+  gboolean quiet;              /* --quiet, Quiet; FALSE (latch's own) */
 
   /* [Resource] */
   char *resource_name;         /* -r, Name; "_RESOURCE" */
@@ -47,6 +48,7 @@ typedef struct
   int unicast_port;            /* -p, UnicastPort; 28015 (sign dropped; 1..65535) */
   char *multicast_address;     /* -A, MulticastAddress; NULL: none */
   int multicast_port;          /* -P, MulticastPort; 28015 (sign dropped; 1..65535) */
+  int idle_lifespan_min;       /* --idle-lifespan-min, IdleLifespanMin; 2000 (ms, >= 0; latch's own) */
 
   /* [Monitor] */
   guint32 ignored_signals;     /* --ignore-signal, IgnoredSignals: bit N = signal N (1..31) */
@@ -125,12 +127,30 @@ typedef struct
 
 void latch_options_clear (LatchOptions *opts);
 
-/* Parses argv (GOptionContext; -h prints help and exits 0).  extra is an
- * optional NULL-terminated array of more entries (latchd's --ready-fd).
- * Values are not checked here beyond what GLib does. */
+/* Which program parses: the command takes every option and a command
+ * after "--"; the daemon takes -v, -c and the daemon settings (rows
+ * marked so in the table), and no argument. */
+typedef enum
+{
+  LATCH_PROGRAM_COMMAND,
+  LATCH_PROGRAM_DAEMON,
+} LatchProgram;
+
+typedef struct
+{
+  LatchProgram program;
+  const char *parameter_string; /* after "[OPTION…]" in --help; NULL: none */
+  const char *summary;          /* --help text above the options; NULL: none */
+  const char *description;      /* --help text below the options; NULL: none */
+  const GOptionEntry *extra;    /* NULL-terminated more entries (latchd's
+                                   --ready-fd); NULL: none */
+} LatchOptionsSpec;
+
+/* Parses argv (GOptionContext; -h prints help and exits 0).  Values are
+ * not checked here beyond what GLib does.  For the daemon, an argument
+ * that is not an option is an error. */
 gboolean latch_options_parse (LatchOptions *opts, int *argc, char ***argv,
-                              const char *parameter_string,
-                              const GOptionEntry *extra, GError **error);
+                              const LatchOptionsSpec *spec, GError **error);
 
 /* Checks every value given on the command line and writes it into config
  * (on error config is unchanged; the error names the option). */

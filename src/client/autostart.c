@@ -2,6 +2,7 @@
 
 #include "client/autostart.h"
 
+#include "common/companion.h"
 #include "common/error.h"
 
 #include <errno.h>
@@ -22,13 +23,8 @@
 #define READY_TIMEOUT_MS 10000
 #define READY_FD 3
 
-static const char *
-daemon_path (void)
-{
-  const char *env = g_getenv ("LATCH_DAEMON");
-
-  return env != NULL && env[0] != '\0' ? env : LATCH_DAEMON_PATH;
-}
+static const LatchCompanion daemon_program = { "LATCH_DAEMON", "latchd",
+                                                LATCH_DAEMON_PATH };
 
 static GPtrArray *
 build_argv (const char *path, const LatchSpawnArgs *args)
@@ -38,6 +34,7 @@ build_argv (const char *path, const LatchSpawnArgs *args)
   g_ptr_array_add (argv, g_strdup (path));
   g_ptr_array_add (argv, g_strdup_printf ("--ready-fd=%d", READY_FD));
   g_ptr_array_add (argv, g_strdup_printf ("--daemon-lifespan=%d", args->lifespan));
+  g_ptr_array_add (argv, g_strdup_printf ("--idle-lifespan-min=%d", args->idle_lifespan_min));
   if (args->socket_name != NULL)
     g_ptr_array_add (argv, g_strdup_printf ("--socket-name=%s", args->socket_name));
   if (args->trace_file != NULL)
@@ -167,7 +164,8 @@ read_report (int fd)
 LatchSpawnResult
 latch_autostart_spawn (const LatchSpawnArgs *args, GError **error)
 {
-  const char *path = daemon_path ();
+  LatchCompanionSource source;
+  g_autofree char *path = latch_companion_path (&daemon_program, &source);
   g_autoptr (GPtrArray) argv = NULL;
   g_autofree char *exec_failed = NULL;
   g_autofree char *report = NULL;
@@ -178,9 +176,10 @@ latch_autostart_spawn (const LatchSpawnArgs *args, GError **error)
   if (access (path, X_OK) != 0)
     {
       int saved = errno;
+      g_autofree char *fix = latch_companion_fix (&daemon_program, source);
+
       g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
-                   "cannot start the daemon: %s: %s (is latch installed? "
-                   "LATCH_DAEMON names another latchd)", path, g_strerror (saved));
+                   "cannot start the daemon: %s: %s (%s)", path, g_strerror (saved), fix);
       return LATCH_SPAWN_FAILED;
     }
   argv = build_argv (path, args);

@@ -18,6 +18,7 @@ typedef struct
 {
   const char *socket_name;       /* -s, or NULL for the private default */
   int lifespan;                  /* -d */
+  int idle_lifespan_min;         /* --idle-lifespan-min */
   const char *trace_file;        /* -t, or NULL */
   gboolean append_trace_file;
   gboolean verbose;

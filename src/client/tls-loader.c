@@ -3,6 +3,7 @@
 
 #include "client/tls-loader.h"
 
+#include "common/companion.h"
 #include "common/error.h"
 
 #include <dlfcn.h>
@@ -16,22 +17,25 @@ typedef const LatchTlsModule *(*ModuleFunc) (void);
 const LatchTlsModule *
 latch_tls_module_load (GError **error)
 {
+  static const LatchCompanion tls_module = { "LATCH_TLS_MODULE", ".libs/latch-tls.so",
+                                              LATCH_TLS_MODULE_PATH };
   static const LatchTlsModule *module;
-  const char *path = g_getenv ("LATCH_TLS_MODULE");
-  gboolean from_env = path != NULL && *path != '\0';
+  LatchCompanionSource source;
+  g_autofree char *path = NULL;
   void *lib;
   ModuleFunc get;
 
   if (module != NULL)
     return module;
-  if (!from_env)
-    path = LATCH_TLS_MODULE_PATH;
+  path = latch_companion_path (&tls_module, &source);
   lib = dlopen (path, RTLD_NOW | RTLD_LOCAL);
   if (lib == NULL)
     {
+      g_autofree char *fix = latch_companion_fix (&tls_module, source);
+
       g_set_error (error, LATCH_ERROR, LATCH_ERROR_TLS,
                    "TLS is configured but latch's TLS module cannot be loaded: %s (%s)",
-                   dlerror (), from_env ? "LATCH_TLS_MODULE names it" : "reinstall latch");
+                   dlerror (), fix);
       return NULL;
     }
   get = (ModuleFunc)dlsym (lib, "latch_tls_module");

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -41,7 +42,7 @@ latch_log_init (const char *ident, LatchLogTarget target, const char *path,
   log_target = target;
   log_file = f;
   log_ident = g_strdup (ident);
-  log_debug = debug || g_strcmp0 (g_getenv ("LATCH_TRACE"), "1") == 0;
+  log_debug = debug || g_strcmp0 (secure_getenv ("LATCH_TRACE"), "1") == 0;
   if (target == LATCH_LOG_TO_SYSLOG)
     openlog (log_ident, LOG_PID, LOG_DAEMON);
   return TRUE;

@@ -130,7 +130,11 @@ idle_exit_cb (gpointer user_data)
 
 /* Called after every change: decides whether the daemon should end.  The
  * idle timer is not removed when work arrives (that would cost a main
- * loop wake-up per connection): when it fires it looks at idle_since. */
+ * loop wake-up per connection): when it fires it looks at idle_since.
+ * A resource kept for its idle lifespan (or the minimum) counts as work,
+ * as in FLoM: its state (a sequence's counter, a set's rotation) is what
+ * the user asked to keep, so the daemon's own idle time starts only once
+ * the locker has destroyed it (tick_cb calls here then). */
 static void
 check_lifetime (Daemon *d)
 {
@@ -282,6 +286,8 @@ protocol_error (Client *c, const char *what)
   latch_conn_abort (c->conn, error);
 }
 
+static void refuse (Client *c, const LatchMsg *msg, int rc);
+
 static void
 handle_lock (Client *c, const LatchMsg *msg)
 {
@@ -296,10 +302,11 @@ handle_lock (Client *c, const LatchMsg *msg)
 
   if (d->quiescing && !client_has_state (c))
     {
-      /* New requests go to the next daemon: the client sees the
-       * connection end before any answer and retries. */
+      /* New requests go to the next daemon.  The answer says so: a latch
+       * client tries again, and takes a close without any answer as a
+       * refusal (a FLoM client fails on either). */
       latch_log_info ("%s: quiescing: refusing a new request", latch_conn_get_label (c->conn));
-      latch_conn_abort (c->conn, NULL);
+      refuse (c, msg, LATCH_RC_DAEMON_QUIESCING);
       return;
     }
   if (c->has_pending)
@@ -991,13 +998,17 @@ latch_daemon_run (const LatchDaemonConfig *config)
       d.peerid = "";
     }
   d.loop = g_main_loop_new (NULL, FALSE);
-  d.locker = latch_locker_new ((guint64)g_get_real_time ());
+  d.locker = latch_locker_new_full (&(LatchLockerConfig){
+      .first_fence = (guint64)g_get_real_time (),
+      .idle_lifespan_min = config->idle_lifespan_min,
+  });
   d.clients = g_hash_table_new (NULL, NULL);
   sigterm_id = g_unix_signal_add (SIGTERM, terminate_cb, &d);
   sigint_id = g_unix_signal_add (SIGINT, terminate_cb, &d);
 
-  latch_log_info ("listening on %s (lifespan %d ms, security level %s)", d.where,
-                  config->lifespan, latch_security_level_name (d.level));
+  latch_log_info ("listening on %s (lifespan %d ms, idle resources kept %d ms at least, "
+                  "security level %s)", d.where, config->lifespan,
+                  MAX (config->idle_lifespan_min, 0), latch_security_level_name (d.level));
   report_ready (&d, "ok\n");
   check_lifetime (&d);
   g_main_loop_run (d.loop);

@@ -19,7 +19,10 @@ G_BEGIN_DECLS
 typedef struct
 {
   const char *socket_name; /* -s PATH, or NULL for the private default */
-  int lifespan;            /* ms idle before exiting; <= 0 never */
+  int lifespan;            /* ms idle (no connection, no resource, kept
+                              idle ones included) before exiting; <= 0 never */
+  int idle_lifespan_min;   /* ms an idle resource is kept at least
+                              (--idle-lifespan-min); 0: none, as given */
   int ready_fd;            /* -1, or where to report "ok" / "busy" / "error: ..." */
   /* Network: with a unicast address the daemon listens on TCP there
    * only; with a multicast group it also answers discovery, and without

@@ -3,9 +3,10 @@
  * Started by `latch` (or liblatch) when no daemon answers, with
  * --ready-fd so that the starter learns whether it is listening; or run in
  * the foreground by hand or by systemd (logs then go to stderr).  It takes
- * latch's options; only the daemon settings matter here.  It reads no
- * system or user configuration file, only -c FILE: its starter passes
- * every daemon setting on the command line, so both see the same. */
+ * the daemon settings of latch's table (the rows marked for it), -c and
+ * -v, and refuses anything else.  It reads no system or user
+ * configuration file, only -c FILE: its starter passes every daemon
+ * setting on the command line, so both see the same. */
 #include "config.h"
 
 #include "cli/settings.h"
@@ -13,6 +14,7 @@
 #include "common/log.h"
 #include "daemon/daemon.h"
 
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,18 +44,35 @@ main (int argc, char **argv)
   int status;
   const GOptionEntry extra[] = {
     { "ready-fd", 0, 0, G_OPTION_ARG_INT, &ready_fd,
-      "report the start-up outcome on this file descriptor, then close it", "FD" },
+      "Report the start-up outcome on this file descriptor, then close it", "FD" },
     G_OPTION_ENTRY_NULL
   };
+  const LatchOptionsSpec spec = {
+    .program = LATCH_PROGRAM_DAEMON,
+    .summary = "The latch daemon: serves the locks of latch commands and "
+               "liblatch programs.  latch starts it when none answers; run "
+               "it by hand or from a service manager to keep one (-d -1).",
+    .description = "Exit status: 0 after -x/-X or its idle lifespan, 2 when "
+                   "another daemon already serves the socket, 1 any other "
+                   "error.  See latch(1).",
+    .extra = extra,
+  };
 
+  setlocale (LC_ALL, "");
   g_set_prgname ("latchd");
-  if (!latch_options_parse (&opts, &argc, &argv, "", extra, &error)
+  if (!latch_options_parse (&opts, &argc, &argv, &spec, &error)
       || (opts.config_file != NULL
           && !latch_config_load_file (config, opts.config_file, TRUE, &error))
       || !latch_options_apply (&opts, config, &error))
     {
       latch_options_clear (&opts);
       return fail_start (ready_fd, error);
+    }
+  if (opts.version)
+    {
+      printf ("latchd (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+      latch_options_clear (&opts);
+      return 0;
     }
 
   if (config->daemon_trace_file != NULL)
@@ -71,6 +90,7 @@ main (int argc, char **argv)
 
   dconfig.socket_name = config->socket_name;
   dconfig.lifespan = config->daemon_lifespan;
+  dconfig.idle_lifespan_min = config->idle_lifespan_min;
   dconfig.ready_fd = ready_fd;
   dconfig.unicast_address = config->unicast_address;
   dconfig.unicast_port = config->unicast_port;

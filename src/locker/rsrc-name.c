@@ -46,15 +46,18 @@ static const char *const form_syntax[N_FORMS] = {
   "NAME", "NAME[N]", "A.B.C", "/a/b", "_s_NAME[N]", "_t_FORMAT[N]",
 };
 
+/* Each names the characters its form allows. */
 static const char *const form_rule[N_FORMS] = {
-  "a simple name is a letter followed by letters and digits",
-  "a numeric name is NAME[N]: a simple name, then a decimal number in "
-  "brackets",
-  "a set name is two or more simple names separated by single dots",
+  "a simple name is an ASCII letter followed by ASCII letters and digits "
+  "(A-Z, a-z, 0-9)",
+  "a numeric name is NAME[N]: a simple name (A-Z, a-z, 0-9, starting with "
+  "a letter), then a decimal number in brackets",
+  "a set name is two or more simple names (A-Z, a-z, 0-9, each starting "
+  "with a letter) separated by single dots",
   "a hierarchical name is /SEG/SEG...: each segment is one or more bytes "
   "other than '/', '\\' and newline",
-  "a sequence name is _s_NAME[N] or _S_NAME[N]: NAME is a simple name, N a "
-  "decimal number",
+  "a sequence name is _s_NAME[N] or _S_NAME[N]: NAME is a simple name "
+  "(A-Z, a-z, 0-9, starting with a letter), N a decimal number",
   "a timestamp name is _t_FORMAT[N]: FORMAT starts with '%', '#' or a "
   "letter and goes on with letters, digits and '%#.:\\', N is a decimal "
   "number",
@@ -320,6 +323,50 @@ forms_note (Form skip)
   return g_string_free (note, FALSE);
 }
 
+/* May a name of this form hold c anywhere (position aside)? */
+static gboolean
+form_allows (Form form, char c)
+{
+  switch (form)
+    {
+    case FORM_SIMPLE:
+      return is_alpha (c) || is_digit (c);
+    case FORM_SET:
+      return is_alpha (c) || is_digit (c) || c == '.';
+    case FORM_NUMERIC:
+    case FORM_SEQUENCE:
+      return is_alpha (c) || is_digit (c) || c == '[' || c == ']';
+    case FORM_TIMESTAMP:
+      return is_tchar (c) || c == '[' || c == ']';
+    case FORM_HIER:
+      return c != '\\' && c != '\n';
+    case FORM_NONE:
+    default:
+      return TRUE;
+    }
+}
+
+/* "'-' is not allowed: " for the first byte the form never allows
+ * (after a sequence's or timestamp's prefix), or "" when there is none:
+ * then it is the order of the characters that is wrong. */
+static char *
+bad_char_note (const char *name, gsize len, Form form)
+{
+  gsize start = form == FORM_SEQUENCE || form == FORM_TIMESTAMP ? 3 : 0;
+
+  for (gsize i = start; i < len; i++)
+    {
+      unsigned char c = (unsigned char) name[i];
+
+      if (form_allows (form, name[i]))
+        continue;
+      if (c >= 0x20 && c < 0x7f)
+        return g_strdup_printf ("'%c' is not allowed: ", c);
+      return g_strdup_printf ("byte 0x%02x (not ASCII) is not allowed: ", c);
+    }
+  return g_strdup ("");
+}
+
 /* The form the author of an invalid name most likely meant. */
 static Form
 guess_form (const char *name, gsize len)
@@ -400,9 +447,25 @@ latch_rsrc_name_check (const char *name, LatchRsrcType *type_out,
                  "starting with _s_, _S_ or _t_ may start with '_'%s",
                  quoted, note);
   else
-    g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME,
-                 "invalid resource name %s: %s%s", quoted, form_rule[form],
-                 note);
+    {
+      g_autofree char *bad = bad_char_note (name, len, form);
+      g_autofree char *hier = g_strconcat ("/", name, NULL);
+      g_autofree char *hint = NULL;
+
+      /* 'deploy-prod', 'db_main', 'host:5432': only a hierarchical name
+       * may hold those characters. */
+      if (form == FORM_SIMPLE && *bad != '\0'
+          && latch_rsrc_name_classify (hier, len + 1) == LATCH_RSRC_HIER)
+        {
+          g_autofree char *quoted_hier = quote_name (hier, len + 1);
+
+          hint = g_strdup_printf ("; a hierarchical name such as %s may hold it",
+                                  quoted_hier);
+        }
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME,
+                   "invalid resource name %s: %s%s%s%s", quoted, bad,
+                   form_rule[form], hint != NULL ? hint : "", note);
+    }
   return FALSE;
 }
 

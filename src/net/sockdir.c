@@ -3,6 +3,7 @@
 #include "net/sockdir.h"
 
 #include "common/error.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -56,7 +57,9 @@ default_dir (void)
 {
   const char *runtime = g_getenv ("XDG_RUNTIME_DIR");
 
-  if (runtime != NULL && g_path_is_absolute (runtime))
+  /* Only our own: `sudo -E` keeps the caller's XDG_RUNTIME_DIR, and a
+   * daemon directory of root's in there would lock the caller out. */
+  if (runtime != NULL && g_path_is_absolute (runtime) && latch_dir_is_own (runtime))
     return g_build_filename (runtime, "latch", NULL);
   return g_strdup_printf ("/tmp/latch-%u", (unsigned)geteuid ());
 }

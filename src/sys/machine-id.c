@@ -30,6 +30,51 @@ is_machine_id (const char *id)
   return TRUE;
 }
 
+/* libdbus's reading of one file (_dbus_read_uuid_file_without_creating):
+ * white space around the ID is dropped, 32 hex digits must remain, and
+ * the ID is handed out in lowercase (libdbus decodes and re-encodes it). */
+static char *
+read_id_file (const char *path, GError **error)
+{
+  g_autofree char *contents = NULL;
+  g_autoptr (GError) local = NULL;
+  char *id;
+
+  if (!g_file_get_contents (path, &contents, NULL, &local))
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_MACHINE_ID, "%s", local->message);
+      return NULL;
+    }
+  id = g_ascii_strdown (g_strstrip (contents), -1);
+  if (!is_machine_id (id))
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_MACHINE_ID,
+                   "%s does not hold 32 hex digits", path);
+      g_free (id);
+      return NULL;
+    }
+  return id;
+}
+
+const char *
+latch_machine_id_read (GError **error)
+{
+  static const char *const paths[] = { "/var/lib/dbus/machine-id", "/etc/machine-id" };
+  g_autoptr (GError) first = NULL;
+  g_autoptr (GError) second = NULL;
+
+  if (cached_id != NULL)
+    return cached_id;
+  cached_id = read_id_file (paths[0], &first);
+  if (cached_id == NULL)
+    cached_id = read_id_file (paths[1], &second);
+  if (cached_id == NULL)
+    g_set_error (error, LATCH_ERROR, LATCH_ERROR_MACHINE_ID,
+                 "no machine ID: %s; %s (create one with 'systemd-machine-id-setup' "
+                 "or 'dbus-uuidgen --ensure')", first->message, second->message);
+  return cached_id;
+}
+
 const char *
 latch_machine_id_get (GError **error)
 {

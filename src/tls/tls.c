@@ -1397,7 +1397,7 @@ handshake_failed (LatchTlsSession *s, int ret, GError **error)
                          : GNUTLS_A_HANDSHAKE_FAILURE);
       return LATCH_TLS_FAILED;
     }
-  if (s->got_eof
+  if (s->got_eof || ret == GNUTLS_E_PREMATURE_TERMINATION
       || ((ret == GNUTLS_E_PUSH_ERROR || ret == GNUTLS_E_PULL_ERROR)
           && is_closed_errno (s->saved_errno)))
     {

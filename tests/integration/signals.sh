@@ -42,7 +42,9 @@ wait_for 10 file_exists "$T/cmd3.pid"
 kill -TERM $lp
 check "with --ignore-signal SIGTERM latch survives SIGTERM" pid_alive $lp
 check "...and the command did not get it" [ ! -e "$T/term3" ]
-kill -INT $lp
+# End it: SIGHUP is forwarded (SIGINT is ignored in a background job, so
+# it would leave the command to run its 30 s).
+kill -HUP $lp
 wait $lp
 
 # kill -9 of a holder: its lock is released at once, and its command dies

@@ -39,15 +39,21 @@ wait $w; st=$?
 [ $st = 0 ] && [ -e "$T/ran4" ]; verdict "the waiting command then gets it"
 
 # Idle lifespan (-i): the resource outlives its last holder that long, so
-# a -e no request finds it; afterwards it is gone again.
-expect_status 0 "a resource created with -i 1500 is released" "$LATCH" -r idle -i 1500 -- true
-expect_status 0 "...and still exists right after (-e no -o 0 gets it)" "$LATCH" -r idle -e no -o 0 -- true
+# a -e no request finds it; afterwards it is gone again.  A daemon of its
+# own without the minimum idle lifespan (idle.sh tests the minimum).
+mkdir "$T/idle"
+idled () { "$LATCH" -s "$T/idle/sock" --idle-lifespan-min=0 "$@"; }
+expect_status 0 "a resource created with -i 1500 is released" idled -r idle -i 1500 -- true
+expect_status 0 "...and still exists right after (-e no -o 0 gets it)" idled -r idle -e no -o 0 -- true
 # Each probe that finds it uses it and restarts its idle time, so probes
 # are spaced wider than the lifespan.
-gone () { sleep 2; "$LATCH" -r idle -e no -o 0 -- true 2>/dev/null; [ $? = 96 ]; }
+gone () { sleep 2; idled -r idle -e no -o 0 -- true 2>/dev/null; [ $? = 96 ]; }
 check "...and is destroyed once idle for its lifespan" wait_for 10 gone
-expect_status 96 "a resource created without -i is gone as soon as it is idle" \
-  sh -c '"$LATCH" -r noidle -- true && "$LATCH" -r noidle -e no -o 0 -- true 2>/dev/null'
+expect_status 96 "with --idle-lifespan-min=0 a resource created without -i is gone as soon as it is idle" \
+  sh -c '"$LATCH" -s "$1" --idle-lifespan-min=0 -r noidle -- true && "$LATCH" -s "$1" -r noidle -e no -o 0 -- true 2>/dev/null' sh "$T/idle/sock"
+pid=$(head -n1 "$T/idle/sock.lock" 2>/dev/null)
+idled -X > /dev/null 2>&1
+[ -n "$pid" ] && wait_for 10 pid_gone "$pid"
 
 "$LATCH" -X > /dev/null
 finish

@@ -393,8 +393,9 @@ refused "...refused with an explicit --security-level=channel" 'readable' \
   -s "$T/loose2.sock" $OLOOSE --security-level=channel -r k -- true
 
 # ---- quiesce over TLS ----------------------------------------------------
-# The holder finishes; a newcomer's handshake is closed by the quiescing
-# daemon before any answer, so it retries and runs on the next daemon.
+# The holder finishes; a newcomer is told that the daemon quiesces (reason
+# code 1000), or its handshake is cut when the daemon exits, so it retries
+# and runs on the next daemon.
 at_tcp
 tls_daemon $O1 $CHECK
 old=$DPID

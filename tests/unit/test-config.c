@@ -85,8 +85,9 @@ parse_args (const char *const *args, LatchOptions *opts, GError **error)
   argc = (int) list->len - 1;
   /* GLib rearranges the array, not the strings. */
   argv = g_memdup2 (strings, sizeof (char *) * list->len);
-  return latch_options_parse (opts, &argc, &argv, "[-- command to execute]",
-                              NULL, error);
+  const LatchOptionsSpec spec = { .program = LATCH_PROGRAM_COMMAND };
+
+  return latch_options_parse (opts, &argc, &argv, &spec, error);
 }
 
 /* Parses and applies args onto config. */
@@ -387,6 +388,7 @@ test_dump_defaults (void)
                    "[Trace]/CommandTraceFile=''\n"
                    "[Trace]/AppendTraceFile=0\n"
                    "[Trace]/Verbose=0\n"
+                   "[Trace]/Quiet=0\n"
                    "[Resource]/Name='_RESOURCE'\n"
                    "[Resource]/Timeout=-1\n"
                    "[Resource]/Quantity=1\n"
@@ -399,6 +401,7 @@ test_dump_defaults (void)
                    "[Daemon]/UnicastPort=28015\n"
                    "[Daemon]/MulticastAddress=''\n"
                    "[Daemon]/MulticastPort=28015\n"
+                   "[Daemon]/IdleLifespanMin=2000\n"
                    "[Monitor]/IgnoredSignals=''\n"
                    "[Network]/NetworkInterface=''\n"
                    "[Network]/DiscoveryAttempts=2\n"
@@ -421,6 +424,7 @@ test_dump_sample (Fixture *f, gconstpointer data G_GNUC_UNUSED)
                     "[Trace]\n"
                     "DaemonTraceFile=/tmp/latchd.trace\n"
                     "AppendTraceFile=yes\n"
+                    "Quiet=yes\n"
                     "[Resource]\n"
                     "Name=red.blue.green\n"
                     "Timeout=250\n"
@@ -440,7 +444,7 @@ test_dump_sample (Fixture *f, gconstpointer data G_GNUC_UNUSED)
   const char *const args[] = { "-V", "-T", "/tmp/cmd.trace", "-a",
                                "::1", "--discovery-ttl=-4",
                                "--tcp-keepalive-intvl", "5", "-n", "lo",
-                               NULL };
+                               "--idle-lifespan-min=-300", NULL };
 
   if (!have_loopback ())
     return;
@@ -454,6 +458,7 @@ test_dump_sample (Fixture *f, gconstpointer data G_GNUC_UNUSED)
                    "[Trace]/CommandTraceFile='/tmp/cmd.trace'\n"
                    "[Trace]/AppendTraceFile=1\n"
                    "[Trace]/Verbose=1\n"
+                   "[Trace]/Quiet=1\n"
                    "[Resource]/Name='red.blue.green'\n"
                    "[Resource]/Timeout=250\n"
                    "[Resource]/Quantity=1\n"
@@ -466,6 +471,7 @@ test_dump_sample (Fixture *f, gconstpointer data G_GNUC_UNUSED)
                    "[Daemon]/UnicastPort=28015\n"
                    "[Daemon]/MulticastAddress='224.0.0.1'\n"
                    "[Daemon]/MulticastPort=7000\n"
+                   "[Daemon]/IdleLifespanMin=300\n"
                    "[Monitor]/IgnoredSignals='SIGHUP;SIGINT;SIGTERM'\n"
                    "[Network]/NetworkInterface='lo'\n"
                    "[Network]/DiscoveryAttempts=1\n"
@@ -866,7 +872,7 @@ test_file_unknown (Fixture *f, gconstpointer data G_GNUC_UNUSED)
     { "[Daemon]\nLifeSpan=5\n",
       "2: unknown key 'LifeSpan' in [Daemon]; known keys: SocketName, "
       "Lifespan, UnicastAddress, UnicastPort, MulticastAddress, "
-      "MulticastPort, MountPointVFS",
+      "MulticastPort, MountPointVFS, IdleLifespanMin",
       LATCH_ERROR_CONFIG_FILE },
     { "[TLS]\nTlsCert=x\n",
       "2: unknown key 'TlsCert' in [TLS]; known keys: TlsCertificate, "
@@ -1434,9 +1440,9 @@ test_options_extra_entries (void)
                       (char *) "-d", (char *) "10", NULL };
   char **argv = strings;
   g_autoptr (LatchConfig) config = latch_config_new ();
+  const LatchOptionsSpec spec = { .program = LATCH_PROGRAM_DAEMON, .extra = extra };
 
-  g_assert_true (latch_options_parse (&opts, &argc, &argv, NULL, extra,
-                                      &error));
+  g_assert_true (latch_options_parse (&opts, &argc, &argv, &spec, &error));
   g_assert_no_error (error);
   g_assert_cmpint (ready_fd, ==, 7);
   g_assert_cmpint (argc, ==, 1);
@@ -1444,6 +1450,52 @@ test_options_extra_entries (void)
   g_assert_no_error (error);
   g_assert_cmpint (config->daemon_lifespan, ==, 10);
   latch_options_clear (&opts);
+}
+
+/* latchd takes the daemon settings only, and no argument: what each
+ * program accepts comes from the table's daemon column. */
+static void
+test_options_daemon_table (void)
+{
+  const char *const taken[][3] = {
+    { "latchd", "--tls-crl=x", NULL }, { "latchd", "-d", "5" },
+    { "latchd", "--idle-lifespan-min=1", NULL }, { "latchd", "-v", NULL },
+    { "latchd", "-c", "f" },
+  };
+  const char *const refused[][4] = {
+    { "latchd", "-r", "x", NULL },          { "latchd", "-x", NULL, NULL },
+    { "latchd", "--unique-id", NULL, NULL }, { "latchd", "-o", "5", NULL },
+    { "latchd", "--quiet", NULL, NULL },    { "latchd", "--", "sleep", "1" },
+    { "latchd", "sleep", NULL, NULL },
+  };
+  const LatchOptionsSpec spec = { .program = LATCH_PROGRAM_DAEMON };
+  gsize i;
+
+  for (i = 0; i < G_N_ELEMENTS (taken); i++)
+    {
+      LatchOptions opts = { 0 };
+      g_autoptr (GError) error = NULL;
+      g_autofree char **argv = g_memdup2 (taken[i], sizeof taken[i]);
+      int argc = argv[2] == NULL ? 2 : 3;
+
+      g_assert_true (latch_options_parse (&opts, &argc, &argv, &spec, &error));
+      g_assert_no_error (error);
+      latch_options_clear (&opts);
+    }
+  for (i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      LatchOptions opts = { 0 };
+      g_autoptr (GError) error = NULL;
+      g_autofree char **argv = g_memdup2 (refused[i], sizeof refused[i]);
+      int argc = 0;
+
+      while (argc < 4 && argv[argc] != NULL)
+        argc++;
+      g_assert_false (latch_options_parse (&opts, &argc, &argv, &spec, &error));
+      g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION);
+      if (g_strcmp0 (refused[i][1], "sleep") == 0 || g_strcmp0 (refused[i][2], "sleep") == 0)
+        g_assert_nonnull (strstr (error->message, "'sleep'"));
+    }
 }
 
 static void
@@ -1868,6 +1920,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/options/parse-errors", test_options_parse_errors);
   g_test_add_func ("/config/options/extra-entries",
                    test_options_extra_entries);
+  g_test_add_func ("/config/options/daemon-table", test_options_daemon_table);
   g_test_add_func ("/config/options/apply-without-parse",
                    test_options_apply_without_parse);
   g_test_add_func ("/config/validate", test_validate);

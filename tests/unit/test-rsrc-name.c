@@ -216,9 +216,24 @@ static void
 test_check_messages (void)
 {
   assert_check_message ("a b",
-                        "invalid resource name 'a b': a simple name is a "
-                        "letter followed by letters and digits (other forms: "
+                        "invalid resource name 'a b': ' ' is not allowed: a "
+                        "simple name is an ASCII letter followed by ASCII "
+                        "letters and digits (A-Z, a-z, 0-9); a hierarchical "
+                        "name such as '/a b' may hold it (other forms: "
                         "NAME[N], A.B.C, /a/b, _s_NAME[N], _t_FORMAT[N])");
+  /* The characters people reach for: the message names the one refused
+   * and those allowed for the form the name looks like. */
+  assert_check_contains ("deploy-prod", "'-' is not allowed: a simple name");
+  assert_check_contains ("deploy-prod", "(A-Z, a-z, 0-9)");
+  assert_check_contains ("deploy-prod", "such as '/deploy-prod' may hold it");
+  assert_check_contains ("db_main", "'_' is not allowed: a simple name");
+  assert_check_contains ("host:5432", "':' is not allowed: a simple name");
+  assert_check_contains ("deploy.prod-1", "'-' is not allowed: a set name");
+  assert_check_contains ("deploy.prod-1", "(A-Z, a-z, 0-9, each starting");
+  assert_check_contains ("gpu-x[2]", "'-' is not allowed: a numeric name");
+  assert_check_contains ("_s_a-b[1]", "'-' is not allowed: a sequence name");
+  assert_check_contains ("_t_a-b[1]", "'-' is not allowed: a timestamp name");
+  assert_check_contains ("\xc3\xa9t\xc3\xa9", "byte 0xc3 (not ASCII) is not allowed");
   assert_check_message ("", "resource name is empty");
   assert_check_message ("abc\n!!",
                         "invalid resource name 'abc\\n!!': contains a control "
@@ -229,7 +244,7 @@ test_check_messages (void)
   assert_check_contains ("a[1", "a numeric name is NAME[N]");
   assert_check_contains ("a[1", "(other forms: NAME, A.B.C,");
   assert_check_contains ("a..b", "a set name is");
-  assert_check_contains ("/a\\b", "'/a\\b': a hierarchical name");
+  assert_check_contains ("/a\\b", "'/a\\b': '\\' is not allowed: a hierarchical name");
   assert_check_contains ("/a/", "a hierarchical name");
   assert_check_contains ("_s_1[1]", "a sequence name");
   assert_check_contains ("_t_1[1]", "a timestamp name");
