@@ -28,8 +28,6 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 
-#define LISTEN_BACKLOG 128
-
 typedef struct _Daemon Daemon;
 
 /* A connected client: the locker's owner. */
@@ -816,7 +814,7 @@ listen_unix (Daemon *d, GError **error)
    * who can reach it.  The private one is ours alone. */
   if (chmod (d->path.socket_path, d->path.is_private ? 0600 : 0666) != 0)
     latch_log_warning ("chmod %s: %s", d->path.socket_path, g_strerror (errno));
-  if (listen (fd, LISTEN_BACKLOG) != 0)
+  if (listen (fd, LATCH_LISTEN_BACKLOG) != 0)
     {
       int saved = errno;
       g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START, "listen on %s: %s",

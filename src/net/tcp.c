@@ -15,8 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LISTEN_BACKLOG 128
-
 static struct addrinfo *
 resolve (const char *host, int port, const char *iface, gboolean passive,
          GError **error)
@@ -210,7 +208,7 @@ latch_tcp_listen (const char *host, int port, const char *iface, int *fd_out,
         }
       setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
       set_v6only (fd, ai);
-      if (bind (fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen (fd, LISTEN_BACKLOG) != 0)
+      if (bind (fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen (fd, LATCH_LISTEN_BACKLOG) != 0)
         {
           last_errno = errno;
           continue;

@@ -7,6 +7,7 @@
 #define LATCH_NET_TCP_H
 
 #include <glib.h>
+#include <limits.h>
 #include <sys/socket.h>
 
 G_BEGIN_DECLS
@@ -33,6 +34,12 @@ typedef enum
 LatchTcpResult latch_tcp_connect (const char *host, int port, const char *iface,
                                   const LatchKeepalive *keepalive, int timeout_ms,
                                   int *fd_out, GError **error);
+
+/* The listen(2) backlog of every daemon socket: the system's maximum.
+ * Linux caps a larger one at net.core.somaxconn silently, so a burst of
+ * commands never waits for a SYN retransmission (1 s) behind a backlog
+ * of our own choosing. */
+#define LATCH_LISTEN_BACKLOG INT_MAX
 
 /* Listens on the first address of host:port that binds (port 0: an
  * ephemeral one, reported in *port_out).  Non-blocking, close-on-exec,

@@ -40,12 +40,24 @@ check "a waiter gets the lock only after the signalled command has ended" [ "$(t
 bg "$LATCH" -r sig3 --ignore-signal SIGTERM -- sh -c "$trapper" sh "$T/term3" "$T/cmd3.pid"; lp=$last_pid
 wait_for 10 file_exists "$T/cmd3.pid"
 kill -TERM $lp
-check "with --ignore-signal SIGTERM latch survives SIGTERM" pid_alive $lp
-check "...and the command did not get it" [ ! -e "$T/term3" ]
+# Observable: the signal is no longer pending (ignored, caught, or it
+# killed latch, which then is a zombie until waited for).
+sig_pending () { # PID SIGNO
+  local m
+  for m in $(sed -n 's/^\(SigPnd\|ShdPnd\):[[:space:]]*//p' "/proc/$1/status" 2>/dev/null); do
+    [ $(( (0x$m >> ($2 - 1)) & 1 )) = 1 ] && return 0
+  done
+  return 1
+}
+running () { [ -e "/proc/$1" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+wait_for 5 eval '! sig_pending $lp 15'
+check "with --ignore-signal SIGTERM latch survives SIGTERM" running $lp
 # End it: SIGHUP is forwarded (SIGINT is ignored in a background job, so
-# it would leave the command to run its 30 s).
+# it would leave the command to run its 30 s).  A forwarded SIGTERM would
+# have reached the command before it: its trap writes the file.
 kill -HUP $lp
 wait $lp
+check "...and the command did not get it" [ ! -e "$T/term3" ]
 
 # kill -9 of a holder: its lock is released at once, and its command dies
 # with it (it must not go on without the lock).

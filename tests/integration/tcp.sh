@@ -18,6 +18,16 @@ fails=0; for p in $pids; do wait $p || fails=$((fails + 1)); done
 verdict "15 commands started at once over TCP all succeed, served by one daemon ($fails failed)"
 contains "$(ss -Hltn "sport = :$PORT")" "127.0.0.1:$PORT"; verdict "the daemon listens on 127.0.0.1 only"
 ! contains "$(ss -Hltn "sport = :$PORT")" "0.0.0.0:$PORT|\*:$PORT"; verdict "...not on every interface"
+# A burst of connects must not overflow a backlog of our own choosing
+# (those clients would wait for the 1 s SYN retransmission).
+somax=$(cat /proc/sys/net/core/somaxconn 2>/dev/null)
+backlog=$(ss -Hltn "sport = :$PORT" | awk '{ print $3 }')
+[ -n "$somax" ] && [ "$backlog" = "$somax" ]
+verdict "...with the system's maximum listen backlog ($backlog; net.core.somaxconn $somax)"
+"$LATCH" -d 3000 -r local -- true
+backlog=$(ss -Hlx | awk -v p="$SOCKDIR/daemon.sock" '$5 == p { print $4 }')
+[ -n "$somax" ] && [ "$backlog" = "$somax" ]
+verdict "the local socket too ($backlog)"
 
 # Serialization over TCP, IPv4 and IPv6 clients of one daemon each.
 for addr in 127.0.0.1 ::1; do
