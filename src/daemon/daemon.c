@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <netinet/in.h>
@@ -56,6 +57,10 @@ struct _Daemon
   LatchDiscoveryServer *discovery;
   GHashTable *clients;   /* Client* set */
   guint n_accepted;
+  /* Out of file descriptors: the listener is not polled (it would be
+   * readable at once, for ever) until a connection closes. */
+  gint64 fd_exhausted_since; /* monotonic ms; -1: not exhausted */
+  guint resume_id;           /* idle source that polls the listener again */
   gboolean quiescing;
   gboolean exiting;      /* tearing down: grant nothing more */
   guint idle_id;
@@ -88,6 +93,7 @@ static void
 stop_listening (Daemon *d)
 {
   g_clear_handle_id (&d->listen_id, g_source_remove);
+  g_clear_handle_id (&d->resume_id, g_source_remove);
   if (d->listen_fd >= 0)
     {
       close (d->listen_fd);
@@ -516,6 +522,8 @@ client_message_cb (LatchConn *conn, GBytes *bytes, gpointer user_data)
     }
 }
 
+static gboolean resume_accepting_cb (gpointer user_data);
+
 static void
 client_closed_cb (LatchConn *conn, const GError *reason, gpointer user_data)
 {
@@ -530,6 +538,8 @@ client_closed_cb (LatchConn *conn, const GError *reason, gpointer user_data)
   g_hash_table_remove (d->clients, c);
   latch_locker_drop_owner (d->locker, c, locker_now (d), events);
   g_free (c);
+  if (d->fd_exhausted_since >= 0 && d->resume_id == 0)
+    d->resume_id = g_idle_add (resume_accepting_cb, d);
   deliver_events (d, events);
   arm_tick (d);
   check_lifetime (d);
@@ -606,6 +616,52 @@ refresh_crl (Daemon *d)
   d->creds = creds;
 }
 
+static gboolean accept_cb (int fd, GIOCondition cond, gpointer user_data);
+
+/* A connection has closed since the descriptors ran out: poll the
+ * listener again (from an idle source: the connection's descriptor is
+ * closed by then). */
+static gboolean
+resume_accepting_cb (gpointer user_data)
+{
+  Daemon *d = user_data;
+
+  d->resume_id = 0;
+  if (d->listen_fd < 0 || d->listen_id != 0)
+    return G_SOURCE_REMOVE;
+  latch_log_warning ("a descriptor is free again after %" G_GINT64_FORMAT " ms: accepting "
+                     "connections again (%u connected)",
+                     now_ms () - d->fd_exhausted_since, g_hash_table_size (d->clients));
+  d->fd_exhausted_since = -1;
+  d->listen_id = latch_fd_watch_add (d->listen_fd, G_IO_IN, accept_cb, d);
+  return G_SOURCE_REMOVE;
+}
+
+/* accept() failed: out of descriptors stops polling the listener (the
+ * pending connection would make it readable again at once: a busy loop
+ * and a log line each time); anything else is that connection's
+ * problem. */
+static void
+accept_failed (Daemon *d, int err)
+{
+  if (err == EMFILE || err == ENFILE)
+    {
+      struct rlimit lim = { 0, 0 };
+
+      getrlimit (RLIMIT_NOFILE, &lim);
+      g_clear_handle_id (&d->listen_id, g_source_remove);
+      d->fd_exhausted_since = now_ms ();
+      latch_log_warning ("accept: %s (%u connections, descriptor limit %llu): new "
+                         "connections wait in the backlog until one closes; raise the "
+                         "limit (ulimit -n, LimitNOFILE=) to serve more",
+                         g_strerror (err), g_hash_table_size (d->clients),
+                         (unsigned long long)lim.rlim_cur);
+      return;
+    }
+  if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR && err != ECONNABORTED)
+    latch_log_warning ("accept: %s", g_strerror (err));
+}
+
 static gboolean
 accept_cb (int fd, GIOCondition cond, gpointer user_data)
 {
@@ -621,8 +677,9 @@ accept_cb (int fd, GIOCondition cond, gpointer user_data)
 
       if (cfd < 0)
         {
-          if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            latch_log_warning ("accept: %s", g_strerror (errno));
+          if (errno == ECONNABORTED || errno == EINTR)
+            continue;
+          accept_failed (d, errno);
           break;
         }
       d->n_accepted++;
@@ -948,6 +1005,21 @@ terminate_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Every waiter and holder is a descriptor: the soft limit (often 1024)
+ * goes up to the hard one, which only the administrator sets. */
+static void
+raise_fd_limit (void)
+{
+  struct rlimit lim;
+
+  if (getrlimit (RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max)
+    return;
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit (RLIMIT_NOFILE, &lim) != 0)
+    latch_log_warning ("cannot raise the descriptor limit to %llu: %s",
+                       (unsigned long long)lim.rlim_max, g_strerror (errno));
+}
+
 LatchDaemonExit
 latch_daemon_run (const LatchDaemonConfig *config)
 {
@@ -962,8 +1034,10 @@ latch_daemon_run (const LatchDaemonConfig *config)
   d.listen_fd = -1;
   d.idle_since = -1;
   d.tick_at = -1;
+  d.fd_exhausted_since = -1;
   signal (SIGPIPE, SIG_IGN);
   signal (SIGHUP, SIG_IGN);
+  raise_fd_limit ();
 
   d.peerid = latch_machine_id_get (&id_error);
   if (!setup_tls (&d, &error) || !start_listening (&d, &busy, &error))
