@@ -35,10 +35,14 @@
 #include <unistd.h>
 
 /* Answers: ANSWER_RATE a second on average, ANSWER_BURST at once, and at
- * most one per source address every SOURCE_INTERVAL_US. */
+ * most SOURCE_SHARE of that rate to one source address (one answer every
+ * SOURCE_INTERVAL_US, 100 ms), so that a host that floods the group can
+ * never use up the answers every other host needs.  A client asks at
+ * most once per discovery timeout (-I, 500 ms by default). */
 #define ANSWER_RATE 50.0
 #define ANSWER_BURST 50.0
-#define SOURCE_INTERVAL_US (10 * G_TIME_SPAN_MILLISECOND)
+#define SOURCE_SHARE 0.2
+#define SOURCE_INTERVAL_US ((gint64) (G_TIME_SPAN_SECOND / (ANSWER_RATE * SOURCE_SHARE)))
 /* Sources remembered for the per-source limit; older entries (past
  * SOURCE_INTERVAL_US) are pruned when the table reaches this size.  The
  * token bucket bounds how many can be younger. */

@@ -529,14 +529,14 @@ test_server_hostile (void)
   g_assert_cmpuint (drain (fd, PATIENCE_MS), ==, 1);
   close (fd);
 
-  pump_ms (20); /* past the per-source interval */
+  pump_ms (150); /* past the per-source interval (100 ms) */
   address = find_ok (&group, &port);
   g_assert_cmpstr (address, ==, "192.0.2.7");
   g_assert_cmpuint (latch_discovery_server_n_answered (server), >=, 2);
   g_assert_cmpuint (latch_discovery_server_n_ignored (server), ==, n_hostile);
 }
 
-/* One source: at most one answer per 10 ms. */
+/* One source: at most one answer per 100 ms. */
 static void
 test_server_rate_limit_source (void)
 {
@@ -574,6 +574,55 @@ test_server_rate_limit_source (void)
 
   address = find_ok (&group, &port);
   g_assert_cmpstr (address, ==, "127.0.0.1");
+}
+
+/* One host floods the group (thousands of queries a second) while another
+ * discovers the daemon eight times: the flooder's share of the answers is
+ * bounded below the global budget, so every legitimate query is
+ * answered. */
+static void
+test_server_flood_one_source (void)
+{
+  LatchDiscoveryGroup group = group_of (GROUP4, 28113, NULL);
+  g_autoptr (LatchDiscoveryServer) server = NULL;
+  g_autoptr (GError) error = NULL;
+  guint flood_answers;
+  guint answers = 0;
+  gint64 start;
+  gint64 elapsed_ms;
+  int flooder;
+  int host;
+
+  if (!need_netns ())
+    return;
+  server = latch_discovery_server_new (&group, "", 4242, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (server);
+  flooder = udp_socket (AF_INET, "127.0.0.1");
+  host = udp_socket (AF_INET, "127.0.0.2");
+  start = g_get_monotonic_time ();
+  for (int ms = 0; ms < 1200; ms++)
+    {
+      for (int i = 0; i < 4; i++)
+        send_str (flooder, GROUP4, group.port, DISCOVER);
+      if (ms % 150 == 0)
+        send_str (host, GROUP4, group.port, DISCOVER);
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (1000);
+      answers += drain (host, 0);
+    }
+  pump_ms (100);
+  elapsed_ms = (g_get_monotonic_time () - start) / G_TIME_SPAN_MILLISECOND;
+  answers += drain (host, 200);
+  flood_answers = drain (flooder, 200);
+  g_test_message ("flooder: %u answers in %" G_GINT64_FORMAT " ms; the other host: "
+                  "%u of 8 queries answered", flood_answers, elapsed_ms, answers);
+  g_assert_cmpuint (answers, ==, 8);
+  /* One answer per 100 ms at most. */
+  g_assert_cmpint (flood_answers, <=, elapsed_ms / 100 + 1);
+  close (flooder);
+  close (host);
 }
 
 /* Many sources (127.0.0.2 ... 127.0.0.201): the token bucket, 50 at once. */
@@ -809,6 +858,7 @@ main (int argc, char **argv)
                    test_server_rate_limit_source);
   g_test_add_func ("/discovery/server/rate-limit-global",
                    test_server_rate_limit_global);
+  g_test_add_func ("/discovery/server/flood-one-source", test_server_flood_one_source);
   g_test_add_func ("/discovery/client/no-daemon", test_client_no_daemon);
   g_test_add_func ("/discovery/client/ignores-bad-answers",
                    test_client_ignores_bad_answers);
