@@ -181,6 +181,11 @@ int latch_shutdown_daemon (LatchHandle *handle, int immediate);
 
 /* The last failure in words, "" when none. */
 const char *latch_get_error (const LatchHandle *handle);
+/* Warnings of the last latch_lock () or latch_shutdown_daemon () that did
+ * not fail because of them (e.g. a private key readable by others), one
+ * per line; NULL when there were none.  A failure's warnings are part of
+ * latch_get_error ().  liblatch prints nothing itself. */
+const char *latch_get_warnings (const LatchHandle *handle);
 
 /* A short fixed description of a reason code. */
 const char *latch_strerror (int rc);

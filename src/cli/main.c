@@ -172,12 +172,26 @@ handle_from_config (const LatchConfig *config)
   return h;
 }
 
+/* liblatch prints nothing: its warnings are said here, one line each. */
+static void
+print_warnings (const LatchHandle *h)
+{
+  g_auto (GStrv) lines = NULL;
+
+  if (latch_get_warnings (h) == NULL)
+    return;
+  lines = g_strsplit (latch_get_warnings (h), "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    fprintf (stderr, "latch: warning: %s\n", lines[i]);
+}
+
 static int
 shutdown_daemon (LatchHandle *h, const LatchConfig *config, gboolean immediate)
 {
   int rc = latch_shutdown_daemon (h, immediate);
   g_autofree char *where = NULL;
 
+  print_warnings (h);
   if (rc != LATCH_RC_OK)
     return report_rc (h, rc);
   if (config->unicast_address != NULL)
@@ -247,6 +261,7 @@ run_locked (LatchHandle *h, const LatchConfig *config, char **command, int *die_
    * command (exec.h). */
   latch_exec_init ();
   rc = latch_lock (h);
+  print_warnings (h);
   if (rc != LATCH_RC_OK)
     return report_rc (h, rc);
   if (config->verbose && latch_get_element (h) != NULL)

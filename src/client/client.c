@@ -96,6 +96,7 @@ struct LatchHandle
   LatchTlsSession *session;   /* of the connection, at TLS levels */
   const char *own_id;         /* the machine ID announced at TLS levels; NULL: none */
   GPtrArray *warnings;        /* from loading the credentials, not yet reported */
+  char *warning_text;         /* latch_get_warnings (): of the last lock or shutdown */
   guint n_bare_closes;        /* closes before any answer, without a word, in a row */
   gsize request_len;          /* bytes of the last lock request */
   int fd;
@@ -168,6 +169,7 @@ latch_handle_free (LatchHandle *h)
   g_free (h->element);
   g_free (h->error);
   g_clear_pointer (&h->warnings, g_ptr_array_unref);
+  g_free (h->warning_text);
   g_free (h);
 }
 
@@ -485,7 +487,8 @@ prepare_security (LatchHandle *h)
 /* The credentials' warnings, once, with the outcome rc of an operation:
  * folded into the error of a failure, so that it stays one line; after a
  * success (or an outcome that is not a failure of the setup: busy, a
- * timeout, whose words scripts compare), logged as warnings. */
+ * timeout, whose words scripts compare), kept for latch_get_warnings ().
+ * The library itself prints nothing. */
 static int
 report_warnings (LatchHandle *h, int rc)
 {
@@ -493,21 +496,22 @@ report_warnings (LatchHandle *h, int rc)
   gboolean fold = rc != LATCH_RC_OK && rc != LATCH_RC_LOCK_BUSY
                   && rc != LATCH_RC_NETWORK_TIMEOUT && rc != LATCH_RC_LOCK_CANT_WAIT;
 
+  g_clear_pointer (&h->warning_text, g_free);
   if (warnings == NULL)
     return rc;
+  if (!fold)
+    {
+      g_ptr_array_add (warnings, NULL);
+      h->warning_text = g_strjoinv ("\n", (char **)warnings->pdata);
+      return rc;
+    }
   for (guint i = 0; i < warnings->len; i++)
     {
-      const char *w = warnings->pdata[i];
+      char *longer = g_strdup_printf ("%s (warning: %s)", h->error,
+                                      (const char *)warnings->pdata[i]);
 
-      if (fold)
-        {
-          char *longer = g_strdup_printf ("%s (warning: %s)", h->error, w);
-
-          g_free (h->error);
-          h->error = longer;
-        }
-      else
-        latch_log_warning ("%s", w);
+      g_free (h->error);
+      h->error = longer;
     }
   return rc;
 }
@@ -684,6 +688,12 @@ int
 latch_get_idle_lifespan_min (const LatchHandle *h)
 {
   return h->idle_lifespan_min;
+}
+
+const char *
+latch_get_warnings (const LatchHandle *h)
+{
+  return h->warning_text;
 }
 
 const char *

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int failures;
@@ -43,7 +44,43 @@ tls_checks (const char *pki, const char *socket)
           "an unknown security level is refused");
   expect (latch_lock (h) == LATCH_RC_OK, "a mutual-level lock (starting a TLS daemon)");
   expect (latch_get_fence (h) > 0, "...with a fencing token");
+  expect (latch_get_warnings (h) == NULL, "...without warnings");
   expect (latch_unlock (h, 0) == LATCH_RC_OK, "...and its unlock");
+  {
+    /* A key others can read: a warning, for the program to say (the
+     * library prints nothing; liblatch.sh checks stderr). */
+    LatchHandle *w = latch_handle_new ();
+    char loose[4200];
+    FILE *in = fopen (key, "r");
+    FILE *out;
+
+    snprintf (loose, sizeof loose, "%s.loose", key);
+    out = fopen (loose, "w");
+    if (in != NULL && out != NULL)
+      {
+        char buf[4096];
+        size_t n;
+
+        while ((n = fread (buf, 1, sizeof buf, in)) > 0)
+          fwrite (buf, 1, n, out);
+      }
+    if (in != NULL)
+      fclose (in);
+    if (out != NULL)
+      fclose (out);
+    chmod (loose, 0644);
+    latch_set_socket_name (w, socket);
+    latch_set_resource_name (w, "tls");
+    latch_set_tls_certificate (w, cert);
+    latch_set_tls_private_key (w, loose);
+    latch_set_tls_ca_certificate (w, ca);
+    latch_set_tls_check_peer_id (w, 1);
+    expect (latch_lock (w) == LATCH_RC_OK, "a lock with a private key readable by others");
+    expect (latch_get_warnings (w) != NULL && strstr (latch_get_warnings (w), "readable") != NULL,
+            "...gives a warning through latch_get_warnings ()");
+    expect (latch_unlock (w, 0) == LATCH_RC_OK, "...and unlocks");
+    latch_handle_free (w);
+  }
 
   latch_set_socket_name (p, socket);
   latch_set_resource_name (p, "tls");

@@ -26,9 +26,10 @@ if command -v certtool > /dev/null &&
 else
   diag "no TLS checks: $(cat "$T/pki.err" 2>/dev/null)"
 fi
-out=$("$T/api-user"); st=$?
+out=$("$T/api-user" 2> "$T/api-user.err"); st=$?
 printf '%s\n' "$out" | sed 's/^/# /'
 [ $st = 0 ] && ! contains "$out" FAILED; verdict "the public API behaves as latch.h says"
+[ ! -s "$T/api-user.err" ]; verdict "liblatch prints nothing on stderr itself ($(head -c 300 "$T/api-user.err" | tr '\n' ' '))"
 
 exported=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^_' | sort)
 internal=$(printf '%s\n' "$exported" | grep -vE '^latch_(handle_new|handle_free|set_.*|get_.*|lock|unlock|is_locked|shutdown_daemon|strerror)$')
