@@ -131,8 +131,9 @@ show_crt (gnutls_x509_crt_t crt, int depth)
     say (depth, "EXPIRED by this machine's clock: latch refuses it");
   else if (not_before != (time_t)-1 && not_before > now)
     say (depth, "NOT YET VALID by this machine's clock: latch refuses it");
-  if ((alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_RSA_PSS) && bits < 2048)
-    say (depth, "key too small: latch requires RSA keys of 2048 bits or more");
+  if ((alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_RSA_PSS) && bits < LATCH_X509_MIN_RSA_BITS)
+    say (depth, "key too small: latch requires RSA keys of %d bits or more",
+         LATCH_X509_MIN_RSA_BITS);
   else if (alg == GNUTLS_PK_DSA)
     say (depth, "DSA key: refused by latch");
 }
@@ -455,7 +456,8 @@ fix_for (const GError *error, const Debug *dbg)
       if (strstr (m, "CRL") != NULL)
         return "get a current CRL from the CA (TlsCrl) and check this machine's clock";
       if (strstr (m, "RSA key") != NULL)
-        return "re-issue the peer's certificate with an RSA key of 2048 bits or more, or "
+        return "re-issue the peer's certificate with an RSA key of "
+               G_STRINGIFY (LATCH_X509_MIN_RSA_BITS) " bits or more, or "
                "ECDSA/Ed25519 (latch-cert node)";
       return "re-issue the peer's certificate from the CA in TlsCaCertificate "
              "(latch-cert node)";

@@ -162,11 +162,11 @@ latch_cert_key_spec_parse (const char *type, const char *bits, LatchCertKeySpec 
     case LATCH_CERT_KEY_RSA:
       if (bits == NULL)
         n = LATCH_CERT_DEFAULT_RSA_BITS;
-      if (n < LATCH_CERT_MIN_RSA_BITS)
+      if (n < LATCH_X509_MIN_RSA_BITS)
         return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
                                 "--bits %u is too small: latch refuses RSA keys under %d bits; "
-                                "give --bits %d or more (default %d)", n, LATCH_CERT_MIN_RSA_BITS,
-                                LATCH_CERT_MIN_RSA_BITS, LATCH_CERT_DEFAULT_RSA_BITS);
+                                "give --bits %d or more (default %d)", n, LATCH_X509_MIN_RSA_BITS,
+                                LATCH_X509_MIN_RSA_BITS, LATCH_CERT_DEFAULT_RSA_BITS);
       if (n > LATCH_CERT_MAX_RSA_BITS)
         return latch_error_set (error, LATCH_ERROR_INVALID_OPTION,
                                 "--bits %u is too large: give at most %d (default %d)", n,
@@ -1128,11 +1128,11 @@ check_node_key (gnutls_pubkey_t pub, const char *what, GError **error)
     {
     case GNUTLS_PK_RSA:
     case GNUTLS_PK_RSA_PSS:
-      if (bits < LATCH_CERT_MIN_RSA_BITS)
+      if (bits < LATCH_X509_MIN_RSA_BITS)
         return latch_error_set (error, LATCH_ERROR_FAILED,
                                 "%s has a %u-bit RSA key: latch refuses RSA keys under %d bits; "
                                 "make a new request with an ECDSA key (latch-cert request)", what,
-                                bits, LATCH_CERT_MIN_RSA_BITS);
+                                bits, LATCH_X509_MIN_RSA_BITS);
       return TRUE;
     case GNUTLS_PK_ECDSA:
     case GNUTLS_PK_EDDSA_ED25519:
@@ -2331,7 +2331,7 @@ check_strength (Checks *c, const LatchCertCheckOptions *o, const LatchX509CrtLis
       name = latch_x509_pubkey_name (pub, &alg, &bits);
       if (i == 0)
         leaf_name = g_strdup (name);
-      if ((alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_RSA_PSS) && bits < LATCH_CERT_MIN_RSA_BITS)
+      if ((alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_RSA_PSS) && bits < LATCH_X509_MIN_RSA_BITS)
         {
           g_autofree char *subject = latch_x509_crt_subject (crt);
 
@@ -2339,11 +2339,11 @@ check_strength (Checks *c, const LatchCertCheckOptions *o, const LatchX509CrtLis
           if (i == 0)
             check_fail (c, "certificate %s has a %u-bit RSA key: latch refuses RSA keys "
                         "under %d bits; issue a new one ('latch-cert node', ECDSA by "
-                        "default)", qcert, bits, LATCH_CERT_MIN_RSA_BITS);
+                        "default)", qcert, bits, LATCH_X509_MIN_RSA_BITS);
           else
             check_fail (c, "%s certificate '%s' has a %u-bit RSA key: latch refuses RSA "
                         "keys under %d bits; make a new CA", i < chain->n ? "chain" : "CA",
-                        subject, bits, LATCH_CERT_MIN_RSA_BITS);
+                        subject, bits, LATCH_X509_MIN_RSA_BITS);
         }
       else if (i == 0 && alg == GNUTLS_PK_DSA)
         {

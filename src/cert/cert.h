@@ -45,7 +45,6 @@ G_BEGIN_DECLS
 #define LATCH_CERT_DEFAULT_NODE_DAYS 365
 #define LATCH_CERT_DEFAULT_CRL_DAYS 30
 #define LATCH_CERT_DEFAULT_RSA_BITS 3072
-#define LATCH_CERT_MIN_RSA_BITS 2048
 #define LATCH_CERT_MAX_RSA_BITS 16384
 /* The longest validity accepted, either way (about 100 years). */
 #define LATCH_CERT_MAX_DAYS 36500

@@ -193,16 +193,6 @@ typedef struct
   gnutls_x509_crq_t crq;
 } Subject;
 
-static int
-subject_cn (const Subject *s, unsigned int idx, char *buf, size_t *size)
-{
-  if (s->crt != NULL)
-    return gnutls_x509_crt_get_dn_by_oid (s->crt, GNUTLS_OID_X520_COMMON_NAME, idx, 0, buf,
-                                          size);
-  return gnutls_x509_crq_get_dn_by_oid (s->crq, GNUTLS_OID_X520_COMMON_NAME, idx, 0, buf,
-                                        size);
-}
-
 /* The type (>= 0) of alternative name seq, its value in buf. */
 static int
 subject_san (const Subject *s, unsigned int seq, void *buf, size_t *size)
@@ -214,32 +204,6 @@ subject_san (const Subject *s, unsigned int seq, void *buf, size_t *size)
     return gnutls_x509_crt_get_subject_alt_name (s->crt, seq, buf, size, NULL);
   ret = gnutls_x509_crq_get_subject_alt_name (s->crq, seq, buf, size, &type, NULL);
   return ret < 0 ? ret : (int)type;
-}
-
-/* The last CN as a clean string (no embedded NUL), or NULL. */
-static char *
-subject_last_cn (const Subject *s)
-{
-  g_autofree char *last = NULL;
-
-  for (unsigned int idx = 0; idx < MAX_ITEMS; idx++)
-    {
-      g_autofree char *value = NULL;
-      size_t size = 0;
-      int ret = subject_cn (s, idx, NULL, &size);
-
-      if (ret == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-        break;
-      g_clear_pointer (&last, g_free);
-      if (ret != GNUTLS_E_SHORT_MEMORY_BUFFER || size > MAX_FIELD)
-        continue;
-      value = g_malloc0 (size + 1);
-      ret = subject_cn (s, idx, value, &size);
-      if (ret < 0 || strlen (value) != size)
-        continue;
-      last = g_steal_pointer (&value);
-    }
-  return g_steal_pointer (&last);
 }
 
 /* Calls fn for each alternative name: its type and raw value. */
@@ -283,21 +247,6 @@ subject_dns_names (const Subject *s)
   return names;
 }
 
-char *
-latch_x509_crt_last_cn (gnutls_x509_crt_t crt)
-{
-  Subject s = { crt, NULL };
-
-  return subject_last_cn (&s);
-}
-
-char *
-latch_x509_crq_last_cn (gnutls_x509_crq_t crq)
-{
-  Subject s = { NULL, crq };
-
-  return subject_last_cn (&s);
-}
 
 GPtrArray *
 latch_x509_crt_dns_names (gnutls_x509_crt_t crt)
@@ -403,7 +352,8 @@ add_machine_id_line (GString *out, const char *indent, const char *cn, GPtrArray
 static void
 add_subject_lines (GString *out, const char *indent, const Subject *s, const char *dn)
 {
-  g_autofree char *cn = subject_last_cn (s);
+  g_autofree char *cn = s->crt != NULL ? latch_x509_crt_last_cn (s->crt)
+                                            : latch_x509_crq_last_cn (s->crq);
   g_autoptr (GPtrArray) dns = subject_dns_names (s);
   g_autofree char *sans = subject_sans (s);
 

@@ -64,10 +64,8 @@ char *latch_x509_describe_data (const char *data, gsize len, const char *indent,
 /* latch_x509_is_machine_id () and LATCH_X509_MACHINE_ID_LEN: see
  * tls/x509-util.h. */
 
-/* The last commonName of crt's subject (FLoM's and latch's rule), or NULL
- * (transfer full). */
-char *latch_x509_crt_last_cn (gnutls_x509_crt_t crt);
-char *latch_x509_crq_last_cn (gnutls_x509_crq_t crq);
+/* latch_x509_crt_last_cn (), latch_x509_crq_last_cn (): see
+ * tls/x509-util.h. */
 
 /* The DNS names among the subject alternative names (transfer full, never
  * NULL). */

@@ -29,7 +29,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MIN_RSA_BITS 2048
 /* A PEM file bigger than this is not a certificate, key, CRL or list. */
 #define MAX_FILE_SIZE (4 * 1024 * 1024)
 /* Longest text quoted from a file or a peer in a message. */
@@ -205,36 +204,6 @@ read_file (const char *path, const char *what, const char *setting, FileData *ou
 
 /* ---- certificate facts ------------------------------------------------ */
 
-/* The last commonName of crt's subject (FLoM's rule), or NULL when there
- * is none or it is not a clean string (an embedded NUL). */
-static char *
-crt_last_cn (gnutls_x509_crt_t crt)
-{
-  g_autofree char *last = NULL;
-
-  for (unsigned int idx = 0; idx < 64; idx++)
-    {
-      g_autofree char *value = NULL;
-      size_t size = 0;
-      int ret;
-
-      ret = gnutls_x509_crt_get_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, idx, 0, NULL,
-                                           &size);
-      if (ret == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-        break;
-      g_clear_pointer (&last, g_free);
-      if (ret != GNUTLS_E_SHORT_MEMORY_BUFFER)
-        continue; /* unreadable: no usable CN at this index */
-      value = g_malloc0 (size + 1);
-      ret = gnutls_x509_crt_get_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, idx, 0, value,
-                                           &size);
-      if (ret < 0 || strlen (value) != size)
-        continue;
-      last = g_steal_pointer (&value);
-    }
-  return g_steal_pointer (&last);
-}
-
 /* The DNS names among crt's subject alternative names (transfer full). */
 static GPtrArray *
 crt_dns_names (gnutls_x509_crt_t crt)
@@ -371,7 +340,7 @@ check_own_chain (const LatchX509CrtList *chain, const char *path, GError **error
       time_t not_after = gnutls_x509_crt_get_expiration_time (crt);
       unsigned int bits = crt_rsa_bits (crt);
       unsigned int dummy = 0;
-      g_autofree char *cn = crt_last_cn (crt);
+      g_autofree char *cn = latch_x509_crt_last_cn (crt);
       g_autofree char *qcn = quote (cn != NULL ? cn : "?");
       /* "certificate F" for the leaf, "certificate F: its chain
        * certificate CN 'x'" for the others. */
@@ -380,16 +349,16 @@ check_own_chain (const LatchX509CrtList *chain, const char *path, GError **error
                    : g_strdup_printf ("certificate %s (TlsCertificate): its chain "
                                       "certificate (CN '%s')", path, qcn);
 
-      if (bits > 0 && bits < MIN_RSA_BITS)
+      if (bits > 0 && bits < LATCH_X509_MIN_RSA_BITS)
         return latch_error_set (error, LATCH_ERROR_TLS,
                                 "%s has a %u-bit RSA key: latch requires RSA keys of %d bits or "
                                 "more (or ECDSA/Ed25519); issue a new certificate", subject,
-                                bits, MIN_RSA_BITS);
+                                bits, LATCH_X509_MIN_RSA_BITS);
       if (i == 0 && gnutls_x509_crt_get_pk_algorithm (crt, &dummy) == GNUTLS_PK_DSA)
         return latch_error_set (error, LATCH_ERROR_TLS,
                                 "%s has a DSA key, which TLS 1.3 cannot use: latch requires RSA "
                                 "keys of %d bits or more, ECDSA or Ed25519; issue a new "
-                                "certificate", subject, MIN_RSA_BITS);
+                                "certificate", subject, LATCH_X509_MIN_RSA_BITS);
       if (not_after != (time_t)-1 && not_after < now)
         {
           g_autofree char *when = latch_x509_format_time_minutes (not_after);
@@ -760,7 +729,7 @@ creds_new (const LatchTlsSettings *settings, LatchTlsRole role, LatchSecurityLev
 
       if (level == LATCH_SECURITY_MUTUAL)
         {
-          g_autofree char *cn = crt_last_cn (own.items[0]);
+          g_autofree char *cn = latch_x509_crt_last_cn (own.items[0]);
           g_autoptr (GPtrArray) dns = crt_dns_names (own.items[0]);
 
           if (!identity_matches (cn, dns, own_id))
@@ -1015,7 +984,7 @@ refuse_status (LatchTlsSession *s, const LatchX509CrtList *chain, unsigned int s
                                 expired ? "expired on" : "is not valid before", date);
           else
             {
-              g_autofree char *cn = crt_last_cn (chain->items[which]);
+              g_autofree char *cn = latch_x509_crt_last_cn (chain->items[which]);
               g_autofree char *qcn = quote (cn != NULL ? cn : "?");
 
               return refuse_peer (s, GNUTLS_A_CERTIFICATE_EXPIRED,
@@ -1120,7 +1089,7 @@ verify_cb (gnutls_session_t session)
   g_clear_pointer (&s->peer_dns, g_ptr_array_unref);
   if (chain.n > 0)
     {
-      s->peer_cn = crt_last_cn (chain.items[0]);
+      s->peer_cn = latch_x509_crt_last_cn (chain.items[0]);
       s->peer_dns = crt_dns_names (chain.items[0]);
     }
 
@@ -1128,17 +1097,17 @@ verify_cb (gnutls_session_t session)
     {
       unsigned int bits = crt_rsa_bits (chain.items[i]);
 
-      if (bits > 0 && bits < MIN_RSA_BITS)
+      if (bits > 0 && bits < LATCH_X509_MIN_RSA_BITS)
         {
           g_autofree char *who = peer_cert_name (s);
 
           if (i == 0)
             return refuse_peer (s, GNUTLS_A_BAD_CERTIFICATE,
                                 "%s has a %u-bit RSA key (latch requires %d or more)", who,
-                                bits, MIN_RSA_BITS);
+                                bits, LATCH_X509_MIN_RSA_BITS);
           return refuse_peer (s, GNUTLS_A_BAD_CERTIFICATE,
                               "%s comes with a chain certificate that has a %u-bit RSA key "
-                              "(latch requires %d or more)", who, bits, MIN_RSA_BITS);
+                              "(latch requires %d or more)", who, bits, LATCH_X509_MIN_RSA_BITS);
         }
     }
 
@@ -1286,7 +1255,7 @@ explain_alert (LatchTlsSession *s, gboolean in_handshake, GError **error)
     case GNUTLS_A_BAD_CERTIFICATE:
       latch_error_set (error, LATCH_ERROR_TLS_REFUSED,
                        "%s refused our certificate as bad (e.g. an RSA key under %d bits, or a "
-                       "bad signature)", label, MIN_RSA_BITS);
+                       "bad signature)", label, LATCH_X509_MIN_RSA_BITS);
       return;
     case GNUTLS_A_CERTIFICATE_UNKNOWN:
       latch_error_set (error, LATCH_ERROR_TLS_REFUSED,

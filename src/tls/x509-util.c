@@ -4,6 +4,8 @@
 
 #include "tls/x509-util.h"
 
+#include <string.h>
+
 /* ---- lists of certificates and CRLs ------------------------------------ */
 
 void
@@ -130,4 +132,56 @@ char *
 latch_x509_format_time_minutes (time_t t)
 {
   return format_time (t, "%Y-%m-%d %H:%M UTC");
+}
+
+/* Reads CN number idx of a certificate's or a request's subject. */
+static int
+subject_cn (gnutls_x509_crt_t crt, gnutls_x509_crq_t crq, unsigned int idx, char *buf,
+            size_t *size)
+{
+  if (crt != NULL)
+    return gnutls_x509_crt_get_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, idx, 0, buf, size);
+  return gnutls_x509_crq_get_dn_by_oid (crq, GNUTLS_OID_X520_COMMON_NAME, idx, 0, buf, size);
+}
+
+/* Subjects with more CNs than this are not worth reading further. */
+#define MAX_CNS 1024
+
+static char *
+last_cn (gnutls_x509_crt_t crt, gnutls_x509_crq_t crq)
+{
+  g_autofree char *last = NULL;
+
+  for (unsigned int idx = 0; idx < MAX_CNS; idx++)
+    {
+      g_autofree char *value = NULL;
+      size_t size = 0;
+      int ret = subject_cn (crt, crq, idx, NULL, &size);
+
+      if (ret == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+        break;
+      /* This one is the last so far: if it is unusable, there is no
+       * identity (never an earlier CN instead). */
+      g_clear_pointer (&last, g_free);
+      if (ret != GNUTLS_E_SHORT_MEMORY_BUFFER || size > LATCH_X509_MAX_CN)
+        continue;
+      value = g_malloc0 (size + 1);
+      ret = subject_cn (crt, crq, idx, value, &size);
+      if (ret < 0 || strlen (value) != size)
+        continue;
+      last = g_steal_pointer (&value);
+    }
+  return g_steal_pointer (&last);
+}
+
+char *
+latch_x509_crt_last_cn (gnutls_x509_crt_t crt)
+{
+  return last_cn (crt, NULL);
+}
+
+char *
+latch_x509_crq_last_cn (gnutls_x509_crq_t crq)
+{
+  return last_cn (NULL, crq);
 }

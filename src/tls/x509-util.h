@@ -64,6 +64,21 @@ gboolean latch_x509_crl_list_import (const char *data, gsize len, gboolean der_t
 
 /* ---- facts and words --------------------------------------------------- */
 
+/* The smallest RSA key latch accepts, anywhere: its own, a peer's, one
+ * latch-cert makes or signs. */
+#define LATCH_X509_MIN_RSA_BITS 2048
+
+/* The longest commonName read as an identity: a machine ID is 32 bytes. */
+#define LATCH_X509_MAX_CN 4096
+
+/* The last commonName of a certificate's (request's) subject: the identity
+ * that FLoM's and latch's peer-ID check compares, and that latch-cert
+ * shows and checks, all through this one function.  NULL when there is
+ * none, or when the last one is unreadable, longer than
+ * LATCH_X509_MAX_CN or holds a NUL (transfer full). */
+char *latch_x509_crt_last_cn (gnutls_x509_crt_t crt);
+char *latch_x509_crq_last_cn (gnutls_x509_crq_t crq);
+
 /* The length of a machine ID: 32 lowercase hex digits. */
 #define LATCH_X509_MACHINE_ID_LEN 32
 

@@ -487,11 +487,76 @@ test_crl_number (void)
   remove_tree (dir);
 }
 
+/* The identity rule, one copy for the TLS code, latch-cert and the debug
+ * tools: the last CN, however many come before it (the TLS code's own copy
+ * stopped at 64 and then took the 64th); none when the last one is not
+ * usable (too long), never an earlier one instead. */
+static gnutls_x509_crt_t
+crt_with_cns (const char *const *cns, const gsize *lens, guint n)
+{
+  gnutls_x509_crt_t crt = NULL;
+  gnutls_datum_t der = { NULL, 0 };
+  gnutls_x509_crt_t parsed = NULL;
+  g_auto (gnutls_x509_privkey_t) key = make_key ();
+
+  g_assert_cmpint (gnutls_x509_crt_init (&crt), >=, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_version (crt, 3), >=, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_serial (crt, "\x01", 1), >=, 0);
+  for (guint i = 0; i < n; i++)
+    g_assert_cmpint (gnutls_x509_crt_set_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0,
+                                                    cns[i], lens[i]),
+                     >=, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_key (crt, key), >=, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_activation_time (crt, time (NULL)), >=, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_expiration_time (crt, time (NULL) + 3600), >=, 0);
+  g_assert_cmpint (gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_SHA256, 0), >=, 0);
+  g_assert_cmpint (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_DER, &der), >=, 0);
+  g_assert_cmpint (gnutls_x509_crt_init (&parsed), >=, 0);
+  g_assert_cmpint (gnutls_x509_crt_import (parsed, &der, GNUTLS_X509_FMT_DER), >=, 0);
+  gnutls_free (der.data);
+  gnutls_x509_crt_deinit (crt);
+  return parsed;
+}
+
+static void
+test_last_cn (void)
+{
+  const char *cns[70];
+  gsize lens[70];
+  g_autofree char *big = g_strnfill (LATCH_X509_MAX_CN + 1, 'a');
+
+  for (guint i = 0; i < 69; i++)
+    {
+      cns[i] = "decoy";
+      lens[i] = 5;
+    }
+  cns[69] = ID;
+  lens[69] = strlen (ID);
+  {
+    g_auto (gnutls_x509_crt_t) crt = crt_with_cns (cns, lens, 70);
+    g_autofree char *cn = latch_x509_crt_last_cn (crt);
+
+    g_assert_cmpstr (cn, ==, ID);
+  }
+  cns[0] = ID;
+  lens[0] = strlen (ID);
+  cns[1] = big;
+  lens[1] = strlen (big);
+  {
+    /* The last one is too long to be an identity: none, not the first. */
+    g_auto (gnutls_x509_crt_t) crt = crt_with_cns (cns, lens, 2);
+    g_autofree char *cn = latch_x509_crt_last_cn (crt);
+
+    g_assert_null (cn);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/x509-show/machine-id", test_machine_id);
+  g_test_add_func ("/x509-util/last-cn", test_last_cn);
   g_test_add_func ("/x509-show/escape", test_escape);
   g_test_add_func ("/x509-show/validity", test_validity);
   g_test_add_func ("/x509-show/serial-hex", test_serial_hex);
