@@ -166,17 +166,7 @@ der_pem () { # LABEL: DER on stdin
   echo "-----BEGIN $1-----"; base64 -w 64; echo "-----END $1-----"
 }
 
-# Daemons.  Ports: a block of 40 per test file from its pid in 40000..49999
-# (tls-lib.sh uses 10000..19999, tcp.sh 20000..39999), skipping any port
-# somebody listens on.
-NEXT_PORT=$((40000 + ($$ % 250) * 40))
-free_port () {
-  while [ -n "$(ss -Hltn "sport = :$NEXT_PORT" 2>/dev/null)" ]; do
-    NEXT_PORT=$((NEXT_PORT + 1))
-  done
-  PORT=$NEXT_PORT
-  NEXT_PORT=$((NEXT_PORT + 1))
-}
+# Daemons.  Ports: lib.sh's free_port.
 
 # at_sock NAME | at_tcp: where the next daemon lives; sets W (latch's
 # options), WLOCK (the socket's lock file) or WPORT.

@@ -88,9 +88,7 @@ verdict "$desc"
 fake_stop
 
 # ---- a quiescing latch daemon says so --------------------------------------
-# Ports: 40000.. (tcp.sh uses 20000..39999, tls-lib.sh 10000..19999).
-PORT=$((40000 + ($$ % 250) * 40))
-while [ -n "$(ss -Hltn "sport = :$PORT" 2>/dev/null)" ]; do PORT=$((PORT + 1)); done
+free_port
 NETLOCK="$SOCKDIR/tcp-127.0.0.1-$PORT.lock"
 "$LATCH" -a 127.0.0.1 -p $PORT -d -1 -r q -- true
 old=$([ -s "$NETLOCK" ] && head -n1 "$NETLOCK")

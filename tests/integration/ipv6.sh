@@ -16,8 +16,7 @@
 # They are skipped, saying why, without root or network namespaces.
 . "$LATCH_TESTS_SRCDIR/integration/lib.sh"
 
-# A port of our own: tests run in parallel (tcp.sh takes 20000..40000).
-PORT=$((40000 + $$ % 20000))
+free_port
 
 NS="latch$$v6"
 NS_MADE=""

@@ -75,6 +75,40 @@ bg () { "$@" & last_pid=$!; bg_pids="$bg_pids $last_pid"; }
 
 now_ns () { date +%s%N; }
 
+# free_port: sets PORT to a port (TCP and UDP) that no other test on this
+# machine holds and nothing uses, and holds it until this test ends.  The
+# claim is a directory made with mkdir (atomic: one test wins) holding the
+# claimant's pid, so a claim of a test that died is taken back.  Every
+# test file takes its ports here: none can collide.
+PORT_DIR=${TMPDIR:-/tmp}/latch-test-ports
+held_ports=""
+free_port () {
+  local p tries=0 owner
+  mkdir -p "$PORT_DIR" 2>/dev/null
+  p=$(( 10000 + ($$ * 37 + $(date +%N | sed 's/^0*//;s/^$/0/') ) % 50000 ))
+  while [ $tries -lt 5000 ]; do
+    if mkdir "$PORT_DIR/$p" 2>/dev/null; then
+      echo $$ > "$PORT_DIR/$p/pid"
+      if [ -z "$(ss -Htuan "sport = :$p" 2>/dev/null)" ]; then
+        held_ports="$held_ports $p"
+        PORT=$p
+        return 0
+      fi
+      rm -rf "$PORT_DIR/$p"
+    else
+      owner=$(cat "$PORT_DIR/$p/pid" 2>/dev/null)
+      if [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null; then
+        rm -rf "$PORT_DIR/$p"
+        continue
+      fi
+    fi
+    p=$((p + 1)); [ $p -lt 60000 ] || p=10000
+    tries=$((tries + 1))
+  done
+  echo "Bail out! no free port in 10000..59999"
+  exit 1
+}
+
 cleanup () {
   local pid
   for pid in $bg_pids; do kill -KILL "$pid" 2>/dev/null; done
@@ -84,6 +118,7 @@ cleanup () {
     [ -e "$f" ] || continue
     pid=$(cat "$f"); pid_alive "$pid" && kill -KILL "$pid" 2>/dev/null
   done
+  for pid in $held_ports; do rm -rf "$PORT_DIR/$pid"; done
   rm -rf "$T"
 }
 trap cleanup EXIT

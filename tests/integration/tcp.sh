@@ -2,8 +2,7 @@
 # TCP on loopback: the same guarantees as the local socket.
 . "$LATCH_TESTS_SRCDIR/integration/lib.sh"
 
-# A port of our own: tests run in parallel.
-PORT=$((20000 + $$ % 20000))
+free_port
 NETLOCK="$SOCKDIR/tcp-127.0.0.1-$PORT.lock"
 net_pid () { [ -s "$NETLOCK" ] && head -n1 "$NETLOCK"; }
 
@@ -70,7 +69,8 @@ check "the quiesced daemon is gone" wait_for 10 pid_gone "$old"
 
 # A daemon address that never answers (SYNs dropped) costs the command
 # the connect grace (2 s), not the kernel's minutes of SYN retries.
-BH=$((PORT + 1))
+mainport=$PORT
+free_port; BH=$PORT; PORT=$mainport
 "$HELPER" blackhole $BH "$T/bh.go" > "$T/bh.out" &
 bh=$!; bg_pids="$bg_pids $bh"
 wait_for 10 file_has "$T/bh.out" listening

@@ -72,16 +72,8 @@ tls_conf_files () { # FILE NAME CA [KEY=VALUE ...]
     "TlsCaCertificate=$PKI/$ca.pem" "$@"
 }
 
-# Ports: a block of 40 per test file from its pid, 10000..19999 (tcp.sh
-# uses 20000..39999), skipping any port somebody listens on.
-TLS_NEXT_PORT=$((10000 + ($$ % 250) * 40))
-tls_port () {
-  while [ -n "$(ss -Hltn "sport = :$TLS_NEXT_PORT" 2>/dev/null)" ]; do
-    TLS_NEXT_PORT=$((TLS_NEXT_PORT + 1))
-  done
-  TLS_PORT=$TLS_NEXT_PORT
-  TLS_NEXT_PORT=$((TLS_NEXT_PORT + 1))
-}
+# Ports come from lib.sh's free_port.
+tls_port () { free_port; TLS_PORT=$PORT; }
 
 W=""; WPEER=""; WPORT=""; WLOCK=""
 at_sock () { # NAME
