@@ -35,7 +35,13 @@ out=$("$LATCH" -x); st=$?
 check "...and the daemon stops listening" [ ! -e "$SOCKDIR/daemon.sock" ]
 check "...but keeps running for its holder" pid_alive "$old"
 bg "$LATCH" -r q1 -- sh -c 'echo newcomer >> "$1"; head -n1 "$2" > "$3"' sh "$T/qorder" "$LOCKFILE" "$T/newpid"; newcomer=$last_pid
-check "a newcomer waits rather than failing" pid_alive $newcomer
+# Observable: it sleeps between attempts (a failing one would be a zombie
+# by then, waiting for this shell to reap it).
+retrying () {
+  [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = S ] &&
+    grep -qE 'sleep|poll|select' "/proc/$1/wchan" 2>/dev/null
+}
+check "a newcomer waits rather than failing ($(cat /proc/$newcomer/wchan 2>/dev/null))" wait_for 5 retrying $newcomer
 touch "$T/q1.go"
 wait $holder; hs=$?
 wait $newcomer; ns=$?
