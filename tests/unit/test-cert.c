@@ -33,6 +33,22 @@ make_key (void)
   return key;
 }
 
+/* crt parsed again, as a certificate read from a file (GnuTLS caches some
+ * fields when it parses); crt is freed. */
+static gnutls_x509_crt_t
+reparse (gnutls_x509_crt_t crt)
+{
+  gnutls_datum_t der = { NULL, 0 };
+  gnutls_x509_crt_t parsed = NULL;
+
+  g_assert_cmpint (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_DER, &der), >=, 0);
+  g_assert_cmpint (gnutls_x509_crt_init (&parsed), >=, 0);
+  g_assert_cmpint (gnutls_x509_crt_import (parsed, &der, GNUTLS_X509_FMT_DER), >=, 0);
+  gnutls_free (der.data);
+  gnutls_x509_crt_deinit (crt);
+  return parsed;
+}
+
 /* A certificate for key with CN cn, signed by issuer (NULL: itself). */
 static gnutls_x509_crt_t
 make_crt (gnutls_x509_privkey_t key, const char *cn, gsize cn_len, gboolean ca,
@@ -68,19 +84,7 @@ make_crt (gnutls_x509_privkey_t key, const char *cn, gsize cn_len, gboolean ca,
                                           issuer_key != NULL ? issuer_key : key,
                                           GNUTLS_DIG_SHA256, 0),
                    >=, 0);
-  /* Parsed again, as a certificate read from a file: GnuTLS caches some
-   * fields when it parses. */
-  {
-    gnutls_datum_t der = { NULL, 0 };
-    gnutls_x509_crt_t parsed = NULL;
-
-    g_assert_cmpint (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_DER, &der), >=, 0);
-    g_assert_cmpint (gnutls_x509_crt_init (&parsed), >=, 0);
-    g_assert_cmpint (gnutls_x509_crt_import (parsed, &der, GNUTLS_X509_FMT_DER), >=, 0);
-    gnutls_free (der.data);
-    gnutls_x509_crt_deinit (crt);
-    return parsed;
-  }
+  return reparse (crt);
 }
 
 static char *
@@ -495,8 +499,6 @@ static gnutls_x509_crt_t
 crt_with_cns (const char *const *cns, const gsize *lens, guint n)
 {
   gnutls_x509_crt_t crt = NULL;
-  gnutls_datum_t der = { NULL, 0 };
-  gnutls_x509_crt_t parsed = NULL;
   g_auto (gnutls_x509_privkey_t) key = make_key ();
 
   g_assert_cmpint (gnutls_x509_crt_init (&crt), >=, 0);
@@ -510,12 +512,7 @@ crt_with_cns (const char *const *cns, const gsize *lens, guint n)
   g_assert_cmpint (gnutls_x509_crt_set_activation_time (crt, time (NULL)), >=, 0);
   g_assert_cmpint (gnutls_x509_crt_set_expiration_time (crt, time (NULL) + 3600), >=, 0);
   g_assert_cmpint (gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_SHA256, 0), >=, 0);
-  g_assert_cmpint (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_DER, &der), >=, 0);
-  g_assert_cmpint (gnutls_x509_crt_init (&parsed), >=, 0);
-  g_assert_cmpint (gnutls_x509_crt_import (parsed, &der, GNUTLS_X509_FMT_DER), >=, 0);
-  gnutls_free (der.data);
-  gnutls_x509_crt_deinit (crt);
-  return parsed;
+  return reparse (crt);
 }
 
 static void
