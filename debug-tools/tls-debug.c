@@ -28,6 +28,8 @@
 
 #include "cert/x509-show.h"
 #include "common/error.h"
+#include "common/file.h"
+#include "common/text.h"
 #include "net/tcp.h"
 #include "sys/machine-id.h"
 #include "tls/tls.h"
@@ -55,6 +57,8 @@
 #define MAX_MSG 4096
 /* Longest text of a peer's quoted. */
 #define MAX_QUOTE 200
+/* The TLS module reads no PEM file bigger than this (tls.c). */
+#define MAX_PEM_FILE (4 * 1024 * 1024)
 
 typedef struct
 {
@@ -90,18 +94,6 @@ static void
 section (const char *title)
 {
   printf ("== %s ==\n", title);
-}
-
-/* Text from a file or a peer, safe to print (x509-show's escaping), cut
- * at MAX_QUOTE bytes. */
-static char *
-quote (const char *text, gsize len)
-{
-  g_autofree char *escaped = latch_x509_escape (text, MIN (len, (gsize)MAX_QUOTE));
-
-  if (len > MAX_QUOTE)
-    return g_strconcat (escaped, "...", NULL);
-  return g_steal_pointer (&escaped);
 }
 
 /* The indent say () gives depth, for x509-show's lines (transfer full). */
@@ -162,14 +154,17 @@ describe_file_mode (const char *path, const char *what, const char *setting, int
            : secret ? " (readable by its owner only: good)" : "");
 }
 
-/* The file at path, or NULL after a line saying why (transfer full). */
+/* The file at path, or NULL after a line saying why (transfer full).
+ * Read with the TLS module's limit and checks: a FIFO or an endless
+ * device named by a setting is refused here as it is there. */
 static char *
 read_file (const char *path, gsize *len)
 {
   g_autoptr (GError) error = NULL;
   char *data = NULL;
 
-  if (!g_file_get_contents (path, &data, len, &error))
+  if (!latch_file_read (path, NULL, MAX_PEM_FILE, LATCH_FILE_DEFAULT, LATCH_ERROR_TLS, &data,
+                        len, NULL, &error))
     say (1, "cannot read it: %s", error->message);
   return data;
 }
@@ -362,7 +357,7 @@ show_identity (const Debug *dbg, GPtrArray *own)
   dns = latch_x509_crt_dns_names (own->pdata[0]);
   match = (cn != NULL && strcmp (cn, dbg->own_id) == 0)
           || g_ptr_array_find_with_equal_func (dns, dbg->own_id, g_str_equal, NULL);
-  qcn = cn != NULL ? quote (cn, strlen (cn)) : g_strdup ("(none)");
+  qcn = cn != NULL ? latch_text_quote (cn, -1, MAX_QUOTE, LATCH_QUOTE_BARE) : g_strdup ("(none)");
   say (1, "certificate CN %s: %s", qcn,
        match ? "matches the machine ID"
        : dbg->level == LATCH_SECURITY_MUTUAL
@@ -746,7 +741,8 @@ show_session (const Debug *dbg, LatchTlsSession *s, gboolean completed)
         {
           /* The name the peer-ID check compares with the announced ID. */
           g_autofree char *cn = latch_x509_crt_last_cn (crt);
-          g_autofree char *qcn = cn != NULL ? quote (cn, strlen (cn)) : NULL;
+          g_autofree char *qcn
+              = cn != NULL ? latch_text_quote (cn, -1, MAX_QUOTE, LATCH_QUOTE_BARE) : NULL;
 
           say (2, "CN: %s", qcn != NULL ? qcn : "(none)");
         }
@@ -809,7 +805,7 @@ show_verification (const Debug *dbg, LatchTlsSession *s, const GError *hs_error)
 static gboolean
 check_id (const Debug *dbg, LatchTlsSession *s, const char *announced, GError **error)
 {
-  g_autofree char *q = quote (announced, strlen (announced));
+  g_autofree char *q = latch_text_quote (announced, -1, MAX_QUOTE, LATCH_QUOTE_BARE);
 
   say (0, "%s announced machine ID '%s'", dbg->peer_label, q);
   if (dbg->level != LATCH_SECURITY_MUTUAL)
@@ -1003,7 +999,7 @@ out:
 static gboolean
 show_server_verdict (const char *line, char **reason, char **fix)
 {
-  g_autofree char *q = quote (line, strlen (line));
+  g_autofree char *q = latch_text_quote (line, -1, MAX_QUOTE, LATCH_QUOTE_BARE);
   const char *bar = strstr (line, "|FIX: ");
 
   if (g_str_has_prefix (line, "OK: "))
@@ -1014,8 +1010,8 @@ show_server_verdict (const char *line, char **reason, char **fix)
   if (bar != NULL)
     {
       g_autofree char *head = g_strndup (line, bar - line);
-      g_autofree char *qh = quote (head, strlen (head));
-      g_autofree char *qf = quote (bar + 1, strlen (bar + 1));
+      g_autofree char *qh = latch_text_quote (head, -1, MAX_QUOTE, LATCH_QUOTE_BARE);
+      g_autofree char *qf = latch_text_quote (bar + 1, -1, MAX_QUOTE, LATCH_QUOTE_BARE);
 
       say (0, "server verdict: %s", qh);
       say (0, "server verdict: %s", qf);

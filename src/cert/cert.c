@@ -12,6 +12,7 @@
 #include "cert/x509-show.h"
 #include "common/autocleanup.h"
 #include "common/error.h"
+#include "common/file.h"
 #include "sys/machine-id.h"
 
 #include <errno.h>
@@ -209,57 +210,45 @@ gboolean
 latch_cert_read_file (const char *path, const char *what, char **contents, gsize *len,
                       unsigned int *mode, GError **error)
 {
-  g_auto (LatchFd) fd = -1;
-  g_autoptr (GString) buf = NULL;
   g_autofree char *q = qpath (path);
-  struct stat st;
-  char chunk[8192];
+  g_autofree char *name = g_strdup_printf ("%s %s", what, q);
+  g_autofree char *data = NULL;
+  gsize data_len = 0;
+  unsigned int data_mode = 0;
 
-  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0 || fstat (fd, &st) < 0)
+  if (!latch_file_read (path, name, MAX_FILE_SIZE, LATCH_FILE_MAY_BE_MISSING,
+                        LATCH_ERROR_FAILED, &data, &data_len, &data_mode, error))
     {
-      int e = errno;
+      /* The shared reader names the problem; the fix depends on it. */
+      struct stat st;
+      const char *hint = "check the file";
 
-      if (e == ENOENT)
-        return latch_error_set (error, LATCH_ERROR_FAILED,
-                                "%s %s does not exist: check the path", what, q);
-      if (e == EACCES)
-        return latch_error_set (error, LATCH_ERROR_FAILED,
-                                "cannot read %s %s: %s: run latch-cert as a user who may read "
-                                "it", what, q, g_strerror (e));
-      return latch_error_set (error, LATCH_ERROR_FAILED, "cannot read %s %s: %s: check the path",
-                              what, q, g_strerror (e));
-    }
-  if (!S_ISREG (st.st_mode))
-    return latch_error_set (error, LATCH_ERROR_FAILED,
-                            "%s %s is not a regular file: give the file itself", what, q);
-  buf = g_string_sized_new (st.st_size > 0 && st.st_size < MAX_FILE_SIZE
-                                ? (gsize)st.st_size + 1 : sizeof chunk);
-  for (;;)
-    {
-      ssize_t n = read (fd, chunk, sizeof chunk);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
+      if (stat (path, &st) == 0)
         {
-          int e = errno;
-
-          return latch_error_set (error, LATCH_ERROR_FAILED, "cannot read %s %s: %s: check the "
-                                  "file", what, q, g_strerror (e));
+          if (!S_ISREG (st.st_mode))
+            hint = "give the file itself";
+          else if (st.st_size > MAX_FILE_SIZE)
+            hint = "give a PEM or DER file";
+          else if (access (path, R_OK) != 0)
+            hint = "run latch-cert as a user who may read it";
         }
-      if (n == 0)
-        break;
-      if (buf->len + (gsize)n > MAX_FILE_SIZE)
-        return latch_error_set (error, LATCH_ERROR_FAILED,
-                                "%s %s is over %d bytes: give a PEM or DER file", what, q,
-                                MAX_FILE_SIZE);
-      g_string_append_len (buf, chunk, n);
+      if (error != NULL && *error != NULL)
+        {
+          char *message = g_strdup_printf ("%s: %s", (*error)->message, hint);
+
+          g_free ((*error)->message);
+          (*error)->message = message;
+        }
+      return FALSE;
     }
+  /* The usual mistake gets its own advice. */
+  if (data == NULL)
+    return latch_error_set (error, LATCH_ERROR_FAILED, "%s %s does not exist: check the path",
+                            what, q);
   if (mode != NULL)
-    *mode = (unsigned int)st.st_mode;
-  *len = buf->len;
-  *contents = g_string_free (g_steal_pointer (&buf), FALSE);
+    *mode = data_mode;
+  *len = data_len;
+  *contents = g_steal_pointer (&data);
   return TRUE;
 }
 

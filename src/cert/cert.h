@@ -92,9 +92,10 @@ char *latch_cert_read_id_file (const char *path, GError **error);
 /* Is name usable as a file name stem in OUTDIR ("node", "db1")? */
 gboolean latch_cert_check_name (const char *name, GError **error);
 
-/* Reads a whole file of at most a few MiB (certificates, keys, CSRs,
- * CRLs).  *mode, if not NULL, gets its st_mode.  what names it in the
- * error ("certificate", "CSR"). */
+/* Reads a whole regular file of at most 16 MiB (certificates, keys,
+ * CSRs, CRLs) with latch_file_read ().  *mode, if not NULL, gets its
+ * st_mode.  what names it in the error ("certificate", "CSR"); a missing
+ * file gets "WHAT PATH does not exist: check the path". */
 gboolean latch_cert_read_file (const char *path, const char *what, char **contents,
                                gsize *len, unsigned int *mode, GError **error);
 

@@ -8,6 +8,8 @@
 
 #include "common/autocleanup.h"
 #include "common/error.h"
+#include "common/file.h"
+#include "common/text.h"
 #include "common/util.h"
 #include "locker/rsrc-name.h"
 
@@ -241,64 +243,6 @@ static const char *const lock_mode_long[]
         "ProtectedRead", "ProtectedWrite", "Exclusive" };
 G_STATIC_ASSERT (G_N_ELEMENTS (lock_mode_short) == LATCH_LOCK_MODE_EX + 1);
 
-/* 'text' for a one-line message: control characters and bytes that are
- * not UTF-8 are escaped as \xNN; long text is cut. */
-static char *
-quote_len (const char *text, gsize len)
-{
-  GString *out = g_string_new ("'");
-  const char *p = text;
-  const char *end = text + len;
-  gsize shown = 0;
-
-  while (p < end)
-    {
-      guchar c = (guchar) *p;
-
-      if (shown >= MAX_QUOTED)
-        {
-          g_string_append (out, "...");
-          break;
-        }
-      shown++;
-      if (c < 0x20 || c == 0x7f)
-        {
-          g_string_append_printf (out, "\\x%02x", c);
-          p++;
-        }
-      else if (c < 0x80)
-        {
-          g_string_append_c (out, (char) c);
-          p++;
-        }
-      else
-        {
-          gunichar u = g_utf8_get_char_validated (p, end - p);
-
-          if (u == (gunichar) -1 || u == (gunichar) -2)
-            {
-              g_string_append_printf (out, "\\x%02x", c);
-              p++;
-            }
-          else
-            {
-              const char *next = g_utf8_next_char (p);
-
-              g_string_append_len (out, p, next - p);
-              p = next;
-            }
-        }
-    }
-  g_string_append_c (out, '\'');
-  return g_string_free (out, FALSE);
-}
-
-static char *
-quote (const char *text)
-{
-  return quote_len (text, strlen (text));
-}
-
 /* Value grammars */
 
 gboolean
@@ -448,7 +392,7 @@ parse_signal (const char *text, int *signo_out, GError **error)
 
   if (signo == 0)
     {
-      quoted = quote (text);
+      quoted = latch_text_quote (text, -1, MAX_QUOTED, LATCH_QUOTE_DEFAULT);
       g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
                    "%s is not a signal (a number from 1 to %d or a name "
                    "such as SIGTERM; see --signal-list)",
@@ -491,7 +435,7 @@ parse_value (const LatchSetting *setting, const char *text,
     case LATCH_SETTING_INT:
       if (!latch_parse_int (text, &value.num))
         {
-          quoted = quote (text);
+          quoted = latch_text_quote (text, -1, MAX_QUOTED, LATCH_QUOTE_DEFAULT);
           g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
                        "%s %s (%s)", quoted,
                        looks_like_number (text) ? "is out of range"
@@ -510,7 +454,7 @@ parse_value (const LatchSetting *setting, const char *text,
     case LATCH_SETTING_BOOL:
       if (!latch_parse_bool (text, &flag))
         {
-          quoted = quote (text);
+          quoted = latch_text_quote (text, -1, MAX_QUOTED, LATCH_QUOTE_DEFAULT);
           g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
                        "%s is not yes or no (accepted: yes, no, y, n, true, "
                        "false, 1, 0)",
@@ -522,7 +466,7 @@ parse_value (const LatchSetting *setting, const char *text,
     case LATCH_SETTING_LOCK_MODE:
       if (!latch_parse_lock_mode (text, &mode))
         {
-          quoted = quote (text);
+          quoted = latch_text_quote (text, -1, MAX_QUOTED, LATCH_QUOTE_DEFAULT);
           g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
                        "%s is not a lock mode (accepted: NL, CR, CW, PR, PW, "
                        "EX or NullLock, ConcurrentRead, ConcurrentWrite, "
@@ -652,7 +596,7 @@ check_socket_name (LatchSettingValue *value, GError **error)
   len = strlen (value->str);
   if (len >= SUN_PATH_SIZE)
     {
-      quoted = quote_len (value->str, len);
+      quoted = latch_text_quote (value->str, len, MAX_QUOTED, LATCH_QUOTE_DEFAULT);
       g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
                    "%s is %" G_GSIZE_FORMAT " bytes long; a UNIX socket "
                    "path can have at most %" G_GSIZE_FORMAT " bytes",
@@ -675,7 +619,7 @@ check_tls_file (LatchSettingValue *value, GError **error)
   if (value->str == NULL)
     return TRUE;
   path = g_canonicalize_filename (value->str, NULL);
-  quoted = quote_len (path, strlen (path));
+  quoted = latch_text_quote (path, -1, MAX_QUOTED, LATCH_QUOTE_DEFAULT);
   if (stat (path, &st) != 0)
     {
       int saved = errno;
@@ -710,7 +654,7 @@ check_security_level (LatchSettingValue *value, GError **error)
         value->str = g_strdup (names[i]);
         return TRUE;
       }
-  quoted = quote_len (value->str, strlen (value->str));
+  quoted = latch_text_quote (value->str, -1, MAX_QUOTED, LATCH_QUOTE_DEFAULT);
   g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
                "%s is not a security level: give clear, channel or mutual", quoted);
   return FALSE;
@@ -801,7 +745,7 @@ check_network_interface (LatchSettingValue *value, GError **error)
   if (if_nametoindex (value->str) != 0)
     return TRUE;
   saved_errno = errno;
-  quoted = quote (value->str);
+  quoted = latch_text_quote (value->str, -1, MAX_QUOTED, LATCH_QUOTE_DEFAULT);
   /* glibc: ENODEV for an unknown or too long name. */
   if (saved_errno == 0 || saved_errno == ENODEV || saved_errno == ENXIO)
     g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
@@ -1077,75 +1021,6 @@ known_names (const char *group)
   return g_string_free (out, FALSE);
 }
 
-/* The whole file; *data_out NULL when it does not exist and need not. */
-static gboolean
-read_file (const char *path, gboolean must_exist, char **data_out,
-           gsize *len_out, GError **error)
-{
-  g_auto (LatchFd) fd = -1;
-  g_autoptr (GString) data = NULL;
-  struct stat st;
-  char chunk[8192];
-  ssize_t n;
-  int saved_errno;
-
-  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0)
-    {
-      saved_errno = errno;
-      if (!must_exist && (saved_errno == ENOENT || saved_errno == ENOTDIR))
-        {
-          *data_out = NULL;
-          *len_out = 0;
-          return TRUE;
-        }
-      g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
-                   "%s: cannot open: %s", path, g_strerror (saved_errno));
-      return FALSE;
-    }
-  if (fstat (fd, &st) < 0)
-    {
-      saved_errno = errno;
-      g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
-                   "%s: cannot read: %s", path, g_strerror (saved_errno));
-      return FALSE;
-    }
-  if (S_ISDIR (st.st_mode))
-    {
-      g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
-                   "%s: cannot read: %s", path, g_strerror (EISDIR));
-      return FALSE;
-    }
-  /* Not only regular files: -c <(generate-config) is a pipe. */
-  data = g_string_new (NULL);
-  for (;;)
-    {
-      n = read (fd, chunk, sizeof chunk);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          saved_errno = errno;
-          g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
-                       "%s: cannot read: %s", path, g_strerror (saved_errno));
-          return FALSE;
-        }
-      if (n == 0)
-        break;
-      g_string_append_len (data, chunk, n);
-      if (data->len > MAX_FILE_SIZE)
-        {
-          g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
-                       "%s: larger than %d bytes: not a configuration file",
-                       path, MAX_FILE_SIZE);
-          return FALSE;
-        }
-    }
-  *len_out = data->len;
-  *data_out = g_string_free (g_steal_pointer (&data), FALSE);
-  return TRUE;
-}
-
 /* One [Group] line (key NULL) or Key=value line of a file. */
 typedef struct
 {
@@ -1239,7 +1114,7 @@ scan_key_file (const char *data, gsize len, GArray *entries, int *line_out,
       p = next;
       if (s == stop || *s == '#')
         continue;
-      quoted = quote_len (s, stop - s);
+      quoted = latch_text_quote (s, stop - s, MAX_QUOTED, LATCH_QUOTE_DEFAULT);
 
       if (*s == '[')
         {
@@ -1294,7 +1169,8 @@ scan_key_file (const char *data, gsize len, GArray *entries, int *line_out,
           name = g_strndup (s, key_end - s);
           if (!is_key_name (name))
             {
-              g_autofree char *quoted_key = quote (name);
+              g_autofree char *quoted_key
+                  = latch_text_quote (name, -1, MAX_QUOTED, LATCH_QUOTE_DEFAULT);
 
               g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
                            "%s: invalid key name %s", quoted, quoted_key);
@@ -1322,7 +1198,8 @@ set_unescape_error (GKeyFile *key_file, const LatchSetting *setting,
 {
   g_autofree char *raw
       = g_key_file_get_value (key_file, setting->group, setting->key, NULL);
-  g_autofree char *quoted = quote (raw != NULL ? raw : "");
+  g_autofree char *quoted
+      = latch_text_quote (raw, -1, MAX_QUOTED, LATCH_QUOTE_DEFAULT);
 
   if (g_error_matches (cause, G_KEY_FILE_ERROR,
                        G_KEY_FILE_ERROR_UNKNOWN_ENCODING))
@@ -1460,7 +1337,7 @@ parse_key_file (const char *path, const char *data, gsize len,
       if (setting == NULL)
         {
           known = known_names (entry->group);
-          quoted = quote (entry->key);
+          quoted = latch_text_quote (entry->key, -1, MAX_QUOTED, LATCH_QUOTE_DEFAULT);
           g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONFIG_FILE,
                        "%s:%d: unknown key %s in [%s]; known keys: %s", path,
                        entry->line, quoted, entry->group, known);
@@ -1500,7 +1377,11 @@ latch_config_load_file (LatchConfig *config, const char *path,
   g_return_val_if_fail (config != NULL, FALSE);
   g_return_val_if_fail (path != NULL, FALSE);
 
-  if (!read_file (path, must_exist, &data, &len, error))
+  /* Not only regular files: -c <(generate-config) is a pipe. */
+  if (!latch_file_read (path, NULL, MAX_FILE_SIZE,
+                        LATCH_FILE_ALLOW_STREAM
+                            | (must_exist ? 0 : LATCH_FILE_MAY_BE_MISSING),
+                        LATCH_ERROR_CONFIG_FILE, &data, &len, NULL, error))
     return FALSE;
   if (data == NULL)
     return TRUE;

@@ -12,6 +12,7 @@
 #include "locker/rsrc-name.h"
 
 #include "common/error.h"
+#include "common/text.h"
 
 #include <string.h>
 
@@ -19,7 +20,8 @@
  * headers (dependencies go one way). */
 #define RSRC_NAME_MAX 2048
 
-/* How much of an over-long name an error message shows. */
+/* How much of an over-long name an error message shows.  Its escapes
+ * are spelt as C does ('a\001'), as they always have been. */
 #define QUOTE_MAX 40
 
 typedef enum
@@ -288,22 +290,6 @@ latch_rsrc_type_to_string (LatchRsrcType type)
     }
 }
 
-/* The name as an error message shows it: at most QUOTE_MAX bytes (then
- * "..."), escaped when it holds control characters or is not UTF-8. */
-static char *
-quote_name (const char *name, gsize len)
-{
-  gsize shown = MIN (len, QUOTE_MAX);
-  g_autofree char *head = g_strndup (name, shown);
-  g_autofree char *text = NULL;
-
-  if (has_control (head, shown) || !g_utf8_validate (head, shown, NULL))
-    text = g_strescape (head, NULL);
-  else
-    text = g_steal_pointer (&head);
-  return g_strdup_printf ("'%s%s'", text, shown < len ? "..." : "");
-}
-
 /* " (other forms: ...)" listing every form but skip (or all of them). */
 static char *
 forms_note (Form skip)
@@ -409,7 +395,7 @@ latch_rsrc_name_check (const char *name, LatchRsrcType *type_out,
                            "resource name is empty");
       return FALSE;
     }
-  quoted = quote_name (name, len);
+  quoted = latch_text_quote (name, (gssize) len, QUOTE_MAX, LATCH_QUOTE_C_ESCAPES);
   if (len > RSRC_NAME_MAX)
     {
       g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME,
@@ -457,7 +443,8 @@ latch_rsrc_name_check (const char *name, LatchRsrcType *type_out,
       if (form == FORM_SIMPLE && *bad != '\0'
           && latch_rsrc_name_classify (hier, len + 1) == LATCH_RSRC_HIER)
         {
-          g_autofree char *quoted_hier = quote_name (hier, len + 1);
+          g_autofree char *quoted_hier
+              = latch_text_quote (hier, (gssize) len + 1, QUOTE_MAX, LATCH_QUOTE_C_ESCAPES);
 
           hint = g_strdup_printf ("; a hierarchical name such as %s may hold it",
                                   quoted_hier);

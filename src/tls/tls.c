@@ -15,6 +15,8 @@
 
 #include "common/autocleanup.h"
 #include "common/error.h"
+#include "common/file.h"
+#include "common/text.h"
 #include "tls/x509-util.h"
 
 #include <gnutls/gnutls.h>
@@ -33,6 +35,8 @@
 #define MAX_FILE_SIZE (4 * 1024 * 1024)
 /* Longest text quoted from a file or a peer in a message. */
 #define MAX_QUOTE 80
+/* Callers add the quotes; escapes are spelt as C does (a newline as \n). */
+#define QUOTE_FLAGS (LATCH_QUOTE_BARE | LATCH_QUOTE_C_ESCAPES)
 
 /* A whole file read into memory. */
 typedef struct
@@ -114,22 +118,6 @@ is_again (int e)
   return e == EAGAIN;
 }
 
-/* Text from a file or a peer, made safe to print: escaped, shortened. */
-static char *
-quote (const char *text)
-{
-  if (text == NULL)
-    return g_strdup ("");
-  if (strlen (text) > MAX_QUOTE)
-    {
-      g_autofree char *head = g_strndup (text, MAX_QUOTE);
-      g_autofree char *escaped = g_strescape (head, NULL);
-
-      return g_strconcat (escaped, "...", NULL);
-    }
-  return g_strescape (text, NULL);
-}
-
 static void add_warning (GPtrArray *warnings, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 static void
@@ -144,61 +132,27 @@ add_warning (GPtrArray *warnings, const char *format, ...)
   va_end (ap);
 }
 
-/* Reads path whole.  what and setting name it in messages ("certificate",
- * "TlsCertificate"). */
+/* Reads path whole (latch_file_read ()).  what and setting name it in
+ * messages ("certificate", "TlsCertificate"). */
 static gboolean
 read_file (const char *path, const char *what, const char *setting, FileData *out,
            GError **error)
 {
-  g_auto (LatchFd) fd = -1;
-  g_autoptr (GString) buf = NULL;
-  struct stat st;
-  char chunk[4096];
+  g_autofree char *name = g_strdup_printf ("%s %s (%s)", what, path, setting);
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  unsigned int mode = 0;
 
-  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0)
-    {
-      int e = errno;
-
-      return latch_error_set (error, LATCH_ERROR_TLS, "cannot read %s %s (%s): %s", what, path,
-                              setting, g_strerror (e));
-    }
-  if (fstat (fd, &st) < 0)
-    {
-      int e = errno;
-
-      return latch_error_set (error, LATCH_ERROR_TLS, "cannot read %s %s (%s): %s", what, path,
-                              setting, g_strerror (e));
-    }
-  if (!S_ISREG (st.st_mode))
-    return latch_error_set (error, LATCH_ERROR_TLS, "%s %s (%s) is not a regular file", what,
-                            path, setting);
-  buf = g_string_sized_new (st.st_size > 0 && st.st_size < MAX_FILE_SIZE
-                                ? (gsize)st.st_size + 1 : 4096);
-  for (;;)
-    {
-      ssize_t n = read (fd, chunk, sizeof chunk);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          int e = errno;
-
-          return latch_error_set (error, LATCH_ERROR_TLS, "cannot read %s %s (%s): %s", what,
-                                  path, setting, g_strerror (e));
-        }
-      if (n == 0)
-        break;
-      if (buf->len + (gsize)n > MAX_FILE_SIZE)
-        return latch_error_set (error, LATCH_ERROR_TLS,
-                                "%s %s (%s) is too large (over %d bytes) to be a PEM file", what,
-                                path, setting, MAX_FILE_SIZE);
-      g_string_append_len (buf, chunk, n);
-    }
-  out->len = buf->len;
-  out->mode = st.st_mode;
-  out->data = g_string_free (g_steal_pointer (&buf), FALSE);
+  if (!latch_file_read (path, name, MAX_FILE_SIZE, LATCH_FILE_MAY_BE_MISSING, LATCH_ERROR_TLS,
+                        &data, &len, &mode, error))
+    return FALSE;
+  /* The usual mistake, in the words users and tests know. */
+  if (data == NULL)
+    return latch_error_set (error, LATCH_ERROR_TLS, "cannot read %s: %s", name,
+                            g_strerror (ENOENT));
+  out->data = g_steal_pointer (&data);
+  out->len = len;
+  out->mode = (mode_t)mode;
   return TRUE;
 }
 
@@ -250,7 +204,8 @@ describe_dns (GPtrArray *dns)
 
   for (guint i = 0; dns != NULL && i < dns->len; i++)
     {
-      g_autofree char *q = quote (g_ptr_array_index (dns, i));
+      g_autofree char *q
+          = latch_text_quote (g_ptr_array_index (dns, i), -1, MAX_QUOTE, QUOTE_FLAGS);
 
       g_string_append_printf (out, "%s'%s'", i == 0 ? " and DNS names " : ", ", q);
     }
@@ -341,7 +296,7 @@ check_own_chain (const LatchX509CrtList *chain, const char *path, GError **error
       unsigned int bits = crt_rsa_bits (crt);
       unsigned int dummy = 0;
       g_autofree char *cn = latch_x509_crt_last_cn (crt);
-      g_autofree char *qcn = quote (cn != NULL ? cn : "?");
+      g_autofree char *qcn = latch_text_quote (cn != NULL ? cn : "?", -1, MAX_QUOTE, QUOTE_FLAGS);
       /* "certificate F" for the leaf, "certificate F: its chain
        * certificate CN 'x'" for the others. */
       g_autofree char *subject
@@ -539,7 +494,7 @@ load_allowed_peers (LatchTlsCreds *creds, const char *path, GPtrArray *warnings,
         continue;
       if (!latch_x509_is_machine_id (line))
         {
-          g_autofree char *q = quote (line);
+          g_autofree char *q = latch_text_quote (line, -1, MAX_QUOTE, QUOTE_FLAGS);
 
           return latch_error_set (error, LATCH_ERROR_TLS,
                                   "%s:%u: '%s' is not a machine ID (32 hex digits)", path, i + 1,
@@ -564,7 +519,7 @@ load_priority (LatchTlsCreds *creds, const char *text, GError **error)
   g_autoptr (GString) weak = g_string_new (NULL);
   g_autoptr (GString) fix = g_string_new (NULL);
   gboolean modern = FALSE;
-  g_autofree char *qtext = quote (text);
+  g_autofree char *qtext = latch_text_quote (text, -1, MAX_QUOTE, QUOTE_FLAGS);
   int n, ret;
 
   ret = gnutls_priority_init2 (&creds->priority, text, &err_pos, 0);
@@ -577,7 +532,7 @@ load_priority (LatchTlsCreds *creds, const char *text, GError **error)
           const char *end = strchr (err_pos, ':');
           g_autofree char *token
               = end != NULL ? g_strndup (err_pos, end - err_pos) : g_strdup (err_pos);
-          g_autofree char *qtoken = quote (token);
+          g_autofree char *qtoken = latch_text_quote (token, -1, MAX_QUOTE, QUOTE_FLAGS);
 
           return latch_error_set (error, LATCH_ERROR_TLS,
                                   "TlsPriority: GnuTLS does not accept '%s' in '%s'", qtoken,
@@ -734,8 +689,9 @@ creds_new (const LatchTlsSettings *settings, LatchTlsRole role, LatchSecurityLev
 
           if (!identity_matches (cn, dns, own_id))
             {
-              g_autofree char *qcn = quote (cn != NULL ? cn : "");
-              g_autofree char *qid = quote (own_id);
+              g_autofree char *qcn
+                  = latch_text_quote (cn != NULL ? cn : "", -1, MAX_QUOTE, QUOTE_FLAGS);
+              g_autofree char *qid = latch_text_quote (own_id, -1, MAX_QUOTE, QUOTE_FLAGS);
 
               latch_error_set (error, LATCH_ERROR_TLS,
                                "certificate %s names CN '%s', not this node's machine ID '%s': "
@@ -928,7 +884,8 @@ refuse_peer (LatchTlsSession *s, gnutls_alert_description_t alert, const char *f
 static char *
 peer_cert_name (LatchTlsSession *s)
 {
-  g_autofree char *q = quote (s->peer_cn != NULL ? s->peer_cn : "none");
+  g_autofree char *q
+      = latch_text_quote (s->peer_cn != NULL ? s->peer_cn : "none", -1, MAX_QUOTE, QUOTE_FLAGS);
 
   return g_strdup_printf ("the certificate of %s (CN %s)", s->peer_label, q);
 }
@@ -985,7 +942,8 @@ refuse_status (LatchTlsSession *s, const LatchX509CrtList *chain, unsigned int s
           else
             {
               g_autofree char *cn = latch_x509_crt_last_cn (chain->items[which]);
-              g_autofree char *qcn = quote (cn != NULL ? cn : "?");
+              g_autofree char *qcn
+                  = latch_text_quote (cn != NULL ? cn : "?", -1, MAX_QUOTE, QUOTE_FLAGS);
 
               return refuse_peer (s, GNUTLS_A_CERTIFICATE_EXPIRED,
                                   "%s comes with chain certificate CN '%s', which %s %s",
@@ -1582,7 +1540,7 @@ static gboolean
 check_peer_id (LatchTlsSession *s, const char *announced, GError **error)
 {
   LatchTlsCreds *c = s->creds;
-  g_autofree char *qannounced = quote (announced);
+  g_autofree char *qannounced = latch_text_quote (announced, -1, MAX_QUOTE, QUOTE_FLAGS);
 
   if (c->level != LATCH_SECURITY_MUTUAL)
     return TRUE;
@@ -1594,7 +1552,8 @@ check_peer_id (LatchTlsSession *s, const char *announced, GError **error)
                             "checked", s->peer_label, qannounced);
   if (announced == NULL || *announced == '\0')
     {
-      g_autofree char *qcn = quote (s->peer_cn != NULL ? s->peer_cn : "");
+      g_autofree char *qcn
+          = latch_text_quote (s->peer_cn != NULL ? s->peer_cn : "", -1, MAX_QUOTE, QUOTE_FLAGS);
       g_autofree char *dns = describe_dns (s->peer_dns);
 
       return latch_error_set (error, LATCH_ERROR_TLS_PEER_ID,
@@ -1603,7 +1562,8 @@ check_peer_id (LatchTlsSession *s, const char *announced, GError **error)
     }
   if (!identity_matches (s->peer_cn, s->peer_dns, announced))
     {
-      g_autofree char *qcn = quote (s->peer_cn != NULL ? s->peer_cn : "");
+      g_autofree char *qcn
+          = latch_text_quote (s->peer_cn != NULL ? s->peer_cn : "", -1, MAX_QUOTE, QUOTE_FLAGS);
       g_autofree char *dns = describe_dns (s->peer_dns);
 
       return latch_error_set (error, LATCH_ERROR_TLS_PEER_ID,
@@ -1634,7 +1594,8 @@ session_describe (LatchTlsSession *s)
     return g_strdup_printf ("%s %s, peer sent no certificate", proto != NULL ? proto : "TLS",
                             cipher != NULL ? cipher : "?");
   {
-    g_autofree char *q = quote (s->peer_cn != NULL ? s->peer_cn : "none");
+    g_autofree char *q
+        = latch_text_quote (s->peer_cn != NULL ? s->peer_cn : "none", -1, MAX_QUOTE, QUOTE_FLAGS);
 
     return g_strdup_printf ("%s %s, peer CN %s", proto != NULL ? proto : "TLS",
                             cipher != NULL ? cipher : "?", q);
