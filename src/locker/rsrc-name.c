@@ -19,6 +19,9 @@
 /* LATCH_NAME_MAX in proto/msg.h; the locker does not include proto/
  * headers (dependencies go one way). */
 #define RSRC_NAME_MAX 2048
+/* A set member is handed back as the grant's element, which an answer
+ * carries in at most LATCH_STRING_MAX (proto/msg.h) bytes. */
+#define RSRC_SET_MEMBER_MAX 1024
 
 /* How much of an over-long name an error message shows.  Its escapes
  * are spelt as C does ('a\001'), as they always have been. */
@@ -171,12 +174,28 @@ match_set (const char *s, gsize len)
   for (gsize i = 0; i <= len; i++)
     if (i == len || s[i] == '.')
       {
-        if (!match_ident (s + start, i - start))
+        if (!match_ident (s + start, i - start) || i - start > RSRC_SET_MEMBER_MAX)
           return FALSE;
         n_elements++;
         start = i + 1;
       }
   return n_elements >= 2;
+}
+
+/* The length of the longest of the dot-separated parts of s. */
+static gsize
+longest_member (const char *s, gsize len)
+{
+  gsize longest = 0;
+  gsize start = 0;
+
+  for (gsize i = 0; i <= len; i++)
+    if (i == len || s[i] == '.')
+      {
+        longest = MAX (longest, i - start);
+        start = i + 1;
+      }
+  return longest;
 }
 
 /* ("/" SEG)+, SEG = 1* bytes other than "/", "\" and newline */
@@ -423,7 +442,13 @@ latch_rsrc_name_check (const char *name, LatchRsrcType *type_out,
 
   form = guess_form (name, len);
   note = forms_note (form);
-  if (parse_suffix (name, len, &head_len, &number) == SUFFIX_TOO_BIG)
+  if (form == FORM_SET && longest_member (name, len) > RSRC_SET_MEMBER_MAX)
+    g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME,
+                 "invalid resource name %s: a set member is %" G_GSIZE_FORMAT
+                 " bytes long, the limit is %d bytes (the member granted is sent "
+                 "back as the element)", quoted, longest_member (name, len),
+                 RSRC_SET_MEMBER_MAX);
+  else if (parse_suffix (name, len, &head_len, &number) == SUFFIX_TOO_BIG)
     g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME,
                  "invalid resource name %s: the number in brackets does "
                  "not fit in an int (at most %d)%s", quoted, G_MAXINT, note);

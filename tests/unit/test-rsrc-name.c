@@ -174,6 +174,22 @@ test_classify_length (void)
   g_assert_cmpint (latch_rsrc_name_classify (hier, 2049), ==,
                    LATCH_RSRC_INVALID);
 
+  /* A set member is granted as the element, which an answer carries in
+   * at most 1024 bytes. */
+  {
+    g_autofree char *set = repeat ('a', 1027); /* b.aaa...: members of 1 and 1025 */
+
+    set[0] = 'b';
+    set[1] = '.';
+    g_assert_cmpint (latch_rsrc_name_classify (set, 1026), ==, LATCH_RSRC_SET);
+    g_assert_cmpint (latch_rsrc_name_classify (set, 1027), ==, LATCH_RSRC_INVALID);
+    g_assert_false (latch_rsrc_name_check (set, &type, &error));
+    g_assert_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_NAME);
+    g_assert_nonnull (strstr (error->message, "a set member is 1025 bytes long, the limit "
+                                              "is 1024 bytes"));
+    g_clear_error (&error);
+  }
+
   /* len, not NUL, ends the name. */
   g_assert_cmpint (latch_rsrc_name_classify ("abc.def", 3), ==,
                    LATCH_RSRC_SIMPLE);
