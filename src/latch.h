@@ -40,7 +40,7 @@ typedef enum
 
 /* Reason codes.  The numbers are FLoM 1.7's, so that the `rc` attribute
  * on the wire and the values returned here mean the same thing (latch's
- * one addition is marked). */
+ * additions, 1000 and up, are marked). */
 typedef enum
 {
   LATCH_RC_OK = 0,
@@ -58,6 +58,12 @@ typedef enum
    * daemon turns a new request away; the client tries again (the next
    * daemon).  A FLoM client takes it as a failure. */
   LATCH_RC_DAEMON_QUIESCING = 1000,
+  /* Also latch's own: the daemon's limits (latch(1), "Limits").  The
+   * request is refused and its connection closed; the daemon goes on. */
+  LATCH_RC_LIMIT_LOCKS_PER_CONNECTION = 1001, /* [Daemon] MaxLocksPerConnection */
+  LATCH_RC_LIMIT_RESOURCES = 1002,            /* [Daemon] MaxResources */
+  LATCH_RC_LIMIT_WAITERS = 1003,              /* [Daemon] MaxWaitersPerResource */
+  LATCH_RC_LIMIT_IDLE_LIFESPAN = 1004,        /* [Daemon] IdleLifespanMax */
   LATCH_RC_INTERNAL_ERROR = -1,
   LATCH_RC_DAEMON_NOT_STARTED = -2, /* none running and not allowed or able to start */
   LATCH_RC_NULL_OBJECT = -4,
@@ -153,6 +159,15 @@ int latch_get_idle_lifespan_min (const LatchHandle *handle);
 /* Connects (starting a daemon when none answers and the daemon lifespan
  * allows it) and waits for the lock as the timeout says. */
 int latch_lock (LatchHandle *handle);
+
+/* Called by latch_lock () when it starts to wait: rc is
+ * LATCH_RC_LOCK_ENQUEUED (the daemon queued the request behind others) or
+ * LATCH_RC_LOCK_WAIT_RESOURCE (it waits for the resource to be created).
+ * Once per such answer, in the thread that called latch_lock (); the
+ * callback must not use the handle except through latch_get_*.  NULL
+ * (the default): none. */
+typedef void (*LatchWaitFunc) (LatchHandle *handle, int rc, void *user_data);
+int latch_set_wait_callback (LatchHandle *handle, LatchWaitFunc func, void *user_data);
 
 /* Releases the lock and disconnects.  rollback is passed on to the daemon:
  * a transactional sequence (_S_NAME[N]) then hands the value out again;

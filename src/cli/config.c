@@ -11,6 +11,7 @@
 #include "common/file.h"
 #include "common/text.h"
 #include "common/util.h"
+#include "locker/locker.h" /* the daemon's default limits */
 #include "locker/rsrc-name.h"
 
 #include <errno.h>
@@ -146,10 +147,35 @@ const LatchSetting latch_settings[] = {
     "Daemon: keep every idle resource (its counter, rotation, stamps) at "
     "least this long, in milliseconds, whatever its -i",
     "milliseconds", TRUE },
+  { 0, "idle-lifespan-max", "Daemon", "IdleLifespanMax", LATCH_SETTING_INT,
+    FIELD (idle_lifespan_max), G_STRINGIFY (LATCH_LOCKER_DEFAULT_MAX_IDLE_LIFESPAN),
+    check_absolute, "MS",
+    "Daemon: refuse a request whose -i is longer than this, in milliseconds; "
+    "0 no limit", "milliseconds; 0 means no limit", TRUE },
+  { 0, "max-resources", "Daemon", "MaxResources", LATCH_SETTING_INT,
+    FIELD (max_resources), G_STRINGIFY (LATCH_LOCKER_DEFAULT_MAX_RESOURCES),
+    check_absolute, "N",
+    "Daemon: refuse to create a resource while this many exist (idle ones "
+    "included); 0 no limit", "number of resources; 0 means no limit", TRUE },
+  { 0, "max-locks", "Daemon", "MaxLocksPerConnection",
+    LATCH_SETTING_INT, FIELD (max_locks_per_connection),
+    G_STRINGIFY (LATCH_LOCKER_DEFAULT_MAX_LOCKS), check_absolute, "N",
+    "Daemon: refuse a lock request on a connection that holds or asks for "
+    "this many; 0 no limit", "number of locks; 0 means no limit", TRUE },
+  { 0, "max-waiters", "Daemon", "MaxWaitersPerResource",
+    LATCH_SETTING_INT, FIELD (max_waiters_per_resource),
+    G_STRINGIFY (LATCH_LOCKER_DEFAULT_MAX_WAITERS), check_absolute, "N",
+    "Daemon: refuse to queue a request for a resource with this many "
+    "waiting; 0 no limit", "number of waiters; 0 means no limit", TRUE },
   { 0, "ignore-signal", "Monitor", "IgnoredSignals", LATCH_SETTING_SIGNALS,
     FIELD (ignored_signals), NULL, NULL, "SIGNAL",
     "Signal to ignore while the command runs (repeatable; see --signal-list)",
     NULL, FALSE },
+  { 0, "kill-grace", "Monitor", "KillGrace", LATCH_SETTING_INT,
+    FIELD (kill_grace), G_STRINGIFY (LATCH_DEFAULT_KILL_GRACE), check_absolute, "MS",
+    "When the lock is lost, how long the command may take to end after "
+    "SIGTERM before its process group gets SIGKILL, in milliseconds",
+    "milliseconds", FALSE },
   { 'n', "network-interface", "Network", "NetworkInterface",
     LATCH_SETTING_PATH, FIELD (network_interface), NULL,
     check_network_interface, "IFACE",
@@ -927,6 +953,60 @@ latch_config_dump (const LatchConfig *config, GString *out)
         }
       g_string_append_c (out, '\n');
     }
+}
+
+char **
+latch_config_daemon_args (const LatchConfig *config)
+{
+  g_autoptr (LatchConfig) defaults = latch_config_new ();
+  GPtrArray *args = g_ptr_array_new ();
+
+  g_return_val_if_fail (config != NULL, NULL);
+  for (gsize i = 0; i < latch_n_settings; i++)
+    {
+      const LatchSetting *setting = &latch_settings[i];
+      const guint8 *field = (const guint8 *) config + setting->offset;
+      const guint8 *def = (const guint8 *) defaults + setting->offset;
+
+      if (!setting->daemon || setting->kind == LATCH_SETTING_UNSUPPORTED)
+        continue;
+      switch (setting->kind)
+        {
+        case LATCH_SETTING_STRING:
+        case LATCH_SETTING_PATH:
+          {
+            const char *text = *(char *const *) field;
+
+            if (g_strcmp0 (text, *(char *const *) def) != 0)
+              g_ptr_array_add (args, g_strdup_printf ("--%s=%s", setting->long_name,
+                                                      text != NULL ? text : ""));
+          }
+          break;
+        case LATCH_SETTING_INT:
+          if (*(const int *) field != *(const int *) def)
+            g_ptr_array_add (args, g_strdup_printf ("--%s=%d", setting->long_name,
+                                                    *(const int *) field));
+          break;
+        case LATCH_SETTING_BOOL:
+          if (!*(const gboolean *) field != !*(const gboolean *) def)
+            g_ptr_array_add (args, g_strdup_printf ("--%s=%s", setting->long_name,
+                                                    *(const gboolean *) field ? "yes" : "no"));
+          break;
+        case LATCH_SETTING_FLAG:
+          /* An option without a value can only turn a flag on. */
+          g_assert (!*(const gboolean *) def);
+          if (*(const gboolean *) field)
+            g_ptr_array_add (args, g_strdup_printf ("--%s", setting->long_name));
+          break;
+        case LATCH_SETTING_LOCK_MODE:
+        case LATCH_SETTING_SIGNALS:
+        case LATCH_SETTING_UNSUPPORTED:
+        default:
+          g_assert_not_reached (); /* no daemon setting of these kinds */
+        }
+    }
+  g_ptr_array_add (args, NULL);
+  return (char **) g_ptr_array_free (args, FALSE);
 }
 
 gboolean

@@ -161,6 +161,7 @@ typedef struct
 struct _LatchRun
 {
   int lock_fd;
+  int kill_grace_ms;
   pid_t pid;
   int sig_pipe[2];
   gboolean give_tty;
@@ -217,11 +218,32 @@ run_child (const LatchRunSpec *spec, const SignalState *st, gboolean give_tty,
   int err;
 
   setpgid (0, 0);
-  /* If latch itself is killed (SIGKILL cannot be forwarded), its lock is
-   * released at once: the command must not go on without it. */
+  /* If latch itself is killed (SIGKILL cannot be forwarded), the command
+   * goes too; latch may have died before this line (then getppid() is
+   * no longer latch). */
   prctl (PR_SET_PDEATHSIG, SIGKILL);
   if (getppid () != parent)
     _exit (128 + SIGKILL);
+  /* The lock's connection goes down to the command's whole tree (exec.h):
+   * a process it left behind keeps the lock until it ends. */
+  if (spec->lock_fd >= 0)
+    {
+      int fd = spec->lock_fd;
+      int flags;
+
+      if (fd <= STDERR_FILENO)
+        fd = fcntl (fd, F_DUPFD, STDERR_FILENO + 1); /* a copy without FD_CLOEXEC */
+      else if ((flags = fcntl (fd, F_GETFD)) < 0 || fcntl (fd, F_SETFD, flags & ~FD_CLOEXEC) < 0)
+        fd = -1;
+      if (fd < 0)
+        {
+          /* Never run the command unprotected: report it as an exec error. */
+          err = errno;
+          if (write (exec_err_w, &err, sizeof err) < 0)
+            _exit (127);
+          _exit (127);
+        }
+    }
   if (give_tty)
     tcsetpgrp (STDIN_FILENO, getpid ()); /* SIGTTOU is ignored here */
   /* The command starts with the dispositions latch started with. */
@@ -271,6 +293,7 @@ latch_exec_start (const LatchRunSpec *spec, GError **error)
 
   latch_exec_init ();
   run->lock_fd = spec->lock_fd;
+  run->kill_grace_ms = MAX (spec->kill_grace_ms, 0);
   run->kill_deadline = -1;
   if (pipe2 (run->sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
     {
@@ -383,8 +406,13 @@ latch_exec_handle_poll (LatchRun *run, int poll_rc, int poll_errno, short lock_r
       && (lock_revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)))
     {
       run->lock_lost = TRUE;
-      run->kill_deadline = g_get_monotonic_time () + (gint64)LATCH_EXEC_KILL_GRACE_MS * 1000;
-      send_to_group (run->pid, SIGTERM);
+      if (run->kill_grace_ms == 0)
+        send_to_group (run->pid, SIGKILL);
+      else
+        {
+          run->kill_deadline = g_get_monotonic_time () + (gint64)run->kill_grace_ms * 1000;
+          send_to_group (run->pid, SIGTERM);
+        }
     }
   else if (run->kill_deadline >= 0 && g_get_monotonic_time () >= run->kill_deadline)
     {

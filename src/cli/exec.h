@@ -17,8 +17,15 @@
  * ignored_signals are ignored instead (FLoM's --ignore-signal, which
  * applies while the command runs), and so are those that were ignored when
  * latch started (the command inherits that).  If lock_fd becomes readable,
- * the daemon is gone and so is the lock: the command gets SIGTERM, then
- * SIGKILL after LATCH_EXEC_KILL_GRACE_MS.
+ * the daemon is gone and so is the lock: the command's group gets SIGTERM,
+ * then SIGKILL after kill_grace_ms.
+ *
+ * The command inherits lock_fd (the lock's connection), as a descriptor
+ * above 2, like the open file flock(1) hands down: if latch itself is
+ * killed (SIGKILL cannot be caught), the daemon sees the connection end,
+ * and so releases the lock, only when the last process of the command's
+ * tree that kept it open has gone.  latch's own unlock shuts the
+ * connection down for every holder of the descriptor.
  *
  * When the command was killed by signal N, the caller releases the lock
  * and then calls latch_exec_die_by_signal (N): a shell must see latch die
@@ -32,14 +39,13 @@
 
 G_BEGIN_DECLS
 
-#define LATCH_EXEC_KILL_GRACE_MS 3000
-
 typedef struct
 {
   char **argv;              /* argv[0] is looked up in PATH */
   char **envp;              /* the command's whole environment */
   guint32 ignored_signals;  /* bit N: signal N */
-  int lock_fd;              /* -1: no lock to watch */
+  int lock_fd;              /* -1: no lock to watch (nor to hand down) */
+  int kill_grace_ms;        /* SIGTERM to SIGKILL once the lock is lost; <= 0: at once */
 } LatchRunSpec;
 
 typedef enum

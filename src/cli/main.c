@@ -12,6 +12,7 @@
 
 #include "cli/settings.h"
 #include "cli/exec.h"
+#include "client/autostart.h"
 #include "common/companion.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -94,6 +95,18 @@ warn_ignored_settings (const LatchConfig *config)
              "have units\n", config->resource_quantity);
 }
 
+/* -V: says when the command starts to wait, and for what. */
+static void
+say_waiting (LatchHandle *h, int rc, void *user_data G_GNUC_UNUSED)
+{
+  if (rc == LATCH_RC_LOCK_WAIT_RESOURCE)
+    fprintf (stderr, "latch: waiting for resource '%s' to be created\n",
+             latch_get_resource_name (h));
+  else
+    fprintf (stderr, "latch: waiting for '%s': the daemon queued the request\n",
+             latch_get_resource_name (h));
+}
+
 /* Builds a handle from the effective configuration through the public
  * setters: the command is a thin layer over liblatch. */
 static LatchHandle *
@@ -169,6 +182,15 @@ handle_from_config (const LatchConfig *config)
       latch_handle_free (h);
       return NULL;
     }
+  if (config->verbose)
+    latch_set_wait_callback (h, say_waiting, NULL);
+  /* Every daemon setting reaches a daemon this command starts, also
+   * those liblatch has no setter for (the limits). */
+  {
+    g_auto (GStrv) daemon_args = latch_config_daemon_args (config);
+
+    latch_client_set_daemon_args (h, daemon_args);
+  }
   return h;
 }
 
@@ -281,6 +303,7 @@ run_locked (LatchHandle *h, const LatchConfig *config, char **command, int *die_
   spec.envp = envp;
   spec.ignored_signals = config->ignored_signals;
   spec.lock_fd = latch_get_fd (h);
+  spec.kill_grace_ms = config->kill_grace;
   result = latch_exec_run (&spec, &status, &error);
   switch (result)
     {

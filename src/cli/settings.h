@@ -24,6 +24,9 @@
 
 G_BEGIN_DECLS
 
+/* ms between SIGTERM and SIGKILL when the lock is lost (latch's own). */
+#define LATCH_DEFAULT_KILL_GRACE 1000
+
 typedef struct
 {
   /* [Trace] */
@@ -49,9 +52,15 @@ typedef struct
   char *multicast_address;     /* -A, MulticastAddress; NULL: none */
   int multicast_port;          /* -P, MulticastPort; 28015 (sign dropped; 1..65535) */
   int idle_lifespan_min;       /* --idle-lifespan-min, IdleLifespanMin; 2000 (ms, >= 0; latch's own) */
+  /* The daemon's limits (latch's own; 0: none), LATCH_LOCKER_DEFAULT_* */
+  int idle_lifespan_max;       /* --idle-lifespan-max, IdleLifespanMax; one day (ms) */
+  int max_resources;           /* --max-resources, MaxResources; 65536 */
+  int max_locks_per_connection; /* --max-locks, MaxLocksPerConnection; 100 */
+  int max_waiters_per_resource; /* --max-waiters, MaxWaitersPerResource; 4096 */
 
   /* [Monitor] */
   guint32 ignored_signals;     /* --ignore-signal, IgnoredSignals: bit N = signal N (1..31) */
+  int kill_grace;              /* --kill-grace, KillGrace; LATCH_DEFAULT_KILL_GRACE (ms; latch's own) */
 
   /* [Network]  Integers: the sign is dropped, as in FLoM. */
   char *network_interface;     /* -n, NetworkInterface; NULL: none (must exist) */
@@ -91,6 +100,11 @@ gboolean latch_config_load_file (LatchConfig *config, const char *path,
 gboolean latch_config_load_files (LatchConfig *config, const char *sys_path,
                                   const char *user_path, const char *extra_path,
                                   GError **error);
+
+/* The daemon settings (rows latchd takes) whose value differs from the
+ * default, as "--long-option=value" arguments for latchd, NULL-terminated
+ * (transfer full; never NULL): how a starter hands a daemon its settings. */
+char **latch_config_daemon_args (const LatchConfig *config);
 
 /* Appends FLoM's verbose dump, one line per setting:
  *   [Group]/Key='string'   or   [Group]/Key=int  */

@@ -89,6 +89,8 @@ build_argv (const char *path, const LatchSpawnArgs *args)
                                             args->tls.allowed_peers));
   if (!args->tls.require_client_cert)
     g_ptr_array_add (argv, g_strdup ("--tls-require-client-cert=no"));
+  for (char **extra = args->extra_args; extra != NULL && *extra != NULL; extra++)
+    g_ptr_array_add (argv, g_strdup (*extra));
   g_ptr_array_add (argv, NULL);
   return argv;
 }

@@ -9,6 +9,7 @@
 
 #include <glib.h>
 
+#include "latch.h"
 #include "net/tcp.h"
 #include "tls/tls.h"
 
@@ -30,7 +31,13 @@ typedef struct
   int discovery_ttl;
   LatchKeepalive keepalive;
   LatchTlsSettings tls;          /* passed on as they are (transfer none) */
+  char **extra_args;             /* appended as they are; may be NULL (transfer none) */
 } LatchSpawnArgs;
+
+/* Internal to latch (not exported by liblatch): arguments a daemon that
+ * h starts gets after those its settings make (latch passes every daemon
+ * setting it has that differs from the default).  args is copied. */
+void latch_client_set_daemon_args (LatchHandle *h, char *const *args);
 
 typedef enum
 {

@@ -65,6 +65,9 @@ struct LatchHandle
   int daemon_lifespan;
   int idle_lifespan_min;
   char *daemon_trace_file;
+  char **daemon_args;     /* latch_client_set_daemon_args() */
+  LatchWaitFunc wait_func;
+  void *wait_data;
   int append_trace_file;
   int verbose;
   char *unicast_address;
@@ -155,6 +158,7 @@ latch_handle_free (LatchHandle *h)
   g_free (h->resource_name);
   g_free (h->socket_name);
   g_free (h->daemon_trace_file);
+  g_strfreev (h->daemon_args);
   g_free (h->unicast_address);
   g_free (h->multicast_address);
   g_free (h->network_interface);
@@ -709,6 +713,23 @@ latch_get_fence (const LatchHandle *h)
 }
 
 int
+latch_set_wait_callback (LatchHandle *h, LatchWaitFunc func, void *user_data)
+{
+  CHECK_MUTABLE (h);
+  h->wait_func = func;
+  h->wait_data = user_data;
+  return succeed (h);
+}
+
+void
+latch_client_set_daemon_args (LatchHandle *h, char *const *args)
+{
+  g_return_if_fail (h != NULL);
+  g_strfreev (h->daemon_args);
+  h->daemon_args = g_strdupv ((char **)args);
+}
+
+int
 latch_get_fd (const LatchHandle *h)
 {
   return h->locked ? h->fd : -1;
@@ -1055,7 +1076,7 @@ connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start)
                               h->unicast_address, h->unicast_port,
                               h->multicast_address, h->multicast_port,
                               h->network_interface, h->discovery_ttl, h->keepalive,
-                              tls_settings (h) };
+                              tls_settings (h), h->daemon_args };
 
       switch (try_connect (h, &error))
         {
@@ -1286,6 +1307,22 @@ first_answer_failure (LatchHandle *h, int rc)
                        : "");
     case LATCH_RC_INVALID_RESOURCE_NAME:
       return fail (h, rc, "the daemon refused the resource name '%s'", h->resource_name);
+    case LATCH_RC_LIMIT_LOCKS_PER_CONNECTION:
+      return fail (h, rc, "the daemon refused the lock on '%s': the connection already holds "
+                   "or asks for as many locks as the daemon allows "
+                   "([Daemon] MaxLocksPerConnection)", h->resource_name);
+    case LATCH_RC_LIMIT_RESOURCES:
+      return fail (h, rc, "the daemon refused to create resource '%s': it already keeps as "
+                   "many resources as it allows ([Daemon] MaxResources); retry once "
+                   "idle ones expire, or raise the daemon's limit", h->resource_name);
+    case LATCH_RC_LIMIT_WAITERS:
+      return fail (h, rc, "the daemon refused to queue for '%s': as many requests as it "
+                   "allows already wait for it ([Daemon] MaxWaitersPerResource)",
+                   h->resource_name);
+    case LATCH_RC_LIMIT_IDLE_LIFESPAN:
+      return fail (h, rc, "the daemon refused the idle lifespan of %d ms for '%s': it is "
+                   "above the daemon's ceiling ([Daemon] IdleLifespanMax); ask for less "
+                   "with -i", h->resource_idle_lifespan, h->resource_name);
     default:
       return fail (h, LATCH_RC_PROTOCOL_ERROR,
                    "the daemon answered with reason code %d (%s)", rc, latch_strerror (rc));
@@ -1449,7 +1486,11 @@ lock_attempt (LatchHandle *h, gint64 deadline, int *rc_out)
           return ATTEMPT_DONE;
         }
       if (answer->rc == LATCH_RC_LOCK_ENQUEUED || answer->rc == LATCH_RC_LOCK_WAIT_RESOURCE)
-        continue;
+        {
+          if (h->wait_func != NULL)
+            h->wait_func (h, answer->rc, h->wait_data);
+          continue;
+        }
       /* Any other code is a refusal, at any step: FLoM treats a
        * non-queued code at step 24 as a grant and runs the command
        * unlocked; latch never does. */
@@ -1688,6 +1729,10 @@ latch_strerror (int rc)
     case LATCH_RC_NETWORK_TIMEOUT: return "timeout expired";
     case LATCH_RC_API_IMMUTABLE_HANDLE: return "handle holds a lock: options are fixed";
     case LATCH_RC_DAEMON_QUIESCING: return "the daemon is quiescing: try the next one";
+    case LATCH_RC_LIMIT_LOCKS_PER_CONNECTION: return "too many locks on one connection";
+    case LATCH_RC_LIMIT_RESOURCES: return "the daemon keeps its maximum of resources";
+    case LATCH_RC_LIMIT_WAITERS: return "too many requests wait for the resource";
+    case LATCH_RC_LIMIT_IDLE_LIFESPAN: return "idle lifespan above the daemon's ceiling";
     case LATCH_RC_INTERNAL_ERROR: return "internal error";
     case LATCH_RC_DAEMON_NOT_STARTED: return "no daemon running and none could be started";
     case LATCH_RC_NULL_OBJECT: return "NULL handle";

@@ -292,6 +292,20 @@ protocol_error (Client *c, const char *what)
 
 static void refuse (Client *c, const LatchMsg *msg, int rc);
 
+/* The limit a status reports, NULL when it is not a limit's refusal. */
+static const char *
+limit_name (LatchLockStatus status)
+{
+  switch (status)
+    {
+    case LATCH_LOCK_LIMIT_LOCKS: return "MaxLocksPerConnection reached";
+    case LATCH_LOCK_LIMIT_RESOURCES: return "MaxResources reached";
+    case LATCH_LOCK_LIMIT_WAITERS: return "MaxWaitersPerResource reached";
+    case LATCH_LOCK_LIMIT_IDLE_LIFESPAN: return "idle lifespan above IdleLifespanMax";
+    default: return NULL;
+    }
+}
+
 static void
 handle_lock (Client *c, const LatchMsg *msg)
 {
@@ -354,6 +368,17 @@ handle_lock (Client *c, const LatchMsg *msg)
   if (status == LATCH_LOCK_CANT_WAIT || status == LATCH_LOCK_INVALID_NAME
       || status == LATCH_LOCK_INIT_ERROR)
     latch_conn_close_after_flush (c->conn);
+  else if (limit_name (status) != NULL)
+    {
+      /* Past a limit: this request only.  Locks the connection holds
+       * stay held (and it may release them); one holding nothing ends. */
+      latch_log_info ("%s: lock '%s' refused: %s", latch_conn_get_label (c->conn),
+                      msg->name, limit_name (status));
+      if (!client_has_state (c))
+        latch_conn_close_after_flush (c->conn);
+      else
+        update_conn_deadline (c);
+    }
   else
     update_conn_deadline (c);
   deliver_events (d, events);
@@ -1073,14 +1098,22 @@ latch_daemon_run (const LatchDaemonConfig *config)
   d.locker = latch_locker_new_full (&(LatchLockerConfig){
       .first_fence = (guint64)g_get_real_time (),
       .idle_lifespan_min = config->idle_lifespan_min,
+      .max_locks = config->max_locks,
+      .max_resources = config->max_resources,
+      .max_waiters = config->max_waiters,
+      .max_idle_lifespan = config->max_idle_lifespan,
   });
   d.clients = g_hash_table_new (NULL, NULL);
   sigterm_id = g_unix_signal_add (SIGTERM, terminate_cb, &d);
   sigint_id = g_unix_signal_add (SIGINT, terminate_cb, &d);
 
   latch_log_info ("listening on %s (lifespan %d ms, idle resources kept %d ms at least, "
-                  "security level %s)", d.where, config->lifespan,
-                  MAX (config->idle_lifespan_min, 0), latch_security_level_name (d.level));
+                  "security level %s; limits: %d locks per connection, %d resources, "
+                  "%d waiters per resource, idle lifespan %d ms; 0: none)",
+                  d.where, config->lifespan, MAX (config->idle_lifespan_min, 0),
+                  latch_security_level_name (d.level), MAX (config->max_locks, 0),
+                  MAX (config->max_resources, 0), MAX (config->max_waiters, 0),
+                  MAX (config->max_idle_lifespan, 0));
   report_ready (&d, "ok\n");
   check_lifetime (&d);
   g_main_loop_run (d.loop);

@@ -23,6 +23,12 @@ typedef struct
                               idle ones included) before exiting; <= 0 never */
   int idle_lifespan_min;   /* ms an idle resource is kept at least
                               (--idle-lifespan-min); 0: none, as given */
+  /* Limits (LatchLockerConfig, [Daemon] MaxLocksPerConnection,
+   * MaxResources, MaxWaitersPerResource, IdleLifespanMax); 0: none. */
+  int max_locks;
+  int max_resources;
+  int max_waiters;
+  int max_idle_lifespan;   /* ms */
   int ready_fd;            /* -1, or where to report "ok" / "busy" / "error: ..." */
   /* Network: with a unicast address the daemon listens on TCP there
    * only; with a multicast group it also answers discovery, and without

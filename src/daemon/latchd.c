@@ -91,6 +91,10 @@ main (int argc, char **argv)
   dconfig.socket_name = config->socket_name;
   dconfig.lifespan = config->daemon_lifespan;
   dconfig.idle_lifespan_min = config->idle_lifespan_min;
+  dconfig.max_locks = config->max_locks_per_connection;
+  dconfig.max_resources = config->max_resources;
+  dconfig.max_waiters = config->max_waiters_per_resource;
+  dconfig.max_idle_lifespan = config->idle_lifespan_max;
   dconfig.ready_fd = ready_fd;
   dconfig.unicast_address = config->unicast_address;
   dconfig.unicast_port = config->unicast_port;

@@ -75,6 +75,10 @@ struct _LatchLocker
   guint64 next_fence;
   guint64 next_serial;
   int idle_lifespan_min;  /* ms, >= 0 */
+  guint max_locks;        /* the limits of LatchLockerConfig; 0: none */
+  guint max_resources;
+  guint max_waiters;
+  int max_idle_lifespan;
   guint n_active;         /* entries linked to an owner */
 };
 
@@ -317,6 +321,8 @@ admit (LatchLocker *locker, Resource *rsrc, Entry *entry, gint64 now_us,
     }
   if (!req->wait)
     return LATCH_LOCK_BUSY;
+  if (locker->max_waiters > 0 && rsrc->queue.length >= locker->max_waiters)
+    return LATCH_LOCK_LIMIT_WAITERS;
   entry->state = ENTRY_QUEUED;
   entry->rsrc = rsrc;
   g_queue_push_tail_link (&rsrc->queue, &entry->place_link);
@@ -439,6 +445,10 @@ latch_locker_new_full (const LatchLockerConfig *config)
   locker->timed = g_hash_table_new (g_direct_hash, g_direct_equal);
   locker->next_fence = config->first_fence;
   locker->idle_lifespan_min = MAX (config->idle_lifespan_min, 0);
+  locker->max_locks = (guint)MAX (config->max_locks, 0);
+  locker->max_resources = (guint)MAX (config->max_resources, 0);
+  locker->max_waiters = (guint)MAX (config->max_waiters, 0);
+  locker->max_idle_lifespan = MAX (config->max_idle_lifespan, 0);
   return locker;
 }
 
@@ -532,6 +542,16 @@ latch_locker_request (LatchLocker *locker, gpointer owner,
   if (klass == NULL)
     return LATCH_LOCK_INVALID_NAME; /* invalid; other types: later */
 
+  if (locker->max_idle_lifespan > 0 && req->lifespan > locker->max_idle_lifespan)
+    return LATCH_LOCK_LIMIT_IDLE_LIFESPAN;
+  if (locker->max_locks > 0)
+    {
+      GQueue *mine = g_hash_table_lookup (locker->owners, owner);
+
+      if (mine != NULL && mine->length >= locker->max_locks)
+        return LATCH_LOCK_LIMIT_LOCKS;
+    }
+
   identity = identity_of (req->name, type);
   rsrc = g_hash_table_lookup (locker->resources, identity);
   if (rsrc == NULL)
@@ -541,11 +561,20 @@ latch_locker_request (LatchLocker *locker, gpointer owner,
 
       if (!req->create)
         {
+          GQueue *waiting;
+
           if (!req->wait)
             return LATCH_LOCK_CANT_WAIT;
+          waiting = g_hash_table_lookup (locker->incubator, identity);
+          if (locker->max_waiters > 0 && waiting != NULL
+              && waiting->length >= locker->max_waiters)
+            return LATCH_LOCK_LIMIT_WAITERS;
           incubate (locker, entry_new (owner, req, identity));
           return LATCH_LOCK_WAIT_RESOURCE;
         }
+      if (locker->max_resources > 0
+          && g_hash_table_size (locker->resources) >= locker->max_resources)
+        return LATCH_LOCK_LIMIT_RESOURCES;
       state = klass->create (req->name, req, now_us, &error);
       /* The name's parameters are unusable (a timestamp format without a
        * time field, or whose result can be longer than FLoM's limit):

@@ -63,7 +63,21 @@ typedef enum
   LATCH_LOCK_IMPOSSIBLE = LATCH_RC_LOCK_IMPOSSIBLE,
   LATCH_LOCK_INVALID_NAME = LATCH_RC_INVALID_RESOURCE_NAME,
   LATCH_LOCK_INIT_ERROR = LATCH_RC_RESOURCE_INIT_ERROR, /* the name's parameters are unusable */
+  /* Refused by a limit of LatchLockerConfig; nothing changed. */
+  LATCH_LOCK_LIMIT_LOCKS = LATCH_RC_LIMIT_LOCKS_PER_CONNECTION,
+  LATCH_LOCK_LIMIT_RESOURCES = LATCH_RC_LIMIT_RESOURCES,
+  LATCH_LOCK_LIMIT_WAITERS = LATCH_RC_LIMIT_WAITERS,
+  LATCH_LOCK_LIMIT_IDLE_LIFESPAN = LATCH_RC_LIMIT_IDLE_LIFESPAN,
 } LatchLockStatus;
+
+/* The daemon's default limits ([Daemon] MaxLocksPerConnection,
+ * MaxResources, MaxWaitersPerResource, IdleLifespanMax).  They bound what
+ * one client can make the daemon keep: a resource with a 2,048-byte name
+ * costs a few KiB, an idle one is kept for its idle lifespan. */
+#define LATCH_LOCKER_DEFAULT_MAX_LOCKS 100
+#define LATCH_LOCKER_DEFAULT_MAX_RESOURCES 65536
+#define LATCH_LOCKER_DEFAULT_MAX_WAITERS 4096
+#define LATCH_LOCKER_DEFAULT_MAX_IDLE_LIFESPAN 86400000 /* ms: one day */
 
 /* A grant or other late outcome for an owner whose request was queued or
  * waiting for creation: the daemon sends it as a 1/24 answer. */
@@ -86,10 +100,25 @@ typedef struct
    * back-to-back commands find its state: FLoM keeps one about 1-2 s.
    * 0: no minimum; a negative value counts as 0. */
   int idle_lifespan_min;
+  /* Limits; 0 (or less): none.  A request past one is refused with the
+   * matching LATCH_LOCK_LIMIT_* status and changes nothing:
+   *  max_locks: an owner's holds, queued requests and creation waits
+   *    together (the daemon's owner is a connection);
+   *  max_resources: resources that exist (idle ones included) when a
+   *    request would create one;
+   *  max_waiters: requests queued for one resource, or waiting for one
+   *    to be created, when a request would join them;
+   *  max_idle_lifespan: the idle lifespan a request may ask for, in ms
+   *    (checked on every request, created or not, so that the answer does
+   *    not depend on whether somebody else created the resource first). */
+  int max_locks;
+  int max_resources;
+  int max_waiters;
+  int max_idle_lifespan;
 } LatchLockerConfig;
 
 LatchLocker *latch_locker_new_full (const LatchLockerConfig *config);
-/* latch_locker_new_full() with idle_lifespan_min 0. */
+/* latch_locker_new_full() with idle_lifespan_min 0 and no limits. */
 LatchLocker *latch_locker_new (guint64 first_fence);
 void latch_locker_free (LatchLocker *locker);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LatchLocker, latch_locker_free)

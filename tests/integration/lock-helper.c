@@ -120,6 +120,7 @@ do_raw (int argc, char **argv)
           break;
         }
       fwrite (buf, 1, (size_t)n, stdout);
+      fflush (stdout); /* a test may wait for an answer in the file */
     }
   close (fd);
   return 0;

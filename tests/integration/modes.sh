@@ -47,11 +47,11 @@ rm -f "$T/go"
 "$HELPER" lock fifo 3 -1 "$T/go" > "$T/r1.out" &
 r1=$!
 wait_for 10 file_has "$T/r1.out" granted
-bg "$LATCH" -r fifo -l EX -- sh -c "echo W-start >> $T/order; sleep 0.05; echo W-end >> $T/order"; w=$last_pid
-check "the writer is queued behind the reader" wait_for 10 file_has "$TRACE" "lock 'fifo' mode 5 wait 1 create 1: rc 1"
+bg "$LATCH" -V -r fifo -l EX -- sh -c "echo W-start >> $T/order; sleep 0.05; echo W-end >> $T/order" > /dev/null 2> "$T/w.err"; w=$last_pid
+check "the writer is queued behind the reader" wait_for 10 file_has "$T/w.err" "waiting for 'fifo'"
 expect_status 98 "a new reader does not overtake the queued writer (-o 0: busy)" "$LATCH" -r fifo -l PR -o 0 -- true
-bg "$LATCH" -r fifo -l PR -- sh -c "echo R2 >> $T/order"; r2=$last_pid
-check "the later reader is queued too" wait_for 10 file_has "$TRACE" "lock 'fifo' mode 3 wait 1 create 1: rc 1"
+bg "$LATCH" -V -r fifo -l PR -- sh -c "echo R2 >> $T/order" > /dev/null 2> "$T/r2.err"; r2=$last_pid
+check "the later reader is queued too" wait_for 10 file_has "$T/r2.err" "waiting for 'fifo'"
 touch "$T/go"
 wait $r1; wait $w; wait $r2
 check "the writer ran before the later reader" [ "$(cat "$T/order" | tr '\n' ' ')" = "W-start W-end R2 " ]

@@ -35,7 +35,8 @@ free_now () { "$LATCH" -r "$1" -o 0 -- true; }
 held_now () { "$LATCH" -r "$1" -o 0 -- true 2> /dev/null; [ $? = 98 ]; }
 # gone PID: PID (a child of this shell) has ended, reaped or not.
 gone () { ! [ -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2> /dev/null; }
-queued () { [ "$(grep -c "lock '$1' mode 5 wait 1 create 1: rc 1" "$TRACE")" -ge "$2" ]; }
+# waiting FILE NAME: the latch -V whose stderr is FILE was queued for NAME.
+waiting () { grep -q "waiting for '$2'" "$1" 2> /dev/null; }
 
 # ---- the command killed by a signal: latch ends by it, lock released ----
 # (Linux signal numbers: dash's kill -l does not map names.)
@@ -139,21 +140,20 @@ wait $lp; st=$?
 # ---- signals while waiting for the lock ----
 bg "$LATCH" -r wq -- sh -c 'touch "$1"; while [ ! -e "$2" ]; do sleep 0.01; done' sh "$T/wq.held" "$T/wq.go"; hp=$last_pid
 wait_for 10 file_exists "$T/wq.held"
-bg "$LATCH" -r wq -- touch "$T/wq.ran"; w1=$last_pid
-wait_for 10 queued wq 1
+bg "$LATCH" -V -r wq -- touch "$T/wq.ran" > /dev/null 2> "$T/wq1.err"; w1=$last_pid
+wait_for 10 waiting "$T/wq1.err" wq
 # Meant for a command that does not run yet: dropped.
 for sig in USR1 USR2 WINCH CONT; do kill -$sig $w1 2> /dev/null; done
 # SIGQUIT and SIGINT end a waiting latch (cleanly: no core file, nothing
 # held); background jobs start with them ignored, hence env.
 mkdir "$T/cores2"
-i=1
 for pair in QUIT:3 INT:2; do
   sig=${pair%:*} n=${pair#*:}
-  i=$((i + 1))
-  bg sh -c 'cd "$1" && ulimit -c unlimited 2> /dev/null; exec env --default-signal=INT,QUIT perl "$2" "$3" "$4" -r wq -- touch "$5" > "$6"' \
-    sh "$T/cores2" "$T/ended.pl" "$T/w$sig.pid" "$LATCH" "$T/w$sig.ran" "$T/w$sig.how"; wp=$last_pid
+  # (latch -V's own output to a file, so that the wrapper's is alone on stdout)
+  bg sh -c 'cd "$1" && ulimit -c unlimited 2> /dev/null; exec env --default-signal=INT,QUIT perl "$2" "$3" sh -c "exec \"\$0\" \"\$@\" > /dev/null 2> \"$7\"" "$4" -V -r wq -- touch "$5" > "$6"' \
+    sh "$T/cores2" "$T/ended.pl" "$T/w$sig.pid" "$LATCH" "$T/w$sig.ran" "$T/w$sig.how" "$T/w$sig.err"; wp=$last_pid
   wait_for 10 file_exists "$T/w$sig.pid"
-  wait_for 10 queued wq $i
+  wait_for 10 waiting "$T/w$sig.err" wq
   kill -$sig "$(cat "$T/w$sig.pid")"
   wait $wp
   got=$(cat "$T/w$sig.how")

@@ -30,8 +30,8 @@ done
 slow='trap "sleep 0.2; echo C-end >> $1; exit 0" TERM; echo $$ > $2; i=0; while [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done'
 bg "$LATCH" -r sig2 -- sh -c "$slow" sh "$T/order" "$T/cmd2.pid"; lp=$last_pid
 wait_for 10 file_exists "$T/cmd2.pid"
-bg "$LATCH" -r sig2 -- sh -c "echo W >> $T/order"; wp=$last_pid
-wait_for 10 file_has "$TRACE" "lock 'sig2' mode 5 wait 1 create 1: rc 1"
+bg "$LATCH" -V -r sig2 -- sh -c "echo W >> $T/order" > /dev/null 2> "$T/w2.err"; wp=$last_pid
+wait_for 10 file_has "$T/w2.err" "waiting for 'sig2'"
 kill -TERM $lp
 wait $lp; wait $wp
 check "a waiter gets the lock only after the signalled command has ended" [ "$(tr '\n' ' ' < "$T/order")" = "C-end W " ]
@@ -63,8 +63,8 @@ check "...and the command did not get it" [ ! -e "$T/term3" ]
 # with it (it must not go on without the lock).
 bg "$LATCH" -r held -- sh -c 'echo $$ > "$1"; exec sleep 30' sh "$T/cmd4.pid"; holder=$last_pid
 wait_for 10 file_exists "$T/cmd4.pid"
-bg "$LATCH" -r held -- sh -c "date +%s%N > $T/got"; wp=$last_pid
-wait_for 10 file_has "$TRACE" "lock 'held' mode 5 wait 1 create 1: rc 1"
+bg "$LATCH" -V -r held -- sh -c "date +%s%N > $T/got" > /dev/null 2> "$T/w4.err"; wp=$last_pid
+wait_for 10 file_has "$T/w4.err" "waiting for 'held'"
 t0=$(now_ns)
 kill -KILL $holder
 wait $wp
@@ -78,8 +78,8 @@ check "the killed holder's command is gone too" wait_for 5 pid_gone "$(cat "$T/c
 "$LATCH" -r lost -- sh -c "$trapper" sh "$T/term5" "$T/cmd5.pid" 2> "$T/lost.err" &
 lp=$!; bg_pids="$bg_pids $lp"
 wait_for 10 file_exists "$T/cmd5.pid"
-bg "$LATCH" -r lost -- touch "$T/ran-unlocked"; wp=$last_pid
-wait_for 10 file_has "$TRACE" "lock 'lost' mode 5 wait 1 create 1: rc 1"
+bg "$LATCH" -V -r lost -- touch "$T/ran-unlocked" > /dev/null 2> "$T/w5.err"; wp=$last_pid
+wait_for 10 file_has "$T/w5.err" "waiting for 'lost'"
 dpid=$(daemon_pid)
 kill -KILL "$dpid"
 wait $lp; st=$?

@@ -38,7 +38,7 @@ done
 printf '%s' "$decl<msg level=\"3\" verb=\"1\" step=\"8\"><session peerid=\"\"/><resource name=\"$(printf 'late[2]' | base64)\" wait=\"1\" quantity=\"3\" create=\"0\" lifespan=\"0\"/></msg>" > "$T/late.in"
 "$HELPER" raw "$SOCK" "$T/late.in" > "$T/late.out" &
 rp=$!
-wait_for 10 file_has "$TRACE" "lock 'late\[2\]' mode 5 wait 1 create 0: rc 2"
+wait_for 10 file_has "$T/late.out" 'step="16".*rc="2"'
 "$LATCH" -r 'late[2]' -- true
 wait $rp
 contains "$(cat "$T/late.out")" 'step="24"><answer rc="6"/>'; verdict "an impossible request handed over at creation is refused at step 24"

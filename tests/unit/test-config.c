@@ -402,7 +402,12 @@ test_dump_defaults (void)
                    "[Daemon]/MulticastAddress=''\n"
                    "[Daemon]/MulticastPort=28015\n"
                    "[Daemon]/IdleLifespanMin=2000\n"
+                   "[Daemon]/IdleLifespanMax=86400000\n"
+                   "[Daemon]/MaxResources=65536\n"
+                   "[Daemon]/MaxLocksPerConnection=100\n"
+                   "[Daemon]/MaxWaitersPerResource=4096\n"
                    "[Monitor]/IgnoredSignals=''\n"
+                   "[Monitor]/KillGrace=1000\n"
                    "[Network]/NetworkInterface=''\n"
                    "[Network]/DiscoveryAttempts=2\n"
                    "[Network]/DiscoveryTimeout=500\n"
@@ -472,7 +477,12 @@ test_dump_sample (Fixture *f, gconstpointer data G_GNUC_UNUSED)
                    "[Daemon]/MulticastAddress='224.0.0.1'\n"
                    "[Daemon]/MulticastPort=7000\n"
                    "[Daemon]/IdleLifespanMin=300\n"
+                   "[Daemon]/IdleLifespanMax=86400000\n"
+                   "[Daemon]/MaxResources=65536\n"
+                   "[Daemon]/MaxLocksPerConnection=100\n"
+                   "[Daemon]/MaxWaitersPerResource=4096\n"
                    "[Monitor]/IgnoredSignals='SIGHUP;SIGINT;SIGTERM'\n"
+                   "[Monitor]/KillGrace=1000\n"
                    "[Network]/NetworkInterface='lo'\n"
                    "[Network]/DiscoveryAttempts=1\n"
                    "[Network]/DiscoveryTimeout=250\n"
@@ -872,7 +882,8 @@ test_file_unknown (Fixture *f, gconstpointer data G_GNUC_UNUSED)
     { "[Daemon]\nLifeSpan=5\n",
       "2: unknown key 'LifeSpan' in [Daemon]; known keys: SocketName, "
       "Lifespan, UnicastAddress, UnicastPort, MulticastAddress, "
-      "MulticastPort, MountPointVFS, IdleLifespanMin",
+      "MulticastPort, MountPointVFS, IdleLifespanMin, IdleLifespanMax, "
+      "MaxResources, MaxLocksPerConnection, MaxWaitersPerResource",
       LATCH_ERROR_CONFIG_FILE },
     { "[TLS]\nTlsCert=x\n",
       "2: unknown key 'TlsCert' in [TLS]; known keys: TlsCertificate, "
@@ -1452,6 +1463,65 @@ test_options_extra_entries (void)
   latch_options_clear (&opts);
 }
 
+/* Every daemon setting survives the trip a starter makes: settings ->
+ * latch_config_daemon_args () -> latchd's option parser -> settings; and
+ * only the daemon settings that differ from the defaults are passed. */
+static void
+test_daemon_args_round_trip (void)
+{
+  g_autoptr (LatchConfig) config = latch_config_new ();
+  g_autoptr (LatchConfig) back = latch_config_new ();
+  g_autoptr (LatchConfig) defaults = latch_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) want = g_string_new (NULL);
+  g_autoptr (GString) got = g_string_new (NULL);
+  g_auto (GStrv) none = latch_config_daemon_args (defaults);
+  g_auto (GStrv) args = NULL;
+  const LatchOptionsSpec spec = { .program = LATCH_PROGRAM_DAEMON };
+  LatchOptions opts = { 0 };
+  g_autofree char **argv = NULL;
+  int argc;
+
+  g_assert_cmpuint (g_strv_length (none), ==, 0);
+
+  config->daemon_lifespan = -1;
+  config->idle_lifespan_min = 0;
+  config->idle_lifespan_max = 5;
+  config->max_resources = 6;
+  config->max_locks_per_connection = 7;
+  config->max_waiters_per_resource = 0;
+  config->verbose = TRUE;
+  config->append_trace_file = TRUE;
+  config->tls_require_client_cert = FALSE;
+  config->unicast_port = 4000;
+  g_free (config->socket_name);
+  config->socket_name = g_strdup ("/tmp/x y/sock");
+  g_free (config->tls_priority);
+  config->tls_priority = g_strdup ("NORMAL:-VERS-TLS1.2");
+  /* Not daemon settings: not passed. */
+  config->resource_timeout = 12;
+  config->kill_grace = 3;
+
+  args = latch_config_daemon_args (config);
+  g_assert_cmpuint (g_strv_length (args), ==, 12);
+  argv = g_new0 (char *, g_strv_length (args) + 2);
+  argv[0] = (char *) "latchd";
+  for (argc = 1; args[argc - 1] != NULL; argc++)
+    argv[argc] = args[argc - 1];
+  g_assert_true (latch_options_parse (&opts, &argc, &argv, &spec, &error));
+  g_assert_no_error (error);
+  g_assert_true (latch_options_apply (&opts, back, &error));
+  g_assert_no_error (error);
+  latch_options_clear (&opts);
+
+  /* The daemon's copy equals the original but for the non-daemon rows. */
+  back->resource_timeout = 12;
+  back->kill_grace = 3;
+  latch_config_dump (config, want);
+  latch_config_dump (back, got);
+  g_assert_cmpstr (got->str, ==, want->str);
+}
+
 /* latchd takes the daemon settings only, and no argument: what each
  * program accepts comes from the table's daemon column. */
 static void
@@ -1921,6 +1991,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/options/extra-entries",
                    test_options_extra_entries);
   g_test_add_func ("/config/options/daemon-table", test_options_daemon_table);
+  g_test_add_func ("/config/daemon-args/round-trip", test_daemon_args_round_trip);
   g_test_add_func ("/config/options/apply-without-parse",
                    test_options_apply_without_parse);
   g_test_add_func ("/config/validate", test_validate);

@@ -44,7 +44,7 @@ test_exit_status (void)
 {
   g_auto (GStrv) envp = g_get_environ ();
   char *argv[] = { "sh", "-c", "exit 3", NULL };
-  LatchRunSpec spec = { argv, envp, 0, -1 };
+  LatchRunSpec spec = { argv, envp, 0, -1, 1000 };
   LatchRunStatus status = { -1, -1 };
   g_autoptr (GError) error = NULL;
 
@@ -59,7 +59,7 @@ test_signal_status (void)
 {
   g_auto (GStrv) envp = g_get_environ ();
   char *argv[] = { "sh", "-c", "kill -USR1 $$", NULL };
-  LatchRunSpec spec = { argv, envp, 0, -1 };
+  LatchRunSpec spec = { argv, envp, 0, -1, 1000 };
   LatchRunStatus status = { -1, -1 };
   g_autoptr (GError) error = NULL;
 
@@ -74,7 +74,7 @@ test_cannot_execute (void)
 {
   g_auto (GStrv) envp = g_get_environ ();
   char *argv[] = { "/nonexistent/latch-test-command", NULL };
-  LatchRunSpec spec = { argv, envp, 0, -1 };
+  LatchRunSpec spec = { argv, envp, 0, -1, 1000 };
   LatchRunStatus status = { -1, -1 };
   g_autoptr (GError) error = NULL;
 
@@ -89,7 +89,7 @@ test_poll_interrupted (void)
 {
   g_auto (GStrv) envp = g_get_environ ();
   char *argv[] = { "sleep", "30", NULL };
-  LatchRunSpec spec = { argv, envp, 0, -1 };
+  LatchRunSpec spec = { argv, envp, 0, -1, 1000 };
   LatchRunStatus status = { -1, -1 };
   g_autoptr (GError) error = NULL;
   LatchRun *run = latch_exec_start (&spec, &error);
@@ -126,7 +126,7 @@ test_poll_failure (void)
       "trap '' TERM; sleep 30 & echo $! > '%s'; wait", pidfile);
   g_auto (GStrv) envp = g_get_environ ();
   char *argv[] = { "sh", "-c", script, NULL };
-  LatchRunSpec spec = { argv, envp, 0, -1 };
+  LatchRunSpec spec = { argv, envp, 0, -1, 1000 };
   LatchRunStatus status = { -1, -1 };
   g_autoptr (GError) error = NULL;
   g_autofree char *text = NULL;

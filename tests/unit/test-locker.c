@@ -490,6 +490,159 @@ test_idle_min_none (void)
     }
 }
 
+/* ---- limits ---- */
+
+/* A locker with the given limits, and a request helper for it. */
+typedef struct
+{
+  LatchLocker *locker;
+  GArray *events;
+} Limited;
+
+static void
+limited_init (Limited *l, int max_locks, int max_resources, int max_waiters,
+              int max_idle_lifespan)
+{
+  const LatchLockerConfig config = { .first_fence = 1,
+                                     .max_locks = max_locks,
+                                     .max_resources = max_resources,
+                                     .max_waiters = max_waiters,
+                                     .max_idle_lifespan = max_idle_lifespan };
+
+  l->locker = latch_locker_new_full (&config);
+  l->events = latch_lock_events_new ();
+}
+
+static void
+limited_clear (Limited *l)
+{
+  g_clear_pointer (&l->locker, latch_locker_free);
+  g_clear_pointer (&l->events, g_array_unref);
+}
+
+static LatchLockStatus
+limited_lock (Limited *l, int owner, const char *name, gboolean wait,
+              gboolean create, int lifespan)
+{
+  LatchLockReq req = latch_test_req (name, EX, 1, wait, create, lifespan);
+  g_autofree char *element = NULL;
+
+  return latch_locker_request (l->locker, LATCH_TEST_OWNER (owner), &req, 0,
+                               NULL, &element, l->events);
+}
+
+/* An owner's holds, queued requests and creation waits count together;
+ * a refusal changes nothing, and room comes back with a release. */
+static void
+test_limit_locks (void)
+{
+  Limited l;
+
+  limited_init (&l, 3, 0, 0, 0);
+  g_assert_cmpint (limited_lock (&l, 1, "a", TRUE, TRUE, 0), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (limited_lock (&l, 2, "b", TRUE, TRUE, 0), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (limited_lock (&l, 1, "b", TRUE, TRUE, 0), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (limited_lock (&l, 1, "x", TRUE, FALSE, 0), ==, LATCH_LOCK_WAIT_RESOURCE);
+  g_assert_cmpint (limited_lock (&l, 1, "c", TRUE, TRUE, 0), ==, LATCH_LOCK_LIMIT_LOCKS);
+  g_assert_cmpint (limited_lock (&l, 1, "c", FALSE, TRUE, 0), ==, LATCH_LOCK_LIMIT_LOCKS);
+  g_assert_cmpuint (latch_locker_n_resources (l.locker), ==, 2);
+  g_assert_cmpuint (latch_locker_n_active (l.locker), ==, 4);
+  /* Another owner is not concerned. */
+  g_assert_cmpint (limited_lock (&l, 2, "c", TRUE, TRUE, 0), ==, LATCH_LOCK_GRANTED);
+  g_assert_true (latch_locker_unlock (l.locker, LATCH_TEST_OWNER (1), "a", FALSE, 0,
+                                      l.events));
+  g_assert_cmpint (limited_lock (&l, 1, "d", TRUE, TRUE, 0), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (limited_lock (&l, 1, "e", TRUE, TRUE, 0), ==, LATCH_LOCK_LIMIT_LOCKS);
+  limited_clear (&l);
+}
+
+/* Creating past max_resources is refused; existing resources still serve;
+ * a destroyed one makes room. */
+static void
+test_limit_resources (void)
+{
+  Limited l;
+
+  limited_init (&l, 0, 2, 0, 0);
+  g_assert_cmpint (limited_lock (&l, 1, "a", TRUE, TRUE, 0), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (limited_lock (&l, 2, "b", TRUE, TRUE, 0), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (limited_lock (&l, 3, "c", TRUE, TRUE, 0), ==, LATCH_LOCK_LIMIT_RESOURCES);
+  g_assert_cmpuint (latch_locker_n_resources (l.locker), ==, 2);
+  g_assert_cmpuint (latch_locker_n_active (l.locker), ==, 2);
+  g_assert_cmpint (limited_lock (&l, 3, "a", TRUE, TRUE, 0), ==, LATCH_LOCK_QUEUED);
+  /* Waiting for a creation creates nothing: not refused. */
+  g_assert_cmpint (limited_lock (&l, 4, "c", TRUE, FALSE, 0), ==, LATCH_LOCK_WAIT_RESOURCE);
+  g_assert_true (latch_locker_unlock (l.locker, LATCH_TEST_OWNER (2), "b", FALSE, 0,
+                                      l.events));
+  g_assert_cmpuint (latch_locker_n_resources (l.locker), ==, 1); /* b, idle, is gone */
+  g_assert_cmpint (limited_lock (&l, 5, "c", TRUE, TRUE, 0), ==, LATCH_LOCK_GRANTED);
+  limited_clear (&l);
+}
+
+/* A request that would queue behind max_waiters others is refused; one
+ * that is granted at once, or busy without waiting, is not concerned;
+ * creation waits count per resource too. */
+static void
+test_limit_waiters (void)
+{
+  Limited l;
+
+  limited_init (&l, 0, 0, 2, 0);
+  g_assert_cmpint (limited_lock (&l, 1, "r", TRUE, TRUE, 0), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (limited_lock (&l, 2, "r", TRUE, TRUE, 0), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (limited_lock (&l, 3, "r", TRUE, TRUE, 0), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (limited_lock (&l, 4, "r", TRUE, TRUE, 0), ==, LATCH_LOCK_LIMIT_WAITERS);
+  g_assert_cmpint (limited_lock (&l, 4, "r", FALSE, TRUE, 0), ==, LATCH_LOCK_BUSY);
+  g_assert_cmpuint (latch_locker_n_active (l.locker), ==, 3);
+  g_assert_true (latch_locker_unlock (l.locker, LATCH_TEST_OWNER (1), "r", FALSE, 0,
+                                      l.events));
+  g_assert_cmpuint (l.events->len, ==, 1); /* owner 2 granted: one waiter left */
+  g_assert_cmpint (limited_lock (&l, 4, "r", TRUE, TRUE, 0), ==, LATCH_LOCK_QUEUED);
+  g_assert_cmpint (limited_lock (&l, 5, "r", TRUE, TRUE, 0), ==, LATCH_LOCK_LIMIT_WAITERS);
+
+  g_assert_cmpint (limited_lock (&l, 6, "x", TRUE, FALSE, 0), ==, LATCH_LOCK_WAIT_RESOURCE);
+  g_assert_cmpint (limited_lock (&l, 7, "x", TRUE, FALSE, 0), ==, LATCH_LOCK_WAIT_RESOURCE);
+  g_assert_cmpint (limited_lock (&l, 8, "x", TRUE, FALSE, 0), ==, LATCH_LOCK_LIMIT_WAITERS);
+  g_assert_cmpint (limited_lock (&l, 8, "y", TRUE, FALSE, 0), ==, LATCH_LOCK_WAIT_RESOURCE);
+  limited_clear (&l);
+}
+
+/* An idle lifespan above the ceiling is refused, created or not. */
+static void
+test_limit_idle_lifespan (void)
+{
+  Limited l;
+
+  limited_init (&l, 0, 0, 0, 1000);
+  g_assert_cmpint (limited_lock (&l, 1, "r", TRUE, TRUE, 1001), ==,
+                   LATCH_LOCK_LIMIT_IDLE_LIFESPAN);
+  g_assert_cmpuint (latch_locker_n_resources (l.locker), ==, 0);
+  g_assert_cmpint (limited_lock (&l, 1, "r", TRUE, TRUE, 1000), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (limited_lock (&l, 2, "r", TRUE, TRUE, G_MAXINT), ==,
+                   LATCH_LOCK_LIMIT_IDLE_LIFESPAN);
+  g_assert_cmpuint (latch_locker_n_active (l.locker), ==, 1);
+  limited_clear (&l);
+}
+
+/* 0 (and a negative value) means no limit. */
+static void
+test_limit_none (void)
+{
+  Limited l;
+
+  limited_init (&l, 0, -1, 0, 0);
+  for (int i = 0; i < 300; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("r%d", i);
+
+      g_assert_cmpint (limited_lock (&l, 1, name, TRUE, TRUE, G_MAXINT), ==,
+                       LATCH_LOCK_GRANTED);
+      g_assert_cmpint (limited_lock (&l, 2 + i, "r0", TRUE, TRUE, 0), ==, LATCH_LOCK_QUEUED);
+    }
+  g_assert_cmpuint (latch_locker_n_resources (l.locker), ==, 300);
+  limited_clear (&l);
+}
+
 /* ---- incubator ---- */
 
 static void
@@ -1089,6 +1242,11 @@ main (int argc, char **argv)
   LATCH_TEST_ADD_IDLE_MIN ("/locker/lifespan/min/longer-lifespan",
                            test_idle_min_longer_lifespan, 2000);
   g_test_add_func ("/locker/lifespan/min/none", test_idle_min_none);
+  g_test_add_func ("/locker/limits/locks", test_limit_locks);
+  g_test_add_func ("/locker/limits/resources", test_limit_resources);
+  g_test_add_func ("/locker/limits/waiters", test_limit_waiters);
+  g_test_add_func ("/locker/limits/idle-lifespan", test_limit_idle_lifespan);
+  g_test_add_func ("/locker/limits/none", test_limit_none);
   LATCH_TEST_ADD ("/locker/incubator/granted", test_incubator_granted);
   LATCH_TEST_ADD ("/locker/incubator/queued", test_incubator_queued);
   LATCH_TEST_ADD ("/locker/incubator/order", test_incubator_order);
