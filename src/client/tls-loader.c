@@ -7,6 +7,7 @@
 #include "common/error.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 
 #ifndef LATCH_TLS_MODULE_PATH
 #define LATCH_TLS_MODULE_PATH "latch-tls.so"
@@ -14,12 +15,27 @@
 
 typedef const LatchTlsModule *(*ModuleFunc) (void);
 
-const LatchTlsModule *
-latch_tls_module_load (GError **error)
+/* The module's table once loaded: set under load_lock, then never
+ * changed (the module is never unloaded).  Several threads may connect
+ * at once (latch.h: one handle per thread).
+ *
+ * A failed load is not remembered: each caller gets its own GError (one
+ * cannot be shared), and the next call tries again, for the module may
+ * have been installed or rebuilt meanwhile; a retry costs one failed
+ * dlopen(), on a path that fails anyway.
+ *
+ * A pthread mutex rather than a GMutex: on Linux a GMutex is a bare futex,
+ * invisible to helgrind and DRD, with which tests/unit/test-caches.sh
+ * checks this locking. */
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+static const LatchTlsModule *module;
+
+/* latch_tls_module_load(), load_lock held. */
+static const LatchTlsModule *
+load_locked (GError **error)
 {
   static const LatchCompanion tls_module = { "LATCH_TLS_MODULE", ".libs/latch-tls.so",
                                               LATCH_TLS_MODULE_PATH };
-  static const LatchTlsModule *module;
   LatchCompanionSource source;
   g_autofree char *path = NULL;
   void *lib;
@@ -49,4 +65,15 @@ latch_tls_module_load (GError **error)
     }
   module = get ();
   return module;
+}
+
+const LatchTlsModule *
+latch_tls_module_load (GError **error)
+{
+  const LatchTlsModule *loaded;
+
+  pthread_mutex_lock (&load_lock);
+  loaded = load_locked (error);
+  pthread_mutex_unlock (&load_lock);
+  return loaded;
 }

@@ -2,7 +2,8 @@
  *
  * $LATCH_TLS_MODULE if set (the build tree's tests), else the installed
  * latch-tls.so (LATCH_TLS_MODULE_PATH).  Loaded once per process, never
- * unloaded. */
+ * unloaded; a failed load is tried again at the next call.  May be called
+ * from several threads at once. */
 #ifndef LATCH_CLIENT_TLS_LOADER_H
 #define LATCH_CLIENT_TLS_LOADER_H
 

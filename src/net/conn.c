@@ -246,7 +246,9 @@ latch_conn_send (LatchConn *conn, const char *data, gsize len)
 void
 latch_conn_close_after_flush (LatchConn *conn)
 {
-  if (conn->state != CONN_OPEN)
+  /* In HANDSHAKE nothing is queued (latch_conn_send drops data before
+   * OPEN): closed as after a failed handshake; no message is delivered. */
+  if (conn->state != CONN_OPEN && conn->state != CONN_HANDSHAKE)
     return;
   flush_out (conn);
   if (conn->out->len == 0 && conn->io_error == NULL)
@@ -474,7 +476,17 @@ advance_handshake (LatchConn *conn)
           latch_log_debug ("%s: %s", conn->label, what);
         }
       if (conn->cb->secured_cb != NULL)
-        conn->cb->secured_cb (conn, conn->user_data);
+        {
+          /* It may close or abort the connection, like message_cb. */
+          conn->dispatching = TRUE;
+          conn->cb->secured_cb (conn, conn->user_data);
+          conn->dispatching = FALSE;
+          if (conn->free_pending)
+            {
+              conn_free (conn);
+              return FALSE;
+            }
+        }
       /* Records that came with the handshake's last flight. */
       return read_input (conn);
     case LATCH_TLS_WANT_READ:

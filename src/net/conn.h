@@ -39,7 +39,8 @@ typedef struct
    * close.  reason is NULL for an orderly end.  The conn is freed right
    * after this returns. */
   void (*closed_cb) (LatchConn *conn, const GError *reason, gpointer user_data);
-  /* TLS handshake done (may be NULL). */
+  /* TLS handshake done (may be NULL).  The callback may close or abort
+   * the connection, like message_cb. */
   void (*secured_cb) (LatchConn *conn, gpointer user_data);
   /* A clear connection received a TLS ClientHello (may be NULL: then the
    * bytes go to the framer, which refuses them in time). */
@@ -60,10 +61,13 @@ gboolean latch_conn_is_tls (const LatchConn *conn);
 /* The TLS session (transfer none), NULL without TLS. */
 LatchTlsSession *latch_conn_get_tls (const LatchConn *conn);
 
+/* Queues data; dropped before the TLS handshake is done (nothing may be
+ * said before it). */
 void latch_conn_send (LatchConn *conn, const char *data, gsize len);
 
 /* Flush what is queued, shut the write side, wait (at most a few seconds)
- * for the peer's EOF, then close.  No more messages are delivered. */
+ * for the peer's EOF, then close.  No more messages are delivered.
+ * During a TLS handshake: closes as a failed handshake does. */
 void latch_conn_close_after_flush (LatchConn *conn);
 
 /* Close now, dropping unsent output.  why (may be NULL) is logged and

@@ -3,10 +3,16 @@
 #include "sys/machine-id.h"
 
 #include "common/error.h"
+#include "common/file.h"
 
 #include <dbus/dbus.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <string.h>
+
+/* A machine-id file's size limit: 32 digits and a newline, with room for
+ * stray white space. */
+#define MACHINE_ID_FILE_MAX 4096
 
 /* The soname of libdbus 1.x: stable since 2006. */
 #define LIBDBUS_SONAME "libdbus-1.so.3"
@@ -17,6 +23,19 @@ typedef void (*FreeFunc) (void *);
 /* dbus-misc.h, libdbus >= 1.12 */
 typedef char *(*TryGetIdPublicFunc) (DBusError *);
 
+/* The ID, shared by both functions: set once, under cache_lock, then
+ * never changed or freed, so that the pointer handed out stays valid.
+ * Several threads may ask at once (latch.h: one handle per thread).
+ *
+ * A failure is not cached: each caller gets its own GError (one cannot be
+ * shared), and the next call looks again, for the ID may have been
+ * created meanwhile ('systemd-machine-id-setup'); a failing lookup costs
+ * two file reads or one dlopen(), on a path that fails anyway.
+ *
+ * A pthread mutex rather than a GMutex: on Linux a GMutex is a bare futex,
+ * invisible to helgrind and DRD, with which tests/unit/test-caches.sh
+ * checks this locking. */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *cached_id;
 
 static gboolean
@@ -37,14 +56,13 @@ static char *
 read_id_file (const char *path, GError **error)
 {
   g_autofree char *contents = NULL;
-  g_autoptr (GError) local = NULL;
+  gsize len;
   char *id;
 
-  if (!g_file_get_contents (path, &contents, NULL, &local))
-    {
-      g_set_error (error, LATCH_ERROR, LATCH_ERROR_MACHINE_ID, "%s", local->message);
-      return NULL;
-    }
+  /* 32 digits, a newline, maybe some white space: a few bytes do. */
+  if (!latch_file_read (path, NULL, MACHINE_ID_FILE_MAX, LATCH_FILE_DEFAULT,
+                        LATCH_ERROR_MACHINE_ID, &contents, &len, NULL, error))
+    return NULL;
   id = g_ascii_strdown (g_strstrip (contents), -1);
   if (!is_machine_id (id))
     {
@@ -56,8 +74,9 @@ read_id_file (const char *path, GError **error)
   return id;
 }
 
-const char *
-latch_machine_id_read (GError **error)
+/* latch_machine_id_read(), cache_lock held. */
+static const char *
+read_locked (GError **error)
 {
   static const char *const paths[] = { "/var/lib/dbus/machine-id", "/etc/machine-id" };
   g_autoptr (GError) first = NULL;
@@ -76,7 +95,19 @@ latch_machine_id_read (GError **error)
 }
 
 const char *
-latch_machine_id_get (GError **error)
+latch_machine_id_read (GError **error)
+{
+  const char *id;
+
+  pthread_mutex_lock (&cache_lock);
+  id = read_locked (error);
+  pthread_mutex_unlock (&cache_lock);
+  return id;
+}
+
+/* latch_machine_id_get(), cache_lock held. */
+static const char *
+get_locked (GError **error)
 {
   void *lib;
   TryGetIdPublicFunc try_get;
@@ -133,4 +164,15 @@ latch_machine_id_get (GError **error)
   dbus_free_fn (id);
   /* libdbus stays loaded: unloading it is not supported by libdbus. */
   return cached_id;
+}
+
+const char *
+latch_machine_id_get (GError **error)
+{
+  const char *id;
+
+  pthread_mutex_lock (&cache_lock);
+  id = get_locked (error);
+  pthread_mutex_unlock (&cache_lock);
+  return id;
 }

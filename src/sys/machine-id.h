@@ -13,7 +13,9 @@ G_BEGIN_DECLS
 
 /* The machine ID (32 lowercase hex digits), cached after the first call
  * (transfer none).  NULL with an error that says which files libdbus
- * looked at and how to create one. */
+ * looked at and how to create one; a failure is not cached, the next call
+ * looks again.  Both functions may be called from several threads at
+ * once. */
 const char *latch_machine_id_get (GError **error);
 
 /* The same ID, read from the files libdbus reads, in its order
