@@ -36,6 +36,17 @@ gboolean latch_discovery_is_unspecified (const struct sockaddr *sa);
  * to do, as text to append to the error: ": ..." or "" (transfer full). */
 char * latch_discovery_explain_errno (const GroupAddr *g, int err);
 
+/* The fuzz target's way into the server (tests/fuzz/fuzz-discovery.c);
+ * the daemon uses latch_discovery_server_new().
+ * A server answering on fd (transfer full: bound, and joined to its
+ * group or not), watched on the default GMainContext; label names it in
+ * log lines (transfer none). */
+LatchDiscoveryServer * latch_discovery_server_new_for_fd (int fd, const char *label, const char *answer_address, int answer_port);
+/* Handles one datagram of len bytes from src (srclen bytes) exactly as
+ * one read from the socket is handled: ignored, or answered on the
+ * server's socket. */
+void latch_discovery_server_handle_datagram (LatchDiscoveryServer *server, const char *buf, gsize len, const struct sockaddr_storage *src, socklen_t srclen);
+
 G_END_DECLS
 
 #endif

@@ -396,9 +396,7 @@ latch_discovery_server_new (const LatchDiscoveryGroup *group,
                             GError **error)
 {
   g_autofree char *label = NULL;
-  g_autoptr (LatchMsg) answer = NULL;
   g_auto (LatchFd) fd = -1;
-  LatchDiscoveryServer *server;
   GroupAddr g;
 
   g_return_val_if_fail (group != NULL, NULL);
@@ -415,13 +413,30 @@ latch_discovery_server_new (const LatchDiscoveryGroup *group,
       return NULL;
     }
 
+  return latch_discovery_server_new_for_fd (latch_steal_fd (&fd), label,
+                                            answer_address, answer_port);
+}
+
+/* The part of latch_discovery_server_new() after the socket is ready; the
+ * fuzz target (tests/fuzz/fuzz-discovery.c) gives it a socket of its
+ * own. */
+LatchDiscoveryServer *
+latch_discovery_server_new_for_fd (int fd, const char *label,
+                                   const char *answer_address, int answer_port)
+{
+  g_autoptr (LatchMsg) answer = NULL;
+  LatchDiscoveryServer *server;
+
+  g_return_val_if_fail (fd >= 0 && label != NULL, NULL);
+  g_return_val_if_fail (answer_port > 0 && answer_port <= 65535, NULL);
+
   answer = latch_msg_new (LATCH_MSG_DISCOVER_ANSWER, LATCH_STEP_FIRST_ANSWER);
   answer->address = g_strdup (answer_address != NULL ? answer_address : "");
   answer->port = answer_port;
 
   server = g_new0 (LatchDiscoveryServer, 1);
-  server->fd = latch_steal_fd (&fd);
-  server->label = g_steal_pointer (&label);
+  server->fd = fd;
+  server->label = g_strdup (label);
   server->answer = g_string_new (NULL);
   latch_msg_encode (answer, server->answer);
   server->tokens = ANSWER_BURST;
@@ -433,6 +448,20 @@ latch_discovery_server_new (const LatchDiscoveryGroup *group,
   latch_log_info ("discovery on %s: answering with address \"%s\" port %d",
                   server->label, answer->address, answer_port);
   return server;
+}
+
+/* handle_datagram() from outside: the fuzz target's way in, with a
+ * source address of its choosing. */
+void
+latch_discovery_server_handle_datagram (LatchDiscoveryServer *server,
+                                        const char *buf, gsize len,
+                                        const struct sockaddr_storage *src,
+                                        socklen_t srclen)
+{
+  g_return_if_fail (server != NULL && (buf != NULL || len == 0));
+  g_return_if_fail (src != NULL && srclen <= sizeof *src);
+
+  handle_datagram (server, buf, len, src, srclen);
 }
 
 void

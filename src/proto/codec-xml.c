@@ -26,6 +26,7 @@
 
 static const int parse_options = XML_PARSE_NONET | XML_PARSE_NOERROR
                                  | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA
+                                 | XML_PARSE_IGNORE_ENC /* UTF-8 only: checked first */
 #if LIBXML_VERSION >= 21300
                                  | XML_PARSE_NO_XXE
 #endif
@@ -266,11 +267,26 @@ encoding_is_utf8 (const char *buf, gsize len, GError **error)
                    "message is not UTF-8");
       return FALSE;
     }
+  /* Every message starts with '<' as ASCII writes it: libxml2 would
+   * otherwise guess an encoding from the first bytes (EBCDIC from
+   * 4C 6F A7 94) and decode the message in it. */
+  if (len == 0 || buf[0] != '<')
+    {
+      g_set_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_MALFORMED,
+                   "message does not start with '<'");
+      return FALSE;
+    }
   if (len < 5 || memcmp (buf, "<?xml", 5) != 0)
     return TRUE;
   decl_end = memmem (buf, len, "?>", 2);
   if (decl_end == NULL)
-    return TRUE; /* malformed: libxml2 says so */
+    {
+      /* libxml2 would act on the encoding it names before finding the
+       * declaration malformed (and print iconv's complaint). */
+      g_set_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_MALFORMED,
+                   "message has an unterminated xml declaration");
+      return FALSE;
+    }
   enc = memmem (buf, (gsize)(decl_end - buf), "encoding", 8);
   if (enc == NULL)
     return TRUE;

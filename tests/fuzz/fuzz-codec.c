@@ -5,7 +5,11 @@
  *    an equal message;
  *  - whatever the libxml2 decoder accepts re-encodes to bytes that both
  *    decoders accept, giving the same message again;
- *  - a failure sets an error and leaves no message. */
+ *  - a failure sets an error and leaves no message;
+ *  - what the libxml2 decoder accepts is UTF-8 (the only encoding of the
+ *    protocol: libxml2 must never decode another one);
+ *  - libxml2 writes nothing through its generic error handler, which
+ *    would be the daemon's stderr. */
 #include "config.h"
 
 #include "proto/msg.h"
@@ -13,6 +17,7 @@
 
 #include "common/error.h"
 
+#include <libxml/xmlerror.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -23,6 +28,14 @@ require (gboolean condition)
 {
   if (!condition)
     abort ();
+}
+
+/* libxml2's generic error handler: what reaches it would otherwise be
+ * written to the daemon's stderr. */
+static void
+generic_error_cb (void *ctx, const char *msg, ...)
+{
+  abort ();
 }
 
 static LatchMsg *
@@ -44,8 +57,14 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   const char *buf = (const char *) data;
-  g_autoptr (LatchMsg) xml = decode (FALSE, buf, size);
-  g_autoptr (LatchMsg) lite = decode (TRUE, buf, size);
+  g_autoptr (LatchMsg) xml = NULL;
+  g_autoptr (LatchMsg) lite = NULL;
+
+  xmlSetGenericErrorFunc (NULL, generic_error_cb);
+  xml = decode (FALSE, buf, size);
+  lite = decode (TRUE, buf, size);
+  if (xml != NULL)
+    require (g_utf8_validate (buf, (gssize) size, NULL));
 
   if (lite != NULL)
     {

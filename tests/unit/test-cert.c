@@ -9,6 +9,7 @@
 #include "cert/x509-show.h"
 
 #include "common/error.h"
+#include "scratch.h"
 
 #include <glib/gstdio.h>
 
@@ -108,25 +109,6 @@ has_line (const char *text, const char *line)
     if (strcmp (lines[i], line) == 0)
       return TRUE;
   return FALSE;
-}
-
-/* Removes dir and what it holds (two levels: enough here). */
-static void
-remove_tree (const char *dir)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (dir, name, NULL);
-
-      if (g_file_test (path, G_FILE_TEST_IS_DIR))
-        remove_tree (path);
-      else
-        g_unlink (path);
-    }
-  g_rmdir (dir);
 }
 
 /* ---- facts ------------------------------------------------------------ */
@@ -425,7 +407,7 @@ test_id_file (void)
   none = latch_cert_read_id_file (bad, &error);
   g_assert_null (none);
   g_assert_error (error, LATCH_ERROR, LATCH_ERROR_FAILED);
-  remove_tree (dir);
+  latch_test_rm_rf (dir);
 }
 
 /* CRL numbers are DER INTEGERs: 127 -> 128 needs a leading zero byte. */
@@ -488,7 +470,7 @@ test_crl_number (void)
   g_assert_false (latch_cert_crl (ca_dir, 7, NULL, &error));
   g_assert_error (error, LATCH_ERROR, LATCH_ERROR_FAILED);
   g_assert_nonnull (strstr (error->message, "not a number"));
-  remove_tree (dir);
+  latch_test_rm_rf (dir);
 }
 
 /* The identity rule, one copy for the TLS code, latch-cert and the debug

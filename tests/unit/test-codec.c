@@ -923,6 +923,19 @@ test_decode_xml_refused (void)
     "",
     " ",
     "\xef\xbb\xbf",
+    /* Whitespace first (the daemon's messages start with '<'). */
+    " " XML_DECL "<msg level=\"3\" verb=\"3\" step=\"8\"></msg>",
+    /* An unterminated declaration naming another encoding: libxml2
+     * switched to it (through iconv, which complained on stderr). */
+    "<?xml encoding=\"UTF7\"+1<msg level=\"3\" verb=\"3\" step=\"8\"></msg>",
+    /* A ping in EBCDIC (IBM037), declared so: libxml2 guessed the
+     * encoding from the first bytes (4C 6F A7 94, "<?xm") and decoded it
+     * (tests/fuzz/fuzz-codec.repro/ebcdic-message). */
+    "\x4c\x6f\xa7\x94\x93\x40\xa5\x85\x99\xa2\x89\x96\x95\x7e\x7f\xf1\x4b\xf0"
+    "\x7f\x40\x85\x95\x83\x96\x84\x89\x95\x87\x7e\x7f\xc9\xc2\xd4\xf0\xf3\xf7"
+    "\x7f\x6f\x6e\x4c\x94\xa2\x87\x40\x93\x85\xa5\x85\x93\x7e\x7f\xf3\x7f\x40"
+    "\xa5\x85\x99\x82\x7e\x7f\xf3\x7f\x40\xa2\xa3\x85\x97\x7e\x7f\xf8\x7f\x6e"
+    "\x4c\x61\x94\xa2\x87\x6e",
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (texts); i++)

@@ -50,6 +50,7 @@
 #include "common/log.h"
 #include "proto/msg.h"
 #include "tls/tls.h"
+#include "scratch.h"
 
 #include <gnutls/gnutls.h>
 
@@ -1648,57 +1649,6 @@ test_tls_close_in_secured (Fixture *f, gconstpointer data G_GNUC_UNUSED)
 
 /* ---- main ------------------------------------------------------------------------- */
 
-static char *
-make_certs (void)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *dir = NULL;
-  g_autofree char *script = NULL;
-  g_autofree char *err_text = NULL;
-  g_autofree char *certtool = g_find_program_in_path ("certtool");
-  int status = 0;
-
-  if (certtool == NULL)
-    return NULL;
-  script = g_build_filename (g_test_get_dir (G_TEST_DIST), "..", "tls-certs.sh", NULL);
-  if (!g_file_test (script, G_FILE_TEST_IS_REGULAR))
-    {
-      g_printerr ("# %s not found (set G_TEST_SRCDIR=SRCDIR/tests/unit): TLS tests "
-                  "skipped\n", script);
-      return NULL;
-    }
-  dir = g_dir_make_tmp ("test-conn-certs-XXXXXX", &error);
-  g_assert_no_error (error);
-  {
-    const char *argv[] = { "/bin/bash", script, dir, MID, NULL };
-
-    g_spawn_sync (NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
-                  &err_text, &status, &error);
-  }
-  g_assert_no_error (error);
-  if (!g_spawn_check_wait_status (status, NULL))
-    g_error ("%s failed: %s", script, err_text);
-  return g_steal_pointer (&dir);
-}
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        rm_rf (child);
-      else
-        g_assert_cmpint (g_remove (child), ==, 0);
-    }
-  g_assert_cmpint (g_rmdir (path), ==, 0);
-}
-
 static void
 load_server_creds (void)
 {
@@ -1754,7 +1704,7 @@ main (int argc, char **argv)
   latch_log_set_debug (TRUE);
   tls = latch_tls_module ();
   g_assert_cmpint (tls->abi, ==, LATCH_TLS_MODULE_ABI);
-  certs_dir = make_certs ();
+  certs_dir = latch_test_make_certs ("test-conn", MID);
   if (certs_dir != NULL)
     load_server_creds ();
   cases = g_ptr_array_new_with_free_func (g_free);
@@ -1812,7 +1762,7 @@ main (int argc, char **argv)
   g_ptr_array_unref (cases);
   g_clear_pointer (&server_creds, tls->creds_free);
   if (certs_dir != NULL)
-    rm_rf (certs_dir);
+    g_assert_true (latch_test_rm_rf (certs_dir));
   g_free (certs_dir);
   return ret;
 }
