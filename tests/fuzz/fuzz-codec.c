@@ -16,19 +16,13 @@
 #include "proto/msg-private.h"
 
 #include "common/error.h"
+#include "fuzz.h"
 
 #include <libxml/xmlerror.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-static void
-require (gboolean condition)
-{
-  if (!condition)
-    abort ();
-}
 
 /* libxml2's generic error handler: what reaches it would otherwise be
  * written to the daemon's stderr. */

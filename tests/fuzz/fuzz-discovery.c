@@ -32,6 +32,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "proto/msg.h"
+#include "fuzz.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,13 +60,6 @@ static const char *const answer_addresses[] = {
   "192.0.2.7", "2001:db8::28", "\"<&>'",
 };
 
-static void
-require (gboolean condition)
-{
-  if (!condition)
-    abort ();
-}
-
 /* Once per process: the log goes nowhere (it would swamp libFuzzer's
  * output), and GLib's criticals and warnings are crashes. */
 static void
@@ -79,8 +73,7 @@ init_once (void)
   if (!latch_log_init ("fuzz-discovery", LATCH_LOG_TO_FILE, "/dev/null", TRUE,
                        FALSE, NULL))
     abort ();
-  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL
-                          | G_LOG_LEVEL_WARNING);
+  fuzz_make_warnings_fatal ();
 }
 
 /* Would the server answer buf (the harness decodes it itself)? */

@@ -40,6 +40,7 @@
 
 #include "common/error.h"
 #include "proto/msg.h"
+#include "fuzz.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -75,13 +76,6 @@ typedef struct
 /* Idle lifespans (ms) a request may ask for. */
 static const int lifespans[] = { 0, 0, 1, 50, 1000, 60000, 3600000, G_MAXINT };
 
-static void
-require (gboolean condition)
-{
-  if (!condition)
-    abort ();
-}
-
 /* Once per process: a fixed zone, and GLib's criticals are crashes (a
  * g_return_if_fail() tripped by input is a bug too). */
 static void
@@ -94,8 +88,7 @@ init_once (void)
   done = TRUE;
   g_setenv ("TZ", "UTC", TRUE);
   tzset ();
-  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL
-                          | G_LOG_LEVEL_WARNING);
+  fuzz_make_warnings_fatal ();
 }
 
 /* classify(), check() and get_number() agree about name (len bytes). */

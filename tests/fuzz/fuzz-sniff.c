@@ -40,6 +40,7 @@
 #include "proto/msg.h"
 #include "tls/tls.h"
 #include "../unit/scratch.h"
+#include "fuzz.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -90,13 +91,6 @@ typedef struct
 
 static const LatchTlsModule *tls;
 static LatchTlsCreds *creds; /* NULL: TLS inputs run clear */
-
-static void
-require (gboolean condition)
-{
-  if (!condition)
-    abort ();
-}
 
 /* A CA and a node certificate (ECDSA: quick to make) in a scratch
  * directory, loaded as channel-level server credentials, then the
@@ -159,8 +153,7 @@ init_once (void)
   if (!latch_log_init ("fuzz-sniff", LATCH_LOG_TO_FILE, "/dev/null", TRUE,
                        FALSE, NULL))
     abort ();
-  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL
-                          | G_LOG_LEVEL_WARNING);
+  fuzz_make_warnings_fatal ();
   tls = latch_tls_module ();
   creds = make_creds (&error);
   if (creds == NULL)
