@@ -2,7 +2,7 @@
  *
  * latch-debug is run by `latch --debug-feature=NAME ...` with the same
  * arguments.  Each feature reads the effective configuration exactly as
- * the latch command and the daemon do (cli/settings.h), uses the real TLS
+ * the latch command and the daemon do (settings/settings.h), uses the real TLS
  * code (tls/tls.h, the module table latchd uses) and prints, step by step,
  * what it found.  Exit status, FLoM's convention: 0 success, 1 any
  * failure. */
@@ -11,7 +11,7 @@
 
 #include <glib.h>
 
-#include "cli/settings.h"
+#include "settings/settings.h"
 
 G_BEGIN_DECLS
 

@@ -6,7 +6,7 @@
 
 #include "debug-tools.h"
 
-#include "cli/settings.h"
+#include "settings/settings.h"
 #include "common/log.h"
 
 #include <stdio.h>

@@ -10,7 +10,7 @@
 
 #include "latch.h"
 
-#include "cli/settings.h"
+#include "settings/settings.h"
 #include "cli/exec.h"
 #include "client/autostart.h"
 #include "common/companion.h"

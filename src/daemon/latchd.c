@@ -9,7 +9,7 @@
  * setting on the command line, so both see the same. */
 #include "config.h"
 
-#include "cli/settings.h"
+#include "settings/settings.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "daemon/daemon.h"

@@ -3,8 +3,8 @@
 
 #include "config.h"
 
-#include "cli/settings.h"
-#include "cli/settings-table.h"
+#include "settings/settings.h"
+#include "settings/settings-table.h"
 
 #include "common/autocleanup.h"
 #include "common/error.h"

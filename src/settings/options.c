@@ -8,8 +8,8 @@
 
 #include "config.h"
 
-#include "cli/settings.h"
-#include "cli/settings-table.h"
+#include "settings/settings.h"
+#include "settings/settings-table.h"
 
 #include "common/error.h"
 

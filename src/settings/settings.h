@@ -15,8 +15,8 @@
  *   /etc/latch.conf:12: [Resource] Timeout: 'abc' is not an integer (milliseconds)
  * A missing system or user file is skipped; a missing -c file is an error.
  */
-#ifndef LATCH_CLI_SETTINGS_H
-#define LATCH_CLI_SETTINGS_H
+#ifndef LATCH_SETTINGS_SETTINGS_H
+#define LATCH_SETTINGS_SETTINGS_H
 
 #include <glib.h>
 

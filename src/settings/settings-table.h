@@ -1,4 +1,4 @@
-/* settings-table.h: the table of settings behind cli/settings.h (private).
+/* settings-table.h: the table of settings behind settings/settings.h (private).
  *
  * Each row describes one setting once: its options, its key in the
  * configuration files, its kind (which selects the value grammar), where
@@ -12,12 +12,12 @@
  * silently ignored.  Implementing one means filling in its row (and adding
  * the LatchConfig field).
  */
-#ifndef LATCH_CLI_SETTINGS_TABLE_H
-#define LATCH_CLI_SETTINGS_TABLE_H
+#ifndef LATCH_SETTINGS_SETTINGS_TABLE_H
+#define LATCH_SETTINGS_SETTINGS_TABLE_H
 
 #include <glib.h>
 
-#include "cli/settings.h"
+#include "settings/settings.h"
 
 G_BEGIN_DECLS
 
