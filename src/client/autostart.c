@@ -26,6 +26,25 @@
 static const LatchCompanion daemon_program = { "LATCH_DAEMON", "latchd",
                                                 LATCH_DAEMON_PATH };
 
+/* Does argv already hold the option that arg ("--name" or "--name=value")
+ * gives? */
+static gboolean
+has_option (const GPtrArray *argv, const char *arg)
+{
+  const char *eq = strchr (arg, '=');
+  gsize name_len = eq != NULL ? (gsize)(eq - arg) : strlen (arg);
+
+  for (guint i = 1; i < argv->len; i++)
+    {
+      const char *given = g_ptr_array_index (argv, i);
+
+      if (strncmp (given, arg, name_len) == 0
+          && (given[name_len] == '=' || given[name_len] == '\0'))
+        return TRUE;
+    }
+  return FALSE;
+}
+
 static GPtrArray *
 build_argv (const char *path, const LatchSpawnArgs *args)
 {
@@ -89,8 +108,11 @@ build_argv (const char *path, const LatchSpawnArgs *args)
                                             args->tls.allowed_peers));
   if (!args->tls.require_client_cert)
     g_ptr_array_add (argv, g_strdup ("--tls-require-client-cert=no"));
+  /* The extra arguments come from the same settings: an option already
+   * given above (TLS paths made absolute there) is not repeated. */
   for (char **extra = args->extra_args; extra != NULL && *extra != NULL; extra++)
-    g_ptr_array_add (argv, g_strdup (*extra));
+    if (!has_option (argv, *extra))
+      g_ptr_array_add (argv, g_strdup (*extra));
   g_ptr_array_add (argv, NULL);
   return argv;
 }

@@ -43,6 +43,12 @@ check "...r1 was released by the unlock after the refusal" "$LATCH" -s "$S1" -r 
 # --- resources per daemon (idle ones kept by -i count).
 S2="$T/s2"
 start_daemon "$S2" --max-resources=3 -i 60000 -r res1
+# The daemon's command line names each setting once.
+args=$(tr '\0' '\n' < "/proc/$(cat "$S2.sockpid")/cmdline" 2> /dev/null)
+[ "$(printf '%s\n' "$args" | grep -c '^--max-resources=3$')" = 1 ] &&
+  [ "$(printf '%s\n' "$args" | grep -c '^--socket-name=')" = 1 ] &&
+  [ "$(printf '%s\n' "$args" | grep -c '^--daemon-lifespan=')" = 1 ]
+verdict "the daemon latch starts gets --max-resources, and each option once"
 "$LATCH" -s "$S2" -i 60000 -r res2 -- true
 "$LATCH" -s "$S2" -i 60000 -r res3 -- true
 check "MaxResources: creating one more exits 99 with one line naming the limit" \
