@@ -19,6 +19,19 @@ gboolean latch_test_rm_rf (const char *path);
  * aborts the test. */
 char *latch_test_make_certs (const char *prefix, const char *machine_id);
 
+/* In a GTest function: skip it when dir (from latch_test_make_certs) is
+ * NULL. */
+#define LATCH_TEST_REQUIRE_CERTS(dir)                                            \
+  G_STMT_START                                                                   \
+  {                                                                              \
+    if ((dir) == NULL)                                                           \
+      {                                                                          \
+        g_test_skip ("no test certificates (certtool or tls-certs.sh missing)"); \
+        return;                                                                  \
+      }                                                                          \
+  }                                                                              \
+  G_STMT_END
+
 G_END_DECLS
 
 #endif

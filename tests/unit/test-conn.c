@@ -690,16 +690,7 @@ link_start_tls (Link *l)
   g_assert_null (latch_conn_get_tls (l->conn));
 }
 
-#define REQUIRE_CERTS()                                                        \
-  G_STMT_START                                                                 \
-  {                                                                            \
-    if (certs_dir == NULL)                                                     \
-      {                                                                        \
-        g_test_skip ("no test certificates (certtool or tls-certs.sh missing)"); \
-        return;                                                                \
-      }                                                                        \
-  }                                                                            \
-  G_STMT_END
+#define REQUIRE_CERTS() LATCH_TEST_REQUIRE_CERTS (certs_dir)
 
 static void
 assert_message (Link *l, guint i, const void *data, gsize len)

@@ -91,16 +91,7 @@ fixture_tear_down (Fixture *f, gconstpointer data G_GNUC_UNUSED)
   g_ptr_array_unref (f->garbage);
 }
 
-#define REQUIRE_CERTS()                                                        \
-  do                                                                           \
-    {                                                                          \
-      if (certs_dir == NULL)                                                   \
-        {                                                                      \
-          g_test_skip ("no test certificates (certtool or tls-certs.sh missing)");            \
-          return;                                                              \
-        }                                                                      \
-    }                                                                          \
-  while (0)
+#define REQUIRE_CERTS() LATCH_TEST_REQUIRE_CERTS (certs_dir)
 
 /* certs_dir/NAME.EXT, freed with the fixture. */
 static const char *
