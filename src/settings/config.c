@@ -38,8 +38,8 @@
 
 #define SUN_PATH_SIZE G_SIZEOF_MEMBER (struct sockaddr_un, sun_path)
 
-/* FLoM's TCP and UDP port. */
-#define DEFAULT_PORT "28015"
+/* FLoM's TCP and UDP port (latch.h's constant, as the table's text). */
+#define DEFAULT_PORT G_STRINGIFY (LATCH_DEFAULT_PORT)
 
 /* Linux's limits for TCP_KEEPIDLE, TCP_KEEPINTVL (MAX_TCP_KEEPIDLE,
  * MAX_TCP_KEEPINTVL) and TCP_KEEPCNT (MAX_TCP_KEEPCNT): setsockopt()
@@ -869,8 +869,8 @@ latch_config_free (LatchConfig *config)
   g_free (config);
 }
 
-static LatchConfig *
-config_copy (const LatchConfig *config)
+LatchConfig *
+latch_config_copy (const LatchConfig *config)
 {
   LatchConfig *copy = g_memdup2 (config, sizeof *config);
   gsize i;
@@ -1500,7 +1500,7 @@ latch_config_load_files (LatchConfig *config, const char *sys_path,
     }
 
   /* All or nothing: work on a copy. */
-  scratch = config_copy (config);
+  scratch = latch_config_copy (config);
   if (!latch_config_load_file (scratch, sys_path, FALSE, error)
       || (user_path != NULL
           && !latch_config_load_file (scratch, user_path, FALSE, error)))
@@ -1510,6 +1510,24 @@ latch_config_load_files (LatchConfig *config, const char *sys_path,
     return FALSE;
   config_swap (config, scratch);
   return TRUE;
+}
+
+LatchTlsSettings
+latch_config_tls_settings (const LatchConfig *config)
+{
+  LatchTlsSettings s = {
+    .level = latch_config_security_level (config),
+    .certificate = config->tls_certificate,
+    .private_key = config->tls_private_key,
+    .ca_certificate = config->tls_ca_certificate,
+    .crl = config->tls_crl,
+    .priority = config->tls_priority,
+    .check_peer_id = config->tls_check_peer_id,
+    .allowed_peers = config->tls_allowed_peers,
+    .require_client_cert = config->tls_require_client_cert,
+  };
+
+  return s;
 }
 
 LatchSecurityLevel

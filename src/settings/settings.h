@@ -2,7 +2,11 @@
  *
  * One table describes every setting once: short and long option, config
  * group and key, type, default, help text.  Command-line parsing, config
- * files and the verbose dump (-V) are all driven by it.
+ * files, the verbose dump (-V) and the command line a starter gives latchd
+ * are all driven by it.  One struct, LatchConfig, holds the values: the
+ * latch command, latchd, the debug tools and every liblatch handle keep
+ * their settings in one (a handle's setters write into its own), so that
+ * a setting and its default are written once, in the table.
  *
  * Precedence: built-in defaults < system file (SYSCONFDIR/latch.conf) <
  * user file ($HOME/.latch) < -c FILE < command line.  A command-line value
@@ -21,6 +25,7 @@
 #include <glib.h>
 
 #include "latch.h"
+#include "tls/tls.h" /* LatchTlsSettings: the struct only (no GnuTLS) */
 
 G_BEGIN_DECLS
 
@@ -87,6 +92,7 @@ typedef struct
 LatchSecurityLevel latch_config_security_level (const LatchConfig *config);
 
 LatchConfig *latch_config_new (void); /* built-in defaults */
+LatchConfig *latch_config_copy (const LatchConfig *config); /* deep */
 void latch_config_free (LatchConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LatchConfig, latch_config_free)
 
@@ -103,8 +109,14 @@ gboolean latch_config_load_files (LatchConfig *config, const char *sys_path,
 
 /* The daemon settings (rows latchd takes) whose value differs from the
  * default, as "--long-option=value" arguments for latchd, NULL-terminated
- * (transfer full; never NULL): how a starter hands a daemon its settings. */
+ * (transfer full; never NULL): how a starter hands a daemon its settings.
+ * Generated from the table: a new daemon row reaches latchd with no more
+ * code.  latchd's option parser reads them back to the same values. */
 char **latch_config_daemon_args (const LatchConfig *config);
+
+/* The [TLS] group as the tls layer takes it (strings transfer none: they
+ * point into config, which must outlive the result). */
+LatchTlsSettings latch_config_tls_settings (const LatchConfig *config);
 
 /* Appends FLoM's verbose dump, one line per setting:
  *   [Group]/Key='string'   or   [Group]/Key=int  */
