@@ -12,7 +12,7 @@
 
 #include "settings/settings.h"
 #include "cli/exec.h"
-#include "client/autostart.h"
+#include "client/client.h"
 #include "common/companion.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -107,76 +107,15 @@ say_waiting (LatchHandle *h, int rc, void *user_data G_GNUC_UNUSED)
              latch_get_resource_name (h));
 }
 
-/* Builds a handle from the effective configuration through the public
- * setters: the command is a thin layer over liblatch. */
+/* A handle with the effective configuration: every setting, daemon
+ * settings included, in one call (the command is a thin layer over
+ * liblatch). */
 static LatchHandle *
 handle_from_config (const LatchConfig *config)
 {
   LatchHandle *h = latch_handle_new ();
-  int rc = LATCH_RC_OK;
 
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_resource_name (h, config->resource_name);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_resource_timeout (h, config->resource_timeout);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_resource_quantity (h, config->resource_quantity);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_resource_create (h, config->resource_create);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_resource_idle_lifespan (h, config->resource_idle_lifespan);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_lock_mode (h, config->lock_mode);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_socket_name (h, config->socket_name);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_daemon_lifespan (h, config->daemon_lifespan);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_daemon_trace_file (h, config->daemon_trace_file);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_idle_lifespan_min (h, config->idle_lifespan_min);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_append_trace_file (h, config->append_trace_file);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_verbose (h, config->verbose);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_unicast_address (h, config->unicast_address);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_unicast_port (h, config->unicast_port);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_multicast_address (h, config->multicast_address);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_multicast_port (h, config->multicast_port);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_network_interface (h, config->network_interface);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_discovery_attempts (h, config->discovery_attempts);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_discovery_timeout (h, config->discovery_timeout);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_discovery_ttl (h, config->discovery_ttl);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_tcp_keepalive (h, config->tcp_keepalive_time, config->tcp_keepalive_intvl,
-                                  config->tcp_keepalive_probes);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_tls_certificate (h, config->tls_certificate);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_tls_private_key (h, config->tls_private_key);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_tls_ca_certificate (h, config->tls_ca_certificate);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_tls_crl (h, config->tls_crl);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_tls_priority (h, config->tls_priority);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_tls_check_peer_id (h, config->tls_check_peer_id);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_tls_allowed_peers (h, config->tls_allowed_peers);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_tls_require_client_cert (h, config->tls_require_client_cert);
-  if (rc == LATCH_RC_OK)
-    rc = latch_set_security_level (h, latch_config_security_level (config));
-  if (rc != LATCH_RC_OK)
+  if (latch_client_set_config (h, config) != LATCH_RC_OK)
     {
       fprintf (stderr, "latch: %s\n", latch_get_error (h));
       latch_handle_free (h);
@@ -184,13 +123,6 @@ handle_from_config (const LatchConfig *config)
     }
   if (config->verbose)
     latch_set_wait_callback (h, say_waiting, NULL);
-  /* Every daemon setting reaches a daemon this command starts, also
-   * those liblatch has no setter for (the limits). */
-  {
-    g_auto (GStrv) daemon_args = latch_config_daemon_args (config);
-
-    latch_client_set_daemon_args (h, daemon_args);
-  }
   return h;
 }
 

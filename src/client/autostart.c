@@ -26,93 +26,20 @@
 static const LatchCompanion daemon_program = { "LATCH_DAEMON", "latchd",
                                                 LATCH_DAEMON_PATH };
 
-/* Does argv already hold the option that arg ("--name" or "--name=value")
- * gives? */
-static gboolean
-has_option (const GPtrArray *argv, const char *arg)
-{
-  const char *eq = strchr (arg, '=');
-  gsize name_len = eq != NULL ? (gsize)(eq - arg) : strlen (arg);
-
-  for (guint i = 1; i < argv->len; i++)
-    {
-      const char *given = g_ptr_array_index (argv, i);
-
-      if (strncmp (given, arg, name_len) == 0
-          && (given[name_len] == '=' || given[name_len] == '\0'))
-        return TRUE;
-    }
-  return FALSE;
-}
-
+/* The daemon's command line, generated from the settings table: a new
+ * daemon setting needs no code here.  Settings at their default are left
+ * out: the daemon's defaults are the same table's.  The daemon takes its
+ * starter's TLS settings too (FLoM: the same), paths absolute. */
 static GPtrArray *
-build_argv (const char *path, const LatchSpawnArgs *args)
+build_argv (const char *path, const LatchConfig *config)
 {
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+  g_auto (GStrv) settings = latch_config_daemon_args (config);
 
   g_ptr_array_add (argv, g_strdup (path));
   g_ptr_array_add (argv, g_strdup_printf ("--ready-fd=%d", READY_FD));
-  g_ptr_array_add (argv, g_strdup_printf ("--daemon-lifespan=%d", args->lifespan));
-  g_ptr_array_add (argv, g_strdup_printf ("--idle-lifespan-min=%d", args->idle_lifespan_min));
-  if (args->socket_name != NULL)
-    g_ptr_array_add (argv, g_strdup_printf ("--socket-name=%s", args->socket_name));
-  if (args->trace_file != NULL)
-    g_ptr_array_add (argv, g_strdup_printf ("--daemon-trace-file=%s", args->trace_file));
-  if (args->append_trace_file)
-    g_ptr_array_add (argv, g_strdup ("--append-trace-file=yes"));
-  if (args->verbose)
-    g_ptr_array_add (argv, g_strdup ("--verbose"));
-  if (args->unicast_address != NULL)
-    {
-      g_ptr_array_add (argv, g_strdup_printf ("--unicast-address=%s", args->unicast_address));
-      g_ptr_array_add (argv, g_strdup_printf ("--unicast-port=%d", args->unicast_port));
-    }
-  if (args->multicast_address != NULL)
-    {
-      g_ptr_array_add (argv, g_strdup_printf ("--multicast-address=%s",
-                                              args->multicast_address));
-      g_ptr_array_add (argv, g_strdup_printf ("--multicast-port=%d", args->multicast_port));
-      g_ptr_array_add (argv, g_strdup_printf ("--discovery-ttl=%d", args->discovery_ttl));
-    }
-  if (args->network_interface != NULL)
-    g_ptr_array_add (argv, g_strdup_printf ("--network-interface=%s",
-                                            args->network_interface));
-  if (args->unicast_address != NULL || args->multicast_address != NULL)
-    {
-      g_ptr_array_add (argv, g_strdup_printf ("--tcp-keepalive-time=%d",
-                                              args->keepalive.time_s));
-      g_ptr_array_add (argv, g_strdup_printf ("--tcp-keepalive-intvl=%d",
-                                              args->keepalive.intvl_s));
-      g_ptr_array_add (argv, g_strdup_printf ("--tcp-keepalive-probes=%d",
-                                              args->keepalive.probes));
-    }
-  /* The daemon takes its starter's TLS settings (FLoM: the same). */
-  if (args->tls.level != LATCH_SECURITY_DEFAULT)
-    g_ptr_array_add (argv, g_strdup_printf ("--security-level=%s",
-                                            latch_security_level_name (args->tls.level)));
-  if (args->tls.certificate != NULL)
-    g_ptr_array_add (argv, g_strdup_printf ("--tls-certificate=%s", args->tls.certificate));
-  if (args->tls.private_key != NULL)
-    g_ptr_array_add (argv, g_strdup_printf ("--tls-private-key=%s", args->tls.private_key));
-  if (args->tls.ca_certificate != NULL)
-    g_ptr_array_add (argv, g_strdup_printf ("--tls-ca-certificate=%s",
-                                            args->tls.ca_certificate));
-  if (args->tls.crl != NULL)
-    g_ptr_array_add (argv, g_strdup_printf ("--tls-crl=%s", args->tls.crl));
-  if (args->tls.priority != NULL)
-    g_ptr_array_add (argv, g_strdup_printf ("--tls-priority=%s", args->tls.priority));
-  if (args->tls.check_peer_id)
-    g_ptr_array_add (argv, g_strdup ("--tls-check-peer-id=yes"));
-  if (args->tls.allowed_peers != NULL)
-    g_ptr_array_add (argv, g_strdup_printf ("--tls-allowed-peers=%s",
-                                            args->tls.allowed_peers));
-  if (!args->tls.require_client_cert)
-    g_ptr_array_add (argv, g_strdup ("--tls-require-client-cert=no"));
-  /* The extra arguments come from the same settings: an option already
-   * given above (TLS paths made absolute there) is not repeated. */
-  for (char **extra = args->extra_args; extra != NULL && *extra != NULL; extra++)
-    if (!has_option (argv, *extra))
-      g_ptr_array_add (argv, g_strdup (*extra));
+  for (char **arg = settings; *arg != NULL; arg++)
+    g_ptr_array_add (argv, g_steal_pointer (arg));
   g_ptr_array_add (argv, NULL);
   return argv;
 }
@@ -186,7 +113,7 @@ read_report (int fd)
 }
 
 LatchSpawnResult
-latch_autostart_spawn (const LatchSpawnArgs *args, GError **error)
+latch_autostart_spawn (const LatchConfig *config, GError **error)
 {
   LatchCompanionSource source;
   g_autofree char *path = latch_companion_path (&daemon_program, &source);
@@ -206,7 +133,7 @@ latch_autostart_spawn (const LatchSpawnArgs *args, GError **error)
                    "cannot start the daemon: %s: %s (%s)", path, g_strerror (saved), fix);
       return LATCH_SPAWN_FAILED;
     }
-  argv = build_argv (path, args);
+  argv = build_argv (path, config);
   exec_failed = g_strdup_printf ("error: cannot execute %s: ", path);
   if (pipe2 (pipefd, O_CLOEXEC) != 0)
     {

@@ -9,35 +9,9 @@
 
 #include <glib.h>
 
-#include "latch.h"
-#include "net/tcp.h"
-#include "tls/tls.h"
+#include "settings/settings.h"
 
 G_BEGIN_DECLS
-
-typedef struct
-{
-  const char *socket_name;       /* -s, or NULL for the private default */
-  int lifespan;                  /* -d */
-  int idle_lifespan_min;         /* --idle-lifespan-min */
-  const char *trace_file;        /* -t, or NULL */
-  gboolean append_trace_file;
-  gboolean verbose;
-  const char *unicast_address;   /* -a, or NULL */
-  int unicast_port;
-  const char *multicast_address; /* -A, or NULL */
-  int multicast_port;
-  const char *network_interface; /* -n, or NULL */
-  int discovery_ttl;
-  LatchKeepalive keepalive;
-  LatchTlsSettings tls;          /* passed on as they are (transfer none) */
-  char **extra_args;             /* appended as they are; may be NULL (transfer none) */
-} LatchSpawnArgs;
-
-/* Internal to latch (not exported by liblatch): arguments a daemon that
- * h starts gets after those its settings make (latch passes every daemon
- * setting it has that differs from the default).  args is copied. */
-void latch_client_set_daemon_args (LatchHandle *h, char *const *args);
 
 typedef enum
 {
@@ -47,7 +21,10 @@ typedef enum
   LATCH_SPAWN_FAILED,  /* error says why */
 } LatchSpawnResult;
 
-LatchSpawnResult latch_autostart_spawn (const LatchSpawnArgs *args, GError **error);
+/* The daemon's command line is --ready-fd and the daemon settings of
+ * config that differ from their defaults (latch_config_daemon_args ()):
+ * the daemon reads them back into the same settings. */
+LatchSpawnResult latch_autostart_spawn (const LatchConfig *config, GError **error);
 
 G_END_DECLS
 

@@ -8,6 +8,7 @@
 #include "latch.h"
 
 #include "client/autostart.h"
+#include "client/client.h"
 #include "client/tls-loader.h"
 #include "common/autocleanup.h"
 #include "common/error.h"
@@ -18,6 +19,7 @@
 #include "net/tcp.h"
 #include "proto/framer.h"
 #include "proto/msg.h"
+#include "settings/settings.h"
 #include "sys/machine-id.h"
 #include "tls/tls.h"
 
@@ -53,43 +55,14 @@
 
 struct LatchHandle
 {
-  /* options */
-  char *resource_name;
-  int resource_timeout;
-  int resource_quantity;
-  LatchRsrcType resource_type;
-  int resource_create;
-  int resource_idle_lifespan;
-  LatchLockMode lock_mode;
-  char *socket_name;
-  int daemon_lifespan;
-  int idle_lifespan_min;
-  char *daemon_trace_file;
-  char **daemon_args;     /* latch_client_set_daemon_args() */
+  /* The settings: the same struct the latch command, latchd and the
+   * configuration files fill in (settings/settings.h); the setters
+   * write into it.  TLS paths are absolute. */
+  LatchConfig *config;
+  LatchRsrcType resource_type;  /* of config->resource_name */
   LatchWaitFunc wait_func;
   void *wait_data;
-  int append_trace_file;
-  int verbose;
-  char *unicast_address;
-  int unicast_port;
-  char *multicast_address;
-  int multicast_port;
-  char *network_interface;
-  int discovery_attempts;
-  int discovery_timeout;
-  int discovery_ttl;
-  LatchKeepalive keepalive;
   gint64 connect_deadline;  /* of the connect_daemon () under way; -1: none */
-  /* TLS settings (paths absolute) */
-  char *tls_certificate;
-  char *tls_private_key;
-  char *tls_ca_certificate;
-  char *tls_crl;
-  char *tls_priority;
-  char *tls_allowed_peers;
-  int tls_check_peer_id;
-  int tls_require_client_cert;
-  LatchSecurityLevel security_level;
 
   /* state */
   LatchSockPath path;
@@ -114,21 +87,10 @@ latch_handle_new (void)
 {
   LatchHandle *h = g_new0 (LatchHandle, 1);
 
-  h->resource_name = g_strdup (LATCH_DEFAULT_RESOURCE_NAME);
-  h->resource_type = LATCH_RSRC_SIMPLE;
-  h->resource_timeout = -1;
-  h->resource_quantity = 1;
-  h->resource_create = 1;
-  h->lock_mode = LATCH_LOCK_MODE_EX;
-  h->daemon_lifespan = LATCH_DEFAULT_DAEMON_LIFESPAN;
-  h->idle_lifespan_min = LATCH_DEFAULT_IDLE_LIFESPAN_MIN;
-  h->unicast_port = LATCH_DEFAULT_PORT;
-  h->multicast_port = LATCH_DEFAULT_PORT;
-  h->discovery_attempts = 2;
-  h->discovery_timeout = 500;
-  h->discovery_ttl = 1;
-  h->keepalive = (LatchKeepalive){ 60, 10, 6 };
-  h->tls_require_client_cert = 1;
+  /* The defaults are the table's (settings/config.c), written once. */
+  h->config = latch_config_new ();
+  h->resource_type = latch_rsrc_name_classify (h->config->resource_name,
+                                               strlen (h->config->resource_name));
   h->fd = -1;
   h->error = g_strdup ("");
   return h;
@@ -155,19 +117,7 @@ latch_handle_free (LatchHandle *h)
     latch_unlock (h, 0);
   disconnect (h);
   latch_sockpath_clear (&h->path);
-  g_free (h->resource_name);
-  g_free (h->socket_name);
-  g_free (h->daemon_trace_file);
-  g_strfreev (h->daemon_args);
-  g_free (h->unicast_address);
-  g_free (h->multicast_address);
-  g_free (h->network_interface);
-  g_free (h->tls_certificate);
-  g_free (h->tls_private_key);
-  g_free (h->tls_ca_certificate);
-  g_free (h->tls_crl);
-  g_free (h->tls_priority);
-  g_free (h->tls_allowed_peers);
+  latch_config_free (h->config);
   if (h->creds != NULL)
     h->tls->creds_free (h->creds);
   g_free (h->element);
@@ -225,8 +175,8 @@ latch_set_resource_name (LatchHandle *h, const char *name)
   if (name == NULL || !latch_rsrc_name_check (name, &type, &error))
     return name == NULL ? fail (h, LATCH_RC_INVALID_RESOURCE_NAME, "resource name is NULL")
                         : fail_gerror (h, LATCH_RC_INVALID_RESOURCE_NAME, error);
-  g_free (h->resource_name);
-  h->resource_name = g_strdup (name);
+  g_free (h->config->resource_name);
+  h->config->resource_name = g_strdup (name);
   h->resource_type = type;
   return succeed (h);
 }
@@ -238,7 +188,7 @@ latch_set_resource_quantity (LatchHandle *h, int quantity)
   if (quantity < 1)
     return fail (h, LATCH_RC_INVALID_OPTION,
                  "resource quantity %d: give 1 or more units", quantity);
-  h->resource_quantity = quantity;
+  h->config->resource_quantity = quantity;
   return succeed (h);
 }
 
@@ -246,7 +196,7 @@ int
 latch_set_resource_timeout (LatchHandle *h, int timeout_ms)
 {
   CHECK_MUTABLE (h);
-  h->resource_timeout = timeout_ms;
+  h->config->resource_timeout = timeout_ms;
   return succeed (h);
 }
 
@@ -254,7 +204,7 @@ int
 latch_set_resource_create (LatchHandle *h, int create)
 {
   CHECK_MUTABLE (h);
-  h->resource_create = create != 0;
+  h->config->resource_create = create != 0;
   return succeed (h);
 }
 
@@ -266,7 +216,7 @@ latch_set_resource_idle_lifespan (LatchHandle *h, int lifespan_ms)
     return fail (h, LATCH_RC_INVALID_OPTION,
                  "resource idle lifespan %d is negative: give milliseconds, 0 or more",
                  lifespan_ms);
-  h->resource_idle_lifespan = lifespan_ms;
+  h->config->resource_idle_lifespan = lifespan_ms;
   return succeed (h);
 }
 
@@ -277,7 +227,7 @@ latch_set_lock_mode (LatchHandle *h, LatchLockMode mode)
   if ((int)mode < LATCH_LOCK_MODE_NL || mode > LATCH_LOCK_MODE_EX)
     return fail (h, LATCH_RC_INVALID_OPTION, "lock mode %d is not one of 0 (NL) to 5 (EX)",
                  (int)mode);
-  h->lock_mode = mode;
+  h->config->lock_mode = mode;
   return succeed (h);
 }
 
@@ -291,8 +241,8 @@ latch_set_socket_name (LatchHandle *h, const char *path)
     return fail (h, LATCH_RC_INVALID_OPTION,
                  "socket name '%s' must be 1 to %zu bytes long", path,
                  sizeof sun.sun_path - 1);
-  g_free (h->socket_name);
-  h->socket_name = g_strdup (path);
+  g_free (h->config->socket_name);
+  h->config->socket_name = g_strdup (path);
   latch_sockpath_clear (&h->path);
   return succeed (h);
 }
@@ -301,7 +251,7 @@ int
 latch_set_daemon_lifespan (LatchHandle *h, int lifespan_ms)
 {
   CHECK_MUTABLE (h);
-  h->daemon_lifespan = lifespan_ms;
+  h->config->daemon_lifespan = lifespan_ms;
   return succeed (h);
 }
 
@@ -313,7 +263,7 @@ latch_set_idle_lifespan_min (LatchHandle *h, int min_ms)
     return fail (h, LATCH_RC_INVALID_OPTION,
                  "minimum idle lifespan %d is negative: give milliseconds, 0 or more",
                  min_ms);
-  h->idle_lifespan_min = min_ms;
+  h->config->idle_lifespan_min = min_ms;
   return succeed (h);
 }
 
@@ -321,8 +271,8 @@ int
 latch_set_daemon_trace_file (LatchHandle *h, const char *path)
 {
   CHECK_MUTABLE (h);
-  g_free (h->daemon_trace_file);
-  h->daemon_trace_file = g_strdup (path);
+  g_free (h->config->daemon_trace_file);
+  h->config->daemon_trace_file = g_strdup (path);
   return succeed (h);
 }
 
@@ -349,31 +299,31 @@ set_tls_path (LatchHandle *h, char **field, const char *path)
 int
 latch_set_tls_certificate (LatchHandle *h, const char *path)
 {
-  return set_tls_path (h, &h->tls_certificate, path);
+  return set_tls_path (h, &h->config->tls_certificate, path);
 }
 
 int
 latch_set_tls_private_key (LatchHandle *h, const char *path)
 {
-  return set_tls_path (h, &h->tls_private_key, path);
+  return set_tls_path (h, &h->config->tls_private_key, path);
 }
 
 int
 latch_set_tls_ca_certificate (LatchHandle *h, const char *path)
 {
-  return set_tls_path (h, &h->tls_ca_certificate, path);
+  return set_tls_path (h, &h->config->tls_ca_certificate, path);
 }
 
 int
 latch_set_tls_crl (LatchHandle *h, const char *path)
 {
-  return set_tls_path (h, &h->tls_crl, path);
+  return set_tls_path (h, &h->config->tls_crl, path);
 }
 
 int
 latch_set_tls_allowed_peers (LatchHandle *h, const char *path)
 {
-  return set_tls_path (h, &h->tls_allowed_peers, path);
+  return set_tls_path (h, &h->config->tls_allowed_peers, path);
 }
 
 int
@@ -381,8 +331,8 @@ latch_set_tls_priority (LatchHandle *h, const char *priority)
 {
   CHECK_MUTABLE (h);
   drop_creds (h);
-  g_free (h->tls_priority);
-  h->tls_priority = priority != NULL && *priority != '\0' ? g_strdup (priority) : NULL;
+  g_free (h->config->tls_priority);
+  h->config->tls_priority = priority != NULL && *priority != '\0' ? g_strdup (priority) : NULL;
   return succeed (h);
 }
 
@@ -391,7 +341,7 @@ latch_set_tls_check_peer_id (LatchHandle *h, int check)
 {
   CHECK_MUTABLE (h);
   drop_creds (h);
-  h->tls_check_peer_id = check != 0;
+  h->config->tls_check_peer_id = check != 0;
   return succeed (h);
 }
 
@@ -399,7 +349,7 @@ int
 latch_set_tls_require_client_cert (LatchHandle *h, int require)
 {
   CHECK_MUTABLE (h);
-  h->tls_require_client_cert = require != 0;
+  h->config->tls_require_client_cert = require != 0;
   return succeed (h);
 }
 
@@ -412,25 +362,10 @@ latch_set_security_level (LatchHandle *h, LatchSecurityLevel level)
                  "security level %d: give LATCH_SECURITY_DEFAULT, _CLEAR, _CHANNEL or "
                  "_MUTUAL", (int)level);
   drop_creds (h);
-  h->security_level = level;
+  g_free (h->config->security_level);
+  h->config->security_level
+      = level == LATCH_SECURITY_DEFAULT ? NULL : g_strdup (latch_security_level_name (level));
   return succeed (h);
-}
-
-static LatchTlsSettings
-tls_settings (const LatchHandle *h)
-{
-  LatchTlsSettings s = {
-    .level = h->security_level,
-    .certificate = h->tls_certificate,
-    .private_key = h->tls_private_key,
-    .ca_certificate = h->tls_ca_certificate,
-    .crl = h->tls_crl,
-    .priority = h->tls_priority,
-    .check_peer_id = h->tls_check_peer_id,
-    .allowed_peers = h->tls_allowed_peers,
-    .require_client_cert = h->tls_require_client_cert,
-  };
-  return s;
 }
 
 /* Decides the level; at a TLS level, loads the module and the
@@ -440,7 +375,7 @@ prepare_security (LatchHandle *h)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) warnings = NULL;
-  LatchTlsSettings s = tls_settings (h);
+  LatchTlsSettings s = latch_config_tls_settings (h->config);
   LatchSecurityLevel level;
 
   if (!latch_tls_settings_resolve (&s, LATCH_TLS_CLIENT, &level, &error))
@@ -524,7 +459,7 @@ int
 latch_set_append_trace_file (LatchHandle *h, int append)
 {
   CHECK_MUTABLE (h);
-  h->append_trace_file = append != 0;
+  h->config->append_trace_file = append != 0;
   return succeed (h);
 }
 
@@ -532,7 +467,7 @@ int
 latch_set_verbose (LatchHandle *h, int verbose)
 {
   CHECK_MUTABLE (h);
-  h->verbose = verbose != 0;
+  h->config->verbose = verbose != 0;
   return succeed (h);
 }
 
@@ -557,7 +492,7 @@ int
 latch_set_unicast_address (LatchHandle *h, const char *address)
 {
   CHECK_MUTABLE (h);
-  return set_string (h, &h->unicast_address, address);
+  return set_string (h, &h->config->unicast_address, address);
 }
 
 int
@@ -566,7 +501,7 @@ latch_set_unicast_port (LatchHandle *h, int port)
   CHECK_MUTABLE (h);
   if (check_port (h, port) != LATCH_RC_OK)
     return LATCH_RC_INVALID_OPTION;
-  h->unicast_port = port;
+  h->config->unicast_port = port;
   latch_sockpath_clear (&h->path);
   return succeed (h);
 }
@@ -575,7 +510,7 @@ int
 latch_set_multicast_address (LatchHandle *h, const char *address)
 {
   CHECK_MUTABLE (h);
-  return set_string (h, &h->multicast_address, address);
+  return set_string (h, &h->config->multicast_address, address);
 }
 
 int
@@ -584,7 +519,7 @@ latch_set_multicast_port (LatchHandle *h, int port)
   CHECK_MUTABLE (h);
   if (check_port (h, port) != LATCH_RC_OK)
     return LATCH_RC_INVALID_OPTION;
-  h->multicast_port = port;
+  h->config->multicast_port = port;
   latch_sockpath_clear (&h->path);
   return succeed (h);
 }
@@ -593,7 +528,7 @@ int
 latch_set_network_interface (LatchHandle *h, const char *iface)
 {
   CHECK_MUTABLE (h);
-  return set_string (h, &h->network_interface, iface);
+  return set_string (h, &h->config->network_interface, iface);
 }
 
 int
@@ -602,7 +537,7 @@ latch_set_discovery_attempts (LatchHandle *h, int attempts)
   CHECK_MUTABLE (h);
   if (attempts < 1)
     return fail (h, LATCH_RC_INVALID_OPTION, "discovery attempts %d: give 1 or more", attempts);
-  h->discovery_attempts = attempts;
+  h->config->discovery_attempts = attempts;
   return succeed (h);
 }
 
@@ -612,7 +547,7 @@ latch_set_discovery_timeout (LatchHandle *h, int timeout_ms)
   CHECK_MUTABLE (h);
   if (timeout_ms < 0)
     return fail (h, LATCH_RC_INVALID_OPTION, "discovery timeout %d ms is negative", timeout_ms);
-  h->discovery_timeout = timeout_ms;
+  h->config->discovery_timeout = timeout_ms;
   return succeed (h);
 }
 
@@ -622,7 +557,7 @@ latch_set_discovery_ttl (LatchHandle *h, int ttl)
   CHECK_MUTABLE (h);
   if (ttl < 1 || ttl > 255)
     return fail (h, LATCH_RC_INVALID_OPTION, "discovery TTL %d is not 1 to 255", ttl);
-  h->discovery_ttl = ttl;
+  h->config->discovery_ttl = ttl;
   return succeed (h);
 }
 
@@ -634,44 +569,46 @@ latch_set_tcp_keepalive (LatchHandle *h, int time_s, int intvl_s, int probes)
     return fail (h, LATCH_RC_INVALID_OPTION,
                  "TCP keepalive %d s / %d s / %d probes: each must be 1 or more",
                  time_s, intvl_s, probes);
-  h->keepalive = (LatchKeepalive){ time_s, intvl_s, probes };
+  h->config->tcp_keepalive_time = time_s;
+  h->config->tcp_keepalive_intvl = intvl_s;
+  h->config->tcp_keepalive_probes = probes;
   return succeed (h);
 }
 
 const char *
 latch_get_resource_name (const LatchHandle *h)
 {
-  return h->resource_name;
+  return h->config->resource_name;
 }
 
 int
 latch_get_resource_timeout (const LatchHandle *h)
 {
-  return h->resource_timeout;
+  return h->config->resource_timeout;
 }
 
 int
 latch_get_resource_quantity (const LatchHandle *h)
 {
-  return h->resource_quantity;
+  return h->config->resource_quantity;
 }
 
 int
 latch_get_resource_create (const LatchHandle *h)
 {
-  return h->resource_create;
+  return h->config->resource_create;
 }
 
 int
 latch_get_resource_idle_lifespan (const LatchHandle *h)
 {
-  return h->resource_idle_lifespan;
+  return h->config->resource_idle_lifespan;
 }
 
 LatchLockMode
 latch_get_lock_mode (const LatchHandle *h)
 {
-  return h->lock_mode;
+  return h->config->lock_mode;
 }
 
 const char *
@@ -679,19 +616,19 @@ latch_get_socket_name (const LatchHandle *h)
 {
   if (h->path.socket_path != NULL)
     return h->path.socket_path;
-  return h->socket_name;
+  return h->config->socket_name;
 }
 
 int
 latch_get_daemon_lifespan (const LatchHandle *h)
 {
-  return h->daemon_lifespan;
+  return h->config->daemon_lifespan;
 }
 
 int
 latch_get_idle_lifespan_min (const LatchHandle *h)
 {
-  return h->idle_lifespan_min;
+  return h->config->idle_lifespan_min;
 }
 
 const char *
@@ -721,12 +658,21 @@ latch_set_wait_callback (LatchHandle *h, LatchWaitFunc func, void *user_data)
   return succeed (h);
 }
 
-void
-latch_client_set_daemon_args (LatchHandle *h, char *const *args)
+int
+latch_client_set_config (LatchHandle *h, const LatchConfig *config)
 {
-  g_return_if_fail (h != NULL);
-  g_strfreev (h->daemon_args);
-  h->daemon_args = g_strdupv ((char **)args);
+  g_autoptr (GError) error = NULL;
+  LatchRsrcType type;
+
+  CHECK_MUTABLE (h);
+  if (!latch_rsrc_name_check (config->resource_name, &type, &error))
+    return fail_gerror (h, LATCH_RC_INVALID_RESOURCE_NAME, error);
+  drop_creds (h);
+  latch_config_free (h->config);
+  h->config = latch_config_copy (config);
+  h->resource_type = type;
+  latch_sockpath_clear (&h->path);
+  return succeed (h);
 }
 
 int
@@ -822,7 +768,10 @@ try_connect_unix (LatchHandle *h, GError **error)
 static ConnectResult
 try_connect_tcp (LatchHandle *h, const char *host, int port, GError **error)
 {
-  switch (latch_tcp_connect (host, port, h->network_interface, &h->keepalive,
+  LatchKeepalive keepalive = { h->config->tcp_keepalive_time, h->config->tcp_keepalive_intvl,
+                               h->config->tcp_keepalive_probes };
+
+  switch (latch_tcp_connect (host, port, h->config->network_interface, &keepalive,
                              ms_left (h->connect_deadline), &h->fd, error))
     {
     case LATCH_TCP_OK:
@@ -840,16 +789,16 @@ try_connect_tcp (LatchHandle *h, const char *host, int port, GError **error)
 static ConnectResult
 try_connect (LatchHandle *h, GError **error)
 {
-  if (h->unicast_address != NULL)
-    return try_connect_tcp (h, h->unicast_address, h->unicast_port, error);
-  if (h->multicast_address != NULL)
+  if (h->config->unicast_address != NULL)
+    return try_connect_tcp (h, h->config->unicast_address, h->config->unicast_port, error);
+  if (h->config->multicast_address != NULL)
     {
-      LatchDiscoveryGroup group = { h->multicast_address, h->multicast_port,
-                                    h->network_interface, h->discovery_ttl };
+      LatchDiscoveryGroup group = { h->config->multicast_address, h->config->multicast_port,
+                                    h->config->network_interface, h->config->discovery_ttl };
       g_autofree char *address = NULL;
       int port;
 
-      if (!latch_discovery_find (&group, h->discovery_attempts, h->discovery_timeout,
+      if (!latch_discovery_find (&group, h->config->discovery_attempts, h->config->discovery_timeout,
                                  &address, &port, error))
         {
           if (!g_error_matches (*error, LATCH_ERROR, LATCH_ERROR_NO_DAEMON))
@@ -866,11 +815,11 @@ try_connect (LatchHandle *h, GError **error)
 static char *
 endpoint_label (const LatchHandle *h)
 {
-  if (h->unicast_address != NULL)
-    return g_strdup_printf ("%s port %d", h->unicast_address, h->unicast_port);
-  if (h->multicast_address != NULL)
-    return g_strdup_printf ("multicast group %s port %d", h->multicast_address,
-                            h->multicast_port);
+  if (h->config->unicast_address != NULL)
+    return g_strdup_printf ("%s port %d", h->config->unicast_address, h->config->unicast_port);
+  if (h->config->multicast_address != NULL)
+    return g_strdup_printf ("multicast group %s port %d", h->config->multicast_address,
+                            h->config->multicast_port);
   return g_strdup (h->path.socket_path);
 }
 
@@ -896,7 +845,7 @@ bare_close_failure (LatchHandle *h, gboolean in_handshake)
                  "certificate, key or CA file", label);
   if (h->request_len > FLOM_MSG_MAX)
     {
-      gsize name_b64 = 4 * ((strlen (h->resource_name) + 2) / 3);
+      gsize name_b64 = 4 * ((strlen (h->config->resource_name) + 2) / 3);
       gsize overhead = h->request_len - name_b64;
       gsize max_name = overhead < FLOM_MSG_MAX ? 3 * ((FLOM_MSG_MAX - overhead) / 4) : 0;
 
@@ -1054,14 +1003,14 @@ connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start)
     {
       /* A network daemon's lock file lives in our private directory:
        * create it even when only shutting a remote daemon down. */
-      if (h->unicast_address != NULL)
-        resolved = latch_sockpath_for_network ("tcp", h->unicast_address, h->unicast_port,
+      if (h->config->unicast_address != NULL)
+        resolved = latch_sockpath_for_network ("tcp", h->config->unicast_address, h->config->unicast_port,
                                                TRUE, &h->path, &error);
-      else if (h->multicast_address != NULL)
-        resolved = latch_sockpath_for_network ("mcast", h->multicast_address,
-                                               h->multicast_port, TRUE, &h->path, &error);
+      else if (h->config->multicast_address != NULL)
+        resolved = latch_sockpath_for_network ("mcast", h->config->multicast_address,
+                                               h->config->multicast_port, TRUE, &h->path, &error);
       else
-        resolved = latch_sockpath_resolve (h->socket_name, may_start, &h->path, &error);
+        resolved = latch_sockpath_resolve (h->config->socket_name, may_start, &h->path, &error);
       if (!resolved)
         return fail_gerror (h, LATCH_RC_DAEMON_NOT_STARTED, error);
     }
@@ -1070,14 +1019,6 @@ connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start)
 
   for (;; attempt++)
     {
-      LatchSpawnArgs args = { h->socket_name, h->daemon_lifespan, h->idle_lifespan_min,
-                              h->daemon_trace_file,
-                              h->append_trace_file, h->verbose,
-                              h->unicast_address, h->unicast_port,
-                              h->multicast_address, h->multicast_port,
-                              h->network_interface, h->discovery_ttl, h->keepalive,
-                              tls_settings (h), h->daemon_args };
-
       switch (try_connect (h, &error))
         {
         case CONNECT_OK:
@@ -1103,12 +1044,12 @@ connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start)
           h->n_bare_closes = 0;
           break;
         }
-      if (!may_start || h->daemon_lifespan == 0)
+      if (!may_start || h->config->daemon_lifespan == 0)
         return fail (h, LATCH_RC_DAEMON_NOT_STARTED,
                      "no daemon is running at %s%s", label,
                      may_start ? " and -d 0 (daemon lifespan 0) forbids starting one" : "");
       if (!daemon_holds_lock_file (h))
-        switch (latch_autostart_spawn (&args, &error))
+        switch (latch_autostart_spawn (h->config, &error))
           {
           case LATCH_SPAWN_STARTED:
             continue;
@@ -1287,42 +1228,42 @@ first_answer_failure (LatchHandle *h, int rc)
     case LATCH_RC_CONNECTION_REFUSED:
       return refusal_failure (h, rc);
     case LATCH_RC_LOCK_BUSY:
-      return fail (h, rc, "resource '%s' is busy", h->resource_name);
+      return fail (h, rc, "resource '%s' is busy", h->config->resource_name);
     case LATCH_RC_LOCK_CANT_WAIT:
       return fail (h, rc, "resource '%s' does not exist and may not be created "
                    "(create is off), and the timeout does not allow waiting for it",
-                   h->resource_name);
+                   h->config->resource_name);
     case LATCH_RC_LOCK_IMPOSSIBLE:
       if (h->resource_type == LATCH_RSRC_NUMERIC)
         return fail (h, rc, "the request for %d units of '%s' can never be granted "
                      "(it needs 1 to the capacity in brackets)",
-                     h->resource_quantity, h->resource_name);
+                     h->config->resource_quantity, h->config->resource_name);
       return fail (h, rc, "the request for '%s' can never be granted (its capacity "
-                   "in brackets is 0)", h->resource_name);
+                   "in brackets is 0)", h->config->resource_name);
     case LATCH_RC_RESOURCE_INIT_ERROR:
-      return fail (h, rc, "the daemon could not create resource '%s'%s", h->resource_name,
+      return fail (h, rc, "the daemon could not create resource '%s'%s", h->config->resource_name,
                    h->resource_type == LATCH_RSRC_TIMESTAMP
                        ? ": a timestamp format needs a time field (%S, %M, %H, %T, "
                          "#f... and the like) and must give at most 999 bytes"
                        : "");
     case LATCH_RC_INVALID_RESOURCE_NAME:
-      return fail (h, rc, "the daemon refused the resource name '%s'", h->resource_name);
+      return fail (h, rc, "the daemon refused the resource name '%s'", h->config->resource_name);
     case LATCH_RC_LIMIT_LOCKS_PER_CONNECTION:
       return fail (h, rc, "the daemon refused the lock on '%s': the connection already holds "
                    "or asks for as many locks as the daemon allows "
-                   "([Daemon] MaxLocksPerConnection)", h->resource_name);
+                   "([Daemon] MaxLocksPerConnection)", h->config->resource_name);
     case LATCH_RC_LIMIT_RESOURCES:
       return fail (h, rc, "the daemon refused to create resource '%s': it already keeps as "
                    "many resources as it allows ([Daemon] MaxResources); retry once "
-                   "idle ones expire, or raise the daemon's limit", h->resource_name);
+                   "idle ones expire, or raise the daemon's limit", h->config->resource_name);
     case LATCH_RC_LIMIT_WAITERS:
       return fail (h, rc, "the daemon refused to queue for '%s': as many requests as it "
                    "allows already wait for it ([Daemon] MaxWaitersPerResource)",
-                   h->resource_name);
+                   h->config->resource_name);
     case LATCH_RC_LIMIT_IDLE_LIFESPAN:
       return fail (h, rc, "the daemon refused the idle lifespan of %d ms for '%s': it is "
                    "above the daemon's ceiling ([Daemon] IdleLifespanMax); ask for less "
-                   "with -i", h->resource_idle_lifespan, h->resource_name);
+                   "with -i", h->config->resource_idle_lifespan, h->config->resource_name);
     default:
       return fail (h, LATCH_RC_PROTOCOL_ERROR,
                    "the daemon answered with reason code %d (%s)", rc, latch_strerror (rc));
@@ -1393,17 +1334,17 @@ lock_attempt (LatchHandle *h, gint64 deadline, int *rc_out)
   /* The machine ID at the TLS levels, where a daemon may check it; empty
    * in clear text, where nothing can (prepare_security ()). */
   req->peerid = g_strdup (h->own_id != NULL ? h->own_id : "");
-  req->name = g_strdup (h->resource_name);
+  req->name = g_strdup (h->config->resource_name);
   /* As FLoM: only simple and hierarchical resources have lock modes (the
    * others are exclusive), only numeric ones have quantities. */
   req->has_mode = h->resource_type == LATCH_RSRC_SIMPLE
                   || h->resource_type == LATCH_RSRC_HIER;
-  req->mode = req->has_mode ? h->lock_mode : LATCH_LOCK_MODE_EX;
+  req->mode = req->has_mode ? h->config->lock_mode : LATCH_LOCK_MODE_EX;
   req->has_quantity = h->resource_type == LATCH_RSRC_NUMERIC;
-  req->quantity = req->has_quantity ? h->resource_quantity : 1;
-  req->wait = h->resource_timeout != 0;
-  req->create = h->resource_create;
-  req->lifespan = h->resource_idle_lifespan;
+  req->quantity = req->has_quantity ? h->config->resource_quantity : 1;
+  req->wait = h->config->resource_timeout != 0;
+  req->create = h->config->resource_create;
+  req->lifespan = h->config->resource_idle_lifespan;
   latch_msg_encode (req, out);
   h->request_len = out->len;
   if (!send_all (h, out->str, out->len, &error))
@@ -1436,11 +1377,11 @@ lock_attempt (LatchHandle *h, gint64 deadline, int *rc_out)
           if (closed)
             *rc_out = fail (h, LATCH_RC_CONNECTION_CLOSED,
                             "the daemon went away while '%s' was waiting for the lock",
-                            h->resource_name);
+                            h->config->resource_name);
           else if (g_error_matches (error, LATCH_ERROR, LATCH_ERROR_TIMEOUT))
             *rc_out = fail (h, LATCH_RC_NETWORK_TIMEOUT,
                             "The lock was not obtained because timeout (%d milliseconds) expired",
-                            h->resource_timeout);
+                            h->config->resource_timeout);
           else if (is_tls_refusal (error))
             *rc_out = fail (h, LATCH_RC_CONNECTION_REFUSED, "%s", error->message);
           else if (g_error_matches (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_LEVEL))
@@ -1506,7 +1447,7 @@ lock_run (LatchHandle *h)
   gint64 start = now_ms ();
   gint64 deadline, connect_deadline;
 
-  deadline = h->resource_timeout < 0 ? -1 : start + h->resource_timeout;
+  deadline = h->config->resource_timeout < 0 ? -1 : start + h->config->resource_timeout;
   /* Reaching a daemon may take a moment even when the lock must not be
    * waited for: it may be starting right now. */
   connect_deadline = deadline < 0 ? -1 : MAX (deadline, start + CONNECT_GRACE_MS);
@@ -1524,11 +1465,11 @@ lock_run (LatchHandle *h)
     {
       int capacity = 0;
 
-      if (latch_rsrc_name_get_number (h->resource_name, &capacity)
-          && h->resource_quantity > capacity)
+      if (latch_rsrc_name_get_number (h->config->resource_name, &capacity)
+          && h->config->resource_quantity > capacity)
         return fail (h, LATCH_RC_LOCK_IMPOSSIBLE,
                      "%d units of '%s' can never be granted: its capacity is %d",
-                     h->resource_quantity, h->resource_name, capacity);
+                     h->config->resource_quantity, h->config->resource_name, capacity);
     }
 
   h->n_bare_closes = 0;
@@ -1620,13 +1561,13 @@ latch_unlock (LatchHandle *h, int rollback)
   if (!h->locked)
     return fail (h, LATCH_RC_API_INVALID_SEQUENCE, "the handle holds no lock");
   msg = latch_msg_new (LATCH_MSG_UNLOCK, LATCH_STEP_REQUEST);
-  msg->name = g_strdup (h->resource_name);
+  msg->name = g_strdup (h->config->resource_name);
   msg->rollback = rollback != 0;
   if (!send_msg (h, msg, &error))
     {
       disconnect (h);
       return fail (h, LATCH_RC_CONNECTION_CLOSED,
-                   "the lock on '%s' was already lost: %s", h->resource_name, error->message);
+                   "the lock on '%s' was already lost: %s", h->config->resource_name, error->message);
     }
   close_and_drain (h, h->fence != 0);
   return succeed (h);

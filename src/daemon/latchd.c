@@ -88,6 +88,8 @@ main (int argc, char **argv)
       return fail_start (ready_fd, error);
     }
 
+  /* The daemon's part of the one representation (config outlives the
+   * daemon: the strings are borrowed). */
   dconfig.socket_name = config->socket_name;
   dconfig.lifespan = config->daemon_lifespan;
   dconfig.idle_lifespan_min = config->idle_lifespan_min;
@@ -105,17 +107,7 @@ main (int argc, char **argv)
   dconfig.keepalive_time = config->tcp_keepalive_time;
   dconfig.keepalive_intvl = config->tcp_keepalive_intvl;
   dconfig.keepalive_probes = config->tcp_keepalive_probes;
-  dconfig.tls = (LatchTlsSettings){
-    .level = latch_config_security_level (config),
-    .certificate = config->tls_certificate,
-    .private_key = config->tls_private_key,
-    .ca_certificate = config->tls_ca_certificate,
-    .crl = config->tls_crl,
-    .priority = config->tls_priority,
-    .check_peer_id = config->tls_check_peer_id,
-    .allowed_peers = config->tls_allowed_peers,
-    .require_client_cert = config->tls_require_client_cert,
-  };
+  dconfig.tls = latch_config_tls_settings (config);
   status = latch_daemon_run (&dconfig);
   latch_log_shutdown ();
   latch_options_clear (&opts);
