@@ -6,7 +6,9 @@
  * the daemon settings of latch's table (the rows marked for it), -c and
  * -v, and refuses anything else.  It reads no system or user
  * configuration file, only -c FILE: its starter passes every daemon
- * setting on the command line, so both see the same. */
+ * setting that differs from its default on the command line
+ * (latch_config_daemon_args ()), and the defaults are the same table's,
+ * so both see the same. */
 #include "config.h"
 
 #include "settings/settings.h"
