@@ -10,27 +10,32 @@
  * sleeping: each wait runs the loop until a condition holds, and fails
  * the test after a bound.
  *
- * conn.c's states and flags, and where each is covered:
- *   OPEN       clear/... (messages, replies, sniffing of the first byte)
- *   HANDSHAKE  tls/... (latch_conn_start_tls), left by:
- *                -> OPEN clear: first byte is not a TLS record (clear-first-byte)
- *                -> OPEN secured: handshake done (handshake, bulk-*)
- *                -> CLOSING: handshake failed (garbage, eof-mid-handshake,
- *                   client-refuses, server-refuses), close_after_flush
- *                   (close-in-handshake)
- *                -> CLOSED: EOF or reset before the first byte, deadline,
- *                   abort (abort-in-handshake)
- *   CLOSING    close_after_flush with nothing queued (shut at once) or with
- *              output queued (flushed first: clear/close-flush-large,
- *              tls/bulk-out); input dropped; left on the peer's EOF, on a
- *              send error (clear/flush-to-gone-peer) or when the linger
- *              deadline passes (deadline/closing-linger)
+ * conn.c's states (conn.h's diagram), and where each is covered:
+ *   state/AT/EV  every state (SNIFFING clear and with TLS expected,
+ *              HANDSHAKING, AWAIT_FIRST, LOCKING, MANAGEMENT, FLUSHING,
+ *              CLOSING) meets every event: EOF, reset (TCP), deadline,
+ *              abort, input, a ClientHello, begin, send, close; the state
+ *              after it and what the owner and the peer saw are asserted,
+ *              and closed_cb always sees CLOSED.
+ *   SNIFFING   clear/... and hello/... (the first byte), tls/clear-first-byte,
+ *              tls/eof-first, tls/reset-first
+ *   HANDSHAKING  tls/... left by: AWAIT_FIRST secured (handshake, bulk-*),
+ *              CLOSING on failure (garbage, eof-mid-handshake, client-refuses,
+ *              server-refuses) or close_after_flush (close-in-handshake),
+ *              CLOSED (deadline, abort-in-handshake)
+ *   FLUSHING / CLOSING  close_after_flush with output queued (flushed
+ *              first: clear/close-flush-large, tls/bulk-out) or none (shut
+ *              at once); input dropped; left on the peer's EOF, on a send
+ *              error (clear/flush-to-gone-peer) or when the linger passes
+ *              (deadline/closing-linger)
  *   CLOSED     closed_cb once, then freed; calls made on it from inside a
- *              callback are ignored (clear/abort-in-message)
- *   flags      sniffed (hello/...), dispatching + free_pending (abort
- *              from message_cb, tls_hello_cb, secured_cb), io_error
- *              (send-to-gone-peer), wr_shut, tls_send_len (bulk-out with
- *              small buffers), deadline_at (deadline/...).
+ *              callback are ignored (clear/abort-in-message,
+ *              state/begin-when-closed)
+ *   not states: the deferred free while a callback runs (abort from
+ *              message_cb, tls_hello_cb, secured_cb), a send error acted
+ *              on later (send-to-gone-peer), tls_send_len (bulk-out with
+ *              small buffers), deadlines (deadline/..., state/deadline-set);
+ *              net/shutdown: the layer's shutdown under an open conn.
  * Not reachable from here: a handshake waiting to write (its flights fit
  * any socket buffer), and GnuTLS holding decrypted bytes between two
  * events (it reads records exactly), which io_cb's pending() check and the
@@ -45,6 +50,7 @@
 #include "config.h"
 
 #include "net/conn.h"
+#include "net/evsource.h"
 
 #include "common/error.h"
 #include "common/log.h"
@@ -1990,6 +1996,40 @@ test_state_deadline_set (Fixture *f, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpuint (latch_conn_count_deadlines (), ==, before);
 }
 
+/* latch_net_shutdown with a conn still open: its deadline goes, no event
+ * reaches it, its descriptor stays open; the owner still ends it
+ * (closed_cb once); the next conn makes the layer again. */
+static void
+test_net_shutdown (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  Link *l = link_open (f, 0, &all_callbacks);
+  Link *m;
+  gboolean quiet = FALSE;
+
+  g_assert_true (latch_net_init (NULL));
+  g_assert_true (latch_ev_is_initialised ());
+  latch_conn_set_deadline (l->conn, 100, "never");
+  g_assert_cmpuint (latch_conn_count_deadlines (), >=, 1);
+  latch_net_shutdown ();
+  g_assert_cmpuint (latch_conn_count_deadlines (), ==, 0);
+  g_assert_false (latch_ev_is_initialised ());
+  peer_send_str (l, "<msg>one</msg>");
+  /* Past the deadline and the sweeper's period: nothing happens. */
+  g_timeout_add (600, bound_cb, &quiet);
+  while (!quiet)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (l->messages->len, ==, 0);
+  g_assert_cmpint (l->n_closed, ==, 0);
+  g_assert_cmpint (fcntl (l->conn_fd, F_GETFD), >=, 0);
+  latch_conn_abort (l->conn, NULL);
+  assert_closed_orderly (l);
+  m = link_open (f, 1, &all_callbacks);
+  g_assert_true (latch_ev_is_initialised ());
+  peer_send_str (m, "<msg>two</msg>");
+  WAIT_FOR (m->messages->len == 1);
+  assert_message_str (m, 0, "<msg>two</msg>");
+}
+
 /* ---- main ------------------------------------------------------------------------- */
 
 static void
@@ -2124,6 +2164,7 @@ main (int argc, char **argv)
   add ("state/begin-bad-target", test_state_begin_bad_target, TRUE, FALSE, NULL);
   add ("state/begin-when-closed", test_state_begin_when_closed, TRUE, FALSE, NULL);
   add ("state/deadline-set", test_state_deadline_set, TRUE, FALSE, NULL);
+  add ("net/shutdown", test_net_shutdown, TRUE, FALSE, NULL);
 
   ret = g_test_run ();
   g_ptr_array_unref (cases);
