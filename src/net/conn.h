@@ -31,7 +31,8 @@
  *   +---------+  +------------+
  *   | LOCKING |  | MANAGEMENT |   messages delivered
  *   +---------+  +------------+
- *        | latch_conn_close_after_flush (from AWAIT_FIRST too)
+ *        | latch_conn_close_after_flush (from AWAIT_FIRST and a clear
+ *        | SNIFFING too)
  *        v
  *   +----------+  output still queued: flushed first
  *   | FLUSHING |
