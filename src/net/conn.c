@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "net/evsource.h"
 #include "proto/framer.h"
 #include "proto/msg.h"
 
@@ -17,52 +18,66 @@
 #define CLOSING_LINGER_MS 5000
 /* Deadlines are checked by one sweeper for all connections, this often:
  * a GLib timer per connection would be added and removed at every
- * message, and each such change wakes the main loop once more. */
+ * message, and each such change wakes the main loop once more.  It looks
+ * only at connections with a deadline armed. */
 #define SWEEP_INTERVAL_MS 250
 #define READ_CHUNK 4096
-
-typedef enum
-{
-  CONN_OPEN,
-  CONN_CLOSING,
-  CONN_CLOSED,
-  CONN_HANDSHAKE,
-} ConnState;
-
-static const char *const state_names[] = { "OPEN", "CLOSING", "CLOSED", "HANDSHAKE" };
 
 /* The first byte of a TLS handshake record. */
 #define TLS_HANDSHAKE_RECORD 0x16
 
+static const char *const state_names[] = {
+  [LATCH_CONN_SNIFFING] = "SNIFFING",
+  [LATCH_CONN_HANDSHAKING] = "HANDSHAKING",
+  [LATCH_CONN_AWAIT_FIRST] = "AWAIT_FIRST",
+  [LATCH_CONN_LOCKING] = "LOCKING",
+  [LATCH_CONN_MANAGEMENT] = "MANAGEMENT",
+  [LATCH_CONN_FLUSHING] = "FLUSHING",
+  [LATCH_CONN_CLOSING] = "CLOSING",
+  [LATCH_CONN_CLOSED] = "CLOSED",
+};
+
+#define S(x) (1u << LATCH_CONN_##x)
+/* The diagram of conn.h: the states each state may go to. */
+static const guint legal_next[] = {
+  [LATCH_CONN_SNIFFING] = S (HANDSHAKING) | S (AWAIT_FIRST) | S (FLUSHING) | S (CLOSING)
+                          | S (CLOSED),
+  [LATCH_CONN_HANDSHAKING] = S (AWAIT_FIRST) | S (CLOSING) | S (CLOSED),
+  [LATCH_CONN_AWAIT_FIRST] = S (LOCKING) | S (MANAGEMENT) | S (FLUSHING) | S (CLOSING)
+                             | S (CLOSED),
+  [LATCH_CONN_LOCKING] = S (FLUSHING) | S (CLOSING) | S (CLOSED),
+  [LATCH_CONN_MANAGEMENT] = S (FLUSHING) | S (CLOSING) | S (CLOSED),
+  [LATCH_CONN_FLUSHING] = S (CLOSING) | S (CLOSED),
+  [LATCH_CONN_CLOSING] = S (CLOSED),
+  [LATCH_CONN_CLOSED] = 0,
+};
+#undef S
+
 struct _LatchConn
 {
   int fd;
-  ConnState state;
+  LatchConnState state;
+  gboolean in_handler;    /* io_cb runs for it: the free waits for its end */
+  LatchTlsStatus tls_want; /* what the last TLS call waits for */
   char *label;
-  LatchFramer *framer;
-  GByteArray *out;
-  guint watch_id;
-  GIOCondition watching;
+  LatchFramer *framer;    /* NULL while no partial message is buffered */
+  GByteArray *out;        /* NULL while nothing is queued */
+  LatchEvWatch *watch;
   gint64 deadline_at;     /* monotonic ms; 0: none */
   char *deadline_what;
-  gboolean wr_shut;       /* shutdown (SHUT_WR) done */
-  gboolean dispatching;   /* inside message_cb: defer the free */
-  gboolean free_pending;
-  GError *close_reason;
   GError *io_error;       /* a send failed: io_cb ends the connection */
   const LatchConnCallbacks *cb;
   gpointer user_data;
   gpointer data;
-  /* TLS */
+  /* TLS.  session is set while TLS is expected (SNIFFING, HANDSHAKING) and
+   * once it runs; it is dropped when the peer turns out to be clear or the
+   * handshake does not complete. */
   const LatchTlsModule *tls;
-  LatchTlsSession *session;  /* NULL: clear */
-  gboolean secured;          /* handshake done */
-  LatchTlsStatus tls_want;   /* what the last TLS call waits for */
-  gsize tls_send_len;        /* length of a TLS send to repeat; 0: none */
-  gboolean sniffed;          /* the first byte was looked at */
+  LatchTlsSession *session;
+  gsize tls_send_len;     /* length of a TLS send to repeat; 0: none */
 };
 
-static gboolean io_cb (int fd, GIOCondition cond, gpointer user_data);
+static void io_cb (LatchEvWatch *watch, int fd, GIOCondition cond, gpointer user_data);
 
 /* Connections with a deadline armed, and the sweeper that checks them. */
 static GHashTable *deadlined;
@@ -74,6 +89,35 @@ now_ms (void)
   return g_get_monotonic_time () / 1000;
 }
 
+static gboolean
+is_serving (LatchConnState state)
+{
+  return state == LATCH_CONN_AWAIT_FIRST || state == LATCH_CONN_LOCKING
+         || state == LATCH_CONN_MANAGEMENT;
+}
+
+/* TLS runs over the connection (the handshake is done). */
+static gboolean
+is_secured (const LatchConn *conn)
+{
+  return conn->session != NULL && conn->state != LATCH_CONN_SNIFFING
+         && conn->state != LATCH_CONN_HANDSHAKING;
+}
+
+static gsize
+out_len (const LatchConn *conn)
+{
+  return conn->out != NULL ? conn->out->len : 0;
+}
+
+const char *
+latch_conn_state_name (LatchConnState state)
+{
+  if ((guint)state >= G_N_ELEMENTS (state_names))
+    return "?";
+  return state_names[state];
+}
+
 static void
 disarm_deadline (LatchConn *conn)
 {
@@ -83,12 +127,20 @@ disarm_deadline (LatchConn *conn)
     g_hash_table_remove (deadlined, conn);
 }
 
-static void
-conn_set_state (LatchConn *conn, ConnState state)
+/* The only place the state changes.  FALSE (and a warning: a bug of ours
+ * or of the owner) for a change the diagram does not have. */
+static gboolean
+conn_set_state (LatchConn *conn, LatchConnState state)
 {
-  latch_log_debug ("%s: %s -> %s", conn->label, state_names[conn->state],
-                   state_names[state]);
+  if ((guint)state >= G_N_ELEMENTS (legal_next) || !(legal_next[conn->state] & (1u << state)))
+    {
+      latch_log_warning ("%s: illegal state change %s -> %s refused (a bug)", conn->label,
+                         latch_conn_state_name (conn->state), latch_conn_state_name (state));
+      return FALSE;
+    }
+  latch_log_debug ("%s: %s -> %s", conn->label, state_names[conn->state], state_names[state]);
   conn->state = state;
+  return TRUE;
 }
 
 guint
@@ -105,63 +157,83 @@ latch_fd_watch_add (int fd, GIOCondition cond, GUnixFDSourceFunc func,
   return id;
 }
 
-static void
-update_watch (LatchConn *conn)
+static GIOCondition
+wanted (const LatchConn *conn)
 {
   GIOCondition want = 0;
 
-  if (conn->state == CONN_HANDSHAKE)
-    want = conn->tls_want == LATCH_TLS_WANT_WRITE ? G_IO_OUT : G_IO_IN;
-  else
+  switch (conn->state)
     {
-      if (conn->state != CONN_CLOSED)
-        want = G_IO_IN;
-      if (conn->out->len > 0 || conn->io_error != NULL)
+    case LATCH_CONN_HANDSHAKING:
+      return conn->tls_want == LATCH_TLS_WANT_WRITE ? G_IO_OUT : G_IO_IN;
+    case LATCH_CONN_SNIFFING:
+    case LATCH_CONN_AWAIT_FIRST:
+    case LATCH_CONN_LOCKING:
+    case LATCH_CONN_MANAGEMENT:
+    case LATCH_CONN_FLUSHING:
+      want = G_IO_IN;
+      if (out_len (conn) > 0 || conn->io_error != NULL)
         want |= G_IO_OUT;
+      return want;
+    case LATCH_CONN_CLOSING:
+      return G_IO_IN;
+    case LATCH_CONN_CLOSED:
+    default:
+      return 0;
     }
-  if (want == conn->watching && conn->watch_id != 0)
-    return;
-  g_clear_handle_id (&conn->watch_id, g_source_remove);
-  conn->watching = want;
-  if (want != 0)
-    conn->watch_id = latch_fd_watch_add (conn->fd, want, io_cb, conn);
+}
+
+/* What the connection waits for changed (or not): one epoll_ctl at most,
+ * no wake-up of the loop. */
+static void
+update_watch (LatchConn *conn)
+{
+  if (conn->watch != NULL)
+    latch_ev_watch_modify (conn->watch, wanted (conn));
+}
+
+static void
+drop_session (LatchConn *conn)
+{
+  if (conn->session != NULL)
+    conn->tls->session_free (conn->session);
+  conn->session = NULL;
 }
 
 static void
 conn_free (LatchConn *conn)
 {
-  g_clear_handle_id (&conn->watch_id, g_source_remove);
+  latch_ev_watch_remove (g_steal_pointer (&conn->watch));
   disarm_deadline (conn);
   g_clear_pointer (&conn->framer, latch_framer_free);
   g_clear_pointer (&conn->out, g_byte_array_unref);
-  g_clear_error (&conn->close_reason);
   g_clear_error (&conn->io_error);
-  if (conn->session != NULL)
-    conn->tls->session_free (conn->session);
+  drop_session (conn);
   g_free (conn->label);
   g_free (conn);
 }
 
 /* Ends the connection: runs closed_cb once, frees the object (later, if
- * inside message_cb). */
+ * io_cb is running for it). */
 static void
 finish (LatchConn *conn, GError *reason /* transfer full, may be NULL */)
 {
-  if (conn->state == CONN_CLOSED)
+  if (conn->state == LATCH_CONN_CLOSED)
     {
       g_clear_error (&reason);
       return;
     }
-  conn_set_state (conn, CONN_CLOSED);
-  g_clear_handle_id (&conn->watch_id, g_source_remove);
+  /* A handshake that did not complete leaves no TLS behind it. */
+  if (!is_secured (conn))
+    drop_session (conn);
+  conn_set_state (conn, LATCH_CONN_CLOSED);
+  latch_ev_watch_remove (g_steal_pointer (&conn->watch));
   disarm_deadline (conn);
   close (conn->fd);
   conn->fd = -1;
-  conn->close_reason = reason;
   conn->cb->closed_cb (conn, reason, conn->user_data);
-  if (conn->dispatching)
-    conn->free_pending = TRUE;
-  else
+  g_clear_error (&reason);
+  if (!conn->in_handler)
     conn_free (conn);
 }
 
@@ -169,26 +241,36 @@ LatchConn *
 latch_conn_new (int fd, const char *label, const LatchConnCallbacks *callbacks,
                 gpointer user_data)
 {
+  g_autoptr (GError) error = NULL;
   LatchConn *conn = g_new0 (LatchConn, 1);
 
   conn->fd = fd;
-  conn->state = CONN_OPEN;
+  conn->state = LATCH_CONN_SNIFFING;
   conn->label = g_strdup (label);
-  conn->framer = latch_framer_new (LATCH_MSG_MAX_SIZE);
-  conn->out = g_byte_array_new ();
   conn->cb = callbacks;
   conn->user_data = user_data;
-  update_watch (conn);
+  conn->watch = latch_ev_watch_add (fd, G_IO_IN, io_cb, conn, &error);
+  if (conn->watch == NULL)
+    {
+      /* No event will come: the sweeper ends it, with this error, from
+       * the loop (closed_cb cannot run before the owner has the conn). */
+      latch_log_warning ("%s: %s", label, error->message);
+      conn->io_error = g_steal_pointer (&error);
+      latch_conn_set_deadline (conn, 1, "registering the connection");
+    }
   return conn;
 }
 
 /* Writes what it can.  A failure is kept in io_error for io_cb to act
  * on: a send never ends the connection by itself, so that sending to one
- * connection cannot run another's closed_cb in the middle of the caller. */
+ * connection cannot run another's closed_cb in the middle of the caller.
+ * The buffer goes once empty. */
 static void
 flush_out (LatchConn *conn)
 {
-  while (conn->secured && conn->out->len > 0 && conn->io_error == NULL)
+  gboolean secured = is_secured (conn);
+
+  while (secured && out_len (conn) > 0 && conn->io_error == NULL)
     {
       gsize sent = 0;
       gsize len = conn->tls_send_len != 0 ? conn->tls_send_len : conn->out->len;
@@ -204,7 +286,7 @@ flush_out (LatchConn *conn)
       if (status == LATCH_TLS_OK)
         g_byte_array_remove_range (conn->out, 0, (guint)sent);
     }
-  while (!conn->secured && conn->out->len > 0 && conn->io_error == NULL)
+  while (!secured && out_len (conn) > 0 && conn->io_error == NULL)
     {
       ssize_t n = send (conn->fd, conn->out->data, conn->out->len, MSG_NOSIGNAL);
       if (n < 0)
@@ -220,14 +302,20 @@ flush_out (LatchConn *conn)
         }
       g_byte_array_remove_range (conn->out, 0, (guint)n);
     }
+  if (out_len (conn) == 0)
+    g_clear_pointer (&conn->out, g_byte_array_unref);
 }
 
+/* -> CLOSING: shut the write side (TLS: close_notify first) and wait a
+ * while for the peer's EOF. */
 static void
 start_closing (LatchConn *conn)
 {
-  conn_set_state (conn, CONN_CLOSING);
-  conn->wr_shut = TRUE;
-  if (conn->secured)
+  if (!is_secured (conn))
+    drop_session (conn); /* the handshake is not finished: no close_notify */
+  if (!conn_set_state (conn, LATCH_CONN_CLOSING))
+    return;
+  if (conn->session != NULL)
     conn->tls->bye (conn->session);
   shutdown (conn->fd, SHUT_WR);
   latch_conn_set_deadline (conn, CLOSING_LINGER_MS, "waiting for the peer to close");
@@ -236,8 +324,10 @@ start_closing (LatchConn *conn)
 void
 latch_conn_send (LatchConn *conn, const char *data, gsize len)
 {
-  if (conn->state != CONN_OPEN)
+  if (!latch_conn_is_open (conn))
     return;
+  if (conn->out == NULL)
+    conn->out = g_byte_array_sized_new ((guint)len);
   g_byte_array_append (conn->out, (const guint8 *)data, (guint)len);
   flush_out (conn);
   update_watch (conn);
@@ -246,18 +336,32 @@ latch_conn_send (LatchConn *conn, const char *data, gsize len)
 void
 latch_conn_close_after_flush (LatchConn *conn)
 {
-  /* In HANDSHAKE nothing is queued (latch_conn_send drops data before
-   * OPEN): closed as after a failed handshake; no message is delivered. */
-  if (conn->state != CONN_OPEN && conn->state != CONN_HANDSHAKE)
-    return;
-  flush_out (conn);
-  if (conn->out->len == 0 && conn->io_error == NULL)
-    start_closing (conn);
-  else
+  switch (conn->state)
     {
-      /* io_cb shuts the write side once flushed */
-      conn_set_state (conn, CONN_CLOSING);
-      latch_conn_set_deadline (conn, CLOSING_LINGER_MS, "flushing output");
+    case LATCH_CONN_SNIFFING:
+    case LATCH_CONN_HANDSHAKING:
+      /* With TLS expected nothing is queued (latch_conn_send drops data
+       * before the handshake): closed as after a failed handshake; no
+       * message is delivered.  A clear connection may have output. */
+    case LATCH_CONN_AWAIT_FIRST:
+    case LATCH_CONN_LOCKING:
+    case LATCH_CONN_MANAGEMENT:
+      flush_out (conn);
+      if (out_len (conn) == 0 && conn->io_error == NULL)
+        start_closing (conn);
+      else
+        {
+          /* io_cb shuts the write side once flushed, or ends it with the
+           * send's error. */
+          conn_set_state (conn, LATCH_CONN_FLUSHING);
+          latch_conn_set_deadline (conn, CLOSING_LINGER_MS, "flushing output");
+        }
+      break;
+    case LATCH_CONN_FLUSHING:
+    case LATCH_CONN_CLOSING:
+    case LATCH_CONN_CLOSED:
+    default:
+      return; /* already on its way */
     }
   update_watch (conn);
 }
@@ -265,9 +369,23 @@ latch_conn_close_after_flush (LatchConn *conn)
 void
 latch_conn_abort (LatchConn *conn, const GError *why)
 {
+  if (conn->state == LATCH_CONN_CLOSED)
+    return;
   if (why != NULL)
     latch_log_info ("%s: closing: %s", conn->label, why->message);
   finish (conn, why != NULL ? g_error_copy (why) : NULL);
+}
+
+gboolean
+latch_conn_begin (LatchConn *conn, LatchConnState state)
+{
+  if (state != LATCH_CONN_LOCKING && state != LATCH_CONN_MANAGEMENT)
+    {
+      latch_log_warning ("%s: latch_conn_begin (%s) refused: not LOCKING or MANAGEMENT "
+                         "(a bug)", conn->label, latch_conn_state_name (state));
+      return FALSE;
+    }
+  return conn_set_state (conn, state);
 }
 
 static void
@@ -276,7 +394,12 @@ deadline_passed (LatchConn *conn)
   g_autofree char *what = g_strdup (conn->deadline_what);
 
   disarm_deadline (conn);
-  if (conn->state == CONN_CLOSING)
+  if (conn->io_error != NULL)
+    {
+      finish (conn, g_steal_pointer (&conn->io_error));
+      return;
+    }
+  if (conn->state == LATCH_CONN_FLUSHING || conn->state == LATCH_CONN_CLOSING)
     {
       finish (conn, NULL);
       return;
@@ -286,7 +409,7 @@ deadline_passed (LatchConn *conn)
 }
 
 static gboolean
-sweep_cb (gpointer user_data)
+sweep_cb (gpointer user_data G_GNUC_UNUSED)
 {
   g_autoptr (GPtrArray) due = g_ptr_array_new ();
   gint64 now = now_ms ();
@@ -297,9 +420,17 @@ sweep_cb (gpointer user_data)
   while (g_hash_table_iter_next (&iter, &key, NULL))
     if (((LatchConn *)key)->deadline_at <= now)
       g_ptr_array_add (due, key);
+  /* A closed_cb may end or re-arm other due connections: each is looked
+   * up again before it is acted on. */
   for (guint i = 0; i < due->len; i++)
-    deadline_passed (due->pdata[i]);
-  if (g_hash_table_size (deadlined) == 0)
+    {
+      LatchConn *conn = due->pdata[i];
+
+      if (deadlined != NULL && g_hash_table_contains (deadlined, conn)
+          && conn->deadline_at <= now)
+        deadline_passed (conn);
+    }
+  if (deadlined == NULL || g_hash_table_size (deadlined) == 0)
     {
       sweep_id = 0;
       return G_SOURCE_REMOVE;
@@ -311,7 +442,7 @@ void
 latch_conn_set_deadline (LatchConn *conn, int ms, const char *what)
 {
   disarm_deadline (conn);
-  if (ms <= 0 || conn->state == CONN_CLOSED)
+  if (ms <= 0 || conn->state == LATCH_CONN_CLOSED)
     return;
   if (deadlined == NULL)
     deadlined = g_hash_table_new (NULL, NULL);
@@ -322,11 +453,17 @@ latch_conn_set_deadline (LatchConn *conn, int ms, const char *what)
     sweep_id = g_timeout_add (SWEEP_INTERVAL_MS, sweep_cb, NULL);
 }
 
-/* Delivers every complete message.  FALSE if the connection ended. */
-static gboolean
+guint
+latch_conn_count_deadlines (void)
+{
+  return deadlined != NULL ? g_hash_table_size (deadlined) : 0;
+}
+
+/* Delivers every complete message while the owner is listening. */
+static void
 dispatch (LatchConn *conn)
 {
-  while (conn->state == CONN_OPEN)
+  while (is_serving (conn->state) && conn->framer != NULL)
     {
       g_autoptr (GError) error = NULL;
       g_autoptr (GBytes) msg = NULL;
@@ -335,34 +472,30 @@ dispatch (LatchConn *conn)
         {
           latch_log_info ("%s: bad input: %s; closing", conn->label, error->message);
           finish (conn, g_steal_pointer (&error));
-          return FALSE;
+          return;
         }
       if (msg == NULL)
         break;
-      conn->dispatching = TRUE;
       conn->cb->message_cb (conn, msg, conn->user_data);
-      conn->dispatching = FALSE;
-      if (conn->free_pending)
-        {
-          conn_free (conn);
-          return FALSE;
-        }
     }
-  return TRUE;
+  /* Between messages an idle connection keeps no buffer. */
+  if (conn->framer != NULL && latch_framer_pending (conn->framer) == 0)
+    g_clear_pointer (&conn->framer, latch_framer_free);
 }
 
-/* Reads what the socket has (TLS: decrypts).  FALSE if the connection
- * ended. */
-static gboolean
+/* Reads what the socket has (TLS: decrypts): delivered while serving,
+ * dropped while closing; EOF or an error ends the connection. */
+static void
 read_input (LatchConn *conn)
 {
   char buf[READ_CHUNK];
 
-  for (;;)
+  while (conn->state != LATCH_CONN_CLOSED)
     {
       gsize got = 0;
+      gboolean secured = is_secured (conn) && is_serving (conn->state);
 
-      if (conn->secured && conn->state == CONN_OPEN)
+      if (secured)
         {
           GError *error = NULL;
           LatchTlsStatus status = conn->tls->recv (conn->session, buf, sizeof buf, &got,
@@ -371,13 +504,13 @@ read_input (LatchConn *conn)
           if (status == LATCH_TLS_WANT_READ || status == LATCH_TLS_WANT_WRITE)
             {
               conn->tls_want = status;
-              return TRUE;
+              return;
             }
           if (status == LATCH_TLS_FAILED)
             {
               latch_log_info ("%s: %s; closing", conn->label, error->message);
               finish (conn, error);
-              return FALSE;
+              return;
             }
         }
       else
@@ -387,182 +520,202 @@ read_input (LatchConn *conn)
           if (n < 0 && errno == EINTR)
             continue;
           if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return TRUE;
+            return;
           if (n < 0)
             {
               int saved = errno;
               finish (conn, g_error_new (LATCH_ERROR, LATCH_ERROR_IO, "recv: %s",
                                          g_strerror (saved)));
-              return FALSE;
+              return;
             }
           got = (gsize)n;
         }
       if (got == 0)
         {
           finish (conn, NULL);
-          return FALSE;
+          return;
         }
-      if (conn->state != CONN_OPEN)
-        continue; /* CLOSING: input is read and dropped until EOF. */
-      if (!conn->sniffed)
-        {
-          conn->sniffed = TRUE;
-          if (!conn->secured && (guchar)buf[0] == TLS_HANDSHAKE_RECORD
-              && conn->cb->tls_hello_cb != NULL)
-            {
-              conn->dispatching = TRUE;
-              conn->cb->tls_hello_cb (conn, conn->user_data);
-              conn->dispatching = FALSE;
-              if (conn->free_pending)
-                {
-                  conn_free (conn);
-                  return FALSE;
-                }
-              continue;
-            }
-        }
+      if (!is_serving (conn->state))
+        continue; /* FLUSHING, CLOSING: read and dropped until EOF. */
+      if (conn->framer == NULL)
+        conn->framer = latch_framer_new (LATCH_MSG_MAX_SIZE);
       latch_framer_push (conn->framer, buf, got);
-      if (!dispatch (conn))
-        return FALSE;
-      if (conn->state != CONN_OPEN)
+      dispatch (conn);
+      if (!is_serving (conn->state))
         continue;
       /* A clear socket read less than asked for is drained. */
-      if (!conn->secured && got < sizeof buf)
-        return TRUE;
+      if (!secured && got < sizeof buf)
+        return;
     }
 }
 
-/* Advances the TLS handshake.  FALSE if the connection ended. */
-static gboolean
+/* Advances the TLS handshake. */
+static void
 advance_handshake (LatchConn *conn)
 {
   GError *error = NULL;
-  LatchTlsStatus status;
+  LatchTlsStatus status = conn->tls->handshake (conn->session, &error);
 
-  if (!conn->sniffed)
-    {
-      guchar first;
-      ssize_t n = recv (conn->fd, &first, 1, MSG_PEEK);
-
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return TRUE;
-      if (n <= 0)
-        {
-          finish (conn, n < 0 ? g_error_new (LATCH_ERROR, LATCH_ERROR_IO, "recv: %s",
-                                             g_strerror (errno))
-                              : NULL);
-          return FALSE;
-        }
-      if (first != TLS_HANDSHAKE_RECORD)
-        {
-          /* Clear text: delivered as such, for the owner to refuse. */
-          latch_log_debug ("%s: clear text where TLS is required", conn->label);
-          conn->tls->session_free (conn->session);
-          conn->session = NULL;
-          conn_set_state (conn, CONN_OPEN);
-          return TRUE;
-        }
-    }
-  conn->sniffed = TRUE;
-  status = conn->tls->handshake (conn->session, &error);
   switch (status)
     {
     case LATCH_TLS_OK:
-      conn->secured = TRUE;
-      conn_set_state (conn, CONN_OPEN);
+      conn_set_state (conn, LATCH_CONN_AWAIT_FIRST);
       if (latch_log_is_debug ())
         {
           g_autofree char *what = conn->tls->describe (conn->session);
           latch_log_debug ("%s: %s", conn->label, what);
         }
+      /* It may close or abort the connection, like message_cb. */
       if (conn->cb->secured_cb != NULL)
-        {
-          /* It may close or abort the connection, like message_cb. */
-          conn->dispatching = TRUE;
-          conn->cb->secured_cb (conn, conn->user_data);
-          conn->dispatching = FALSE;
-          if (conn->free_pending)
-            {
-              conn_free (conn);
-              return FALSE;
-            }
-        }
+        conn->cb->secured_cb (conn, conn->user_data);
       /* Records that came with the handshake's last flight. */
-      return read_input (conn);
+      if (is_serving (conn->state))
+        read_input (conn);
+      return;
     case LATCH_TLS_WANT_READ:
     case LATCH_TLS_WANT_WRITE:
       conn->tls_want = status;
-      return TRUE;
+      return;
     case LATCH_TLS_FAILED:
     default:
       latch_log_info ("%s: TLS handshake failed: %s", conn->label, error->message);
       g_clear_error (&error);
       /* Gracefully: the alert reaches the peer, which is not reset. */
       start_closing (conn);
-      return TRUE;
+      return;
     }
 }
 
-static gboolean
-io_cb (int fd, GIOCondition cond, gpointer user_data)
+/* SNIFFING: the first byte says what the peer speaks. */
+static void
+sniff (LatchConn *conn)
+{
+  guchar first;
+  ssize_t n = recv (conn->fd, &first, 1, MSG_PEEK);
+
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    return;
+  if (n <= 0)
+    {
+      int saved = errno;
+      finish (conn, n < 0 ? g_error_new (LATCH_ERROR, LATCH_ERROR_IO, "recv: %s",
+                                         g_strerror (saved))
+                          : NULL);
+      return;
+    }
+  if (conn->session != NULL)
+    {
+      if (first == TLS_HANDSHAKE_RECORD)
+        {
+          conn_set_state (conn, LATCH_CONN_HANDSHAKING);
+          advance_handshake (conn);
+          return;
+        }
+      /* Clear text: delivered as such, for the owner to refuse. */
+      latch_log_debug ("%s: clear text where TLS is required", conn->label);
+      drop_session (conn);
+      conn_set_state (conn, LATCH_CONN_AWAIT_FIRST);
+      read_input (conn);
+      return;
+    }
+  conn_set_state (conn, LATCH_CONN_AWAIT_FIRST);
+  if (first == TLS_HANDSHAKE_RECORD && conn->cb->tls_hello_cb != NULL)
+    {
+      char buf[READ_CHUNK];
+
+      /* The hello is not for the framer: read and dropped (what follows
+       * in later reads is delivered, if the owner lets it). */
+      n = recv (conn->fd, buf, sizeof buf, 0);
+      (void)n;
+      conn->cb->tls_hello_cb (conn, conn->user_data);
+    }
+  if (is_serving (conn->state))
+    read_input (conn);
+}
+
+/* The one handler: whatever the socket says, acted on by state. */
+static void
+io_cb (LatchEvWatch *watch G_GNUC_UNUSED, int fd G_GNUC_UNUSED, GIOCondition cond,
+       gpointer user_data)
 {
   LatchConn *conn = user_data;
+  gboolean input = (cond & (G_IO_IN | G_IO_HUP | G_IO_ERR)) != 0;
 
-  if (conn->state == CONN_HANDSHAKE)
+  conn->in_handler = TRUE;
+  if ((cond & G_IO_OUT) && conn->state != LATCH_CONN_HANDSHAKING)
+    flush_out (conn);
+  if (conn->io_error != NULL)
+    finish (conn, g_steal_pointer (&conn->io_error));
+  switch (conn->state)
     {
-      if (!advance_handshake (conn))
-        return G_SOURCE_REMOVE;
+    case LATCH_CONN_SNIFFING:
+      if (input)
+        sniff (conn);
+      break;
+    case LATCH_CONN_HANDSHAKING:
+      advance_handshake (conn);
+      break;
+    case LATCH_CONN_AWAIT_FIRST:
+    case LATCH_CONN_LOCKING:
+    case LATCH_CONN_MANAGEMENT:
+      /* GnuTLS may hold decrypted bytes that no socket event announces. */
+      if (input || (is_secured (conn) && conn->tls->pending (conn->session) > 0))
+        read_input (conn);
+      break;
+    case LATCH_CONN_FLUSHING:
+      if (out_len (conn) == 0)
+        start_closing (conn);
+      if (input)
+        read_input (conn);
+      break;
+    case LATCH_CONN_CLOSING:
+      if (input)
+        read_input (conn);
+      break;
+    case LATCH_CONN_CLOSED:
+    default:
+      break;
     }
+  conn->in_handler = FALSE;
+  if (conn->state == LATCH_CONN_CLOSED)
+    conn_free (conn);
   else
-    {
-      if (cond & G_IO_OUT)
-        flush_out (conn);
-      if (conn->io_error != NULL)
-        {
-          finish (conn, g_steal_pointer (&conn->io_error));
-          return G_SOURCE_REMOVE;
-        }
-      if (cond & G_IO_OUT)
-        {
-          if (conn->out->len == 0 && conn->state == CONN_CLOSING && !conn->wr_shut)
-            start_closing (conn);
-        }
-      if ((cond & (G_IO_IN | G_IO_HUP | G_IO_ERR))
-          || (conn->secured && conn->state == CONN_OPEN
-              && conn->tls->pending (conn->session) > 0))
-        if (!read_input (conn))
-          return G_SOURCE_REMOVE;
-    }
-  if (conn->state == CONN_CLOSED)
-    return G_SOURCE_REMOVE;
-  /* update_watch may replace this source: report removal in that case. */
-  {
-    guint before = conn->watch_id;
     update_watch (conn);
-    return conn->watch_id == before ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
-  }
 }
 
 void
 latch_conn_start_tls (LatchConn *conn, const LatchTlsModule *tls, LatchTlsSession *session)
 {
+  if (conn->state != LATCH_CONN_SNIFFING || conn->session != NULL)
+    {
+      latch_log_warning ("%s: TLS started in state %s refused (a bug)", conn->label,
+                         latch_conn_state_name (conn->state));
+      tls->session_free (session);
+      return;
+    }
   conn->tls = tls;
   conn->session = session;
   conn->tls_want = LATCH_TLS_WANT_READ;
-  conn_set_state (conn, CONN_HANDSHAKE);
+  latch_log_debug ("%s: SNIFFING, TLS expected", conn->label);
   update_watch (conn);
 }
 
 gboolean
 latch_conn_is_tls (const LatchConn *conn)
 {
-  return conn->secured;
+  return is_secured (conn);
 }
 
 LatchTlsSession *
 latch_conn_get_tls (const LatchConn *conn)
 {
-  return conn->secured ? conn->session : NULL;
+  return is_secured (conn) ? conn->session : NULL;
+}
+
+LatchConnState
+latch_conn_get_state (const LatchConn *conn)
+{
+  return conn->state;
 }
 
 const char *
@@ -586,5 +739,35 @@ latch_conn_get_data (const LatchConn *conn)
 gboolean
 latch_conn_is_open (const LatchConn *conn)
 {
-  return conn->state == CONN_OPEN;
+  return is_serving (conn->state)
+         || (conn->state == LATCH_CONN_SNIFFING && conn->session == NULL);
+}
+
+gboolean
+latch_net_init (GError **error)
+{
+  return latch_ev_init (error);
+}
+
+void
+latch_net_shutdown (void)
+{
+  if (deadlined != NULL)
+    {
+      GHashTableIter iter;
+      gpointer key;
+
+      /* The owner's connections stay open; their deadlines just go. */
+      g_hash_table_iter_init (&iter, deadlined);
+      while (g_hash_table_iter_next (&iter, &key, NULL))
+        {
+          LatchConn *conn = key;
+
+          conn->deadline_at = 0;
+          g_clear_pointer (&conn->deadline_what, g_free);
+        }
+      g_clear_pointer (&deadlined, g_hash_table_unref);
+    }
+  g_clear_handle_id (&sweep_id, g_source_remove);
+  latch_ev_shutdown ();
 }

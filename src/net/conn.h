@@ -3,21 +3,71 @@
  * A non-blocking socket driven by the main loop: bytes read go through the
  * framer, each complete message is handed to the owner's callback; sends
  * are buffered and flushed when the socket is writable, so nothing ever
- * blocks the loop.  States:
- *   OPEN     reading and writing
- *   CLOSING  output flushed, write side shut; reading until EOF (bounded)
- *   CLOSED   gone: the closed callback has run, the object is freed
- *   HANDSHAKE  (TLS) the handshake runs; OPEN once it succeeds
- * Only conn_set_state() in conn.c changes the state, and it logs it.
+ * blocks the loop.  Connections are watched through one epoll instance
+ * (net/evsource.h), not one GSource each, so that an event costs the same
+ * however many connections sit idle.
  *
- * TLS: latch_conn_start_tls() right after latch_conn_new() puts the
- * connection in HANDSHAKE.  If the peer's first byte is not a TLS record
- * (a clear-text client), the connection goes OPEN without TLS and
+ * One state machine (LatchConnState).  Only conn_set_state() in conn.c
+ * changes the state: it logs each change ("LABEL: A -> B") and refuses,
+ * with a warning, a change the diagram below does not have.  One handler
+ * (io_cb) switches on it.
+ *
+ *   latch_conn_new                latch_conn_start_tls (TLS expected)
+ *        |                               |
+ *        v                               v
+ *   +----------+  first byte 0x16, TLS expected   +-------------+
+ *   | SNIFFING |--------------------------------->| HANDSHAKING |
+ *   +----------+                                  +-------------+
+ *        | any other first byte (TLS expected:          | done: secured_cb
+ *        | clear text, the owner refuses it; clear:     |
+ *        | a ClientHello calls tls_hello_cb)            |
+ *        v                                              v
+ *   +-------------+ <-----------------------------------+
+ *   | AWAIT_FIRST |  transport ready; messages delivered
+ *   +-------------+
+ *        | latch_conn_begin (LOCKING or MANAGEMENT), by the owner on
+ *        | the first message it accepts
+ *        v
+ *   +---------+  +------------+
+ *   | LOCKING |  | MANAGEMENT |   messages delivered
+ *   +---------+  +------------+
+ *        | latch_conn_close_after_flush (from AWAIT_FIRST and a clear
+ *        | SNIFFING too)
+ *        v
+ *   +----------+  output still queued: flushed first
+ *   | FLUSHING |
+ *   +----------+
+ *        | flushed (or nothing was queued, or a TLS handshake failed,
+ *        | or close during SNIFFING / HANDSHAKING)
+ *        v
+ *   +---------+  write side shut (TLS: close_notify), input dropped,
+ *   | CLOSING |  waiting for the peer's EOF, CLOSING_LINGER_MS at most
+ *   +---------+
+ *        | EOF, error, linger over
+ *        v
+ *   +--------+  closed_cb has run; the object is freed after it (after
+ *   | CLOSED |  the callback it was closed from, if any)
+ *   +--------+
+ * Any state but CLOSED goes to CLOSED directly on EOF, a reset or another
+ * I/O error, bad input, a deadline, or latch_conn_abort().  FLUSHING and
+ * CLOSING end quietly (no reason) when their deadline passes.
+ *
+ * TLS: latch_conn_start_tls() right after latch_conn_new() says TLS is
+ * expected.  If the peer's first byte is not a TLS record (a clear-text
+ * client), the connection goes AWAIT_FIRST without TLS and
  * latch_conn_is_tls() says so: the owner refuses it with an answer.  A
  * failed handshake is logged with its explanation and closed gracefully
  * (the alert reaches the peer; its data is drained, never reset).  A
  * clear connection whose first bytes are a TLS ClientHello calls
- * tls_hello_cb instead of delivering them. */
+ * tls_hello_cb instead of delivering them.
+ *
+ * Not states, but kept beside it: whether a callback of this connection
+ * is running (the free waits for it to return), what the last TLS call
+ * waits for, a send error not yet acted on (the handler ends the
+ * connection with it, so that a send never runs a closed_cb under its
+ * caller).  The framer and the output buffer exist only while they hold
+ * bytes: an idle connection costs its struct, its label and its epoll
+ * registration. */
 #ifndef LATCH_NET_CONN_H
 #define LATCH_NET_CONN_H
 
@@ -29,6 +79,18 @@
 G_BEGIN_DECLS
 
 typedef struct _LatchConn LatchConn;
+
+typedef enum
+{
+  LATCH_CONN_SNIFFING,    /* no byte seen yet */
+  LATCH_CONN_HANDSHAKING, /* TLS handshake */
+  LATCH_CONN_AWAIT_FIRST, /* transport ready, the owner has not begun */
+  LATCH_CONN_LOCKING,     /* a lock connection */
+  LATCH_CONN_MANAGEMENT,  /* a shutdown / status connection */
+  LATCH_CONN_FLUSHING,    /* closing: output queued */
+  LATCH_CONN_CLOSING,     /* closing: write side shut, waiting for EOF */
+  LATCH_CONN_CLOSED,
+} LatchConnState;
 
 typedef struct
 {
@@ -61,8 +123,9 @@ gboolean latch_conn_is_tls (const LatchConn *conn);
 /* The TLS session (transfer none), NULL without TLS. */
 LatchTlsSession *latch_conn_get_tls (const LatchConn *conn);
 
-/* Queues data; dropped before the TLS handshake is done (nothing may be
- * said before it). */
+/* Queues data in SNIFFING (clear), AWAIT_FIRST, LOCKING and MANAGEMENT;
+ * dropped otherwise: before the TLS handshake is done (nothing may be
+ * said before it) and once closing. */
 void latch_conn_send (LatchConn *conn, const char *data, gsize len);
 
 /* Flush what is queued, shut the write side, wait (at most a few seconds)
@@ -86,9 +149,33 @@ void latch_conn_set_deadline (LatchConn *conn, int ms, const char *what);
 guint latch_fd_watch_add (int fd, GIOCondition cond, GUnixFDSourceFunc func,
                           gpointer user_data);
 
+/* The state, and its name in log lines ("AWAIT_FIRST"). */
+LatchConnState latch_conn_get_state (const LatchConn *conn);
+const char *latch_conn_state_name (LatchConnState state);
+
+/* The owner says what the connection is, on the first message it
+ * accepts: AWAIT_FIRST -> LOCKING or MANAGEMENT.  Anything else (another
+ * target, a second call, before the transport is ready, while closing)
+ * is refused: FALSE, a warning in the log, the state unchanged. */
+gboolean latch_conn_begin (LatchConn *conn, LatchConnState state);
+
+/* The net layer's init/shutdown pair: the epoll instance with its source
+ * in the default main context (net/evsource.h) and the deadline sweeper.
+ * latch_conn_new() initialises on first use; latch_net_init() only
+ * reports a failure early.  latch_net_shutdown() removes both and closes
+ * no connection: those still open become inert (no more events or
+ * deadlines) and are still the owner's to abort.  Shut down after the
+ * owner has ended its connections, before the main context goes. */
+gboolean latch_net_init (GError **error);
+void latch_net_shutdown (void);
+/* Connections with a deadline armed (what the sweeper looks at). */
+guint latch_conn_count_deadlines (void);
+
 const char *latch_conn_get_label (const LatchConn *conn);
 void latch_conn_set_data (LatchConn *conn, gpointer data);
 gpointer latch_conn_get_data (const LatchConn *conn);
+/* TRUE when messages are delivered and sends queued: AWAIT_FIRST,
+ * LOCKING, MANAGEMENT, and SNIFFING without TLS expected. */
 gboolean latch_conn_is_open (const LatchConn *conn);
 
 G_END_DECLS

@@ -10,27 +10,32 @@
  * sleeping: each wait runs the loop until a condition holds, and fails
  * the test after a bound.
  *
- * conn.c's states and flags, and where each is covered:
- *   OPEN       clear/... (messages, replies, sniffing of the first byte)
- *   HANDSHAKE  tls/... (latch_conn_start_tls), left by:
- *                -> OPEN clear: first byte is not a TLS record (clear-first-byte)
- *                -> OPEN secured: handshake done (handshake, bulk-*)
- *                -> CLOSING: handshake failed (garbage, eof-mid-handshake,
- *                   client-refuses, server-refuses), close_after_flush
- *                   (close-in-handshake)
- *                -> CLOSED: EOF or reset before the first byte, deadline,
- *                   abort (abort-in-handshake)
- *   CLOSING    close_after_flush with nothing queued (shut at once) or with
- *              output queued (flushed first: clear/close-flush-large,
- *              tls/bulk-out); input dropped; left on the peer's EOF, on a
- *              send error (clear/flush-to-gone-peer) or when the linger
- *              deadline passes (deadline/closing-linger)
+ * conn.c's states (conn.h's diagram), and where each is covered:
+ *   state/AT/EV  every state (SNIFFING clear and with TLS expected,
+ *              HANDSHAKING, AWAIT_FIRST, LOCKING, MANAGEMENT, FLUSHING,
+ *              CLOSING) meets every event: EOF, reset (TCP), deadline,
+ *              abort, input, a ClientHello, begin, send, close; the state
+ *              after it and what the owner and the peer saw are asserted,
+ *              and closed_cb always sees CLOSED.
+ *   SNIFFING   clear/... and hello/... (the first byte), tls/clear-first-byte,
+ *              tls/eof-first, tls/reset-first
+ *   HANDSHAKING  tls/... left by: AWAIT_FIRST secured (handshake, bulk-*),
+ *              CLOSING on failure (garbage, eof-mid-handshake, client-refuses,
+ *              server-refuses) or close_after_flush (close-in-handshake),
+ *              CLOSED (deadline, abort-in-handshake)
+ *   FLUSHING / CLOSING  close_after_flush with output queued (flushed
+ *              first: clear/close-flush-large, tls/bulk-out) or none (shut
+ *              at once); input dropped; left on the peer's EOF, on a send
+ *              error (clear/flush-to-gone-peer) or when the linger passes
+ *              (deadline/closing-linger)
  *   CLOSED     closed_cb once, then freed; calls made on it from inside a
- *              callback are ignored (clear/abort-in-message)
- *   flags      sniffed (hello/...), dispatching + free_pending (abort
- *              from message_cb, tls_hello_cb, secured_cb), io_error
- *              (send-to-gone-peer), wr_shut, tls_send_len (bulk-out with
- *              small buffers), deadline_at (deadline/...).
+ *              callback are ignored (clear/abort-in-message,
+ *              state/begin-when-closed)
+ *   not states: the deferred free while a callback runs (abort from
+ *              message_cb, tls_hello_cb, secured_cb), a send error acted
+ *              on later (send-to-gone-peer), tls_send_len (bulk-out with
+ *              small buffers), deadlines (deadline/..., state/deadline-set);
+ *              net/shutdown: the layer's shutdown under an open conn.
  * Not reachable from here: a handshake waiting to write (its flights fit
  * any socket buffer), and GnuTLS holding decrypted bytes between two
  * events (it reads records exactly), which io_cb's pending() check and the
@@ -45,6 +50,7 @@
 #include "config.h"
 
 #include "net/conn.h"
+#include "net/evsource.h"
 
 #include "common/error.h"
 #include "common/log.h"
@@ -87,6 +93,7 @@ typedef struct
 {
   Via via;
   const char *arg; /* test-specific: a priority string */
+  int at, ev;      /* state/...: where the conn is driven, what happens there */
 } Case;
 
 /* What an owner callback does besides recording. */
@@ -120,6 +127,8 @@ typedef struct
   gboolean secured_saw_session;
   gboolean secured_saw_open;
   int n_hello;
+  LatchConnState state_at_close;    /* what closed_cb saw */
+  LatchConnState state_in_message;  /* what the last message_cb saw */
   Action on_message;
   Action on_secured;
   Action on_hello;
@@ -144,6 +153,7 @@ typedef struct
 {
   Via via;
   const char *arg;
+  int at, ev;
   Link link[3];
 } Fixture;
 
@@ -237,6 +247,7 @@ message_cb (LatchConn *conn, GBytes *msg, gpointer user_data)
   g_assert_true (conn == l->conn);
   g_assert_cmpint (l->n_closed, ==, 0);
   g_assert_true (latch_conn_is_open (conn));
+  l->state_in_message = latch_conn_get_state (conn);
   g_ptr_array_add (l->messages, g_bytes_new (data, len));
   act (conn, l->on_message);
 }
@@ -251,6 +262,7 @@ closed_cb (LatchConn *conn, const GError *reason, gpointer user_data)
     {
       g_assert_true (conn == l->conn);
       g_assert_false (latch_conn_is_open (conn));
+      l->state_at_close = latch_conn_get_state (conn);
       l->closed_at = g_get_monotonic_time ();
       l->messages_at_close = l->messages->len;
       if (reason != NULL)
@@ -624,6 +636,8 @@ fixture_set_up (Fixture *f, gconstpointer data)
 
   f->via = c->via;
   f->arg = c->arg;
+  f->at = c->at;
+  f->ev = c->ev;
   for (gsize i = 0; i < G_N_ELEMENTS (f->link); i++)
     {
       f->link[i].peer = -1;
@@ -1638,6 +1652,384 @@ test_tls_close_in_secured (Fixture *f, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpuint (l->messages->len, ==, 0);
 }
 
+/* ---- the state machine: every state, every event -------------------------------- */
+
+/* Where a conn is driven before the event (f->at). */
+typedef enum
+{
+  AT_SNIFFING,     /* clear, no byte yet */
+  AT_SNIFFING_TLS, /* TLS expected, no byte yet */
+  AT_HANDSHAKING,  /* a TLS record header came, the rest does not */
+  AT_AWAIT_FIRST,  /* a message was delivered, the owner did not begin */
+  AT_LOCKING,
+  AT_MANAGEMENT,
+  AT_FLUSHING,     /* closing with a megabyte queued, the peer not reading */
+  AT_CLOSING,      /* closing, write side shut */
+  N_AT
+} At;
+
+static const char *const at_names[] = { "sniffing", "sniffing-tls", "handshaking",
+                                        "await-first", "locking", "management",
+                                        "flushing", "closing" };
+static const LatchConnState at_states[] = {
+  LATCH_CONN_SNIFFING,    LATCH_CONN_SNIFFING, LATCH_CONN_HANDSHAKING,
+  LATCH_CONN_AWAIT_FIRST, LATCH_CONN_LOCKING,  LATCH_CONN_MANAGEMENT,
+  LATCH_CONN_FLUSHING,    LATCH_CONN_CLOSING,
+};
+
+/* What happens there (f->ev). */
+typedef enum
+{
+  EV_EOF,      /* the peer shuts its write side */
+  EV_RESET,    /* TCP reset */
+  EV_DEADLINE, /* a deadline passes */
+  EV_ABORT,    /* the owner aborts */
+  EV_INPUT,    /* the peer sends a clear message */
+  EV_HELLO,    /* the peer sends a TLS ClientHello record */
+  EV_BEGIN,    /* the owner begins LOCKING */
+  EV_SEND,     /* the owner sends, then closes */
+  EV_CLOSE,    /* the owner closes after flush */
+  N_EV
+} Ev;
+
+static const char *const ev_names[] = { "eof",  "reset", "deadline", "abort", "input",
+                                        "hello", "begin", "send",    "close" };
+
+#define STATE_BULK (1 << 20)
+#define ANY_REASON (-1)
+#define NO_REASON (-2)
+
+static void
+assert_state (Link *l, LatchConnState state)
+{
+  g_assert_nonnull (l->conn);
+  g_assert_cmpstr (latch_conn_state_name (latch_conn_get_state (l->conn)), ==,
+                   latch_conn_state_name (state));
+}
+
+/* Link 0 in state at (its conn still there). */
+static Link *
+drive (Fixture *f, At at)
+{
+  Link *l = link_open (f, 0, &all_callbacks);
+
+  assert_state (l, LATCH_CONN_SNIFFING);
+  switch (at)
+    {
+    case AT_SNIFFING:
+      break;
+    case AT_SNIFFING_TLS:
+      link_start_tls (l);
+      break;
+    case AT_HANDSHAKING:
+      link_start_tls (l);
+      /* A handshake record announcing 64 bytes that never come. */
+      peer_send (l, "\x16\x03\x01\x00\x40", 5);
+      WAIT_FOR (latch_conn_get_state (l->conn) == LATCH_CONN_HANDSHAKING
+                && conn_drained (l));
+      break;
+    case AT_AWAIT_FIRST:
+    case AT_LOCKING:
+    case AT_MANAGEMENT:
+    case AT_FLUSHING:
+    case AT_CLOSING:
+      peer_send_str (l, "<msg>one</msg>");
+      WAIT_FOR (l->messages->len == 1);
+      g_assert_cmpstr (latch_conn_state_name (l->state_in_message), ==, "AWAIT_FIRST");
+      assert_state (l, LATCH_CONN_AWAIT_FIRST);
+      if (at == AT_LOCKING || at == AT_MANAGEMENT)
+        g_assert_true (latch_conn_begin (l->conn, at_states[at]));
+      if (at == AT_FLUSHING)
+        {
+          g_autofree char *bulk = make_bulk (STATE_BULK);
+
+          small_buffers (l);
+          latch_conn_send (l->conn, bulk, STATE_BULK);
+          latch_conn_close_after_flush (l->conn);
+        }
+      if (at == AT_CLOSING)
+        latch_conn_close_after_flush (l->conn);
+      break;
+    case N_AT:
+    default:
+      g_assert_not_reached ();
+    }
+  assert_state (l, at_states[at]);
+  return l;
+}
+
+/* The conn ended: closed_cb once, in CLOSED, with code (NO_REASON: an
+ * orderly end; ANY_REASON: whichever). */
+static void
+assert_ended (Link *l, int code)
+{
+  g_assert_cmpint (l->n_closed, ==, 1);
+  g_assert_null (l->conn);
+  g_assert_cmpstr (latch_conn_state_name (l->state_at_close), ==, "CLOSED");
+  if (code == NO_REASON)
+    g_assert_no_error (l->reason);
+  else if (code != ANY_REASON)
+    g_assert_error (l->reason, LATCH_ERROR, code);
+}
+
+/* The peer reads (plainly) until the conn's EOF. */
+static void
+peer_read_to_eof (Link *l)
+{
+  l->reading = TRUE;
+  l->plain = TRUE;
+  peer_pump (l);
+  peer_watch (l);
+  WAIT_FOR (l->eof || l->rd_error != 0);
+}
+
+static void
+test_state (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  At at = (At)f->at;
+  Ev ev = (Ev)f->ev;
+  gboolean serving = at == AT_AWAIT_FIRST || at == AT_LOCKING || at == AT_MANAGEMENT;
+  gboolean closing = at == AT_FLUSHING || at == AT_CLOSING;
+  Link *l;
+  guint n_messages;
+
+  if (at == AT_SNIFFING_TLS || at == AT_HANDSHAKING)
+    REQUIRE_CERTS ();
+  l = drive (f, at);
+  n_messages = l->messages->len;
+  switch (ev)
+    {
+    case EV_EOF:
+      shutdown (l->peer, SHUT_WR);
+      WAIT_FOR (l->n_closed);
+      /* A handshake cut short is a failed one: CLOSING, then the EOF. */
+      assert_ended (l, NO_REASON);
+      break;
+    case EV_RESET:
+      reset_peer (l);
+      WAIT_FOR (l->n_closed);
+      /* In the handshake GnuTLS sees the reset (a failed handshake:
+       * CLOSING), the next read only EOF. */
+      assert_ended (l, at == AT_HANDSHAKING ? ANY_REASON : LATCH_ERROR_IO);
+      break;
+    case EV_DEADLINE:
+      latch_conn_set_deadline (l->conn, 200, "in the state test");
+      WAIT_FOR (l->n_closed);
+      /* A closing conn's deadline is its linger: an orderly end. */
+      assert_ended (l, closing ? NO_REASON : LATCH_ERROR_TIMEOUT);
+      break;
+    case EV_ABORT:
+      {
+        g_autoptr (GError) why = g_error_new_literal (LATCH_ERROR, LATCH_ERROR_FAILED,
+                                                      ABORT_WHY);
+
+        latch_conn_abort (l->conn, why);
+        assert_ended (l, LATCH_ERROR_FAILED);
+        peer_read_to_eof (l);
+      }
+      break;
+    case EV_INPUT:
+      if (at == AT_HANDSHAKING)
+        {
+          g_autofree char *junk = make_bulk (64);
+
+          /* The announced record holds a whole handshake message, and
+           * not a ClientHello (a ServerHello, type 2, of 60 bytes): the
+           * handshake fails, gracefully. */
+          memcpy (junk, "\x02\x00\x00\x3c", 4);
+          peer_send (l, junk, 64);
+          WAIT_FOR (l->conn == NULL || latch_conn_get_state (l->conn) == LATCH_CONN_CLOSING);
+          g_assert_cmpuint (l->messages->len, ==, 0);
+          break;
+        }
+      peer_send_str (l, "<msg>two</msg>");
+      WAIT_FOR (conn_drained (l) && (closing || l->messages->len == n_messages + 1));
+      if (closing)
+        {
+          /* Read and dropped. */
+          g_assert_cmpuint (l->messages->len, ==, n_messages);
+          assert_state (l, at_states[at]);
+          break;
+        }
+      assert_message_str (l, n_messages, "<msg>two</msg>");
+      /* A clear first byte: AWAIT_FIRST, without TLS (TLS expected or not). */
+      assert_state (l, serving ? at_states[at] : LATCH_CONN_AWAIT_FIRST);
+      g_assert_false (latch_conn_is_tls (l->conn));
+      g_assert_null (latch_conn_get_tls (l->conn));
+      break;
+    case EV_HELLO:
+      peer_send (l, hello_record, sizeof hello_record - 1);
+      WAIT_FOR (conn_drained (l) && (at != AT_SNIFFING || l->n_hello == 1));
+      /* Only a clear conn's first bytes are a hello; anywhere else they
+       * are input (a bad message, refused when it is complete). */
+      g_assert_cmpint (l->n_hello, ==, at == AT_SNIFFING ? 1 : 0);
+      if (at == AT_SNIFFING)
+        assert_state (l, LATCH_CONN_AWAIT_FIRST);
+      else if (at == AT_HANDSHAKING || at == AT_SNIFFING_TLS)
+        /* TLS expected: the handshake starts, or goes on, waiting for
+         * the rest of the record. */
+        assert_state (l, LATCH_CONN_HANDSHAKING);
+      else
+        assert_state (l, at_states[at]);
+      g_assert_cmpuint (l->messages->len, ==, n_messages);
+      break;
+    case EV_BEGIN:
+      if (at == AT_AWAIT_FIRST)
+        {
+          g_assert_true (latch_conn_begin (l->conn, LATCH_CONN_LOCKING));
+          assert_state (l, LATCH_CONN_LOCKING);
+          /* Twice: refused. */
+          g_assert_false (latch_conn_begin (l->conn, LATCH_CONN_LOCKING));
+          g_assert_false (latch_conn_begin (l->conn, LATCH_CONN_MANAGEMENT));
+          assert_state (l, LATCH_CONN_LOCKING);
+          break;
+        }
+      /* From a wrong state: refused, nothing changes. */
+      g_assert_false (latch_conn_begin (l->conn, LATCH_CONN_LOCKING));
+      g_assert_false (latch_conn_begin (l->conn, LATCH_CONN_MANAGEMENT));
+      assert_state (l, at_states[at]);
+      break;
+    case EV_SEND:
+      {
+        gboolean said = at == AT_SNIFFING || serving;
+
+        g_assert_cmpint (latch_conn_is_open (l->conn), ==, said);
+        latch_conn_send (l->conn, REPLY, strlen (REPLY));
+        latch_conn_close_after_flush (l->conn);
+        peer_read_to_eof (l);
+        if (at == AT_FLUSHING)
+          {
+            /* Only what was queued before the close. */
+            g_assert_cmpuint (l->in->len, ==, STATE_BULK);
+            break;
+          }
+        /* Before the handshake nothing may be said, nor once closing. */
+        g_assert_cmpint (strstr (l->in->str, REPLY) != NULL, ==, said);
+      }
+      break;
+    case EV_CLOSE:
+      latch_conn_close_after_flush (l->conn);
+      /* FLUSHING stays so (the peer reads nothing); all else shuts now. */
+      assert_state (l, at == AT_FLUSHING ? LATCH_CONN_FLUSHING : LATCH_CONN_CLOSING);
+      g_assert_false (latch_conn_is_open (l->conn));
+      peer_read_to_eof (l);
+      if (at == AT_FLUSHING)
+        g_assert_cmpuint (l->in->len, ==, STATE_BULK);
+      g_assert_cmpint (l->n_closed, ==, 0);
+      shutdown (l->peer, SHUT_WR);
+      WAIT_FOR (l->n_closed);
+      assert_ended (l, NO_REASON);
+      g_assert_cmpuint (l->messages->len, ==, n_messages);
+      break;
+    case N_EV:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* begin() with a target that is not LOCKING or MANAGEMENT is refused,
+ * even from AWAIT_FIRST; and the names of all states. */
+static void
+test_state_begin_bad_target (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  Link *l = drive (f, AT_AWAIT_FIRST);
+  static const char *const names[] = { "SNIFFING", "HANDSHAKING", "AWAIT_FIRST", "LOCKING",
+                                       "MANAGEMENT", "FLUSHING", "CLOSING", "CLOSED" };
+
+  for (LatchConnState s = LATCH_CONN_SNIFFING; s <= LATCH_CONN_CLOSED; s++)
+    {
+      g_assert_cmpstr (latch_conn_state_name (s), ==, names[s]);
+      if (s != LATCH_CONN_LOCKING && s != LATCH_CONN_MANAGEMENT)
+        g_assert_false (latch_conn_begin (l->conn, s));
+    }
+  g_assert_cmpstr (latch_conn_state_name ((LatchConnState)99), ==, "?");
+  assert_state (l, LATCH_CONN_AWAIT_FIRST);
+  g_assert_true (latch_conn_begin (l->conn, LATCH_CONN_MANAGEMENT));
+  assert_state (l, LATCH_CONN_MANAGEMENT);
+}
+
+/* begin() and start_tls() from a callback of a conn just aborted
+ * (CLOSED): refused, and the free still waits for the handler. */
+static void
+begin_after_abort_cb (LatchConn *conn, GBytes *msg G_GNUC_UNUSED, gpointer user_data)
+{
+  Link *l = user_data;
+
+  l->n_secured = -1; /* marks that the callback ran */
+  latch_conn_abort (conn, NULL);
+  g_assert_cmpint (latch_conn_get_state (conn), ==, LATCH_CONN_CLOSED);
+  g_assert_false (latch_conn_begin (conn, LATCH_CONN_LOCKING));
+  g_assert_cmpint (latch_conn_get_state (conn), ==, LATCH_CONN_CLOSED);
+}
+
+static const LatchConnCallbacks begin_after_abort_callbacks = { begin_after_abort_cb,
+                                                                closed_cb, NULL, NULL };
+
+static void
+test_state_begin_when_closed (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  Link *l = link_open (f, 0, &begin_after_abort_callbacks);
+
+  peer_send_str (l, "<msg>one</msg>");
+  WAIT_FOR (l->n_closed);
+  g_assert_cmpint (l->n_secured, ==, -1);
+  assert_ended (l, NO_REASON);
+}
+
+/* A deadline armed on many conns is swept without touching the idle
+ * ones: the sweeper's set holds only the armed conns. */
+static void
+test_state_deadline_set (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  Link *a = link_open (f, 0, &all_callbacks);
+  Link *b = link_open (f, 1, &all_callbacks);
+  guint before = latch_conn_count_deadlines ();
+
+  link_open (f, 2, &all_callbacks);
+  latch_conn_set_deadline (a->conn, 200, "a");
+  g_assert_cmpuint (latch_conn_count_deadlines (), ==, before + 1);
+  latch_conn_set_deadline (b->conn, 60000, "b");
+  g_assert_cmpuint (latch_conn_count_deadlines (), ==, before + 2);
+  latch_conn_set_deadline (b->conn, 0, NULL);
+  g_assert_cmpuint (latch_conn_count_deadlines (), ==, before + 1);
+  WAIT_FOR (a->n_closed);
+  g_assert_cmpuint (latch_conn_count_deadlines (), ==, before);
+}
+
+/* latch_net_shutdown with a conn still open: its deadline goes, no event
+ * reaches it, its descriptor stays open; the owner still ends it
+ * (closed_cb once); the next conn makes the layer again. */
+static void
+test_net_shutdown (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  Link *l = link_open (f, 0, &all_callbacks);
+  Link *m;
+  gboolean quiet = FALSE;
+
+  g_assert_true (latch_net_init (NULL));
+  g_assert_true (latch_ev_is_initialised ());
+  latch_conn_set_deadline (l->conn, 100, "never");
+  g_assert_cmpuint (latch_conn_count_deadlines (), >=, 1);
+  latch_net_shutdown ();
+  g_assert_cmpuint (latch_conn_count_deadlines (), ==, 0);
+  g_assert_false (latch_ev_is_initialised ());
+  peer_send_str (l, "<msg>one</msg>");
+  /* Past the deadline and the sweeper's period: nothing happens. */
+  g_timeout_add (600, bound_cb, &quiet);
+  while (!quiet)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (l->messages->len, ==, 0);
+  g_assert_cmpint (l->n_closed, ==, 0);
+  g_assert_cmpint (fcntl (l->conn_fd, F_GETFD), >=, 0);
+  latch_conn_abort (l->conn, NULL);
+  assert_closed_orderly (l);
+  m = link_open (f, 1, &all_callbacks);
+  g_assert_true (latch_ev_is_initialised ());
+  peer_send_str (m, "<msg>two</msg>");
+  WAIT_FOR (m->messages->len == 1);
+  assert_message_str (m, 0, "<msg>two</msg>");
+}
+
 /* ---- main ------------------------------------------------------------------------- */
 
 static void
@@ -1748,6 +2140,31 @@ main (int argc, char **argv)
   add ("tls/close-in-handshake", test_tls_close_in_handshake, TRUE, TRUE, NULL);
   add ("tls/abort-in-secured", test_tls_abort_in_secured, TRUE, TRUE, NULL);
   add ("tls/close-in-secured", test_tls_close_in_secured, TRUE, TRUE, NULL);
+
+  /* Every state x every event: /conn/VIA/state/AT/EV. */
+  for (int at = 0; at < N_AT; at++)
+    for (int ev = 0; ev < N_EV; ev++)
+      for (Via via = VIA_UNIX; via <= VIA_TCP; via++)
+        {
+          Case *c;
+          g_autofree char *full = NULL;
+
+          /* A reset needs TCP; the rest runs over the socketpair. */
+          if ((ev == EV_RESET) != (via == VIA_TCP))
+            continue;
+          c = g_new0 (Case, 1);
+          c->via = via;
+          c->at = at;
+          c->ev = ev;
+          g_ptr_array_add (cases, c);
+          full = g_strdup_printf ("/conn/%s/state/%s/%s", via == VIA_UNIX ? "unix" : "tcp",
+                                  at_names[at], ev_names[ev]);
+          g_test_add (full, Fixture, c, fixture_set_up, test_state, fixture_tear_down);
+        }
+  add ("state/begin-bad-target", test_state_begin_bad_target, TRUE, FALSE, NULL);
+  add ("state/begin-when-closed", test_state_begin_when_closed, TRUE, FALSE, NULL);
+  add ("state/deadline-set", test_state_deadline_set, TRUE, FALSE, NULL);
+  add ("net/shutdown", test_net_shutdown, TRUE, FALSE, NULL);
 
   ret = g_test_run ();
   g_ptr_array_unref (cases);
