@@ -9,7 +9,7 @@
 
 #include "cert/cert.h"
 
-#include "cert/x509-show.h"
+#include "x509/x509-describe.h"
 #include "common/autocleanup.h"
 #include "common/error.h"
 #include "common/file.h"
@@ -1117,7 +1117,7 @@ check_node_key (gnutls_pubkey_t pub, const char *what, GError **error)
     {
     case GNUTLS_PK_RSA:
     case GNUTLS_PK_RSA_PSS:
-      if (bits < LATCH_X509_MIN_RSA_BITS)
+      if (latch_x509_key_verdict (alg, bits) == LATCH_X509_KEY_RSA_TOO_SMALL)
         return latch_error_set (error, LATCH_ERROR_FAILED,
                                 "%s has a %u-bit RSA key: latch refuses RSA keys under %d bits; "
                                 "make a new request with an ECDSA key (latch-cert request)", what,
@@ -2320,7 +2320,7 @@ check_strength (Checks *c, const LatchCertCheckOptions *o, const LatchX509CrtLis
       name = latch_x509_pubkey_name (pub, &alg, &bits);
       if (i == 0)
         leaf_name = g_strdup (name);
-      if ((alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_RSA_PSS) && bits < LATCH_X509_MIN_RSA_BITS)
+      if (latch_x509_key_verdict (alg, bits) == LATCH_X509_KEY_RSA_TOO_SMALL)
         {
           g_autofree char *subject = latch_x509_crt_subject (crt);
 
@@ -2334,7 +2334,7 @@ check_strength (Checks *c, const LatchCertCheckOptions *o, const LatchX509CrtLis
                         "keys under %d bits; make a new CA", i < chain->n ? "chain" : "CA",
                         subject, bits, LATCH_X509_MIN_RSA_BITS);
         }
-      else if (i == 0 && alg == GNUTLS_PK_DSA)
+      else if (i == 0 && latch_x509_key_verdict (alg, bits) == LATCH_X509_KEY_DSA)
         {
           bad = TRUE;
           check_fail (c, "certificate %s has a DSA key, which TLS 1.3 cannot use: issue a "

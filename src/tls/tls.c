@@ -17,7 +17,7 @@
 #include "common/error.h"
 #include "common/file.h"
 #include "common/text.h"
-#include "tls/x509-util.h"
+#include "x509/x509-util.h"
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -31,8 +31,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A PEM file bigger than this is not a certificate, key, CRL or list. */
-#define MAX_FILE_SIZE (4 * 1024 * 1024)
 /* Longest text quoted from a file or a peer in a message. */
 #define MAX_QUOTE 80
 /* Callers add the quotes; escapes are spelt as C does (a newline as \n). */
@@ -143,7 +141,7 @@ read_file (const char *path, const char *what, const char *setting, FileData *ou
   gsize len = 0;
   unsigned int mode = 0;
 
-  if (!latch_file_read (path, name, MAX_FILE_SIZE, LATCH_FILE_MAY_BE_MISSING, LATCH_ERROR_TLS,
+  if (!latch_file_read (path, name, LATCH_X509_MAX_FILE, LATCH_FILE_MAY_BE_MISSING, LATCH_ERROR_TLS,
                         &data, &len, &mode, error))
     return FALSE;
   /* The usual mistake, in the words users and tests know. */
@@ -157,31 +155,6 @@ read_file (const char *path, const char *what, const char *setting, FileData *ou
 }
 
 /* ---- certificate facts ------------------------------------------------ */
-
-/* The DNS names among crt's subject alternative names (transfer full). */
-static GPtrArray *
-crt_dns_names (gnutls_x509_crt_t crt)
-{
-  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
-
-  for (unsigned int seq = 0; seq < 1024; seq++)
-    {
-      g_autofree char *value = NULL;
-      size_t size = 0;
-      int ret;
-
-      ret = gnutls_x509_crt_get_subject_alt_name (crt, seq, NULL, &size, NULL);
-      if (ret == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-        break;
-      if (ret != GNUTLS_E_SHORT_MEMORY_BUFFER)
-        continue;
-      value = g_malloc0 (size + 1);
-      ret = gnutls_x509_crt_get_subject_alt_name (crt, seq, value, &size, NULL);
-      if (ret == GNUTLS_SAN_DNSNAME && strlen (value) == size)
-        g_ptr_array_add (names, g_steal_pointer (&value));
-    }
-  return names;
-}
 
 static gboolean
 identity_matches (const char *cn, GPtrArray *dns, const char *id)
@@ -210,18 +183,6 @@ describe_dns (GPtrArray *dns)
       g_string_append_printf (out, "%s'%s'", i == 0 ? " and DNS names " : ", ", q);
     }
   return g_string_free (out, FALSE);
-}
-
-/* The RSA modulus size of crt, or 0 when its key is not RSA. */
-static unsigned int
-crt_rsa_bits (gnutls_x509_crt_t crt)
-{
-  unsigned int bits = 0;
-  int alg = gnutls_x509_crt_get_pk_algorithm (crt, &bits);
-
-  if (alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_RSA_PSS)
-    return bits;
-  return 0;
 }
 
 /* ---- credentials ------------------------------------------------------ */
@@ -293,8 +254,8 @@ check_own_chain (const LatchX509CrtList *chain, const char *path, GError **error
       gnutls_x509_crt_t crt = chain->items[i];
       time_t not_before = gnutls_x509_crt_get_activation_time (crt);
       time_t not_after = gnutls_x509_crt_get_expiration_time (crt);
-      unsigned int bits = crt_rsa_bits (crt);
-      unsigned int dummy = 0;
+      unsigned int bits = 0;
+      LatchX509KeyVerdict verdict = latch_x509_crt_key_verdict (crt, &bits);
       g_autofree char *cn = latch_x509_crt_last_cn (crt);
       g_autofree char *qcn = latch_text_quote (cn != NULL ? cn : "?", -1, MAX_QUOTE, QUOTE_FLAGS);
       /* "certificate F" for the leaf, "certificate F: its chain
@@ -304,12 +265,12 @@ check_own_chain (const LatchX509CrtList *chain, const char *path, GError **error
                    : g_strdup_printf ("certificate %s (TlsCertificate): its chain "
                                       "certificate (CN '%s')", path, qcn);
 
-      if (bits > 0 && bits < LATCH_X509_MIN_RSA_BITS)
+      if (verdict == LATCH_X509_KEY_RSA_TOO_SMALL)
         return latch_error_set (error, LATCH_ERROR_TLS,
                                 "%s has a %u-bit RSA key: latch requires RSA keys of %d bits or "
                                 "more (or ECDSA/Ed25519); issue a new certificate", subject,
                                 bits, LATCH_X509_MIN_RSA_BITS);
-      if (i == 0 && gnutls_x509_crt_get_pk_algorithm (crt, &dummy) == GNUTLS_PK_DSA)
+      if (i == 0 && verdict == LATCH_X509_KEY_DSA)
         return latch_error_set (error, LATCH_ERROR_TLS,
                                 "%s has a DSA key, which TLS 1.3 cannot use: latch requires RSA "
                                 "keys of %d bits or more, ECDSA or Ed25519; issue a new "
@@ -685,7 +646,7 @@ creds_new (const LatchTlsSettings *settings, LatchTlsRole role, LatchSecurityLev
       if (level == LATCH_SECURITY_MUTUAL)
         {
           g_autofree char *cn = latch_x509_crt_last_cn (own.items[0]);
-          g_autoptr (GPtrArray) dns = crt_dns_names (own.items[0]);
+          g_autoptr (GPtrArray) dns = latch_x509_crt_dns_names (own.items[0]);
 
           if (!identity_matches (cn, dns, own_id))
             {
@@ -1048,14 +1009,14 @@ verify_cb (gnutls_session_t session)
   if (chain.n > 0)
     {
       s->peer_cn = latch_x509_crt_last_cn (chain.items[0]);
-      s->peer_dns = crt_dns_names (chain.items[0]);
+      s->peer_dns = latch_x509_crt_dns_names (chain.items[0]);
     }
 
   for (unsigned int i = 0; i < chain.n; i++)
     {
-      unsigned int bits = crt_rsa_bits (chain.items[i]);
+      unsigned int bits = 0;
 
-      if (bits > 0 && bits < LATCH_X509_MIN_RSA_BITS)
+      if (latch_x509_crt_key_verdict (chain.items[i], &bits) == LATCH_X509_KEY_RSA_TOO_SMALL)
         {
           g_autofree char *who = peer_cert_name (s);
 
