@@ -470,7 +470,7 @@ load_priority (LatchTlsCreds *creds, const char *text, GError **error)
 
 LatchTlsCreds *
 tls_creds_new (const LatchTlsSettings *settings, LatchTlsRole role, LatchSecurityLevel level,
-           const char *own_id, GPtrArray *warnings, GError **error)
+               const char *own_id, GPtrArray *warnings, GError **error)
 {
   g_autoptr (LatchTlsCreds) creds = NULL;
   g_auto (FileData) ca_file = { NULL, 0, 0 };

@@ -77,8 +77,8 @@ LatchSecurityLevel tls_creds_get_level (const LatchTlsCreds *creds);
 /* The module table's creds_new, creds_free and creds_get_level
  * (tls-creds.c); a session holds a reference. */
 LatchTlsCreds *tls_creds_new (const LatchTlsSettings *settings, LatchTlsRole role,
-                              LatchSecurityLevel level, const char *own_id,
-                              GPtrArray *warnings, GError **error);
+                              LatchSecurityLevel level, const char *own_id, GPtrArray *warnings,
+                              GError **error);
 
 LatchTlsCreds *tls_creds_ref (LatchTlsCreds *creds);
 

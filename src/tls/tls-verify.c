@@ -111,10 +111,10 @@ refuse_status (LatchTlsSession *s, const LatchX509CrtList *chain, unsigned int s
 
   if (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
     return tls_refuse_peer (s, GNUTLS_A_UNKNOWN_CA, "%s is not signed by a CA in %s", who,
-                        c->ca_file);
+                            c->ca_file);
   if (status & GNUTLS_CERT_REVOKED)
     return tls_refuse_peer (s, GNUTLS_A_CERTIFICATE_REVOKED, "%s was revoked (CRL %s)", who,
-                        c->crl_file != NULL ? c->crl_file : "?");
+                            c->crl_file != NULL ? c->crl_file : "?");
   if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED))
     {
       gboolean expired = (status & GNUTLS_CERT_EXPIRED) != 0;
@@ -125,7 +125,7 @@ refuse_status (LatchTlsSession *s, const LatchX509CrtList *chain, unsigned int s
           date = latch_x509_format_time_minutes (when);
           if (which == 0)
             return tls_refuse_peer (s, GNUTLS_A_CERTIFICATE_EXPIRED, "%s %s %s", who,
-                                expired ? "expired on" : "is not valid before", date);
+                                    expired ? "expired on" : "is not valid before", date);
           else
             {
               g_autofree char *cn = latch_x509_crt_last_cn (chain->items[which]);
@@ -133,47 +133,47 @@ refuse_status (LatchTlsSession *s, const LatchX509CrtList *chain, unsigned int s
                   = latch_text_quote (cn != NULL ? cn : "?", -1, MAX_QUOTE, QUOTE_FLAGS);
 
               return tls_refuse_peer (s, GNUTLS_A_CERTIFICATE_EXPIRED,
-                                  "%s comes with chain certificate CN '%s', which %s %s",
-                                  who, qcn, expired ? "expired on" : "is not valid before",
-                                  date);
+                                      "%s comes with chain certificate CN '%s', which %s %s",
+                                      who, qcn, expired ? "expired on" : "is not valid before",
+                                      date);
             }
         }
       return tls_refuse_peer (s, GNUTLS_A_CERTIFICATE_EXPIRED,
-                          "%s chains to a CA certificate in %s that %s", who, c->ca_file,
-                          expired ? "has expired" : "is not valid yet");
+                              "%s chains to a CA certificate in %s that %s", who, c->ca_file,
+                              expired ? "has expired" : "is not valid yet");
     }
   if (status & GNUTLS_CERT_PURPOSE_MISMATCH)
     return tls_refuse_peer (s, GNUTLS_A_UNSUPPORTED_CERTIFICATE,
-                        "%s is not meant for TLS %s use (key purpose): issue it with "
-                        "tls_www_server and tls_www_client", who, purpose);
+                            "%s is not meant for TLS %s use (key purpose): issue it with "
+                            "tls_www_server and tls_www_client", who, purpose);
   if (status & GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED)
     {
       g_autofree char *date = latch_x509_format_time_minutes (c->crl_next_update);
 
       return tls_refuse_peer (s, GNUTLS_A_CERTIFICATE_UNKNOWN,
-                          "%s cannot be checked: CRL %s is out of date (its next update "
-                          "was due on %s); get a new one from the CA", who,
-                          c->crl_file != NULL ? c->crl_file : "?", date);
+                              "%s cannot be checked: CRL %s is out of date (its next update "
+                              "was due on %s); get a new one from the CA", who,
+                              c->crl_file != NULL ? c->crl_file : "?", date);
     }
   if (status & GNUTLS_CERT_REVOCATION_DATA_ISSUED_IN_FUTURE)
     return tls_refuse_peer (s, GNUTLS_A_CERTIFICATE_UNKNOWN,
-                        "%s cannot be checked: CRL %s is issued in the future (check this "
-                        "machine's clock)", who, c->crl_file != NULL ? c->crl_file : "?");
+                            "%s cannot be checked: CRL %s is issued in the future (check this "
+                            "machine's clock)", who, c->crl_file != NULL ? c->crl_file : "?");
   if (status & GNUTLS_CERT_SIGNER_NOT_CA)
     return tls_refuse_peer (s, GNUTLS_A_BAD_CERTIFICATE,
-                        "%s is signed by a certificate that is not a CA", who);
+                            "%s is signed by a certificate that is not a CA", who);
   if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
     return tls_refuse_peer (s, GNUTLS_A_BAD_CERTIFICATE,
-                        "%s uses an insecure algorithm (e.g. a SHA-1 signature or a weak key)",
-                        who);
+                            "%s uses an insecure algorithm (e.g. a SHA-1 signature or a weak key)",
+                            who);
   if (status & GNUTLS_CERT_SIGNATURE_FAILURE)
     return tls_refuse_peer (s, GNUTLS_A_BAD_CERTIFICATE, "%s has an invalid signature", who);
   if (status & GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)
     return tls_refuse_peer (s, GNUTLS_A_BAD_CERTIFICATE,
-                        "%s breaks a constraint of the CA that signed it", who);
+                            "%s breaks a constraint of the CA that signed it", who);
   if (status & GNUTLS_CERT_UNKNOWN_CRIT_EXTENSIONS)
     return tls_refuse_peer (s, GNUTLS_A_UNSUPPORTED_CERTIFICATE,
-                        "%s has a critical extension GnuTLS does not know", who);
+                            "%s has a critical extension GnuTLS does not know", who);
   {
     gnutls_datum_t text = { NULL, 0 };
     g_autofree char *words = NULL;
@@ -184,7 +184,7 @@ refuse_status (LatchTlsSession *s, const LatchX509CrtList *chain, unsigned int s
         gnutls_free (text.data);
       }
     return tls_refuse_peer (s, GNUTLS_A_BAD_CERTIFICATE, "%s failed verification: %s", who,
-                        words != NULL ? words : "unknown reason");
+                            words != NULL ? words : "unknown reason");
   }
 }
 
@@ -206,10 +206,10 @@ tls_verify_cb (gnutls_session_t session)
       if (c->role == LATCH_TLS_SERVER && c->request == GNUTLS_CERT_REQUEST)
         return 0;
       return tls_refuse_peer (s,
-                          gnutls_protocol_get_version (session) == GNUTLS_TLS1_3
+                              gnutls_protocol_get_version (session) == GNUTLS_TLS1_3
                               ? GNUTLS_A_CERTIFICATE_REQUIRED
                               : GNUTLS_A_HANDSHAKE_FAILURE,
-                          "%s sent no certificate (this side requires one)", s->peer_label);
+                              "%s sent no certificate (this side requires one)", s->peer_label);
     }
   s->has_peer_cert = TRUE;
 
@@ -217,18 +217,18 @@ tls_verify_cb (gnutls_session_t session)
   chain.items = gnutls_calloc (n_peers, sizeof *chain.items);
   if (chain.items == NULL)
     return tls_refuse_peer (s, GNUTLS_A_INTERNAL_ERROR, "out of memory verifying %s",
-                        s->peer_label);
+                            s->peer_label);
   for (unsigned int i = 0; i < n_peers; i++)
     {
       if (gnutls_x509_crt_init (&chain.items[i]) < 0)
         return tls_refuse_peer (s, GNUTLS_A_INTERNAL_ERROR, "out of memory verifying %s",
-                            s->peer_label);
+                                s->peer_label);
       chain.n++;
       ret = gnutls_x509_crt_import (chain.items[i], &peers[i], GNUTLS_X509_FMT_DER);
       if (ret < 0)
         return tls_refuse_peer (s, GNUTLS_A_BAD_CERTIFICATE,
-                            "%s sent a certificate GnuTLS cannot parse: %s", s->peer_label,
-                            gnutls_strerror (ret));
+                                "%s sent a certificate GnuTLS cannot parse: %s", s->peer_label,
+                                gnutls_strerror (ret));
     }
   g_clear_pointer (&s->peer_cn, g_free);
   g_clear_pointer (&s->peer_dns, g_ptr_array_unref);
@@ -248,11 +248,12 @@ tls_verify_cb (gnutls_session_t session)
 
           if (i == 0)
             return tls_refuse_peer (s, GNUTLS_A_BAD_CERTIFICATE,
-                                "%s has a %u-bit RSA key (latch requires %d or more)", who,
-                                bits, LATCH_X509_MIN_RSA_BITS);
+                                    "%s has a %u-bit RSA key (latch requires %d or more)", who,
+                                    bits, LATCH_X509_MIN_RSA_BITS);
           return tls_refuse_peer (s, GNUTLS_A_BAD_CERTIFICATE,
-                              "%s comes with a chain certificate that has a %u-bit RSA key "
-                              "(latch requires %d or more)", who, bits, LATCH_X509_MIN_RSA_BITS);
+                                  "%s comes with a chain certificate that has a %u-bit RSA key "
+                                  "(latch requires %d or more)", who, bits,
+                                  LATCH_X509_MIN_RSA_BITS);
         }
     }
 
@@ -267,7 +268,7 @@ tls_verify_cb (gnutls_session_t session)
       g_autofree char *who = peer_cert_name (s);
 
       return tls_refuse_peer (s, GNUTLS_A_BAD_CERTIFICATE, "%s cannot be verified: %s", who,
-                          gnutls_strerror (ret));
+                              gnutls_strerror (ret));
     }
   if (status != 0)
     return refuse_status (s, &chain, status);

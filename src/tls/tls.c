@@ -205,7 +205,7 @@ session_handshake (LatchTlsSession *s, GError **error)
       s->failed = TRUE;
       if (s->refusal == NULL)
         tls_refuse_peer (s, GNUTLS_A_CERTIFICATE_REQUIRED,
-                     "%s sent no certificate (this side requires one)", s->peer_label);
+                         "%s sent no certificate (this side requires one)", s->peer_label);
       latch_error_set (error, LATCH_ERROR_TLS_VERIFY, "%s", s->refusal);
       tls_send_alert (s, s->refusal_alert);
       return LATCH_TLS_FAILED;
