@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+/* ---- check ------------------------------------------------------------ */
+
 typedef struct
 {
   LatchCertReport *report;
@@ -29,8 +31,6 @@ typedef struct
 
 static void check_ok (Checks *c, const char *format, ...) G_GNUC_PRINTF (2, 3);
 static void check_fail (Checks *c, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-/* ---- check ------------------------------------------------------------ */
 
 static void
 check_ok (Checks *c, const char *format, ...)

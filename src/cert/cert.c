@@ -18,6 +18,7 @@
 #include "common/autocleanup.h"
 #include "common/error.h"
 #include "common/file.h"
+#include "common/text.h"
 #include "sys/machine-id.h"
 
 #include <errno.h>
@@ -60,7 +61,7 @@ cert_report_info (LatchCertReport *report, const char *format, ...)
   if (report == NULL)
     return;
   va_start (ap, format);
-  g_ptr_array_add (report->info, g_strdup_vprintf (format, ap));
+  latch_text_lines_add_valist (report->info, format, ap);
   va_end (ap);
 }
 
@@ -72,7 +73,7 @@ cert_report_warning (LatchCertReport *report, const char *format, ...)
   if (report == NULL)
     return;
   va_start (ap, format);
-  g_ptr_array_add (report->warnings, g_strdup_vprintf (format, ap));
+  latch_text_lines_add_valist (report->warnings, format, ap);
   va_end (ap);
 }
 

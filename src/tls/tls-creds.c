@@ -48,20 +48,6 @@ file_datum (const FileData *file)
   return d;
 }
 
-static void add_warning (GPtrArray *warnings, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static void
-add_warning (GPtrArray *warnings, const char *format, ...)
-{
-  va_list ap;
-
-  if (warnings == NULL)
-    return;
-  va_start (ap, format);
-  g_ptr_array_add (warnings, g_strdup_vprintf (format, ap));
-  va_end (ap);
-}
-
 /* Reads path whole (latch_file_read ()).  what and setting name it in
  * messages ("certificate", "TlsCertificate"). */
 static gboolean
@@ -246,8 +232,9 @@ load_key (const LatchTlsSettings *settings, gnutls_x509_crt_t leaf, FileData *ke
         return latch_error_set (error, LATCH_ERROR_TLS,
                                 "private key %s is readable by others (mode %04o): chmod 600 %s",
                                 path, (unsigned int)(key_file->mode & 07777), path);
-      add_warning (warnings, "private key %s is readable by others (mode %04o): chmod 600 %s",
-                   path, (unsigned int)(key_file->mode & 07777), path);
+      latch_text_lines_add (warnings,
+                            "private key %s is readable by others (mode %04o): chmod 600 %s",
+                            path, (unsigned int)(key_file->mode & 07777), path);
     }
 
   d = file_datum (key_file);
@@ -321,8 +308,8 @@ load_crl (LatchTlsCreds *creds, const FileData *crl_file, const LatchX509CrtList
     }
   if (own != NULL && own->n > 0
       && gnutls_x509_crt_check_revocation (own->items[0], crls.items, crls.n) == 1)
-    add_warning (warnings, "this node's own certificate is revoked by CRL %s (TlsCrl): "
-                 "peers using that CRL will refuse it", creds->crl_file);
+    latch_text_lines_add (warnings, "this node's own certificate is revoked by CRL %s (TlsCrl): "
+                          "peers using that CRL will refuse it", creds->crl_file);
   return TRUE;
 }
 
@@ -363,8 +350,8 @@ load_allowed_peers (LatchTlsCreds *creds, const char *path, GPtrArray *warnings,
       g_hash_table_add (allowed, g_strdup (line));
     }
   if (g_hash_table_size (allowed) == 0)
-    add_warning (warnings, "allow-list %s (TlsAllowedPeers) lists no machine ID: every "
-                 "client will be refused", path);
+    latch_text_lines_add (warnings, "allow-list %s (TlsAllowedPeers) lists no machine ID: every "
+                          "client will be refused", path);
   creds->allowed_file = g_strdup (path);
   creds->allowed = g_steal_pointer (&allowed);
   return TRUE;
@@ -574,9 +561,11 @@ tls_creds_new (const LatchTlsSettings *settings, LatchTlsRole role, LatchSecurit
                 && gnutls_x509_trust_list_verify_crt (tl, own.items, own.n, 0, &status, NULL)
                        >= 0
                 && (status & GNUTLS_CERT_SIGNER_NOT_FOUND) != 0)
-              add_warning (warnings, "certificate %s (TlsCertificate) is not signed by a CA "
-                           "in %s (TlsCaCertificate): peers that trust only that file will "
-                           "refuse it", settings->certificate, settings->ca_certificate);
+              latch_text_lines_add (warnings,
+                                    "certificate %s (TlsCertificate) is not signed by a CA in "
+                                    "%s (TlsCaCertificate): peers that trust only that file "
+                                    "will refuse it",
+                                    settings->certificate, settings->ca_certificate);
             gnutls_x509_trust_list_deinit (tl, 1);
           }
       }
