@@ -15,6 +15,7 @@
 #include "debug-tools.h"
 
 #include "common/error.h"
+#include "common/text.h"
 #include "net/discovery-private.h"
 
 #include <errno.h>
@@ -79,11 +80,9 @@ wait_datagram (int fd, struct sockaddr_storage *from, socklen_t *from_len, GErro
           g_set_error (error, LATCH_ERROR, LATCH_ERROR_IO, "recvfrom: %s", g_strerror (e));
           return NULL;
         }
-      buf[n] = '\0';
-      for (ssize_t i = 0; i < n; i++)
-        if (buf[i] == '\0')
-          buf[i] = '?';
-      return g_strescape (buf, NULL);
+      /* The one quoting rule for untrusted text: a NUL or a control byte
+       * shows as an escape, valid UTF-8 as itself. */
+      return latch_text_quote (buf, n, MAX_DATAGRAM, LATCH_QUOTE_BARE | LATCH_QUOTE_C_ESCAPES);
     }
 }
 

@@ -26,7 +26,7 @@
 
 #include "debug-tools.h"
 
-#include "cert/x509-show.h"
+#include "x509/x509-describe.h"
 #include "common/error.h"
 #include "common/file.h"
 #include "common/text.h"
@@ -57,8 +57,6 @@
 #define MAX_MSG 4096
 /* Longest text of a peer's quoted. */
 #define MAX_QUOTE 200
-/* The TLS module reads no PEM file bigger than this (tls.c). */
-#define MAX_PEM_FILE (4 * 1024 * 1024)
 
 typedef struct
 {
@@ -96,7 +94,7 @@ section (const char *title)
   printf ("== %s ==\n", title);
 }
 
-/* The indent say () gives depth, for x509-show's lines (transfer full). */
+/* The indent say () gives depth, for x509-describe's lines (transfer full). */
 static char *
 depth_indent (int depth)
 {
@@ -105,7 +103,7 @@ depth_indent (int depth)
 
 /* ---- certificates in words ---------------------------------------------- */
 
-/* crt described by x509-show, then what latch makes of it here: dates
+/* crt described by x509-describe, then what latch makes of it here: dates
  * against this machine's clock, a key latch refuses. */
 static void
 show_crt (gnutls_x509_crt_t crt, int depth)
@@ -115,18 +113,17 @@ show_crt (gnutls_x509_crt_t crt, int depth)
   time_t now = time (NULL);
   time_t not_before = gnutls_x509_crt_get_activation_time (crt);
   time_t not_after = gnutls_x509_crt_get_expiration_time (crt);
-  unsigned int bits = 0;
-  int alg = gnutls_x509_crt_get_pk_algorithm (crt, &bits);
+  LatchX509KeyVerdict verdict = latch_x509_crt_key_verdict (crt, NULL);
 
   fputs (lines, stdout);
   if (not_after != (time_t)-1 && not_after < now)
     say (depth, "EXPIRED by this machine's clock: latch refuses it");
   else if (not_before != (time_t)-1 && not_before > now)
     say (depth, "NOT YET VALID by this machine's clock: latch refuses it");
-  if ((alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_RSA_PSS) && bits < LATCH_X509_MIN_RSA_BITS)
+  if (verdict == LATCH_X509_KEY_RSA_TOO_SMALL)
     say (depth, "key too small: latch requires RSA keys of %d bits or more",
          LATCH_X509_MIN_RSA_BITS);
-  else if (alg == GNUTLS_PK_DSA)
+  else if (verdict == LATCH_X509_KEY_DSA)
     say (depth, "DSA key: refused by latch");
 }
 
@@ -163,7 +160,7 @@ read_file (const char *path, gsize *len)
   g_autoptr (GError) error = NULL;
   char *data = NULL;
 
-  if (!latch_file_read (path, NULL, MAX_PEM_FILE, LATCH_FILE_DEFAULT, LATCH_ERROR_TLS, &data,
+  if (!latch_file_read (path, NULL, LATCH_X509_MAX_FILE, LATCH_FILE_DEFAULT, LATCH_ERROR_TLS, &data,
                         len, NULL, &error))
     say (1, "cannot read it: %s", error->message);
   return data;
@@ -247,7 +244,7 @@ show_key_file (const Debug *dbg, GPtrArray *own)
     }
 }
 
-/* The CRLs, each described by x509-show, then checked against the CA
+/* The CRLs, each described by x509-describe, then checked against the CA
  * file (cas, may be NULL) and this node's certificate (own, may be NULL). */
 static void
 show_crl_file (const Debug *dbg, GPtrArray *cas, GPtrArray *own)

@@ -18,7 +18,7 @@
 
 #include "cert/cert.h"
 
-#include "cert/x509-show.h"
+#include "x509/x509-describe.h"
 #include "common/error.h"
 #include "sys/machine-id.h"
 

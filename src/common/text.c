@@ -121,3 +121,20 @@ latch_text_quote (const char *text, gssize len, gsize max, LatchQuoteFlags flags
     g_string_append_c (out, '\'');
   return g_string_free (out, FALSE);
 }
+
+void
+latch_text_lines_add_valist (GPtrArray *lines, const char *format, va_list ap)
+{
+  if (lines != NULL)
+    g_ptr_array_add (lines, g_strdup_vprintf (format, ap));
+}
+
+void
+latch_text_lines_add (GPtrArray *lines, const char *format, ...)
+{
+  va_list ap;
+
+  va_start (ap, format);
+  latch_text_lines_add_valist (lines, format, ap);
+  va_end (ap);
+}

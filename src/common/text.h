@@ -38,6 +38,13 @@ typedef enum
  * text NULL reads as "". */
 char *latch_text_quote (const char *text, gssize len, gsize max, LatchQuoteFlags flags);
 
+/* Appends a line made from format to lines, an array that frees its
+ * items with g_free (warnings, report lines).  lines NULL: the caller
+ * does not want them, nothing happens. */
+void latch_text_lines_add (GPtrArray *lines, const char *format, ...) G_GNUC_PRINTF (2, 3);
+void latch_text_lines_add_valist (GPtrArray *lines, const char *format, va_list ap)
+    G_GNUC_PRINTF (2, 0);
+
 G_END_DECLS
 
 #endif

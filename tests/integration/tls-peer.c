@@ -13,7 +13,8 @@
  *   version TLS1.3 / cipher AES-256-GCM / peer-certs N / peer-cn CN
  * then sends TEXT (if any) and prints everything received until end of
  * file, --until TEXT is seen, or --timeout (default 10000 ms) passes:
- *   recv: BYTES          (\n, \r, \\ and other control bytes escaped)
+ *   recv: BYTES          (escaped by latch_text_quote (): \n, \r, other
+ *                         control bytes as \ooo)
  *   end: eof | reset | until | timeout
  * --clear: the same without TLS.
  * --stall-before-hello: connect ("connected"), send nothing, wait for the
@@ -27,6 +28,9 @@
  * "alert: NAME" when an alert was received), 2 usage or connect error,
  * 3 stall timeout. */
 #include "config.h"
+
+#include "common/text.h"
+#include "x509/x509-util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -207,27 +211,15 @@ connect_tcp (const char *spec)
   return fd;
 }
 
-/* Prints "recv: " and BUF with control bytes escaped. */
+/* Prints "recv: " and BUF, escaped as latch escapes peer text. */
 static void
 print_received (const GString *buf)
 {
-  fputs ("recv: ", stdout);
-  for (gsize i = 0; i < buf->len; i++)
-    {
-      unsigned char c = (unsigned char)buf->str[i];
+  g_autofree char *text
+      = latch_text_quote (buf->str, (gssize)buf->len, G_MAXSIZE,
+                          LATCH_QUOTE_BARE | LATCH_QUOTE_C_ESCAPES);
 
-      if (c == '\n')
-        fputs ("\\n", stdout);
-      else if (c == '\r')
-        fputs ("\\r", stdout);
-      else if (c == '\\')
-        fputs ("\\\\", stdout);
-      else if (c < 0x20 || c == 0x7f)
-        printf ("\\x%02x", c);
-      else
-        putchar (c);
-    }
-  putchar ('\n');
+  printf ("recv: %s\n", text);
 }
 
 static gboolean
@@ -390,16 +382,15 @@ print_peer (gnutls_session_t session)
   if (certs != NULL && n > 0)
     {
       gnutls_x509_crt_t crt;
-      char cn[1024];
-      size_t len = sizeof cn;
 
       if (gnutls_x509_crt_init (&crt) == 0)
         {
-          if (gnutls_x509_crt_import (crt, &certs[0], GNUTLS_X509_FMT_DER) == 0
-              && gnutls_x509_crt_get_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &len) == 0)
-            printf ("peer-cn %s\n", cn);
-          else
-            printf ("peer-cn \n");
+          /* The identity as latch reads it: the last CN. */
+          g_autofree char *cn = NULL;
+
+          if (gnutls_x509_crt_import (crt, &certs[0], GNUTLS_X509_FMT_DER) == 0)
+            cn = latch_x509_crt_last_cn (crt);
+          printf ("peer-cn %s\n", cn != NULL ? cn : "");
           gnutls_x509_crt_deinit (crt);
         }
     }

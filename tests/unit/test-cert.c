@@ -1,4 +1,4 @@
-/* test-cert.c: latch-cert's x509-show module, and the parts of cert.c
+/* test-cert.c: the x509 library's describer (x509-describe), and the parts of cert.c
  * that need no CA: option parsing, machine IDs, CRL numbers.
  *
  * Certificates are made here with GnuTLS, with fixed dates, so that the
@@ -6,7 +6,7 @@
 #include "config.h"
 
 #include "cert/cert.h"
-#include "cert/x509-show.h"
+#include "x509/x509-describe.h"
 
 #include "common/error.h"
 #include "scratch.h"
@@ -137,6 +137,21 @@ test_escape (void)
   g_assert_cmpstr (ctrl, ==, "a\\x0ab\\x1b[0m");
   g_assert_cmpstr (nul, ==, "a\\x00b");
   g_assert_cmpstr (latin1, ==, "caf\\xe9");
+
+  /* The rule is latch_text_quote ()'s: byte by byte, so a valid
+   * character next to an invalid byte stays readable, and characters a
+   * terminal acts on (C1 CSI, bidi override) are escaped too. */
+  {
+    g_autofree char *mixed = latch_x509_escape ("\xc3\xa9\xff", 3);
+    g_autofree char *csi = latch_x509_escape ("a\xc2\x9b" "2J", 5);
+    g_autofree char *bidi = latch_x509_escape ("x\xe2\x80\xaey", 5);
+    g_autofree char *none = latch_x509_escape (NULL, 3);
+
+    g_assert_cmpstr (mixed, ==, "\xc3\xa9\\xff");
+    g_assert_cmpstr (csi, ==, "a\\xc2\\x9b" "2J");
+    g_assert_cmpstr (bidi, ==, "x\\xe2\\x80\\xaey");
+    g_assert_cmpstr (none, ==, "");
+  }
 }
 
 static void
@@ -530,19 +545,74 @@ test_last_cn (void)
   }
 }
 
+static void
+test_key_verdict (void)
+{
+  g_auto (gnutls_x509_privkey_t) key = make_key ();
+  g_auto (gnutls_x509_crt_t) crt = make_crt (key, "k", 1, TRUE, time (NULL) - DAY,
+                                             time (NULL) + DAY, NULL, NULL);
+  unsigned int bits = 0;
+
+  g_assert_cmpint (latch_x509_key_verdict (GNUTLS_PK_RSA, LATCH_X509_MIN_RSA_BITS - 1), ==,
+                   LATCH_X509_KEY_RSA_TOO_SMALL);
+  g_assert_cmpint (latch_x509_key_verdict (GNUTLS_PK_RSA_PSS, 1024), ==,
+                   LATCH_X509_KEY_RSA_TOO_SMALL);
+  g_assert_cmpint (latch_x509_key_verdict (GNUTLS_PK_RSA, LATCH_X509_MIN_RSA_BITS), ==,
+                   LATCH_X509_KEY_OK);
+  g_assert_cmpint (latch_x509_key_verdict (GNUTLS_PK_DSA, 3072), ==, LATCH_X509_KEY_DSA);
+  g_assert_cmpint (latch_x509_key_verdict (GNUTLS_PK_ECDSA, 256), ==, LATCH_X509_KEY_OK);
+  g_assert_cmpint (latch_x509_key_verdict (GNUTLS_PK_EDDSA_ED25519, 256), ==,
+                   LATCH_X509_KEY_OK);
+  g_assert_cmpint (latch_x509_crt_key_verdict (crt, &bits), ==, LATCH_X509_KEY_OK);
+  g_assert_cmpuint (bits, ==, 256);
+}
+
+static void
+test_dns_names (void)
+{
+  g_auto (gnutls_x509_privkey_t) key = make_key ();
+  g_auto (gnutls_x509_crt_t) crt = NULL;
+  g_auto (gnutls_x509_crq_t) crq = NULL;
+  g_autoptr (GPtrArray) names = NULL;
+  g_autoptr (GPtrArray) crq_names = NULL;
+  static const char *sans[] = { "a.example", "b@example.org", ID };
+  static const gnutls_x509_subject_alt_name_t types[]
+      = { GNUTLS_SAN_DNSNAME, GNUTLS_SAN_RFC822NAME, GNUTLS_SAN_DNSNAME };
+
+  /* make_crt () gives a node certificate one DNS name: the ID. */
+  crt = make_crt (key, "n", 1, FALSE, time (NULL) - DAY, time (NULL) + DAY, NULL, NULL);
+  names = latch_x509_crt_dns_names (crt);
+  g_assert_cmpuint (names->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (names, 0), ==, ID);
+
+  g_assert_cmpint (gnutls_x509_crq_init (&crq), >=, 0);
+  g_assert_cmpint (gnutls_x509_crq_set_key (crq, key), >=, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (sans); i++)
+    g_assert_cmpint (gnutls_x509_crq_set_subject_alt_name (crq, types[i], sans[i],
+                                                           (unsigned int)strlen (sans[i]),
+                                                           GNUTLS_FSAN_APPEND),
+                     >=, 0);
+  crq_names = latch_x509_crq_dns_names (crq);
+  g_assert_cmpuint (crq_names->len, ==, 2);
+  g_assert_cmpstr (g_ptr_array_index (crq_names, 0), ==, "a.example");
+  g_assert_cmpstr (g_ptr_array_index (crq_names, 1), ==, ID);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/x509-show/machine-id", test_machine_id);
+  g_test_add_func ("/x509-describe/machine-id", test_machine_id);
   g_test_add_func ("/x509-util/last-cn", test_last_cn);
-  g_test_add_func ("/x509-show/escape", test_escape);
-  g_test_add_func ("/x509-show/validity", test_validity);
-  g_test_add_func ("/x509-show/serial-hex", test_serial_hex);
-  g_test_add_func ("/x509-show/crt", test_describe_crt);
-  g_test_add_func ("/x509-show/crt-escapes", test_describe_escapes);
-  g_test_add_func ("/x509-show/data", test_describe_data);
-  g_test_add_func ("/x509-show/crl", test_describe_crl);
+  g_test_add_func ("/x509-util/escape", test_escape);
+  g_test_add_func ("/x509-util/key-verdict", test_key_verdict);
+  g_test_add_func ("/x509-util/dns-names", test_dns_names);
+  g_test_add_func ("/x509-describe/validity", test_validity);
+  g_test_add_func ("/x509-describe/serial-hex", test_serial_hex);
+  g_test_add_func ("/x509-describe/crt", test_describe_crt);
+  g_test_add_func ("/x509-describe/crt-escapes", test_describe_escapes);
+  g_test_add_func ("/x509-describe/data", test_describe_data);
+  g_test_add_func ("/x509-describe/crl", test_describe_crl);
   g_test_add_func ("/cert/key-spec", test_key_spec);
   g_test_add_func ("/cert/check-id", test_check_id);
   g_test_add_func ("/cert/check-name", test_check_name);

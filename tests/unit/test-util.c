@@ -490,6 +490,20 @@ test_quote_truncate (void)
   g_assert_true (g_str_has_suffix (long_got, "y...'"));
 }
 
+static void
+test_lines_add (void)
+{
+  g_autoptr (GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+
+  latch_text_lines_add (lines, "one %d", 1);
+  latch_text_lines_add (lines, "%s", "two");
+  /* No array: the caller wants no lines, and nothing happens. */
+  latch_text_lines_add (NULL, "dropped %s", "line");
+  g_assert_cmpuint (lines->len, ==, 2);
+  g_assert_cmpstr (g_ptr_array_index (lines, 0), ==, "one 1");
+  g_assert_cmpstr (g_ptr_array_index (lines, 1), ==, "two");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -517,5 +531,6 @@ main (int argc, char **argv)
   g_test_add_func ("/text/quote/unprintable", test_quote_unprintable);
   g_test_add_func ("/text/quote/nul", test_quote_nul);
   g_test_add_func ("/text/quote/truncate", test_quote_truncate);
+  g_test_add_func ("/text/lines-add", test_lines_add);
   return g_test_run ();
 }

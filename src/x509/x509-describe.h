@@ -1,9 +1,9 @@
-/* x509-show.h: certificates, requests, CRLs and keys described in words,
+/* x509-describe.h: certificates, requests, CRLs and keys described in words,
  * and the few X.509 facts latch cares about.
  *
- * Used by latch-cert (show, check) and meant for any tool that prints a
- * local or a peer certificate.  Only GLib and GnuTLS's x509 API: no
- * latch state, no I/O except what the caller hands over.
+ * Used by latch-cert (show, check), the TLS debug tools and the tests: any
+ * tool that prints a local or a peer certificate.  Only GLib and GnuTLS's
+ * x509 API: no latch state, no I/O except what the caller hands over.
  *
  * Every describe function returns lines, each starting with indent and
  * ending with '\n' (transfer full).  Text taken from a certificate (names,
@@ -12,11 +12,11 @@
  *
  * The g_auto cleanups for GnuTLS's x509 types, the certificate and CRL
  * lists, latch_x509_format_time () and latch_x509_is_machine_id () come
- * from tls/x509-util.h, which this header includes. */
-#ifndef LATCH_CERT_X509_SHOW_H
-#define LATCH_CERT_X509_SHOW_H
+ * from x509/x509-util.h, which this header includes. */
+#ifndef LATCH_X509_DESCRIBE_H
+#define LATCH_X509_DESCRIBE_H
 
-#include "tls/x509-util.h"
+#include "x509/x509-util.h"
 
 #include <glib.h>
 
@@ -62,15 +62,13 @@ char *latch_x509_describe_data (const char *data, gsize len, const char *indent,
 /* ---- facts ------------------------------------------------------------ */
 
 /* latch_x509_is_machine_id () and LATCH_X509_MACHINE_ID_LEN: see
- * tls/x509-util.h. */
+ * x509/x509-util.h. */
 
 /* latch_x509_crt_last_cn (), latch_x509_crq_last_cn (): see
- * tls/x509-util.h. */
+ * x509/x509-util.h. */
 
-/* The DNS names among the subject alternative names (transfer full, never
- * NULL). */
-GPtrArray *latch_x509_crt_dns_names (gnutls_x509_crt_t crt);
-GPtrArray *latch_x509_crq_dns_names (gnutls_x509_crq_t crq);
+/* latch_x509_crt_dns_names (), latch_x509_crq_dns_names (): see
+ * x509/x509-util.h. */
 
 /* "ECDSA P-256", "RSA 3072 bits", "Ed25519" (transfer full).  *bits, if
  * not NULL, receives the size GnuTLS reports. */
@@ -80,7 +78,7 @@ char *latch_x509_pubkey_name (gnutls_pubkey_t key, gnutls_pk_algorithm_t *alg,
 /* The serial in lowercase hex, no separators (transfer full). */
 char *latch_x509_serial_hex (const unsigned char *serial, gsize size);
 
-/* latch_x509_format_time (): see tls/x509-util.h. */
+/* latch_x509_format_time (): see x509/x509-util.h. */
 
 /* "valid for 364 more days", "expired 3 days ago", "not yet valid (from
  * DATE)" for a certificate, at now (transfer full).  *is_valid, if not
@@ -88,8 +86,7 @@ char *latch_x509_serial_hex (const unsigned char *serial, gsize size);
 char *latch_x509_describe_validity (time_t not_before, time_t not_after, time_t now,
                                     gboolean *is_valid);
 
-/* Text from a certificate made safe to print (transfer full). */
-char *latch_x509_escape (const char *text, gsize len);
+/* latch_x509_escape (): see x509/x509-util.h. */
 
 /* The subject DN as RFC 4514 text, escaped (transfer full). */
 char *latch_x509_crt_subject (gnutls_x509_crt_t crt);

@@ -1,4 +1,4 @@
-/* x509-show.c: certificates, requests, CRLs and keys described in words.
+/* x509-describe.c: certificates, requests, CRLs and keys described in words.
  *
  * Everything read from a certificate is untrusted text: it goes through
  * latch_x509_escape () before it is printed.  GnuTLS's getters are called
@@ -7,7 +7,7 @@
  * on a strange certificate. */
 #include "config.h"
 
-#include "cert/x509-show.h"
+#include "x509/x509-describe.h"
 
 #include "common/error.h"
 
@@ -21,28 +21,6 @@
 #define MAX_ITEMS 1024
 
 /* ---- small helpers ---------------------------------------------------- */
-
-char *
-latch_x509_escape (const char *text, gsize len)
-{
-  GString *out;
-  gboolean utf8;
-
-  if (text == NULL)
-    return g_strdup ("");
-  utf8 = g_utf8_validate_len (text, len, NULL);
-  out = g_string_sized_new (len + 1);
-  for (gsize i = 0; i < len; i++)
-    {
-      unsigned char c = (unsigned char)text[i];
-
-      if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8))
-        g_string_append_printf (out, "\\x%02x", c);
-      else
-        g_string_append_c (out, (char)c);
-    }
-  return g_string_free (out, FALSE);
-}
 
 static char *
 escape_str (const char *text)
@@ -193,77 +171,6 @@ typedef struct
   gnutls_x509_crq_t crq;
 } Subject;
 
-/* The type (>= 0) of alternative name seq, its value in buf. */
-static int
-subject_san (const Subject *s, unsigned int seq, void *buf, size_t *size)
-{
-  unsigned int type = 0;
-  int ret;
-
-  if (s->crt != NULL)
-    return gnutls_x509_crt_get_subject_alt_name (s->crt, seq, buf, size, NULL);
-  ret = gnutls_x509_crq_get_subject_alt_name (s->crq, seq, buf, size, &type, NULL);
-  return ret < 0 ? ret : (int)type;
-}
-
-/* Calls fn for each alternative name: its type and raw value. */
-typedef void (*SanFunc) (int type, const unsigned char *value, size_t size, void *data);
-
-static void
-subject_each_san (const Subject *s, SanFunc fn, void *data)
-{
-  for (unsigned int seq = 0; seq < MAX_ITEMS; seq++)
-    {
-      g_autofree unsigned char *value = NULL;
-      size_t size = 0;
-      int ret = subject_san (s, seq, NULL, &size);
-
-      if (ret == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-        break;
-      if (ret != GNUTLS_E_SHORT_MEMORY_BUFFER || size > MAX_FIELD)
-        continue;
-      value = g_malloc0 (size + 1);
-      ret = subject_san (s, seq, value, &size);
-      if (ret >= 0)
-        fn (ret, value, size, data);
-    }
-}
-
-static void
-collect_dns_cb (int type, const unsigned char *value, size_t size, void *data)
-{
-  GPtrArray *names = data;
-
-  if (type == GNUTLS_SAN_DNSNAME && strlen ((const char *)value) == size)
-    g_ptr_array_add (names, g_strdup ((const char *)value));
-}
-
-static GPtrArray *
-subject_dns_names (const Subject *s)
-{
-  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
-
-  subject_each_san (s, collect_dns_cb, names);
-  return names;
-}
-
-
-GPtrArray *
-latch_x509_crt_dns_names (gnutls_x509_crt_t crt)
-{
-  Subject s = { crt, NULL };
-
-  return subject_dns_names (&s);
-}
-
-GPtrArray *
-latch_x509_crq_dns_names (gnutls_x509_crq_t crq)
-{
-  Subject s = { NULL, crq };
-
-  return subject_dns_names (&s);
-}
-
 static void
 format_san_cb (int type, const unsigned char *value, size_t size, void *data)
 {
@@ -314,7 +221,7 @@ subject_sans (const Subject *s)
 {
   GString *out = g_string_new (NULL);
 
-  subject_each_san (s, format_san_cb, out);
+  latch_x509_each_san (s->crt, s->crq, format_san_cb, out);
   return g_string_free (out, FALSE);
 }
 
@@ -354,7 +261,8 @@ add_subject_lines (GString *out, const char *indent, const Subject *s, const cha
 {
   g_autofree char *cn = s->crt != NULL ? latch_x509_crt_last_cn (s->crt)
                                             : latch_x509_crq_last_cn (s->crq);
-  g_autoptr (GPtrArray) dns = subject_dns_names (s);
+  g_autoptr (GPtrArray) dns
+      = s->crt != NULL ? latch_x509_crt_dns_names (s->crt) : latch_x509_crq_dns_names (s->crq);
   g_autofree char *sans = subject_sans (s);
 
   add_line (out, indent, "subject: %s", dn);

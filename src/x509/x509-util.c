@@ -1,8 +1,10 @@
-/* x509-util.c: the GnuTLS x509 helpers shared by tls.c, latch-cert and the
- * debug tools.  GLib and GnuTLS only (it is part of latch-tls.so). */
+/* x509-util.c: the core of the x509 library (see x509-util.h).  GLib,
+ * GnuTLS and common/text.c only: latch-tls.so compiles its own copy. */
 #include "config.h"
 
-#include "tls/x509-util.h"
+#include "x509/x509-util.h"
+
+#include "common/text.h"
 
 #include <string.h>
 
@@ -184,4 +186,109 @@ char *
 latch_x509_crq_last_cn (gnutls_x509_crq_t crq)
 {
   return last_cn (NULL, crq);
+}
+
+/* Subjects with more alternative names than this are not read further. */
+#define MAX_SANS 1024
+
+/* The type (>= 0) of alternative name seq, its value in buf. */
+static int
+get_san (gnutls_x509_crt_t crt, gnutls_x509_crq_t crq, unsigned int seq, void *buf,
+         size_t *size)
+{
+  unsigned int type = 0;
+  int ret;
+
+  if (crt != NULL)
+    return gnutls_x509_crt_get_subject_alt_name (crt, seq, buf, size, NULL);
+  ret = gnutls_x509_crq_get_subject_alt_name (crq, seq, buf, size, &type, NULL);
+  return ret < 0 ? ret : (int)type;
+}
+
+void
+latch_x509_each_san (gnutls_x509_crt_t crt, gnutls_x509_crq_t crq, LatchX509SanFunc fn,
+                     void *data)
+{
+  for (unsigned int seq = 0; seq < MAX_SANS; seq++)
+    {
+      g_autofree unsigned char *value = NULL;
+      size_t size = 0;
+      int ret = get_san (crt, crq, seq, NULL, &size);
+
+      if (ret == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+        break;
+      if (ret != GNUTLS_E_SHORT_MEMORY_BUFFER || size > LATCH_X509_MAX_CN)
+        continue;
+      value = g_malloc0 (size + 1);
+      ret = get_san (crt, crq, seq, value, &size);
+      if (ret >= 0)
+        fn (ret, value, size, data);
+    }
+}
+
+static void
+collect_dns_cb (int type, const unsigned char *value, size_t size, void *data)
+{
+  GPtrArray *names = data;
+
+  if (type == GNUTLS_SAN_DNSNAME && strlen ((const char *)value) == size)
+    g_ptr_array_add (names, g_strdup ((const char *)value));
+}
+
+static GPtrArray *
+dns_names (gnutls_x509_crt_t crt, gnutls_x509_crq_t crq)
+{
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+
+  latch_x509_each_san (crt, crq, collect_dns_cb, names);
+  return names;
+}
+
+GPtrArray *
+latch_x509_crt_dns_names (gnutls_x509_crt_t crt)
+{
+  return dns_names (crt, NULL);
+}
+
+GPtrArray *
+latch_x509_crq_dns_names (gnutls_x509_crq_t crq)
+{
+  return dns_names (NULL, crq);
+}
+
+/* ---- key strength ------------------------------------------------------ */
+
+LatchX509KeyVerdict
+latch_x509_key_verdict (gnutls_pk_algorithm_t alg, unsigned int bits)
+{
+  if ((alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_RSA_PSS) && bits < LATCH_X509_MIN_RSA_BITS)
+    return LATCH_X509_KEY_RSA_TOO_SMALL;
+  if (alg == GNUTLS_PK_DSA)
+    return LATCH_X509_KEY_DSA;
+  return LATCH_X509_KEY_OK;
+}
+
+LatchX509KeyVerdict
+latch_x509_crt_key_verdict (gnutls_x509_crt_t crt, unsigned int *bits)
+{
+  unsigned int size = 0;
+  int alg = gnutls_x509_crt_get_pk_algorithm (crt, &size);
+
+  if (bits != NULL)
+    *bits = size;
+  if (alg < 0)
+    return LATCH_X509_KEY_OK;
+  return latch_x509_key_verdict ((gnutls_pk_algorithm_t)alg, size);
+}
+
+/* ---- text -------------------------------------------------------------- */
+
+char *
+latch_x509_escape (const char *text, gsize len)
+{
+  /* One quoting rule for all untrusted text: latch_text_quote () also
+   * escapes the characters a terminal acts on beyond ASCII's controls
+   * (C1, bidi controls, line separators). */
+  return latch_text_quote (text != NULL ? text : "", text != NULL ? (gssize)len : 0, G_MAXSIZE,
+                           LATCH_QUOTE_BARE);
 }

@@ -1,12 +1,15 @@
-/* x509-util.h: the GnuTLS x509 helpers that tls.c, latch-cert and the debug
- * tools share: g_auto cleanups for GnuTLS's x509 types, lists of
- * certificates and CRLs, dates in words, machine IDs.
+/* x509-util.h: the x509 library's core, shared by the daemon's TLS code
+ * (src/tls/), latch-cert (src/cert/), the debug tools and the tests:
+ * g_auto cleanups for GnuTLS's x509 types, lists of certificates and
+ * CRLs, the identity rule (last CN), subject alternative names, the
+ * key-strength floor, dates in words, machine IDs, and the size limit of
+ * the files they are read from.  Its describer is x509-describe.h.
  *
  * Only GLib and GnuTLS: this file is built into the standalone module
  * latch-tls.so too.  Messages stay with the callers: the import functions
  * hand back GnuTLS's result for them to put in words. */
-#ifndef LATCH_TLS_X509_UTIL_H
-#define LATCH_TLS_X509_UTIL_H
+#ifndef LATCH_X509_UTIL_H
+#define LATCH_X509_UTIL_H
 
 #include <glib.h>
 
@@ -68,7 +71,26 @@ gboolean latch_x509_crl_list_import (const char *data, gsize len, gboolean der_t
  * latch-cert makes or signs. */
 #define LATCH_X509_MIN_RSA_BITS 2048
 
-/* The longest commonName read as an identity: a machine ID is 32 bytes. */
+/* How latch judges a certificate's key, wherever it meets one: when it
+ * loads its own, verifies a peer's, makes, signs or checks one. */
+typedef enum
+{
+  LATCH_X509_KEY_OK = 0,
+  /* RSA (or RSA-PSS) under LATCH_X509_MIN_RSA_BITS. */
+  LATCH_X509_KEY_RSA_TOO_SMALL,
+  /* DSA: TLS 1.3 cannot use it.  Callers refuse it for a leaf only (a CA
+   * key never signs a handshake). */
+  LATCH_X509_KEY_DSA,
+} LatchX509KeyVerdict;
+
+/* The verdict on a key of type alg and size bits. */
+LatchX509KeyVerdict latch_x509_key_verdict (gnutls_pk_algorithm_t alg, unsigned int bits);
+
+/* The same for crt's key; *bits, if not NULL, receives its size. */
+LatchX509KeyVerdict latch_x509_crt_key_verdict (gnutls_x509_crt_t crt, unsigned int *bits);
+
+/* The longest commonName read as an identity: a machine ID is 32 bytes.
+ * Also the longest subject alternative name read. */
 #define LATCH_X509_MAX_CN 4096
 
 /* The last commonName of a certificate's (request's) subject: the identity
@@ -78,6 +100,29 @@ gboolean latch_x509_crl_list_import (const char *data, gsize len, gboolean der_t
  * LATCH_X509_MAX_CN or holds a NUL (transfer full). */
 char *latch_x509_crt_last_cn (gnutls_x509_crt_t crt);
 char *latch_x509_crq_last_cn (gnutls_x509_crq_t crq);
+
+/* Calls fn for each subject alternative name of crt (or, crt NULL, of
+ * the request crq): its GnuTLS type (GNUTLS_SAN_*) and raw value, which
+ * has a NUL after its size bytes.  Names longer than LATCH_X509_MAX_CN
+ * and unreadable ones are skipped. */
+typedef void (*LatchX509SanFunc) (int type, const unsigned char *value, size_t size,
+                                  void *data);
+void latch_x509_each_san (gnutls_x509_crt_t crt, gnutls_x509_crq_t crq, LatchX509SanFunc fn,
+                          void *data);
+
+/* The DNS names among the subject alternative names; one holding a NUL
+ * is left out (transfer full, never NULL). */
+GPtrArray *latch_x509_crt_dns_names (gnutls_x509_crt_t crt);
+GPtrArray *latch_x509_crq_dns_names (gnutls_x509_crq_t crq);
+
+/* Text from a certificate made safe to print: latch_text_quote () without
+ * quotes or a length limit, escapes as \xNN (transfer full).  NULL reads
+ * as "". */
+char *latch_x509_escape (const char *text, gsize len);
+
+/* The largest certificate, key, CRL, request or list file latch reads
+ * (with latch_file_read ()): anything bigger is not one. */
+#define LATCH_X509_MAX_FILE (4 * 1024 * 1024)
 
 /* The length of a machine ID: 32 lowercase hex digits. */
 #define LATCH_X509_MACHINE_ID_LEN 32
