@@ -44,8 +44,11 @@ static void
 deliver_events (MemoryTable *m, GArray *events)
 {
   guint n = events->len;
-  g_autofree guint64 *ids = g_new (guint64, 2 * (gsize)MAX (n, 1));
+  g_autofree guint64 *ids = NULL;
 
+  if (n == 0)
+    return; /* the usual case: no allocation */
+  ids = g_new (guint64, 2 * (gsize)n);
   for (guint i = 0; i < n; i++)
     {
       LatchTableOwner *owner = g_array_index (events, LatchLockEvent, i).owner;
