@@ -1,6 +1,6 @@
 /* lock-table.c: the part of the lock-table seam every backend shares.
  *
- * It keeps the owners (id -> owner, key -> owner) and each owner's request
+ * It keeps the owners (id -> owner) and each owner's request
  * in flight, and filters what backends report so that the guarantees of
  * lock-table.h hold whatever the backend does: nothing for an owner that
  * was dropped, nothing for a request that is not the owner's current one,
@@ -51,7 +51,6 @@ latch_table_init (LatchTable *table, const LatchTableBackend *backend,
   table->backend = backend;
   table->instance = g_strdup (instance != NULL ? instance : "");
   table->owners = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, owner_free);
-  table->by_key = g_hash_table_new (g_str_hash, g_str_equal);
   table->graveyard = g_ptr_array_new_with_free_func (owner_free);
   table->ready = TRUE;
 }
@@ -97,13 +96,39 @@ latch_table_owner_new (LatchTable *table, const char *label, gpointer user_data)
   LatchTableOwner *owner = g_new0 (LatchTableOwner, 1);
 
   owner->id = ++table->next_owner_id;
-  owner->key = g_strdup_printf ("%s.%" G_GUINT64_FORMAT, table->instance, owner->id);
   owner->label = g_strdup (label);
   owner->user_data = user_data;
   /* The id is the first member of a guint64-keyed table. */
   g_hash_table_insert (table->owners, &owner->id, owner);
-  g_hash_table_insert (table->by_key, owner->key, owner);
   return owner;
+}
+
+const char *
+latch_table_owner_key (LatchTable *table, LatchTableOwner *owner)
+{
+  if (owner->key == NULL)
+    owner->key = g_strdup_printf ("%s.%" G_GUINT64_FORMAT, table->instance, owner->id);
+  return owner->key;
+}
+
+/* The owner of ours a key names, or NULL (another daemon's, or gone). */
+static LatchTableOwner *
+owner_by_key (LatchTable *table, const char *key)
+{
+  gsize len = strlen (table->instance);
+  const char *digits;
+  char *end;
+  guint64 id;
+
+  if (key == NULL || strncmp (key, table->instance, len) != 0 || key[len] != '.')
+    return NULL;
+  digits = key + len + 1;
+  if (!g_ascii_isdigit (*digits))
+    return NULL;
+  id = g_ascii_strtoull (digits, &end, 10);
+  if (*end != '\0')
+    return NULL;
+  return g_hash_table_lookup (table->owners, &id);
 }
 
 void
@@ -115,7 +140,6 @@ latch_table_drop_owner (LatchTable *table, LatchTableOwner *owner)
   /* Unknown first: whatever the backend reports from here on about this
    * owner (grants that its release causes for it cannot exist, but a
    * remote reply may be on its way) is dropped. */
-  g_hash_table_remove (table->by_key, owner->key);
   g_hash_table_steal (table->owners, &owner->id);
   g_ptr_array_add (table->graveyard, owner);
   table->backend->drop_owner (table, owner);
@@ -313,7 +337,7 @@ latch_table_snapshot (LatchTable *table)
       for (guint j = 0; j < rsrc->locks->len; j++)
         {
           LatchTableLockStatus *lock = &g_array_index (rsrc->locks, LatchTableLockStatus, j);
-          LatchTableOwner *owner = g_hash_table_lookup (table->by_key, lock->owner_key);
+          LatchTableOwner *owner = owner_by_key (table, lock->owner_key);
 
           if (owner != NULL)
             {
@@ -354,7 +378,6 @@ latch_table_free (LatchTable *table)
   g_return_if_fail (table->depth == 0);
   latch_table_shutdown (table);
   table->backend->free (table);
-  g_hash_table_destroy (table->by_key);
   g_hash_table_destroy (table->owners);
   g_ptr_array_unref (table->graveyard);
   g_free (table->instance);

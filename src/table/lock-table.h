@@ -65,10 +65,10 @@ typedef struct _LatchTable LatchTable;
 typedef struct
 {
   guint64 id;          /* > 0, never reused in this table's life */
-  char *key;           /* "<instance>.<id>", for remote backends */
   char *label;         /* names it in log lines (the connection's label) */
   gpointer user_data;  /* the session's, handed back in notifications */
   /* private */
+  char *key;           /* latch_table_owner_key(), made when first asked for */
   guint64 req_id;      /* the request in flight (pending or waiting); 0: none */
   gboolean req_answered; /* it has had its first answer */
 } LatchTableOwner;
@@ -122,6 +122,11 @@ gboolean latch_table_is_ready (const LatchTable *table);
 /* A new owner.  label is copied. */
 LatchTableOwner *latch_table_owner_new (LatchTable *table, const char *label,
                                         gpointer user_data);
+
+/* The owner's key, "<instance>.<id>" (transfer none; lives as long as the
+ * owner).  Made on first use: only remote backends and snapshots need it,
+ * and a connection should not pay a printf for it. */
+const char *latch_table_owner_key (LatchTable *table, LatchTableOwner *owner);
 
 /* The owner is gone (its connection is closing or closed): releases all
  * it holds as a rollback, withdraws what it waits for, frees it.  Nothing

@@ -53,7 +53,6 @@ struct _LatchTable
   gpointer user_data;
   char *instance;
   GHashTable *owners;   /* guint64 id -> LatchTableOwner (owned) */
-  GHashTable *by_key;   /* owner key -> LatchTableOwner */
   guint64 next_owner_id;
   guint64 next_req_id;
   gboolean ready;

@@ -174,6 +174,7 @@ memory_n_active (const LatchTable *table)
 
 typedef struct
 {
+  LatchTable *table;
   LatchTableSnapshot *snapshot;
   LatchTableRsrcStatus *current;
 } Visit;
@@ -197,7 +198,7 @@ visit_entry (const char *identity G_GNUC_UNUSED, gpointer owner, const LatchLock
 {
   Visit *v = user_data;
   LatchTableLockStatus lock = {
-    .owner_key = g_strdup (((LatchTableOwner *)owner)->key),
+    .owner_key = g_strdup (latch_table_owner_key (v->table, owner)),
     .name = g_strdup (req->name),
     .mode = req->mode,
     .quantity = req->quantity,
@@ -219,7 +220,7 @@ static void
 memory_snapshot (LatchTable *table, LatchTableSnapshot *snapshot)
 {
   MemoryTable *m = (MemoryTable *)table;
-  Visit v = { snapshot, NULL };
+  Visit v = { table, snapshot, NULL };
 
   snapshot->taken_us = locker_now (m);
   latch_locker_visit (m->locker, &visitor, &v);

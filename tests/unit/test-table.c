@@ -175,7 +175,7 @@ test_memory_grant_now (void)
   g_assert_true (latch_table_is_ready (table));
   a = latch_table_owner_new (table, "conn A", NULL);
   g_assert_cmpuint (a->id, >, 0);
-  g_assert_cmpstr (a->key, ==, "test-instance.1");
+  g_assert_cmpstr (latch_table_owner_key (table, a), ==, "test-instance.1");
 
   /* The first answer is notified from inside the request. */
   g_assert_cmpint (latch_table_request (table, a, &req), ==, LATCH_TABLE_ANSWERED);
@@ -401,7 +401,7 @@ test_memory_snapshot (void)
   ls = &g_array_index (rs->locks, LatchTableLockStatus, 0);
   g_assert_cmpint (ls->place, ==, LATCH_TABLE_WAITING_CREATION);
   g_assert_cmpuint (ls->owner_id, ==, c->id);
-  g_assert_cmpstr (ls->owner_key, ==, c->key);
+  g_assert_cmpstr (ls->owner_key, ==, latch_table_owner_key (table, c));
   g_assert_cmpstr (ls->owner_label, ==, "conn C");
   g_assert_cmpint (ls->mode, ==, LATCH_LOCK_MODE_PR);
 
@@ -534,7 +534,7 @@ fake_drop_owner (LatchTable *table, LatchTableOwner *owner)
 {
   FakeTable *f = (FakeTable *)table;
 
-  g_ptr_array_add (f->dropped, g_strdup (owner->key));
+  g_ptr_array_add (f->dropped, g_strdup (latch_table_owner_key (table, owner)));
   f->n_active = 0;
 }
 
@@ -634,7 +634,7 @@ test_fake_late_answer (void)
   g_assert_false (latch_table_is_ready (table));
   latch_table_set_ready (table, TRUE);
   a = latch_table_owner_new (table, "conn A", NULL);
-  g_assert_cmpstr (a->key, ==, "fake-instance.1");
+  g_assert_cmpstr (latch_table_owner_key (table, a), ==, "fake-instance.1");
 
   /* PENDING: nothing yet; the first answer (queued) and then the grant
    * arrive later, from the main loop. */
