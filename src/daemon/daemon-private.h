@@ -1,5 +1,5 @@
-/* daemon-private.h: what the daemon's parts share (not for use outside
- * src/daemon/).
+/* daemon-private.h: what the daemon's parts share (for src/daemon/ and
+ * its unit test, tests/unit/test-table.c, only).
  *
  * The daemon is cut along its seams:
  *   daemon.c           latch_daemon_run: start-up (TLS, listening, the lock
@@ -11,7 +11,8 @@
  *                      notifications
  *   daemon-lifetime.c  idle exit, quiesce, signals
  * Everything about locks goes through the lock-table seam
- * (table/lock-table.h); no part of the daemon sees the locker. */
+ * (table/lock-table.h); no part of the daemon calls the locker (it uses
+ * only its request and status types, which the seam shares). */
 #ifndef LATCH_DAEMON_DAEMON_PRIVATE_H
 #define LATCH_DAEMON_DAEMON_PRIVATE_H
 
