@@ -797,3 +797,101 @@ latch_locker_n_active (const LatchLocker *locker)
 
   return locker->n_active;
 }
+
+gboolean
+latch_locker_cancel (LatchLocker *locker, gpointer owner, gint64 now_us,
+                     GArray *events)
+{
+  GQueue *queue;
+  Entry *entry = NULL;
+  Resource *rsrc;
+
+  g_return_val_if_fail (locker != NULL, FALSE);
+  g_return_val_if_fail (events != NULL, FALSE);
+
+  queue = g_hash_table_lookup (locker->owners, owner);
+  if (queue == NULL)
+    return FALSE;
+  for (GList *l = queue->head; l != NULL; l = l->next)
+    {
+      Entry *candidate = l->data;
+
+      if (candidate->state == ENTRY_QUEUED || candidate->state == ENTRY_INCUBATING)
+        {
+          entry = candidate;
+          break;
+        }
+    }
+  if (entry == NULL)
+    return FALSE;
+
+  rsrc = entry->rsrc;
+  owner_index_remove (locker, entry);
+  if (entry->state == ENTRY_INCUBATING)
+    {
+      unincubate (locker, entry);
+      entry_free (entry);
+      return TRUE;
+    }
+  g_queue_unlink (&rsrc->queue, &entry->place_link);
+  entry_free (entry);
+  /* The withdrawn request may have been the head that blocked the ones
+   * behind it (a writer before readers): serve the queue as a release
+   * would. */
+  serve_queue (locker, rsrc, now_us, events);
+  update_idle (locker, rsrc, now_us);
+  return TRUE;
+}
+
+void
+latch_locker_visit (const LatchLocker *locker, const LatchLockerVisitor *visitor,
+                    gpointer user_data)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_return_if_fail (locker != NULL);
+  g_return_if_fail (visitor != NULL);
+
+  g_hash_table_iter_init (&iter, locker->resources);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      const Resource *rsrc = value;
+
+      if (visitor->resource != NULL)
+        visitor->resource (rsrc->identity, TRUE, rsrc->lifespan, rsrc->expiry, user_data);
+      if (visitor->entry == NULL)
+        continue;
+      for (GList *l = rsrc->holds.head; l != NULL; l = l->next)
+        {
+          const Entry *entry = l->data;
+
+          visitor->entry (rsrc->identity, entry->owner, &entry->hold.req,
+                          LATCH_LOCKER_HELD, user_data);
+        }
+      for (GList *l = rsrc->queue.head; l != NULL; l = l->next)
+        {
+          const Entry *entry = l->data;
+
+          visitor->entry (rsrc->identity, entry->owner, &entry->hold.req,
+                          LATCH_LOCKER_QUEUED, user_data);
+        }
+    }
+  g_hash_table_iter_init (&iter, locker->incubator);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      const GQueue *waiting = value;
+
+      if (visitor->resource != NULL)
+        visitor->resource (key, FALSE, 0, -1, user_data);
+      if (visitor->entry == NULL)
+        continue;
+      for (GList *l = waiting->head; l != NULL; l = l->next)
+        {
+          const Entry *entry = l->data;
+
+          visitor->entry (key, entry->owner, &entry->hold.req,
+                          LATCH_LOCKER_WAITING_CREATION, user_data);
+        }
+    }
+}

@@ -161,6 +161,41 @@ guint latch_locker_n_resources (const LatchLocker *locker);
 /* holders + queued + waiting for creation, over all resources */
 guint latch_locker_n_active (const LatchLocker *locker);
 
+/* Withdraws owner's request that is queued or waits for its resource's
+ * creation (an owner has at most one).  FALSE (and nothing changes) when
+ * it has none.  Requests behind it that become grantable are granted:
+ * their outcomes are appended to events.  Its holds are untouched. */
+gboolean latch_locker_cancel (LatchLocker *locker, gpointer owner,
+                              gint64 now_us, GArray *events);
+
+/* Where an entry is, for latch_locker_visit(). */
+typedef enum
+{
+  LATCH_LOCKER_HELD,
+  LATCH_LOCKER_QUEUED,
+  LATCH_LOCKER_WAITING_CREATION,
+} LatchLockerPlace;
+
+/* What latch_locker_visit() calls; the strings and the request are valid
+ * during the call only. */
+typedef struct
+{
+  /* A resource (exists TRUE; expiry_us is when it goes while idle, else
+   * -1), or the identity of one that requests wait to be created (exists
+   * FALSE, lifespan 0, expiry_us -1). */
+  void (*resource) (const char *identity, gboolean exists, int lifespan,
+                    gint64 expiry_us, gpointer user_data);
+  /* Then each entry for it: holders in grant order, then the queue (or
+   * the creation waiters) in FIFO order. */
+  void (*entry) (const char *identity, gpointer owner, const LatchLockReq *req,
+                 LatchLockerPlace place, gpointer user_data);
+} LatchLockerVisitor;
+
+/* Reports every resource and every entry, for a status snapshot.  Changes
+ * nothing; resources come in no particular order. */
+void latch_locker_visit (const LatchLocker *locker,
+                         const LatchLockerVisitor *visitor, gpointer user_data);
+
 G_END_DECLS
 
 #endif

@@ -1,0 +1,433 @@
+/* daemon-listen.c: where clients come in: the lock file, the UNIX or TCP
+ * listener (and discovery), accept, and what happens when descriptors run
+ * out.  Each accepted connection becomes a session (daemon-session.c). */
+#include "config.h"
+
+#include "daemon/daemon-private.h"
+
+#include "common/autocleanup.h"
+#include "common/log.h"
+#include "net/tcp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+/* Stops accepting and removes the socket file (we own it). */
+void
+latch_daemon_stop_listening (Daemon *d)
+{
+  g_clear_handle_id (&d->listen_id, g_source_remove);
+  g_clear_handle_id (&d->resume_id, g_source_remove);
+  if (d->listen_fd >= 0)
+    {
+      close (d->listen_fd);
+      d->listen_fd = -1;
+    }
+  if (d->socket_bound)
+    {
+      unlink (d->path.socket_path);
+      d->socket_bound = FALSE;
+    }
+}
+
+char *
+latch_daemon_crl_stamp (const char *path)
+{
+  struct stat st;
+
+  if (path == NULL || stat (path, &st) != 0)
+    return NULL;
+  return g_strdup_printf ("%ju.%ju.%jd.%ld.%jd", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino,
+                          (intmax_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                          (intmax_t)st.st_size);
+}
+
+/* Credentials are loaded once, but a CRL is meant to change: when its file
+ * did, they are loaded again (before a handshake), so a revocation takes
+ * effect at the next connection.  A new CRL that does not load leaves the
+ * old credentials in place. */
+static void
+refresh_crl (Daemon *d)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) warnings = NULL;
+  g_autofree char *stamp = latch_daemon_crl_stamp (d->config->tls.crl);
+  LatchTlsCreds *creds;
+
+  if (d->config->tls.crl == NULL || g_strcmp0 (stamp, d->crl_stamp) == 0)
+    return;
+  warnings = g_ptr_array_new_with_free_func (g_free);
+  creds = d->tls->creds_new (&d->config->tls, LATCH_TLS_SERVER, d->level, d->peerid,
+                             warnings, &error);
+  for (guint i = 0; i < warnings->len; i++)
+    latch_log_warning ("%s", (const char *)warnings->pdata[i]);
+  g_free (d->crl_stamp);
+  d->crl_stamp = g_steal_pointer (&stamp);
+  if (creds == NULL)
+    {
+      latch_log_warning ("%s changed but cannot be used, keeping the previous one: %s",
+                         d->config->tls.crl, error->message);
+      return;
+    }
+  latch_log_info ("%s changed: loaded again", d->config->tls.crl);
+  d->tls->creds_free (d->creds); /* sessions hold their own reference */
+  d->creds = creds;
+}
+
+static gboolean accept_cb (int fd, GIOCondition cond, gpointer user_data);
+static gboolean resume_accepting_cb (gpointer user_data);
+
+void
+latch_daemon_resume_accepting (Daemon *d)
+{
+  if (d->fd_exhausted_since >= 0 && d->resume_id == 0)
+    d->resume_id = g_idle_add (resume_accepting_cb, d);
+}
+
+/* A connection has closed since the descriptors ran out: poll the
+ * listener again (from an idle source: the connection's descriptor is
+ * closed by then). */
+static gboolean
+resume_accepting_cb (gpointer user_data)
+{
+  Daemon *d = user_data;
+
+  d->resume_id = 0;
+  if (d->listen_fd < 0 || d->listen_id != 0)
+    return G_SOURCE_REMOVE;
+  latch_log_warning ("a descriptor is free again after %" G_GINT64_FORMAT " ms: accepting "
+                     "connections again (%u connected)",
+                     latch_daemon_now_ms () - d->fd_exhausted_since,
+                     g_hash_table_size (d->clients));
+  d->fd_exhausted_since = -1;
+  d->listen_id = latch_fd_watch_add (d->listen_fd, G_IO_IN, accept_cb, d);
+  return G_SOURCE_REMOVE;
+}
+
+/* accept() failed: out of descriptors stops polling the listener (the
+ * pending connection would make it readable again at once: a busy loop
+ * and a log line each time); anything else is that connection's
+ * problem. */
+static void
+accept_failed (Daemon *d, int err)
+{
+  if (err == EMFILE || err == ENFILE)
+    {
+      struct rlimit lim = { 0, 0 };
+
+      getrlimit (RLIMIT_NOFILE, &lim);
+      g_clear_handle_id (&d->listen_id, g_source_remove);
+      d->fd_exhausted_since = latch_daemon_now_ms ();
+      latch_log_warning ("accept: %s (%u connections, descriptor limit %llu): new "
+                         "connections wait in the backlog until one closes; raise the "
+                         "limit (ulimit -n, LimitNOFILE=) to serve more",
+                         g_strerror (err), g_hash_table_size (d->clients),
+                         (unsigned long long)lim.rlim_cur);
+      return;
+    }
+  if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR && err != ECONNABORTED)
+    latch_log_warning ("accept: %s", g_strerror (err));
+}
+
+static gboolean
+accept_cb (int fd, GIOCondition cond, gpointer user_data)
+{
+  Daemon *d = user_data;
+
+  for (;;)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *label = NULL;
+      Client *c;
+      uid_t uid;
+      int cfd = accept4 (fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+      if (cfd < 0)
+        {
+          if (errno == ECONNABORTED || errno == EINTR)
+            continue;
+          accept_failed (d, errno);
+          break;
+        }
+      d->n_accepted++;
+      if (d->is_tcp)
+        {
+          struct sockaddr_storage peer;
+          socklen_t peer_len = sizeof peer;
+          g_autofree char *addr = NULL;
+          LatchKeepalive ka = { d->config->keepalive_time, d->config->keepalive_intvl,
+                                d->config->keepalive_probes };
+          int on = 1;
+
+          /* A holder whose host vanishes loses its lock after the
+           * keepalive time: IPv4 and IPv6 alike (FLoM: IPv4 only). */
+          latch_tcp_set_keepalive (cfd, &ka);
+          setsockopt (cfd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+          if (getpeername (cfd, (struct sockaddr *)&peer, &peer_len) == 0)
+            addr = latch_sockaddr_to_string ((struct sockaddr *)&peer, peer_len);
+          label = g_strdup_printf ("conn %u (%s)", d->n_accepted, addr ? addr : "?");
+        }
+      else
+        {
+          if (!latch_socket_peer_uid (cfd, &uid, &error))
+            {
+              latch_log_warning ("connection %u: %s", d->n_accepted, error->message);
+              close (cfd);
+              continue;
+            }
+          if (d->path.is_private && uid != geteuid ())
+            {
+              latch_log_warning ("connection %u from uid %u refused: this daemon "
+                                 "serves uid %u only", d->n_accepted, (unsigned)uid,
+                                 (unsigned)geteuid ());
+              close (cfd);
+              continue;
+            }
+          label = g_strdup_printf ("conn %u (uid %u)", d->n_accepted, (unsigned)uid);
+        }
+      c = latch_daemon_session_new (d, cfd, label);
+      if (d->level != LATCH_SECURITY_CLEAR)
+        {
+          LatchTlsSession *session;
+
+          refresh_crl (d);
+          /* Log lines start with the label: the session says "the client". */
+          session = d->tls->session_new (d->creds, cfd, "the client", &error);
+
+          if (session == NULL)
+            {
+              latch_log_warning ("%s: %s", label, error->message);
+              latch_conn_abort (c->conn, NULL);
+              continue;
+            }
+          latch_conn_start_tls (c->conn, d->tls, session);
+          latch_conn_set_deadline (c->conn, LATCH_TLS_HANDSHAKE_MS,
+                                   "in the TLS handshake");
+        }
+      else
+        latch_conn_set_deadline (c->conn, LATCH_DAEMON_FIRST_MESSAGE_MS,
+                                 "waiting for the first message");
+      latch_log_debug ("%s: connected", label);
+    }
+  latch_daemon_check_lifetime (d);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Takes the lock file (held for the daemon's life; it holds our pid).
+ * FALSE with *busy set when another daemon holds it. */
+static gboolean
+take_lock_file (Daemon *d, gboolean *busy, GError **error)
+{
+  g_auto (LatchFd) lock_fd = -1;
+
+  lock_fd = open (d->path.lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                  d->path.is_private ? 0600 : 0666);
+  if (lock_fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                   "cannot open lock file %s: %s", d->path.lock_path, g_strerror (saved));
+      return FALSE;
+    }
+  /* A latch lock file is empty or holds a pid; anything else is someone's
+   * file that -s happened to name: not ours to truncate. */
+  {
+    char head[32];
+    ssize_t n = pread (lock_fd, head, sizeof head, 0);
+
+    for (ssize_t i = 0; i < n; i++)
+      if (!g_ascii_isdigit (head[i]) && head[i] != '\n')
+        {
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                       "%s exists and is not a latch lock file: refusing to use it "
+                       "(choose another path with -s)", d->path.lock_path);
+          return FALSE;
+        }
+  }
+  /* Shared on purpose: every user of the socket may start its daemon.
+   * (The daemon runs with umask 077.) */
+  if (!d->path.is_private && fchmod (lock_fd, 0666) != 0)
+    latch_log_warning ("chmod %s: %s", d->path.lock_path, g_strerror (errno));
+  if (flock (lock_fd, LOCK_EX | LOCK_NB) != 0)
+    {
+      int saved = errno;
+      if (saved == EWOULDBLOCK)
+        {
+          *busy = TRUE;
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                       "another daemon holds %s", d->path.lock_path);
+        }
+      else
+        g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                     "cannot lock %s: %s", d->path.lock_path, g_strerror (saved));
+      return FALSE;
+    }
+
+  /* The lock file names the daemon that holds it, for operators and tests. */
+  if (ftruncate (lock_fd, 0) == 0)
+    {
+      char pid[32];
+      int len = g_snprintf (pid, sizeof pid, "%ld\n", (long)getpid ());
+      if (pwrite (lock_fd, pid, (size_t)len, 0) != len)
+        latch_log_warning ("cannot write the pid to %s", d->path.lock_path);
+    }
+
+  d->lock_fd = latch_steal_fd (&lock_fd);
+  return TRUE;
+}
+
+static gboolean
+listen_unix (Daemon *d, GError **error)
+{
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
+  g_auto (LatchFd) fd = -1;
+
+  /* We hold the lock file, so a socket file left there is stale.  Only a
+   * socket is removed: -s may name a path by mistake, and a file there is
+   * not ours to delete. */
+  {
+    struct stat st;
+
+    if (lstat (d->path.socket_path, &st) == 0 && !S_ISSOCK (st.st_mode))
+      {
+        g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                     "%s exists and is not a socket: refusing to replace it "
+                     "(choose another path with -s)", d->path.socket_path);
+        return FALSE;
+      }
+  }
+  if (unlink (d->path.socket_path) != 0 && errno != ENOENT)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                   "cannot remove stale socket %s: %s", d->path.socket_path,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START, "socket: %s",
+                   g_strerror (saved));
+      return FALSE;
+    }
+  g_strlcpy (sun.sun_path, d->path.socket_path, sizeof sun.sun_path);
+  if (bind (fd, (struct sockaddr *)&sun, sizeof sun) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                   "cannot bind %s: %s", d->path.socket_path, g_strerror (saved));
+      return FALSE;
+    }
+  d->socket_bound = TRUE;
+  /* A socket named with -s is shared on purpose: the directory decides
+   * who can reach it.  The private one is ours alone. */
+  if (chmod (d->path.socket_path, d->path.is_private ? 0600 : 0666) != 0)
+    latch_log_warning ("chmod %s: %s", d->path.socket_path, g_strerror (errno));
+  if (listen (fd, LATCH_LISTEN_BACKLOG) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START, "listen on %s: %s",
+                   d->path.socket_path, g_strerror (saved));
+      return FALSE;
+    }
+  d->listen_fd = latch_steal_fd (&fd);
+  d->where = g_strdup (d->path.socket_path);
+  return TRUE;
+}
+
+/* TCP on the unicast address, or on this host's address toward the
+ * multicast group; discovery answers on the group.  *busy when the
+ * address is in use (another daemon, maybe another user's, won). */
+static gboolean
+listen_network (Daemon *d, gboolean *busy, GError **error)
+{
+  const LatchDaemonConfig *cfg = d->config;
+  g_autofree char *local = NULL;
+  const char *host = cfg->unicast_address;
+  int port = cfg->unicast_port;
+  int bound_port = 0;
+
+  if (host == NULL)
+    {
+      LatchDiscoveryGroup group = { cfg->multicast_address, cfg->multicast_port,
+                                    cfg->network_interface, cfg->discovery_ttl };
+
+      local = latch_discovery_local_address (&group, error);
+      if (local == NULL)
+        {
+          g_prefix_error (error, "cannot choose an address to listen on: ");
+          return FALSE;
+        }
+      host = local;
+      port = 0;
+    }
+  switch (latch_tcp_listen (host, port, cfg->network_interface, &d->listen_fd,
+                            &bound_port, error))
+    {
+    case LATCH_TCP_OK:
+      break;
+    case LATCH_TCP_REFUSED:
+      *busy = TRUE;
+      return FALSE;
+    case LATCH_TCP_NOT_LOCAL:
+      d->not_local = TRUE;
+      return FALSE;
+    default:
+      return FALSE;
+    }
+  d->is_tcp = TRUE;
+  d->where = g_strdup_printf ("%s port %d", host, bound_port);
+  if (cfg->multicast_address != NULL)
+    {
+      LatchDiscoveryGroup group = { cfg->multicast_address, cfg->multicast_port,
+                                    cfg->network_interface, cfg->discovery_ttl };
+
+      /* A link-local address is announced without its "%iface": that is
+       * our interface's name, meaningless on the client's host, which adds
+       * its own. */
+      g_autofree char *announced = g_strndup (host, strcspn (host, "%"));
+
+      d->discovery = latch_discovery_server_new (&group, announced, bound_port, error);
+      if (d->discovery == NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Takes the lock file and listens.  FALSE with *busy set when another
+ * daemon holds the lock file or the address. */
+gboolean
+latch_daemon_start_listening (Daemon *d, gboolean *busy, GError **error)
+{
+  const LatchDaemonConfig *cfg = d->config;
+  gboolean network = cfg->unicast_address != NULL || cfg->multicast_address != NULL;
+  gboolean resolved;
+
+  *busy = FALSE;
+  if (cfg->unicast_address != NULL)
+    resolved = latch_sockpath_for_network ("tcp", cfg->unicast_address, cfg->unicast_port,
+                                           TRUE, &d->path, error);
+  else if (cfg->multicast_address != NULL)
+    resolved = latch_sockpath_for_network ("mcast", cfg->multicast_address,
+                                           cfg->multicast_port, TRUE, &d->path, error);
+  else
+    resolved = latch_sockpath_resolve (cfg->socket_name, TRUE, &d->path, error);
+  if (!resolved || !take_lock_file (d, busy, error))
+    return FALSE;
+  if (!(network ? listen_network (d, busy, error) : listen_unix (d, error)))
+    return FALSE;
+  d->listen_id = latch_fd_watch_add (d->listen_fd, G_IO_IN, accept_cb, d);
+  return TRUE;
+}

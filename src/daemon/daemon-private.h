@@ -1,0 +1,101 @@
+/* daemon-private.h: what the daemon's parts share (for src/daemon/ and
+ * its unit test, tests/unit/test-table.c, only).
+ *
+ * The daemon is cut along its seams:
+ *   daemon.c           latch_daemon_run: start-up (TLS, listening, the lock
+ *                      table, signals) and teardown
+ *   daemon-listen.c    the lock file, the UNIX or TCP listener, accept,
+ *                      running out of descriptors, CRL reloads
+ *   daemon-session.c   one client connection (Client): messages, admission,
+ *                      refusals, answers, and the lock table's
+ *                      notifications
+ *   daemon-lifetime.c  idle exit, quiesce, signals
+ * Everything about locks goes through the lock-table seam
+ * (table/lock-table.h); no part of the daemon calls the locker (it uses
+ * only its request and status types, which the seam shares). */
+#ifndef LATCH_DAEMON_DAEMON_PRIVATE_H
+#define LATCH_DAEMON_DAEMON_PRIVATE_H
+
+#include <glib.h>
+
+#include "common/error.h"
+#include "daemon/daemon.h"
+#include "net/conn.h"
+#include "net/discovery.h"
+#include "net/sockdir.h"
+#include "table/lock-table.h"
+
+G_BEGIN_DECLS
+
+typedef struct _Daemon Daemon;
+
+/* A connected client: the lock table's owner. */
+typedef struct
+{
+  Daemon *daemon;
+  LatchConn *conn;
+  LatchTableOwner *owner;
+  gboolean got_first;   /* a valid first message was received */
+  gboolean has_pending; /* a request is pending, queued or waits for creation */
+  guint n_holds;        /* locks granted and not released */
+  LatchLockReq req;     /* the request in flight (for its answer's log lines) */
+  char *req_name;       /* req.name, owned */
+} Client;
+
+struct _Daemon
+{
+  const LatchDaemonConfig *config;
+  GMainLoop *loop;
+  LatchTable *table;
+  LatchSockPath path;
+  int lock_fd;
+  int listen_fd;
+  guint listen_id;
+  gboolean socket_bound; /* we own path.socket_path and must unlink it */
+  gboolean is_tcp;       /* the listener is TCP (else the UNIX socket) */
+  gboolean not_local;    /* start-up failed: the unicast address is not ours */
+  char *where;           /* what it listens on, for logs */
+  LatchDiscoveryServer *discovery;
+  GHashTable *clients;   /* Client* set */
+  guint n_accepted;
+  /* Out of file descriptors: the listener is not polled (it would be
+   * readable at once, for ever) until a connection closes. */
+  gint64 fd_exhausted_since; /* monotonic ms; -1: not exhausted */
+  guint resume_id;           /* idle source that polls the listener again */
+  gboolean quiescing;
+  gboolean exiting;      /* tearing down: grant nothing more */
+  guint idle_id;
+  gint64 idle_since;     /* monotonic ms when it last became idle; -1: busy */
+  guint sigterm_id;
+  guint sigint_id;
+  const char *peerid;
+  LatchSecurityLevel level;    /* resolved: CLEAR, CHANNEL or MUTUAL */
+  const LatchTlsModule *tls;   /* NULL at CLEAR */
+  LatchTlsCreds *creds;
+  char *crl_stamp;             /* of the CRL file the credentials hold */
+};
+
+/* daemon-lifetime.c */
+gint64 latch_daemon_now_ms (void);
+void latch_daemon_check_lifetime (Daemon *d);
+void latch_daemon_quiesce (Daemon *d, const char *label);
+void latch_daemon_signals_add (Daemon *d);
+void latch_daemon_signals_remove (Daemon *d);
+
+/* daemon-listen.c */
+gboolean latch_daemon_start_listening (Daemon *d, gboolean *busy, GError **error);
+void latch_daemon_stop_listening (Daemon *d);
+/* A connection closed: if descriptors had run out, accept again. */
+void latch_daemon_resume_accepting (Daemon *d);
+/* The CRL file's identity, to notice a new one (transfer full). */
+char *latch_daemon_crl_stamp (const char *path);
+
+/* daemon-session.c */
+/* A new client on fd (taken); label names it in logs. */
+Client *latch_daemon_session_new (Daemon *d, int fd, const char *label);
+/* Where the lock table's notifications go. */
+extern const LatchTableCallbacks latch_daemon_table_callbacks;
+
+G_END_DECLS
+
+#endif
