@@ -35,7 +35,6 @@ typedef struct
   Daemon *daemon;
   LatchConn *conn;
   LatchTableOwner *owner;
-  gboolean got_first;   /* a valid first message was received */
   gboolean has_pending; /* a request is pending, queued or waits for creation */
   guint n_holds;        /* locks granted and not released */
   LatchLockReq req;     /* the request in flight (for its answer's log lines) */

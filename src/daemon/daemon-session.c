@@ -353,33 +353,39 @@ client_message_cb (LatchConn *conn, GBytes *bytes, gpointer user_data)
   g_autoptr (LatchMsg) msg = NULL;
   gsize len;
   const char *data = g_bytes_get_data (bytes, &len);
+  gboolean first;
 
   if (!latch_codec_decode (data, len, &msg, &error))
     {
       latch_conn_abort (conn, error);
       return;
     }
-  if (!c->got_first && (msg->kind == LATCH_MSG_LOCK_REQUEST || msg->kind == LATCH_MSG_SHUTDOWN)
+  /* The connection's state says whether this is its first message
+   * (net/conn.h): the first lock request or shutdown passes admission and
+   * decides what the connection is for. */
+  first = latch_conn_get_state (conn) == LATCH_CONN_AWAIT_FIRST;
+  if (first && (msg->kind == LATCH_MSG_LOCK_REQUEST || msg->kind == LATCH_MSG_SHUTDOWN)
       && !admit (c, msg))
     return;
   switch (msg->kind)
     {
     case LATCH_MSG_LOCK_REQUEST:
-      c->got_first = TRUE;
+      if (first)
+        latch_conn_begin (conn, LATCH_CONN_LOCKING);
       handle_lock (c, msg);
       break;
     case LATCH_MSG_UNLOCK:
-      if (!c->got_first)
+      if (first)
         protocol_error (c, "the first message is an unlock");
       else
         handle_unlock (c, msg);
       break;
     case LATCH_MSG_SHUTDOWN:
-      if (c->got_first)
+      if (!first)
         protocol_error (c, "a shutdown request on a lock connection");
       else
         {
-          c->got_first = TRUE;
+          latch_conn_begin (conn, LATCH_CONN_MANAGEMENT);
           handle_shutdown (c, msg);
         }
       break;

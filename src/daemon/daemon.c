@@ -86,7 +86,8 @@ latch_daemon_run (const LatchDaemonConfig *config)
   raise_fd_limit ();
 
   d.peerid = latch_machine_id_get (&id_error);
-  if (!setup_tls (&d, &error) || !latch_daemon_start_listening (&d, &busy, &error))
+  if (!setup_tls (&d, &error) || !latch_net_init (&error)
+      || !latch_daemon_start_listening (&d, &busy, &error))
     {
       g_autofree char *line = NULL;
 
@@ -102,6 +103,7 @@ latch_daemon_run (const LatchDaemonConfig *config)
         d.tls->creds_free (d.creds);
       g_free (d.crl_stamp);
       latch_daemon_stop_listening (&d);
+      latch_net_shutdown ();
       g_clear_pointer (&d.discovery, latch_discovery_server_free);
       g_free (d.where);
       if (d.lock_fd >= 0)
@@ -173,6 +175,7 @@ latch_daemon_run (const LatchDaemonConfig *config)
     g_ptr_array_free (all, TRUE);
   }
   g_hash_table_destroy (d.clients);
+  latch_net_shutdown ();
   latch_table_free (d.table);
   if (d.creds != NULL)
     d.tls->creds_free (d.creds);
