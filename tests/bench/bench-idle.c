@@ -5,19 +5,28 @@
  * Against a latchd that is already running (this program never starts
  * one; tests/bench/bench-idle.sh does), in one run:
  *
- *   1. M lock+unlock round trips of one liblatch client on a resource of
- *      its own, each timed on its own (latch_lock() then latch_unlock():
- *      a connection each, and at a TLS level a full handshake each), with
- *      no other connection: median, p99, max;
+ *   1. M lock+unlock round trips, each timed on its own, with no other
+ *      connection, by two clients in turn, each on a resource of its own:
+ *        liblatch: latch_lock() then latch_unlock() of one handle, as the
+ *          latch command does: a connection each (so an accept, and the
+ *          daemon's close after the unlock), and at a TLS level a full
+ *          handshake each;
+ *        kept: one connection that holds a lock of its own (the anchor)
+ *          throughout, so the daemon keeps it after an unlock, sends the
+ *          lock request, reads the answer and sends the unlock (which
+ *          has no answer; the daemon handles it before the next request
+ *          on that connection): the daemon's event loop alone, without a
+ *          connection's set-up, teardown or handshake;
+ *      median, p99, max of each;
  *   2. the daemon's VmRSS (/proc/PID/status);
  *   3. N idle holders opened: N connections, each holding its own lock on
  *      a distinct resource, so that the daemon keeps them (a connection
  *      that holds nothing is closed after 30 s, one that sends nothing
  *      after 10 s);
  *   4. the daemon's VmRSS again, so the RSS per idle connection;
- *   5. the M round trips of step 1 again, with the N holders connected;
+ *   5. the two series of step 1 again, with the N holders connected;
  *   6. a check that every holder is still connected and was sent
- *      nothing, and the ratios of step 5's median and p99 to step 1's.
+ *      nothing, and the ratios of step 5's medians and p99s to step 1's.
  *
  * The holders speak the protocol directly, to keep this process light:
  * the exact lock request that liblatch sends for a simple name (EX, wait,
@@ -39,8 +48,9 @@
  * daemon's from /proc/PID/limits; either too low for N is said plainly,
  * with exit status 77 (nothing measured).
  *
- * Prints three lines of KEY=VALUE fields (idle=0, idle=N, and the ratios)
- * that bench-idle.sh reads.  Exits 0 when everything was measured, 1 when
+ * Prints five lines of KEY=VALUE fields that bench-idle.sh reads: one
+ * per series (idle=0 or N, client=liblatch or kept), then client=ratios
+ * with the ratios, the RSS per idle connection and the holders' check.  Exits 0 when everything was measured, 1 when
  * a step failed, 2 on bad options, 77 when a limit is too low for N. */
 
 #include "latch.h"
@@ -54,6 +64,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -305,11 +316,35 @@ quantile (const double *sorted, int n, double q)
   return sorted[CLAMP (rank, 1, n) - 1];
 }
 
+/* One timed lock+unlock; FALSE (with the failure printed) when it
+ * failed.  `i` counts from 1. */
+typedef gboolean (*RoundTripFunc) (gpointer data, int i);
+
+/* latch_lock() then latch_unlock() of a liblatch handle: a connection
+ * each, and at a TLS level a full handshake each. */
+static gboolean
+liblatch_round_trip (gpointer data, int i)
+{
+  LatchHandle *h = data;
+  int rc = latch_lock (h);
+
+  if (rc == LATCH_RC_OK)
+    rc = latch_unlock (h, 0);
+  if (rc != LATCH_RC_OK)
+    {
+      fprintf (stderr, "bench-idle: lock+unlock %d: %s (%s)\n", i, latch_get_error (h),
+               latch_strerror (rc));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* warm_up untimed round trips, then `count` timed, or fewer if
  * max_seconds run out first (at least one is timed).  FALSE on a failed
  * lock or unlock. */
 static gboolean
-measure (LatchHandle *h, int warm_up, int count, double max_seconds, Series *s)
+measure (RoundTripFunc one, gpointer data, int warm_up, int count, double max_seconds,
+         Series *s)
 {
   g_autofree double *us = g_new (double, count);
   gint64 start = 0, deadline = 0;
@@ -318,17 +353,10 @@ measure (LatchHandle *h, int warm_up, int count, double max_seconds, Series *s)
   for (int i = 0; i < warm_up + count; i++)
     {
       gint64 t0 = monotonic_ns (), t1;
-      int rc = latch_lock (h);
 
-      if (rc == LATCH_RC_OK)
-        rc = latch_unlock (h, 0);
+      if (!one (data, i + 1))
+        return FALSE;
       t1 = monotonic_ns ();
-      if (rc != LATCH_RC_OK)
-        {
-          fprintf (stderr, "bench-idle: lock+unlock %d: %s (%s)\n", i + 1,
-                   latch_get_error (h), latch_strerror (rc));
-          return FALSE;
-        }
       if (i < warm_up)
         continue;
       if (n == 0)
@@ -362,6 +390,7 @@ typedef enum
   HOLDER_HANDSHAKING, /* TLS */
   HOLDER_SENDING,
   HOLDER_READING,
+  HOLDER_GRANTED,     /* --keep slot only: granted, socket and session kept */
 } HolderState;
 
 /* One holder being opened. */
@@ -377,6 +406,7 @@ typedef struct
   char answer[ANSWER_MAX];
   size_t answer_len;
   short events;             /* what to poll for */
+  gboolean keep;            /* the kept connection: keep it whole once granted */
 } Slot;
 
 typedef struct
@@ -401,7 +431,8 @@ holders_fail (Holders *hs, int index, const char *fmt, ...)
 
   if (hs->error[0] != '\0')
     return;
-  n = g_snprintf (hs->error, sizeof hs->error, "holder %d: ", index + 1);
+  /* index -1: the kept connection, or none in particular. */
+  n = index < 0 ? 0 : g_snprintf (hs->error, sizeof hs->error, "holder %d: ", index + 1);
   va_start (ap, fmt);
   g_vsnprintf (hs->error + n, sizeof hs->error - (size_t)n, fmt, ap);
   va_end (ap);
@@ -469,7 +500,15 @@ slot_start (Holders *hs, Slot *s, int index)
       rc = connect (fd, (struct sockaddr *)&sun, sizeof sun);
     }
   else
-    rc = connect (fd, (struct sockaddr *)&t->addr, t->addr_len);
+    {
+      int on = 1;
+
+      /* As liblatch: else the kept connection's lock request, written
+       * right after its unlock (which has no answer), waits for the
+       * daemon's delayed ACK of the unlock (Nagle), 40 ms. */
+      setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+      rc = connect (fd, (struct sockaddr *)&t->addr, t->addr_len);
+    }
   if (rc != 0 && errno != EINPROGRESS)
     {
       /* A full backlog (EAGAIN on a UNIX socket) is not expected with at
@@ -610,6 +649,11 @@ slot_step (Holders *hs, Slot *s)
           holders_fail (hs, s->index, "not granted: %s", s->answer);
           return -1;
         }
+      if (s->keep)
+        {
+          s->state = HOLDER_GRANTED;
+          return 1;
+        }
       /* Keep the socket alone: nothing more is read or sent on it, and
        * closing it at the end is its end of file. */
       if (s->session != NULL)
@@ -619,10 +663,184 @@ slot_step (Holders *hs, Slot *s)
       s->fd = -1;
       slot_clear (s);
       return 1;
+    case HOLDER_GRANTED:
     case HOLDER_FREE:
     default:
       return 0;
     }
+}
+
+/* ---- the kept connection ------------------------------------------------ */
+
+/* One connection, clear or TLS as the holders, that holds a lock of its
+ * own (the anchor) for the whole run, so that the daemon keeps it after
+ * an unlock; each round trip on it locks the probe resource, reads the
+ * answer, and unlocks it (an unlock has no answer; the daemon handles it
+ * before the next request on the same connection).  This times the
+ * daemon's event loop without a connection's set-up and teardown, and
+ * without a handshake at the TLS levels. */
+typedef struct
+{
+  Holders *hs;
+  Slot slot;
+  char *lock;     /* the probe's lock request and unlock */
+  size_t lock_len;
+  char *unlock;
+  size_t unlock_len;
+} Kept;
+
+/* Waits for fd to be ready for events until deadline (monotonic µs). */
+static gboolean
+kept_wait (int fd, short events, gint64 deadline)
+{
+  for (;;)
+    {
+      struct pollfd pfd = { fd, events, 0 };
+      gint64 left = deadline - g_get_monotonic_time ();
+      int r;
+
+      if (left <= 0)
+        return FALSE;
+      r = poll (&pfd, 1, (int)MIN (left / 1000 + 1, G_MAXINT));
+      if (r > 0)
+        return TRUE;
+      if (r < 0 && errno != EINTR)
+        return FALSE;
+    }
+}
+
+static gboolean
+kept_send (Kept *k, const char *buf, size_t len, gint64 deadline)
+{
+  Slot *s = &k->slot;
+
+  while (len > 0)
+    {
+      ssize_t n = s->session != NULL ? gnutls_record_send (s->session, buf, len)
+                                     : send (s->fd, buf, len, MSG_NOSIGNAL);
+
+      if (n < 0 && (s->session != NULL ? n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED
+                                       : errno == EAGAIN || errno == EINTR))
+        {
+          if (!kept_wait (s->fd, POLLOUT, deadline))
+            {
+              fprintf (stderr, "bench-idle: kept connection: send timed out\n");
+              return FALSE;
+            }
+          continue;
+        }
+      if (n < 0)
+        {
+          fprintf (stderr, "bench-idle: kept connection: send: %s\n",
+                   s->session != NULL ? gnutls_strerror ((int)n) : g_strerror (errno));
+          return FALSE;
+        }
+      buf += n;
+      len -= (size_t)n;
+    }
+  return TRUE;
+}
+
+/* Reads one message (up to and including </msg>) into slot.answer. */
+static gboolean
+kept_recv (Kept *k, gint64 deadline)
+{
+  Slot *s = &k->slot;
+
+  s->answer_len = 0;
+  s->answer[0] = '\0';
+  while (strstr (s->answer, "</msg>") == NULL)
+    {
+      size_t room = sizeof s->answer - 1 - s->answer_len;
+      ssize_t n;
+
+      if (room == 0)
+        {
+          fprintf (stderr, "bench-idle: kept connection: an answer of more than %d bytes\n",
+                   ANSWER_MAX);
+          return FALSE;
+        }
+      n = s->session != NULL ? gnutls_record_recv (s->session, s->answer + s->answer_len, room)
+                             : recv (s->fd, s->answer + s->answer_len, room, 0);
+      if (n < 0 && (s->session != NULL ? n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED
+                                       : errno == EAGAIN || errno == EINTR))
+        {
+          if (!kept_wait (s->fd, POLLIN, deadline))
+            {
+              fprintf (stderr, "bench-idle: kept connection: no answer in time\n");
+              return FALSE;
+            }
+          continue;
+        }
+      if (n <= 0)
+        {
+          fprintf (stderr, "bench-idle: kept connection: closed by the daemon%s%s\n",
+                   n < 0 ? ": " : "",
+                   n < 0 ? (s->session != NULL ? gnutls_strerror ((int)n) : g_strerror (errno))
+                         : "");
+          return FALSE;
+        }
+      s->answer_len += (size_t)n;
+      s->answer[s->answer_len] = '\0';
+    }
+  return TRUE;
+}
+
+static gboolean
+kept_round_trip (gpointer data, int i)
+{
+  Kept *k = data;
+  gint64 deadline = g_get_monotonic_time () + HOLDER_TIMEOUT_US;
+
+  if (!kept_send (k, k->lock, k->lock_len, deadline) || !kept_recv (k, deadline))
+    return FALSE;
+  if (strstr (k->slot.answer, "step=\"16\"") == NULL
+      || strstr (k->slot.answer, " rc=\"0\"") == NULL)
+    {
+      fprintf (stderr, "bench-idle: kept connection: lock %d not granted: %s\n", i,
+               k->slot.answer);
+      return FALSE;
+    }
+  return kept_send (k, k->unlock, k->unlock_len, deadline);
+}
+
+/* Opens the kept connection with its anchor lock, as a holder is opened. */
+static gboolean
+kept_open (Kept *k, Holders *hs, const char *probe)
+{
+  g_autofree char *anchor = g_strdup_printf ("%sanchor", hs->prefix);
+  g_autofree char *b64 = g_base64_encode ((const guchar *)probe, strlen (probe));
+  const char *peer_id = hs->t->level != LATCH_SECURITY_CLEAR ? hs->t->peer_id : "";
+  gint64 deadline = g_get_monotonic_time () + HOLDER_TIMEOUT_US;
+  Slot *s = &k->slot;
+  int r;
+
+  k->hs = hs;
+  k->lock = lock_request (peer_id, probe, &k->lock_len);
+  k->unlock = g_strdup_printf ("<?xml version=\"1.0\" encoding=\"UTF-8\" ?>"
+                               "<msg level=\"3\" verb=\"2\" step=\"8\">"
+                               "<resource name=\"%s\" rollback=\"0\" /></msg>", b64);
+  k->unlock_len = strlen (k->unlock);
+  if (!slot_start (hs, s, -1))
+    return FALSE;
+  g_free (s->request);
+  s->request = lock_request (peer_id, anchor, &s->request_len);
+  s->keep = TRUE;
+  while ((r = slot_step (hs, s)) == 0)
+    if (!kept_wait (s->fd, s->events, deadline))
+      {
+        holders_fail (hs, -1, "no answer within %d s", (int)(HOLDER_TIMEOUT_US / G_USEC_PER_SEC));
+        return FALSE;
+      }
+  return r > 0;
+}
+
+static void
+kept_clear (Kept *k)
+{
+  slot_clear (&k->slot);
+  g_clear_pointer (&k->lock, g_free);
+  g_clear_pointer (&k->unlock, g_free);
 }
 
 static void
@@ -808,11 +1026,12 @@ raise_own_fd_limit (int n)
 }
 
 static void
-print_series (const char *transport, const Target *t, int idle, const Series *s, long rss_kib)
+print_series (const char *transport, const Target *t, int idle, const char *client,
+              const Series *s, long rss_kib)
 {
-  printf ("bench-idle: transport=%s security=%s idle=%d round_trips=%d median_us=%.1f "
-          "p99_us=%.1f max_us=%.1f mean_us=%.1f seconds=%.2f rss_kib=%ld\n",
-          transport, security_name (t->level), idle, s->n, s->median_us, s->p99_us,
+  printf ("bench-idle: transport=%s security=%s idle=%d client=%s round_trips=%d "
+          "median_us=%.1f p99_us=%.1f max_us=%.1f mean_us=%.1f seconds=%.2f rss_kib=%ld\n",
+          transport, security_name (t->level), idle, client, s->n, s->median_us, s->p99_us,
           s->max_us, s->mean_us, s->seconds, rss_kib);
 }
 
@@ -867,7 +1086,8 @@ main (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   Target target = { 0 };
   Holders holders = { 0 };
-  Series zero = { 0 }, loaded = { 0 };
+  Series zero = { 0 }, loaded = { 0 }, kept_zero = { 0 }, kept_loaded = { 0 };
+  Kept kept = { .slot = { .fd = -1 } };
   LatchHandle *h = NULL;
   const char *transport;
   long pid, rss0, rss1, hwm;
@@ -985,11 +1205,21 @@ main (int argc, char **argv)
   if (h == NULL)
     goto out;
 
-  /* 1. and 2.: the daemon with no other connection. */
-  if (!measure (h, WARM_UP, round_trips, max_seconds, &zero))
+  /* The kept connection first: it is there in both series. */
+  if (!kept_open (&kept, &holders, probe))
+    {
+      fprintf (stderr, "bench-idle: kept connection: %s\n", holders.error);
+      goto out;
+    }
+
+  /* 1. and 2.: the daemon with no other connection (but the kept one,
+   * which is idle during the liblatch series). */
+  if (!measure (liblatch_round_trip, h, WARM_UP, round_trips, max_seconds, &zero)
+      || !measure (kept_round_trip, &kept, WARM_UP, round_trips, max_seconds, &kept_zero))
     goto out;
   rss0 = read_status_kib (pid, "VmRSS");
-  print_series (transport, &target, 0, &zero, rss0);
+  print_series (transport, &target, 0, "liblatch", &zero, rss0);
+  print_series (transport, &target, 0, "kept", &kept_zero, rss0);
   fflush (stdout);
 
   /* 3. and 4. */
@@ -1004,18 +1234,22 @@ main (int argc, char **argv)
   rss1 = read_status_kib (pid, "VmRSS");
 
   /* 5. */
-  if (!measure (h, WARM_UP, round_trips, max_seconds, &loaded))
+  if (!measure (liblatch_round_trip, h, WARM_UP, round_trips, max_seconds, &loaded)
+      || !measure (kept_round_trip, &kept, WARM_UP, round_trips, max_seconds, &kept_loaded))
     goto out;
-  print_series (transport, &target, idle, &loaded, rss1);
+  print_series (transport, &target, idle, "liblatch", &loaded, rss1);
+  print_series (transport, &target, idle, "kept", &kept_loaded, rss1);
 
   /* 6. */
   dropped = holders_dropped (&holders);
   hwm = read_status_kib (pid, "VmHWM");
-  printf ("bench-idle: transport=%s security=%s idle=%d median_ratio=%.2f p99_ratio=%.2f "
-          "rss_per_idle_bytes=%.0f open_seconds=%.2f held=%d dropped=%d daemon_hwm_kib=%ld\n",
+  printf ("bench-idle: transport=%s security=%s idle=%d client=ratios median_ratio=%.2f "
+          "p99_ratio=%.2f kept_median_ratio=%.2f kept_p99_ratio=%.2f rss_per_idle_bytes=%.0f "
+          "open_seconds=%.2f held=%d dropped=%d daemon_hwm_kib=%ld\n",
           transport, security_name (target.level), idle, loaded.median_us / zero.median_us,
-          loaded.p99_us / zero.p99_us, (double)(rss1 - rss0) * 1024.0 / idle, open_seconds,
-          holders.n_held - dropped, dropped, hwm);
+          loaded.p99_us / zero.p99_us, kept_loaded.median_us / kept_zero.median_us,
+          kept_loaded.p99_us / kept_zero.p99_us, (double)(rss1 - rss0) * 1024.0 / idle,
+          open_seconds, holders.n_held - dropped, dropped, hwm);
   if (dropped > 0)
     {
       fprintf (stderr, "bench-idle: the daemon closed or wrote to %d of the %d idle "
@@ -1025,6 +1259,7 @@ main (int argc, char **argv)
   status = 0;
 
 out:
+  kept_clear (&kept);
   holders_free (&holders);
   if (h != NULL)
     latch_handle_free (h);
