@@ -12,11 +12,11 @@
  *          daemon's close after the unlock), and at a TLS level a full
  *          handshake each;
  *        kept: one connection that holds a lock of its own (the anchor)
- *          throughout, so the daemon keeps it after an unlock, sends the
- *          lock request, reads the answer and sends the unlock (which
- *          has no answer; the daemon handles it before the next request
- *          on that connection): the daemon's event loop alone, without a
- *          connection's set-up, teardown or handshake;
+ *          throughout, so that the daemon keeps it after an unlock; each
+ *          round sends the unlock of the previous round's lock and a new
+ *          lock request in one write, and reads the answer: one wake-up
+ *          of the daemon's event loop, without a connection's set-up,
+ *          teardown or handshake;
  *      median, p99, max of each;
  *   2. the daemon's VmRSS (/proc/PID/status);
  *   3. N idle holders opened: N connections, each holding its own lock on
@@ -89,6 +89,13 @@
 /* A holder not granted within this is a failure (the daemon itself gives
  * a handshake 5 s and a first message 10 s). */
 #define HOLDER_TIMEOUT_US (15 * G_USEC_PER_SEC)
+/* Between two rounds on the kept connection, untimed: long enough for
+ * the daemon to be back waiting in its event loop when the next request
+ * comes.  Without it, a request sent right after the answer can be read
+ * while the daemon is still handling the previous one (over TLS it
+ * often is), and the round then skips the loop's wait, which is what is
+ * measured.  A connection that locks and unlocks for real pauses too. */
+#define KEPT_PAUSE_US 1000
 /* The first answer: a latch daemon's is under 200 bytes. */
 #define ANSWER_MAX 1024
 
@@ -340,11 +347,11 @@ liblatch_round_trip (gpointer data, int i)
 }
 
 /* warm_up untimed round trips, then `count` timed, or fewer if
- * max_seconds run out first (at least one is timed).  FALSE on a failed
- * lock or unlock. */
+ * max_seconds run out first (at least one is timed), each after a pause
+ * of pause_us (untimed).  FALSE on a failed lock or unlock. */
 static gboolean
-measure (RoundTripFunc one, gpointer data, int warm_up, int count, double max_seconds,
-         Series *s)
+measure (RoundTripFunc one, gpointer data, gulong pause_us, int warm_up, int count,
+         double max_seconds, Series *s)
 {
   g_autofree double *us = g_new (double, count);
   gint64 start = 0, deadline = 0;
@@ -352,8 +359,11 @@ measure (RoundTripFunc one, gpointer data, int warm_up, int count, double max_se
 
   for (int i = 0; i < warm_up + count; i++)
     {
-      gint64 t0 = monotonic_ns (), t1;
+      gint64 t0, t1;
 
+      if (pause_us > 0)
+        g_usleep (pause_us);
+      t0 = monotonic_ns ();
       if (!one (data, i + 1))
         return FALSE;
       t1 = monotonic_ns ();
@@ -683,10 +693,9 @@ typedef struct
 {
   Holders *hs;
   Slot slot;
-  char *lock;     /* the probe's lock request and unlock */
-  size_t lock_len;
-  char *unlock;
-  size_t unlock_len;
+  char *cycle;     /* the probe's lock request, then unlock + lock request */
+  size_t lock_len, cycle_len;
+  gboolean holding; /* the probe is locked (by the previous round) */
 } Kept;
 
 /* Waits for fd to be ready for events until deadline (monotonic µs). */
@@ -792,7 +801,15 @@ kept_round_trip (gpointer data, int i)
   Kept *k = data;
   gint64 deadline = g_get_monotonic_time () + HOLDER_TIMEOUT_US;
 
-  if (!kept_send (k, k->lock, k->lock_len, deadline) || !kept_recv (k, deadline))
+  /* The unlock of the previous round and this lock go in one write, so
+   * that the daemon handles both in one wake-up and the answer ends the
+   * round: an unlock has no answer, and sent on its own it would wake
+   * the daemon out of the timed window, then let the lock that follows
+   * it be read in the same wake-up without waiting for a poll. */
+  if (!(k->holding ? kept_send (k, k->cycle, k->cycle_len, deadline)
+                   : kept_send (k, k->cycle + k->cycle_len - k->lock_len, k->lock_len,
+                                deadline))
+      || !kept_recv (k, deadline))
     return FALSE;
   if (strstr (k->slot.answer, "step=\"16\"") == NULL
       || strstr (k->slot.answer, " rc=\"0\"") == NULL)
@@ -801,7 +818,8 @@ kept_round_trip (gpointer data, int i)
                k->slot.answer);
       return FALSE;
     }
-  return kept_send (k, k->unlock, k->unlock_len, deadline);
+  k->holding = TRUE;
+  return TRUE;
 }
 
 /* Opens the kept connection with its anchor lock, as a holder is opened. */
@@ -816,11 +834,17 @@ kept_open (Kept *k, Holders *hs, const char *probe)
   int r;
 
   k->hs = hs;
-  k->lock = lock_request (peer_id, probe, &k->lock_len);
-  k->unlock = g_strdup_printf ("<?xml version=\"1.0\" encoding=\"UTF-8\" ?>"
-                               "<msg level=\"3\" verb=\"2\" step=\"8\">"
-                               "<resource name=\"%s\" rollback=\"0\" /></msg>", b64);
-  k->unlock_len = strlen (k->unlock);
+  {
+    g_autofree char *lock = lock_request (peer_id, probe, &k->lock_len);
+
+    /* The unlock, then the lock request: the first round sends the
+     * lock request alone, its last lock_len bytes. */
+    k->cycle = g_strdup_printf ("<?xml version=\"1.0\" encoding=\"UTF-8\" ?>"
+                                "<msg level=\"3\" verb=\"2\" step=\"8\">"
+                                "<resource name=\"%s\" rollback=\"0\" /></msg>%s",
+                                b64, lock);
+    k->cycle_len = strlen (k->cycle);
+  }
   if (!slot_start (hs, s, -1))
     return FALSE;
   g_free (s->request);
@@ -839,8 +863,7 @@ static void
 kept_clear (Kept *k)
 {
   slot_clear (&k->slot);
-  g_clear_pointer (&k->lock, g_free);
-  g_clear_pointer (&k->unlock, g_free);
+  g_clear_pointer (&k->cycle, g_free);
 }
 
 static void
@@ -1050,6 +1073,7 @@ main (int argc, char **argv)
   g_autofree char *private_key = NULL;
   g_autofree char *ca_certificate = NULL;
   g_autofree char *probe = NULL;
+  g_autofree char *kept_probe = NULL;
   gboolean mutual = FALSE;
   int idle = 10000, round_trips = 2000, batch = 64;
   double max_seconds = 60.0;
@@ -1196,6 +1220,9 @@ main (int argc, char **argv)
   holders.fds = g_new (int, idle);
   holders.prefix = g_strdup_printf ("benchidle%ld", (long)getpid ());
   probe = g_strdup_printf ("benchprobe%ld", (long)getpid ());
+  /* Not the liblatch client's: the kept connection holds it between its
+   * rounds. */
+  kept_probe = g_strdup_printf ("benchkept%ld", (long)getpid ());
   if (target.level != LATCH_SECURITY_CLEAR && !holders_tls_init (&holders, &error))
     {
       fprintf (stderr, "bench-idle: %s\n", error->message);
@@ -1206,7 +1233,7 @@ main (int argc, char **argv)
     goto out;
 
   /* The kept connection first: it is there in both series. */
-  if (!kept_open (&kept, &holders, probe))
+  if (!kept_open (&kept, &holders, kept_probe))
     {
       fprintf (stderr, "bench-idle: kept connection: %s\n", holders.error);
       goto out;
@@ -1214,8 +1241,9 @@ main (int argc, char **argv)
 
   /* 1. and 2.: the daemon with no other connection (but the kept one,
    * which is idle during the liblatch series). */
-  if (!measure (liblatch_round_trip, h, WARM_UP, round_trips, max_seconds, &zero)
-      || !measure (kept_round_trip, &kept, WARM_UP, round_trips, max_seconds, &kept_zero))
+  if (!measure (liblatch_round_trip, h, 0, WARM_UP, round_trips, max_seconds, &zero)
+      || !measure (kept_round_trip, &kept, KEPT_PAUSE_US, WARM_UP, round_trips, max_seconds,
+                   &kept_zero))
     goto out;
   rss0 = read_status_kib (pid, "VmRSS");
   print_series (transport, &target, 0, "liblatch", &zero, rss0);
@@ -1234,8 +1262,9 @@ main (int argc, char **argv)
   rss1 = read_status_kib (pid, "VmRSS");
 
   /* 5. */
-  if (!measure (liblatch_round_trip, h, WARM_UP, round_trips, max_seconds, &loaded)
-      || !measure (kept_round_trip, &kept, WARM_UP, round_trips, max_seconds, &kept_loaded))
+  if (!measure (liblatch_round_trip, h, 0, WARM_UP, round_trips, max_seconds, &loaded)
+      || !measure (kept_round_trip, &kept, KEPT_PAUSE_US, WARM_UP, round_trips, max_seconds,
+                   &kept_loaded))
     goto out;
   print_series (transport, &target, idle, "liblatch", &loaded, rss1);
   print_series (transport, &target, idle, "kept", &kept_loaded, rss1);
