@@ -50,8 +50,9 @@
  *
  * Prints five lines of KEY=VALUE fields that bench-idle.sh reads: one
  * per series (idle=0 or N, client=liblatch or kept), then client=ratios
- * with the ratios, the RSS per idle connection and the holders' check.  Exits 0 when everything was measured, 1 when
- * a step failed, 2 on bad options, 77 when a limit is too low for N. */
+ * with the ratios, the RSS per idle connection and the holders' check.
+ * Exits 0 when everything was measured, 1 when a step failed, 2 on bad
+ * options, 77 when a limit is too low for N. */
 
 #include "latch.h"
 #include "tls/tls.h"
