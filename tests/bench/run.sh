@@ -198,6 +198,7 @@ run "bench-lock --tcp 8 clients" env XDG_RUNTIME_DIR="$RUN_DIR" "$BENCH_DIR/benc
   --tcp "127.0.0.1:$TCP_PORT" --clients 8 --seconds "$BENCH_SECONDS" --mode EX
 echo
 
+timeout 2400 bash "$SCRIPT_DIR/bench-idle.sh" || { echo "run.sh: bench-idle.sh: failed (exit status $?)" >&2; status=1; }
 echo "== across hosts: two network namespaces"
 if [ ! -f "$SCRIPT_DIR/bench-netns.sh" ]; then
   echo "bench-netns: skipped: $SCRIPT_DIR/bench-netns.sh is missing"
