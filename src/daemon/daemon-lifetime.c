@@ -24,12 +24,12 @@ idle_exit_cb (gpointer user_data)
   if (d->idle_since < 0)
     return G_SOURCE_REMOVE; /* busy again: re-armed when it is idle */
   idle_for = latch_daemon_now_ms () - d->idle_since;
-  if (idle_for < d->config->lifespan)
+  if (idle_for < d->settings->daemon_lifespan)
     {
-      d->idle_id = g_timeout_add ((guint)(d->config->lifespan - idle_for), idle_exit_cb, d);
+      d->idle_id = g_timeout_add ((guint)(d->settings->daemon_lifespan - idle_for), idle_exit_cb, d);
       return G_SOURCE_REMOVE;
     }
-  latch_log_info ("idle for %d ms: exiting", d->config->lifespan);
+  latch_log_info ("idle for %d ms: exiting", d->settings->daemon_lifespan);
   g_main_loop_quit (d->loop);
   return G_SOURCE_REMOVE;
 }
@@ -66,8 +66,8 @@ latch_daemon_check_lifetime (Daemon *d)
     }
   if (d->idle_since < 0)
     d->idle_since = latch_daemon_now_ms ();
-  if (d->config->lifespan > 0 && d->idle_id == 0)
-    d->idle_id = g_timeout_add ((guint)d->config->lifespan, idle_exit_cb, d);
+  if (d->settings->daemon_lifespan > 0 && d->idle_id == 0)
+    d->idle_id = g_timeout_add ((guint)d->settings->daemon_lifespan, idle_exit_cb, d);
 }
 
 /* A shutdown request without "immediate": serve who holds or waits,

@@ -61,13 +61,13 @@ refresh_crl (Daemon *d)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) warnings = NULL;
-  g_autofree char *stamp = latch_daemon_crl_stamp (d->config->tls.crl);
+  g_autofree char *stamp = latch_daemon_crl_stamp (d->tls_settings.crl);
   LatchTlsCreds *creds;
 
-  if (d->config->tls.crl == NULL || g_strcmp0 (stamp, d->crl_stamp) == 0)
+  if (d->tls_settings.crl == NULL || g_strcmp0 (stamp, d->crl_stamp) == 0)
     return;
   warnings = g_ptr_array_new_with_free_func (g_free);
-  creds = d->tls->creds_new (&d->config->tls, LATCH_TLS_SERVER, d->level, d->peerid,
+  creds = d->tls->creds_new (&d->tls_settings, LATCH_TLS_SERVER, d->level, d->peerid,
                              warnings, &error);
   for (guint i = 0; i < warnings->len; i++)
     latch_log_warning ("%s", (const char *)warnings->pdata[i]);
@@ -76,10 +76,10 @@ refresh_crl (Daemon *d)
   if (creds == NULL)
     {
       latch_log_warning ("%s changed but cannot be used, keeping the previous one: %s",
-                         d->config->tls.crl, error->message);
+                         d->tls_settings.crl, error->message);
       return;
     }
-  latch_log_info ("%s changed: loaded again", d->config->tls.crl);
+  latch_log_info ("%s changed: loaded again", d->tls_settings.crl);
   d->tls->creds_free (d->creds); /* sessions hold their own reference */
   d->creds = creds;
 }
@@ -165,8 +165,9 @@ accept_cb (int fd, GIOCondition cond, gpointer user_data)
           struct sockaddr_storage peer;
           socklen_t peer_len = sizeof peer;
           g_autofree char *addr = NULL;
-          LatchKeepalive ka = { d->config->keepalive_time, d->config->keepalive_intvl,
-                                d->config->keepalive_probes };
+          LatchKeepalive ka = { d->settings->tcp_keepalive_time,
+                                d->settings->tcp_keepalive_intvl,
+                                d->settings->tcp_keepalive_probes };
           int on = 1;
 
           /* A holder whose host vanishes loses its lock after the
@@ -353,7 +354,7 @@ listen_unix (Daemon *d, GError **error)
 static gboolean
 listen_network (Daemon *d, gboolean *busy, GError **error)
 {
-  const LatchDaemonConfig *cfg = d->config;
+  const LatchConfig *cfg = d->settings;
   g_autofree char *local = NULL;
   const char *host = cfg->unicast_address;
   int port = cfg->unicast_port;
@@ -411,7 +412,7 @@ listen_network (Daemon *d, gboolean *busy, GError **error)
 gboolean
 latch_daemon_start_listening (Daemon *d, gboolean *busy, GError **error)
 {
-  const LatchDaemonConfig *cfg = d->config;
+  const LatchConfig *cfg = d->settings;
   gboolean network = cfg->unicast_address != NULL || cfg->multicast_address != NULL;
   gboolean resolved;
 

@@ -32,7 +32,7 @@ setup_tls (Daemon *d, GError **error)
 {
   g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
 
-  if (!latch_tls_settings_resolve (&d->config->tls, LATCH_TLS_SERVER, &d->level, error))
+  if (!latch_tls_settings_resolve (&d->tls_settings, LATCH_TLS_SERVER, &d->level, error))
     return FALSE;
   if (d->level == LATCH_SECURITY_CLEAR)
     return TRUE;
@@ -45,8 +45,8 @@ setup_tls (Daemon *d, GError **error)
       return FALSE;
     }
   d->tls = latch_tls_module ();
-  d->crl_stamp = latch_daemon_crl_stamp (d->config->tls.crl);
-  d->creds = d->tls->creds_new (&d->config->tls, LATCH_TLS_SERVER, d->level, d->peerid,
+  d->crl_stamp = latch_daemon_crl_stamp (d->tls_settings.crl);
+  d->creds = d->tls->creds_new (&d->tls_settings, LATCH_TLS_SERVER, d->level, d->peerid,
                                 warnings, error);
   for (guint i = 0; i < warnings->len; i++)
     latch_log_warning ("%s", (const char *)warnings->pdata[i]);
@@ -77,6 +77,8 @@ latch_daemon_run (const LatchDaemonConfig *config)
   gboolean busy = FALSE;
 
   d.config = config;
+  d.settings = config->settings;
+  d.tls_settings = latch_config_tls_settings (config->settings);
   d.lock_fd = -1;
   d.listen_fd = -1;
   d.idle_since = -1;
@@ -127,11 +129,11 @@ latch_daemon_run (const LatchDaemonConfig *config)
 
     d.table = latch_table_memory_new (&(LatchLockerConfig){
         .first_fence = (guint64)start,
-        .idle_lifespan_min = config->idle_lifespan_min,
-        .max_locks = config->max_locks,
-        .max_resources = config->max_resources,
-        .max_waiters = config->max_waiters,
-        .max_idle_lifespan = config->max_idle_lifespan,
+        .idle_lifespan_min = config->settings->idle_lifespan_min,
+        .max_locks = config->settings->max_locks_per_connection,
+        .max_resources = config->settings->max_resources,
+        .max_waiters = config->settings->max_waiters_per_resource,
+        .max_idle_lifespan = config->settings->idle_lifespan_max,
     }, instance);
   }
   latch_table_set_callbacks (d.table, &latch_daemon_table_callbacks, &d);
@@ -141,10 +143,10 @@ latch_daemon_run (const LatchDaemonConfig *config)
   latch_log_info ("listening on %s (lifespan %d ms, idle resources kept %d ms at least, "
                   "security level %s; limits: %d locks per connection, %d resources, "
                   "%d waiters per resource, idle lifespan %d ms; 0: none)",
-                  d.where, config->lifespan, MAX (config->idle_lifespan_min, 0),
-                  latch_security_level_name (d.level), MAX (config->max_locks, 0),
-                  MAX (config->max_resources, 0), MAX (config->max_waiters, 0),
-                  MAX (config->max_idle_lifespan, 0));
+                  d.where, config->settings->daemon_lifespan, MAX (config->settings->idle_lifespan_min, 0),
+                  latch_security_level_name (d.level), MAX (config->settings->max_locks_per_connection, 0),
+                  MAX (config->settings->max_resources, 0), MAX (config->settings->max_waiters_per_resource, 0),
+                  MAX (config->settings->idle_lifespan_max, 0));
   report_ready (&d, "ok\n");
   latch_daemon_check_lifetime (&d);
   g_main_loop_run (d.loop);

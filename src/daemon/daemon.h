@@ -7,6 +7,7 @@
 
 #include <glib.h>
 
+#include "settings/settings.h"
 #include "tls/tls.h"
 
 G_BEGIN_DECLS
@@ -18,32 +19,16 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  const char *socket_name; /* -s PATH, or NULL for the private default */
-  int lifespan;            /* ms idle (no connection, no resource, kept
-                              idle ones included) before exiting; <= 0 never */
-  int idle_lifespan_min;   /* ms an idle resource is kept at least
-                              (--idle-lifespan-min); 0: none, as given */
-  /* Limits (LatchLockerConfig, [Daemon] MaxLocksPerConnection,
-   * MaxResources, MaxWaitersPerResource, IdleLifespanMax); 0: none. */
-  int max_locks;
-  int max_resources;
-  int max_waiters;
-  int max_idle_lifespan;   /* ms */
-  int ready_fd;            /* -1, or where to report "ok" / "busy" / "error: ..." */
-  /* Network: with a unicast address the daemon listens on TCP there
+  /* Every setting the daemon uses, in the one representation
+   * (settings/settings.h): [Daemon] (socket, lifespan, idle lifespans,
+   * limits), [Network] (addresses, ports, interface, TTL, keepalive) and
+   * [TLS].  Borrowed: it must outlive latch_daemon_run ().
+   * Network: with a unicast address the daemon listens on TCP there
    * only; with a multicast group it also answers discovery, and without
    * a unicast address listens on this host's address toward the group
    * (an ephemeral port), never on every interface. */
-  const char *unicast_address;
-  int unicast_port;
-  const char *multicast_address;
-  int multicast_port;
-  const char *network_interface;
-  int discovery_ttl;
-  int keepalive_time;      /* s */
-  int keepalive_intvl;     /* s */
-  int keepalive_probes;
-  LatchTlsSettings tls;    /* as given; resolved (server role) at start */
+  const LatchConfig *settings;
+  int ready_fd;            /* -1, or where to report "ok" / "busy" / "error: ..." */
 } LatchDaemonConfig;
 
 /* Exit statuses of latchd, also reported on the ready fd. */

@@ -90,26 +90,8 @@ main (int argc, char **argv)
       return fail_start (ready_fd, error);
     }
 
-  /* The daemon's part of the one representation (config outlives the
-   * daemon: the strings are borrowed). */
-  dconfig.socket_name = config->socket_name;
-  dconfig.lifespan = config->daemon_lifespan;
-  dconfig.idle_lifespan_min = config->idle_lifespan_min;
-  dconfig.max_locks = config->max_locks_per_connection;
-  dconfig.max_resources = config->max_resources;
-  dconfig.max_waiters = config->max_waiters_per_resource;
-  dconfig.max_idle_lifespan = config->idle_lifespan_max;
+  dconfig.settings = config;
   dconfig.ready_fd = ready_fd;
-  dconfig.unicast_address = config->unicast_address;
-  dconfig.unicast_port = config->unicast_port;
-  dconfig.multicast_address = config->multicast_address;
-  dconfig.multicast_port = config->multicast_port;
-  dconfig.network_interface = config->network_interface;
-  dconfig.discovery_ttl = config->discovery_ttl;
-  dconfig.keepalive_time = config->tcp_keepalive_time;
-  dconfig.keepalive_intvl = config->tcp_keepalive_intvl;
-  dconfig.keepalive_probes = config->tcp_keepalive_probes;
-  dconfig.tls = latch_config_tls_settings (config);
   status = latch_daemon_run (&dconfig);
   latch_log_shutdown ();
   latch_options_clear (&opts);

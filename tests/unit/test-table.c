@@ -789,6 +789,7 @@ static void
 test_session_lost (void)
 {
   FakeTable *f = fake_table_new (TRUE);
+  g_autoptr (LatchConfig) settings = latch_config_new ();
   LatchDaemonConfig config = { 0 };
   Daemon d = { 0 };
   int sv[2];
@@ -802,9 +803,11 @@ test_session_lost (void)
   LatchTableAnswer grant = { LATCH_LOCK_GRANTED, 99, NULL };
   guint64 owner_id;
 
-  config.lifespan = 0;
+  settings->daemon_lifespan = 0;
+  config.settings = settings;
   config.ready_fd = -1;
   d.config = &config;
+  d.settings = settings;
   d.loop = g_main_loop_new (NULL, FALSE);
   d.table = &f->parent;
   d.clients = g_hash_table_new (NULL, NULL);
