@@ -8,7 +8,7 @@
 #include "latch.h"
 
 #include "client/autostart.h"
-#include "client/tls-loader.h"
+#include "tls/tls-loader.h"
 #include "common/autocleanup.h"
 #include "common/error.h"
 #include "common/log.h"

@@ -1,20 +1,10 @@
-/* tls-loader.h: the TLS module, loaded when a client first needs it.
- *
- * $LATCH_TLS_MODULE if set (the build tree's tests), else the installed
- * latch-tls.so (LATCH_TLS_MODULE_PATH).  Loaded once per process, never
- * unloaded; a failed load is tried again at the next call.  May be called
- * from several threads at once. */
+/* tls-loader.h: moved to tls/tls-loader.h, so that the daemon loads the
+ * TLS module too without including anything under client/.  This header
+ * stays only for the files that still include it here
+ * (tests/unit/test-caches.c); remove it once they include the new one. */
 #ifndef LATCH_CLIENT_TLS_LOADER_H
 #define LATCH_CLIENT_TLS_LOADER_H
 
-#include <glib.h>
-
-#include "tls/tls.h"
-
-G_BEGIN_DECLS
-
-const LatchTlsModule *latch_tls_module_load (GError **error);
-
-G_END_DECLS
+#include "tls/tls-loader.h"
 
 #endif

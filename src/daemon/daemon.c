@@ -13,6 +13,7 @@
 #include "net/tcp.h"
 #include "proto/msg.h"
 #include "sys/machine-id.h"
+#include "tls/tls-loader.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1011,7 +1012,8 @@ setup_tls (Daemon *d, GError **error)
                    "dbus-uuidgen --ensure=/etc/machine-id)");
       return FALSE;
     }
-  d->tls = latch_tls_module ();
+  if ((d->tls = latch_tls_module_load (error)) == NULL)
+    return FALSE;
   d->crl_stamp = crl_stamp (d->config->tls.crl);
   d->creds = d->tls->creds_new (&d->config->tls, LATCH_TLS_SERVER, d->level, d->peerid,
                                 warnings, error);
