@@ -1300,6 +1300,43 @@ test_decode_random (void)
     }
 }
 
+/* Without latch-xml.so, the daemon's decoder still reads the canonical
+ * form (the lite decoder needs no module), and refuses anything else with
+ * an error naming the module.  In a child, so that the module is not
+ * already loaded. */
+static void
+test_decode_without_module (void)
+{
+  if (g_test_subprocess ())
+    {
+      static const char noncanonical[]
+          = "<?xml version=\"1.0\"?><msg level=\"3\" verb=\"3\" step=\"8\"></msg>";
+      static const char canonical[]
+          = XML_DECL "<msg level=\"3\" verb=\"3\" step=\"8\"></msg>";
+      g_autoptr (LatchMsg) msg = NULL;
+      g_autoptr (GError) error = NULL;
+
+      g_setenv ("LATCH_XML_MODULE", "/nonexistent/latch-xml.so", TRUE);
+      g_assert_true (latch_codec_decode (flom_answer_16, strlen (flom_answer_16),
+                                         &msg, &error));
+      g_assert_no_error (error);
+      g_clear_pointer (&msg, latch_msg_free);
+      g_assert_true (latch_codec_decode (canonical, strlen (canonical), &msg,
+                                         &error));
+      g_assert_cmpint (msg->kind, ==, LATCH_MSG_PING);
+      g_clear_pointer (&msg, latch_msg_free);
+      g_assert_false (latch_codec_decode (noncanonical, strlen (noncanonical),
+                                          &msg, &error));
+      g_assert_null (msg);
+      g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_MALFORMED);
+      g_assert_nonnull (strstr (error->message, "/nonexistent/latch-xml.so"));
+      g_assert_nonnull (strstr (error->message, "$LATCH_XML_MODULE"));
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1331,6 +1368,7 @@ main (int argc, char **argv)
   g_test_add_func ("/proto/decode/random", test_decode_random);
   g_test_add_func ("/proto/round-trip/random", test_round_trip);
   g_test_add_func ("/proto/round-trip/all-bytes", test_round_trip_all_bytes);
+  g_test_add_func ("/proto/decode/without-module", test_decode_without_module);
 
   return g_test_run ();
 }
