@@ -64,13 +64,39 @@ decode (gboolean lite, const char *buf, gsize len)
   return msg;
 }
 
+/* The daemon's decoder dlopen()s latch-xml.so: make check names it in
+ * $LATCH_XML_MODULE; a fuzzer run by hand from the build tree
+ * (tests/fuzz/fuzz-codec) finds the tree's module without being told. */
+static void
+find_xml_module (void)
+{
+  g_autofree char *exe = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *path = NULL;
+
+  if (g_getenv ("LATCH_XML_MODULE") != NULL)
+    return;
+  exe = g_file_read_link ("/proc/self/exe", NULL);
+  if (exe == NULL)
+    return;
+  dir = g_path_get_dirname (exe);
+  path = g_build_filename (dir, "..", "..", ".libs", "latch-xml.so", NULL);
+  g_setenv ("LATCH_XML_MODULE", path, FALSE);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
+  static gboolean initialized;
   const char *buf = (const char *) data;
   g_autoptr (LatchMsg) xml = NULL;
   g_autoptr (LatchMsg) lite = NULL;
 
+  if (!initialized)
+    {
+      find_xml_module ();
+      initialized = TRUE;
+    }
   xmlSetGenericErrorFunc (NULL, generic_error_cb);
   xml = decode (FALSE, buf, size);
   lite = decode (TRUE, buf, size);
