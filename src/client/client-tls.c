@@ -5,7 +5,7 @@
 #include "config.h"
 
 #include "client/client-private.h"
-#include "client/tls-loader.h"
+#include "tls/tls-loader.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "settings/settings.h"

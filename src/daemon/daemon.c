@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "sys/machine-id.h"
+#include "tls/tls-loader.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -44,7 +45,8 @@ setup_tls (Daemon *d, GError **error)
                    "dbus-uuidgen --ensure=/etc/machine-id)");
       return FALSE;
     }
-  d->tls = latch_tls_module ();
+  if ((d->tls = latch_tls_module_load (error)) == NULL)
+    return FALSE;
   d->crl_stamp = latch_daemon_crl_stamp (d->tls_settings.crl);
   d->creds = d->tls->creds_new (&d->tls_settings, LATCH_TLS_SERVER, d->level, d->peerid,
                                 warnings, error);

@@ -181,7 +181,7 @@ latch_codec_lite_decode (const char *buf, gsize len, LatchMsg **msg_out,
 {
   g_autoptr (LatchMsg) msg = NULL;
   g_autoptr (GString) value = NULL;
-  Cursor c = { buf, buf + len };
+  Cursor c;
   int last_elem = -1;
 
   g_return_val_if_fail (buf != NULL || len == 0, FALSE);
@@ -189,6 +189,8 @@ latch_codec_lite_decode (const char *buf, gsize len, LatchMsg **msg_out,
 
   if (!latch_msg_check_length (len, error))
     return FALSE;
+  /* Only now: buf may be NULL when len is 0, and NULL + 0 is undefined. */
+  c = (Cursor){ buf, buf + len };
   if (!skip (&c, XML_DECL))
     return malformed (&c, buf, "bad xml declaration", error);
 

@@ -301,8 +301,8 @@ encoding_is_utf8 (const char *buf, gsize len, GError **error)
 }
 
 gboolean
-latch_codec_decode (const char *buf, gsize len, LatchMsg **msg_out,
-                    GError **error)
+latch_codec_xml_decode (const char *buf, gsize len, LatchMsg **msg_out,
+                        GError **error)
 {
   xmlParserCtxt *ctxt;
   xmlDoc *doc;

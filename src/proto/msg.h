@@ -7,15 +7,18 @@
  * with no whitespace between tags.  Its end is the first "</msg>".
  *
  * Two decoders fill a LatchMsg and then apply the same latch_msg_check():
- *  - latch_codec_decode() (codec-xml.c, libxml2): any well-formed document
- *    of the allowed elements and attributes.  The daemon uses it for
- *    everything peers send.
+ *  - latch_codec_xml_decode() (codec-xml.c, libxml2): any well-formed
+ *    document of the allowed elements and attributes.
  *  - latch_codec_lite_decode() (codec-lite.c, no libxml2): only the
  *    canonical form that latch_msg_encode() and FLoM write.  The client
  *    uses it, because loading libxml2 would cost the `latch` command
  *    1.3 ms at every start (doc/ARCHITECTURE.md).
  * Whatever the lite decoder accepts, the libxml2 decoder accepts with the
  * same result (tests/unit/test-codec.c checks it; so does the fuzz target).
+ * The daemon decodes what peers send with latch_codec_decode() (codec.c):
+ * the lite decoder first, libxml2 for what it refuses, so that its result
+ * is always the libxml2 decoder's, at a fraction of the cost for the
+ * canonical form every latch and FLoM peer sends.
  */
 #ifndef LATCH_PROTO_MSG_H
 #define LATCH_PROTO_MSG_H
@@ -134,10 +137,15 @@ void latch_msg_encode (const LatchMsg *msg, GString *out);
 /* Decoders: buf holds exactly one message (as cut by the framer), len
  * bytes, not NUL-terminated.  On success *msg_out is set (transfer full);
  * on failure it is untouched and error says what is wrong in one line. */
-gboolean latch_codec_decode (const char *buf, gsize len, LatchMsg **msg_out,
-                             GError **error);
+gboolean latch_codec_xml_decode (const char *buf, gsize len,
+                                 LatchMsg **msg_out, GError **error);
 gboolean latch_codec_lite_decode (const char *buf, gsize len,
                                   LatchMsg **msg_out, GError **error);
+
+/* The daemon's decoder: the same result as latch_codec_xml_decode(), the
+ * same message or the same error, for any input. */
+gboolean latch_codec_decode (const char *buf, gsize len, LatchMsg **msg_out,
+                             GError **error);
 
 G_END_DECLS
 

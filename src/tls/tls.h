@@ -1,11 +1,12 @@
 /* tls.h: TLS credentials, sessions, verification and peer identity.
  *
- * The only code that calls GnuTLS.  It is built twice: into latchd, and as
- * the module latch-tls.so that liblatch loads with dlopen() only when a TLS
- * level is configured, so that the clear-text `latch` command never loads
- * GnuTLS (1 ms at every start, doc/ARCHITECTURE.md).  Both reach it through
- * the table LatchTlsModule: the daemon gets it from latch_tls_module(), a
- * client from latch_tls_module_load() (client/tls-loader.c).
+ * The code that runs TLS sessions.  It is built as the module latch-tls.so
+ * (and into libtls for latch-debug and the tests), which liblatch and latchd
+ * load with dlopen() only when a TLS level is configured, so that the
+ * clear-text `latch` command and a clear daemon never load
+ * GnuTLS (1 ms at every start, doc/ARCHITECTURE.md).  Both the daemon and
+ * the clients reach it through the table LatchTlsModule, from
+ * latch_tls_module_load() (tls/tls-loader.c), only at a TLS level.
  *
  * What is enforced, whatever the priority string says:
  *   - TLS 1.2 or later; no 3DES, RC4 or export ciphers; RSA keys of 2048

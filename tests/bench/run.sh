@@ -178,6 +178,7 @@ run "bench-lock 1 client" "$BENCH_DIR/bench-lock" --socket "$LOCK_SOCK" \
 run "bench-lock 8 clients" "$BENCH_DIR/bench-lock" --socket "$LOCK_SOCK" \
   --clients 8 --seconds "$BENCH_SECONDS" --mode EX
 echo
+timeout 900 bash "$SCRIPT_DIR/bench-cold.sh" || { echo "run.sh: bench-cold.sh: failed (exit status $?)" >&2; status=1; }
 
 echo "== ceiling: TCP ping-pong on 127.0.0.1, 200 bytes each way"
 timeout "$STEP_TIMEOUT" "$BENCH_DIR/bench-pingpong" --tcp-server "127.0.0.1:$PP_PORT" \

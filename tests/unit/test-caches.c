@@ -1,5 +1,5 @@
 /* test-caches.c: the lazily filled caches of sys/machine-id.c (the
- * machine ID) and client/tls-loader.c (the dlopen()ed TLS module), filled
+ * machine ID) and tls/tls-loader.c (the dlopen()ed TLS module), filled
  * by several threads at once, as several handles may (latch.h: one
  * handle per thread).
  *
@@ -21,7 +21,7 @@
 
 #include "config.h"
 
-#include "client/tls-loader.h"
+#include "tls/tls-loader.h"
 #include "common/error.h"
 #include "sys/machine-id.h"
 

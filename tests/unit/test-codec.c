@@ -1,4 +1,5 @@
-/* test-codec.c: messages, the libxml2 decoder and the lite decoder. */
+/* test-codec.c: messages, the libxml2 decoder, the lite decoder, and the
+ * daemon's decoder made of both. */
 #include "config.h"
 
 #include "proto/msg.h"
@@ -24,6 +25,10 @@ static const char flom_discover_answer[]
 
 typedef gboolean (*DecodeFunc) (const char *buf, gsize len, LatchMsg **msg_out,
                                 GError **error);
+
+static void check_daemon_decoder (const char *buf, gsize len,
+                                  const LatchMsg *xml,
+                                  const GError *xml_error);
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -60,6 +65,8 @@ decode_ok (DecodeFunc decode, const char *buf, gsize len)
     g_error ("decoding failed: %s\n%.*s", error->message, (int) len, buf);
   g_assert_no_error (error);
   g_assert_nonnull (msg);
+  if (decode == latch_codec_xml_decode)
+    check_daemon_decoder (buf, len, msg, NULL);
   return msg;
 }
 
@@ -77,6 +84,8 @@ decode_fails (DecodeFunc decode, const char *buf, gsize len, int code)
     g_assert_cmpint (error->code, ==, code);
   /* One line. */
   g_assert_null (strchr (error->message, '\n'));
+  if (decode == latch_codec_xml_decode)
+    check_daemon_decoder (buf, len, NULL, error);
 }
 
 static char *
@@ -404,7 +413,7 @@ test_decode_golden (void)
 
       g_test_message ("%s", goldens[i].file);
       g_assert_true (latch_msg_check (want, NULL));
-      xml = decode_ok (latch_codec_decode, data, len);
+      xml = decode_ok (latch_codec_xml_decode, data, len);
       lite = decode_ok (latch_codec_lite_decode, data, len);
       assert_msg_equal (xml, want);
       assert_msg_equal (lite, want);
@@ -420,14 +429,14 @@ test_decode_flom (void)
   for (gsize i = 0; i < G_N_ELEMENTS (captured); i++)
     {
       g_autoptr (LatchMsg) xml
-          = decode_ok (latch_codec_decode, captured[i], strlen (captured[i]));
+          = decode_ok (latch_codec_xml_decode, captured[i], strlen (captured[i]));
       g_autoptr (LatchMsg) lite = decode_ok (
           latch_codec_lite_decode, captured[i], strlen (captured[i]));
 
       assert_msg_equal (xml, lite);
     }
 
-  g_autoptr (LatchMsg) msg = decode_ok (latch_codec_decode, flom_answer_16,
+  g_autoptr (LatchMsg) msg = decode_ok (latch_codec_xml_decode, flom_answer_16,
                                         strlen (flom_answer_16));
   g_assert_cmpint (msg->kind, ==, LATCH_MSG_LOCK_ANSWER);
   g_assert_cmpint (msg->step, ==, 16);
@@ -446,7 +455,7 @@ test_decode_invalid (void)
       const char *data = g_bytes_get_data (bytes, &len);
 
       g_test_message ("%s", invalids[i].file);
-      decode_fails (latch_codec_decode, data, len, invalids[i].code);
+      decode_fails (latch_codec_xml_decode, data, len, invalids[i].code);
       decode_fails (latch_codec_lite_decode, data, len, -1);
     }
 }
@@ -460,7 +469,7 @@ test_decode_billion_laughs (void)
   const char *data = g_bytes_get_data (bytes, &len);
 
   for (int i = 0; i < 100; i++)
-    decode_fails (latch_codec_decode, data, len, LATCH_PROTO_ERROR_MALFORMED);
+    decode_fails (latch_codec_xml_decode, data, len, LATCH_PROTO_ERROR_MALFORMED);
   /* Refused before any expansion: far below a millisecond each. */
   g_assert_cmpint (g_get_monotonic_time () - t0, <, G_USEC_PER_SEC);
 }
@@ -472,7 +481,7 @@ test_decode_level_first (void)
   const char *text = XML_DECL "<msg verb=\"x\" foo=\"1\" level=\"2\" "
                               "step=\"24\"><answer rc=\"0\"/></msg>";
 
-  decode_fails (latch_codec_decode, text, strlen (text),
+  decode_fails (latch_codec_xml_decode, text, strlen (text),
                 LATCH_PROTO_ERROR_LEVEL);
 }
 
@@ -486,7 +495,7 @@ test_decode_noncanonical (void)
   const char *data = g_bytes_get_data (bytes, &len);
 
   g_assert_true (latch_msg_check (want, NULL));
-  msg = decode_ok (latch_codec_decode, data, len);
+  msg = decode_ok (latch_codec_xml_decode, data, len);
   assert_msg_equal (msg, want);
   decode_fails (latch_codec_lite_decode, data, len,
                 LATCH_PROTO_ERROR_MALFORMED);
@@ -516,7 +525,7 @@ test_decode_error_messages (void)
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autofree char *text = g_strconcat (XML_DECL, cases[i].body, NULL);
-      DecodeFunc decoders[] = { latch_codec_decode, latch_codec_lite_decode };
+      DecodeFunc decoders[] = { latch_codec_xml_decode, latch_codec_lite_decode };
 
       for (gsize d = 0; d < G_N_ELEMENTS (decoders); d++)
         {
@@ -541,7 +550,7 @@ decode_body (const char *verb_step, const char *body, gboolean lite_too)
   g_autoptr (LatchMsg) lite = NULL;
   LatchMsg *xml = NULL;
 
-  if (!latch_codec_decode (text, strlen (text), &xml, NULL))
+  if (!latch_codec_xml_decode (text, strlen (text), &xml, NULL))
     xml = NULL;
   if (latch_codec_lite_decode (text, strlen (text), &lite, NULL))
     {
@@ -873,7 +882,7 @@ test_decode_xml_only (void)
       g_autoptr (LatchMsg) msg = NULL;
 
       note ("", texts[i]);
-      msg = decode_ok (latch_codec_decode, texts[i], strlen (texts[i]));
+      msg = decode_ok (latch_codec_xml_decode, texts[i], strlen (texts[i]));
       g_assert_cmpint (msg->kind, ==, LATCH_MSG_LOCK_ANSWER);
       decode_fails (latch_codec_lite_decode, texts[i], strlen (texts[i]),
                     LATCH_PROTO_ERROR_MALFORMED);
@@ -943,14 +952,14 @@ test_decode_xml_refused (void)
       gsize len = strlen (texts[i]);
 
       note ("", texts[i]);
-      decode_fails (latch_codec_decode, texts[i], len, -1);
+      decode_fails (latch_codec_xml_decode, texts[i], len, -1);
       decode_fails (latch_codec_lite_decode, texts[i], len, -1);
     }
 
   /* With the NUL byte itself. */
   const char nul[] = XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\">"
                               "<answer rc=\"0\"/></msg>";
-  decode_fails (latch_codec_decode, nul, sizeof nul, -1);
+  decode_fails (latch_codec_xml_decode, nul, sizeof nul, -1);
   decode_fails (latch_codec_lite_decode, nul, sizeof nul, -1);
 }
 
@@ -967,11 +976,11 @@ test_decode_oversize (void)
     g_string_append_c (text, ' ');
   g_string_append (text, tail);
   g_assert_cmpuint (text->len, ==, LATCH_MSG_MAX_SIZE);
-  msg = decode_ok (latch_codec_decode, text->str, text->len);
+  msg = decode_ok (latch_codec_xml_decode, text->str, text->len);
   g_assert_cmpint (msg->kind, ==, LATCH_MSG_LOCK_ANSWER);
 
   g_string_insert_c (text, strlen (head), ' ');
-  decode_fails (latch_codec_decode, text->str, text->len,
+  decode_fails (latch_codec_xml_decode, text->str, text->len,
                 LATCH_PROTO_ERROR_TOO_LONG);
   decode_fails (latch_codec_lite_decode, text->str, text->len,
                 LATCH_PROTO_ERROR_TOO_LONG);
@@ -1110,7 +1119,7 @@ test_round_trip (void)
         if (!latch_msg_check (msg, &error))
           g_error ("%s", error->message);
         text = encode (msg);
-        xml = decode_ok (latch_codec_decode, text, strlen (text));
+        xml = decode_ok (latch_codec_xml_decode, text, strlen (text));
         lite = decode_ok (latch_codec_lite_decode, text, strlen (text));
         assert_msg_equal (xml, msg);
         assert_msg_equal (lite, msg);
@@ -1134,13 +1143,42 @@ test_round_trip_all_bytes (void)
   msg->name[255] = '\0';
   g_assert_true (latch_msg_check (msg, NULL));
   text = encode (msg);
-  xml = decode_ok (latch_codec_decode, text, strlen (text));
+  xml = decode_ok (latch_codec_xml_decode, text, strlen (text));
   lite = decode_ok (latch_codec_lite_decode, text, strlen (text));
   assert_msg_equal (xml, msg);
   assert_msg_equal (lite, msg);
 }
 
 /* ---- robustness -------------------------------------------------------- */
+
+/* The daemon's decoder gives what libxml2 gave (xml, or xml_error):
+ * the same message, or the same error code and text. */
+static void
+check_daemon_decoder (const char *buf, gsize len, const LatchMsg *xml,
+                      const GError *xml_error)
+{
+  g_autoptr (LatchMsg) msg = NULL;
+  g_autoptr (GError) error = NULL;
+  gboolean ok = latch_codec_decode (buf, len, &msg, &error);
+
+  g_assert_true (ok == (msg != NULL));
+  g_assert_true (ok == (error == NULL));
+  if (xml != NULL)
+    {
+      if (!ok)
+        g_error ("libxml2 accepts, the daemon's decoder refuses (%s):\n%.*s",
+                 error->message, (int) len, buf);
+      assert_msg_equal (msg, xml);
+    }
+  else
+    {
+      if (ok)
+        g_error ("libxml2 refuses (%s), the daemon's decoder accepts:\n%.*s",
+                 xml_error->message, (int) len, buf);
+      g_assert_error (error, xml_error->domain, xml_error->code);
+      g_assert_cmpstr (error->message, ==, xml_error->message);
+    }
+}
 
 /* The invariants that the fuzz target checks too: lite accepts ⇒ libxml2
  * accepts the same; anything libxml2 accepts re-encodes to bytes both
@@ -1152,13 +1190,14 @@ check_invariants (const char *buf, gsize len)
   g_autoptr (LatchMsg) lite = NULL;
   g_autoptr (GError) xml_error = NULL;
   g_autoptr (GError) lite_error = NULL;
-  gboolean xml_ok = latch_codec_decode (buf, len, &xml, &xml_error);
+  gboolean xml_ok = latch_codec_xml_decode (buf, len, &xml, &xml_error);
   gboolean lite_ok = latch_codec_lite_decode (buf, len, &lite, &lite_error);
 
   g_assert_true (xml_ok == (xml != NULL));
   g_assert_true (xml_ok == (xml_error == NULL));
   g_assert_true (lite_ok == (lite != NULL));
   g_assert_true (lite_ok == (lite_error == NULL));
+  check_daemon_decoder (buf, len, xml, xml_error);
   if (lite_ok)
     {
       if (!xml_ok)
@@ -1170,7 +1209,7 @@ check_invariants (const char *buf, gsize len)
     {
       g_autofree char *text = encode (xml);
       g_autoptr (LatchMsg) xml2
-          = decode_ok (latch_codec_decode, text, strlen (text));
+          = decode_ok (latch_codec_xml_decode, text, strlen (text));
       g_autoptr (LatchMsg) lite2
           = decode_ok (latch_codec_lite_decode, text, strlen (text));
 
@@ -1193,7 +1232,7 @@ test_decode_truncated (void)
           /* A copy of exactly n bytes, so that ASan sees overreads. */
           g_autofree char *prefix = g_memdup2 (data, n);
 
-          decode_fails (latch_codec_decode, prefix, n, -1);
+          decode_fails (latch_codec_xml_decode, prefix, n, -1);
           decode_fails (latch_codec_lite_decode, prefix, n, -1);
         }
     }
@@ -1261,6 +1300,43 @@ test_decode_random (void)
     }
 }
 
+/* Without latch-xml.so, the daemon's decoder still reads the canonical
+ * form (the lite decoder needs no module), and refuses anything else with
+ * an error naming the module.  In a child, so that the module is not
+ * already loaded. */
+static void
+test_decode_without_module (void)
+{
+  if (g_test_subprocess ())
+    {
+      static const char noncanonical[]
+          = "<?xml version=\"1.0\"?><msg level=\"3\" verb=\"3\" step=\"8\"></msg>";
+      static const char canonical[]
+          = XML_DECL "<msg level=\"3\" verb=\"3\" step=\"8\"></msg>";
+      g_autoptr (LatchMsg) msg = NULL;
+      g_autoptr (GError) error = NULL;
+
+      g_setenv ("LATCH_XML_MODULE", "/nonexistent/latch-xml.so", TRUE);
+      g_assert_true (latch_codec_decode (flom_answer_16, strlen (flom_answer_16),
+                                         &msg, &error));
+      g_assert_no_error (error);
+      g_clear_pointer (&msg, latch_msg_free);
+      g_assert_true (latch_codec_decode (canonical, strlen (canonical), &msg,
+                                         &error));
+      g_assert_cmpint (msg->kind, ==, LATCH_MSG_PING);
+      g_clear_pointer (&msg, latch_msg_free);
+      g_assert_false (latch_codec_decode (noncanonical, strlen (noncanonical),
+                                          &msg, &error));
+      g_assert_null (msg);
+      g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_MALFORMED);
+      g_assert_nonnull (strstr (error->message, "/nonexistent/latch-xml.so"));
+      g_assert_nonnull (strstr (error->message, "$LATCH_XML_MODULE"));
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1292,6 +1368,7 @@ main (int argc, char **argv)
   g_test_add_func ("/proto/decode/random", test_decode_random);
   g_test_add_func ("/proto/round-trip/random", test_round_trip);
   g_test_add_func ("/proto/round-trip/all-bytes", test_round_trip_all_bytes);
+  g_test_add_func ("/proto/decode/without-module", test_decode_without_module);
 
   return g_test_run ();
 }

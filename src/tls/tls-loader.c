@@ -1,7 +1,7 @@
 /* tls-loader.c: dlopen() of latch-tls.so (see tls-loader.h). */
 #include "config.h"
 
-#include "client/tls-loader.h"
+#include "tls/tls-loader.h"
 
 #include "common/companion.h"
 #include "common/error.h"
