@@ -38,6 +38,8 @@ setup_tls (Daemon *d, GError **error)
   if (d->level == LATCH_SECURITY_CLEAR)
     return TRUE;
   if (d->level == LATCH_SECURITY_MUTUAL && d->peerid == NULL)
+    d->peerid = latch_machine_id_get (NULL);
+  if (d->level == LATCH_SECURITY_MUTUAL && d->peerid == NULL)
     {
       g_set_error (error, LATCH_ERROR, LATCH_ERROR_MACHINE_ID,
                    "mutual authentication needs this node's machine ID, and there is "
@@ -89,7 +91,10 @@ latch_daemon_run (const LatchDaemonConfig *config)
   signal (SIGHUP, SIG_IGN);
   raise_fd_limit ();
 
-  d.peerid = latch_machine_id_get (&id_error);
+  /* Answers carry the machine ID at every level.  It is read from the
+   * files libdbus reads, without loading libdbus (and the seven libraries
+   * it brings), which only the mutual level asks (setup_tls). */
+  d.peerid = latch_machine_id_read (&id_error);
   if (!setup_tls (&d, &error) || !latch_net_init (&error)
       || !latch_daemon_start_listening (&d, &busy, &error))
     {
