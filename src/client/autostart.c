@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,7 +47,7 @@ build_argv (const char *path, const LatchConfig *config)
 
 /* In the grandchild: only async-signal-safe calls from here on. */
 static void G_GNUC_NORETURN
-exec_daemon (char **argv, int ready_w, const char *exec_failed)
+exec_daemon (char **argv, int ready_w, const char *exec_failed, int fd_limit)
 {
   int null_fd = open ("/dev/null", O_RDWR);
 
@@ -62,8 +63,12 @@ exec_daemon (char **argv, int ready_w, const char *exec_failed)
     }
   else
     fcntl (READY_FD, F_SETFD, 0);
-  for (int fd = READY_FD + 1; fd < 1024; fd++)
-    close (fd);
+  /* Every other descriptor goes, however high (a program using liblatch
+   * may hold thousands): one close_range() call; a loop up to the
+   * descriptor limit on a kernel without it (before Linux 5.9). */
+  if (close_range (READY_FD + 1, ~0U, 0) != 0)
+    for (int fd = READY_FD + 1; fd < fd_limit; fd++)
+      close (fd);
   if (chdir ("/") != 0)
     _exit (127);
   umask (077);
@@ -123,6 +128,8 @@ latch_autostart_spawn (const LatchConfig *config, GError **error)
   int pipefd[2];
   pid_t pid;
   int status;
+  int fd_limit = 1024;
+  struct rlimit lim;
 
   if (access (path, X_OK) != 0)
     {
@@ -134,6 +141,10 @@ latch_autostart_spawn (const LatchConfig *config, GError **error)
       return LATCH_SPAWN_FAILED;
     }
   argv = build_argv (path, config);
+  /* For the child's fallback loop, found here: getrlimit () is not on
+   * the list of async-signal-safe calls. */
+  if (getrlimit (RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
+    fd_limit = (int)MIN (lim.rlim_cur, (rlim_t)G_MAXINT);
   exec_failed = g_strdup_printf ("error: cannot execute %s: ", path);
   if (pipe2 (pipefd, O_CLOEXEC) != 0)
     {
@@ -159,7 +170,7 @@ latch_autostart_spawn (const LatchConfig *config, GError **error)
       setsid ();
       signal (SIGHUP, SIG_IGN);
       if (fork () == 0)
-        exec_daemon ((char **)argv->pdata, pipefd[1], exec_failed);
+        exec_daemon ((char **)argv->pdata, pipefd[1], exec_failed, fd_limit);
       _exit (0);
     }
   close (pipefd[1]);

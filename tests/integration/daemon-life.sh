@@ -9,6 +9,22 @@ check "...saying -d 0 forbids starting one" contains "$err" "forbids starting on
 expect_status 99 "-x with no daemon running exits 99" "$LATCH" -x
 expect_status 99 "-X with no daemon running exits 99" "$LATCH" -X
 
+# The descriptors of the program that starts the daemon are not the
+# daemon's, however high (a liblatch program may hold thousands; they were
+# closed only up to 1023).  bash opens descriptor 1500 (the soft limit
+# raised for it) and becomes latch, which starts the daemon.
+if bash -c 'ulimit -n 2048 2>/dev/null || [ "$(ulimit -n)" -gt 1500 ]'; then
+  bash -c 'ulimit -n 2048 2>/dev/null; exec 1500>"$1" && exec "$2" -d -1 -r fds -- true' \
+    sh "$T/fd1500" "$LATCH"
+  dpid=$(daemon_pid)
+  [ -n "$dpid" ] && pid_alive "$dpid" && [ -d "/proc/$dpid/fd" ] && [ ! -e "/proc/$dpid/fd/1500" ]
+  verdict "a daemon started by a program holding descriptor 1500 does not inherit it"
+  "$LATCH" -X > /dev/null 2>&1
+  wait_for 10 pid_gone "$dpid"
+else
+  ok "# SKIP cannot open descriptor 1500 (ulimit -n)"
+fi
+
 # Start race: 20 first commands at once, one daemon, all succeed.
 pids=""
 for i in $(seq 1 20); do
