@@ -1145,17 +1145,7 @@ latch_debug_tls_run (const LatchConfig *config, gboolean server)
   dbg.config = config;
   dbg.server = server;
   dbg.role = server ? LATCH_TLS_SERVER : LATCH_TLS_CLIENT;
-  dbg.settings = (LatchTlsSettings){
-    .level = latch_config_security_level (config),
-    .certificate = config->tls_certificate,
-    .private_key = config->tls_private_key,
-    .ca_certificate = config->tls_ca_certificate,
-    .crl = config->tls_crl,
-    .priority = config->tls_priority,
-    .check_peer_id = config->tls_check_peer_id,
-    .allowed_peers = config->tls_allowed_peers,
-    .require_client_cert = config->tls_require_client_cert,
-  };
+  dbg.settings = latch_config_tls_settings (config);
   signal (SIGPIPE, SIG_IGN);
 
   if (!latch_tls_settings_resolve (&dbg.settings, dbg.role, &dbg.level, &error))
