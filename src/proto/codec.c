@@ -20,60 +20,35 @@
 #include "proto/codec-module.h"
 #include "proto/msg.h"
 
-#include "common/companion.h"
 #include "common/error.h"
-
-#include <dlfcn.h>
+#include "common/module.h"
 
 #ifndef LATCH_XML_MODULE_PATH
 #define LATCH_XML_MODULE_PATH "latch-xml.so"
 #endif
 
-typedef const LatchXmlModule *(*ModuleFunc) (void);
-
-static const LatchXmlModule *module;
-
-/* The module, loaded on first use.  A failure is not remembered: the next
- * message that needs it tries again (the module may have been installed
- * meanwhile), and each caller gets its own error. */
-static const LatchXmlModule *
-xml_module (GError **error)
+/* A module built against another LatchMsg is not this version's. */
+static gboolean
+xml_module_check (const void *table)
 {
-  static const LatchCompanion companion = { "LATCH_XML_MODULE", ".libs/latch-xml.so",
-                                            LATCH_XML_MODULE_PATH };
-  LatchCompanionSource source;
-  g_autofree char *path = NULL;
-  const LatchXmlModule *table;
-  void *lib;
-  ModuleFunc get;
-
-  if (module != NULL)
-    return module;
-  path = latch_companion_path (&companion, &source);
-  lib = dlopen (path, RTLD_NOW | RTLD_LOCAL);
-  if (lib == NULL)
-    {
-      g_autofree char *fix = latch_companion_fix (&companion, source);
-
-      g_set_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_MALFORMED,
-                   "message not in canonical form, and latch's XML module "
-                   "cannot be loaded to read it: %s (%s)", dlerror (), fix);
-      return NULL;
-    }
-  get = (ModuleFunc)dlsym (lib, "latch_xml_module");
-  table = get != NULL ? get () : NULL;
-  if (table == NULL || table->abi != LATCH_XML_MODULE_ABI
-      || table->msg_size != sizeof (LatchMsg))
-    {
-      g_set_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_MALFORMED,
-                   "message not in canonical form, and %s is not the XML "
-                   "module of this latch version (reinstall latch)", path);
-      dlclose (lib);
-      return NULL;
-    }
-  module = table;
-  return module;
+  return ((const LatchXmlModule *)table)->msg_size == sizeof (LatchMsg);
 }
+
+/* The module, loaded on first use (common/module.c).  A failure is not
+ * remembered: the next message that needs it tries again (the module may
+ * have been installed meanwhile), and each caller gets its own error. */
+static LatchModule xml_module = {
+  .companion = { "LATCH_XML_MODULE", ".libs/latch-xml.so", LATCH_XML_MODULE_PATH },
+  .symbol = "latch_xml_module",
+  .abi = LATCH_XML_MODULE_ABI,
+  .check = xml_module_check,
+  .domain = latch_proto_error_quark,
+  .code = LATCH_PROTO_ERROR_MALFORMED,
+  .unloadable = "message not in canonical form, and latch's XML module "
+                "cannot be loaded to read it",
+  .foreign_lead = "message not in canonical form, and ",
+  .foreign = " is not the XML module of this latch version (reinstall latch)",
+};
 
 gboolean
 latch_codec_decode (const char *buf, gsize len, LatchMsg **msg_out,
@@ -88,7 +63,7 @@ latch_codec_decode (const char *buf, gsize len, LatchMsg **msg_out,
    * its own words, which are the ones peers and logs have always seen. */
   if (latch_codec_lite_decode (buf, len, msg_out, NULL))
     return TRUE;
-  if ((xml = xml_module (error)) == NULL)
+  if ((xml = latch_module_load (&xml_module, error)) == NULL)
     return FALSE;
   return xml->decode (buf, len, msg_out, error);
 }
