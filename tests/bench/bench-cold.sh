@@ -26,16 +26,9 @@
 
 set -u
 
-absolute () {
-  case $1 in
-    /*) printf '%s\n' "$1" ;;
-    *) printf '%s\n' "$PWD/${1#./}" ;;
-  esac
-}
-
-LATCH=$(absolute "${LATCH:-./latch}")
-LATCH_DAEMON=$(absolute "${LATCH_DAEMON:-./latchd}")
-BENCH_DIR=$(absolute "${BENCH_DIR:-tests/bench}")
+# shellcheck source-path=SCRIPTDIR source=bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
+bench_paths
 export LATCH_DAEMON
 CALLGRIND_SECONDS=${CALLGRIND_SECONDS:-4}
 HF_RUNS=${HF_RUNS:-200}
@@ -64,9 +57,7 @@ cleanup () {
   stop "$CG_SOCK"
   rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
 status=0
 

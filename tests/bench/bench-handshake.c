@@ -49,6 +49,7 @@
  * Prints one line (two with --records); exits 1 when a handshake fails,
  * 2 on bad options. */
 
+#include "bench-util.h"
 #include "tls/tls.h"
 
 #include "common/autocleanup.h"
@@ -73,15 +74,6 @@
 #define MAX_RECORDS 10000000
 /* Client credentials loaded this many times to time it. */
 #define CREDS_RUNS 20
-
-static gint64
-monotonic_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (gint64)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static gint64
 cpu_time_us (void)
@@ -311,11 +303,11 @@ module_connection (Module *m, int cfd, int sfd, char **version, GError **error)
     {
       /* As the daemon checks the ID in the lock request, and the client
        * the ID in the answer. */
-      gint64 t0 = monotonic_ns ();
+      gint64 t0 = bench_monotonic_ns ();
       gboolean ids_ok = m->tls->check_peer_id (s, m->own_id, error)
                         && m->tls->check_peer_id (c, m->own_id, error);
 
-      m->check_ns += monotonic_ns () - t0;
+      m->check_ns += bench_monotonic_ns () - t0;
       if (!ids_ok)
         return FALSE;
     }
@@ -593,7 +585,6 @@ main (int argc, char **argv)
     { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds, "Run time (default 2)", "S" },
     G_OPTION_ENTRY_NULL
   };
-  g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
   g_auto (Bench) bench = { 0 };
   LatchTlsSettings settings = { 0 };
@@ -603,14 +594,10 @@ main (int argc, char **argv)
   gint64 start, deadline, now, cpu0, wall_us, cpu_us;
   long count = 0;
 
-  context = g_option_context_new ("- TLS handshakes per second, client and server in one "
-                                  "process");
-  g_option_context_add_main_entries (context, entries, NULL);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    {
-      fprintf (stderr, "bench-handshake: %s\n", error->message);
-      return 2;
-    }
+  if (!bench_parse_options ("bench-handshake",
+                            "- TLS handshakes per second, client and server in one process",
+                            entries, &argc, &argv))
+    return 2;
   if (tls_dir == NULL)
     {
       fprintf (stderr, "bench-handshake: give --tls-dir DIR (made by tests/tls-certs.sh)\n");

@@ -54,6 +54,7 @@
  * Exits 0 when everything was measured, 1 when a step failed, 2 on bad
  * options, 77 when a limit is too low for N. */
 
+#include "bench-util.h"
 #include "latch.h"
 #include "tls/tls.h"
 
@@ -102,32 +103,16 @@
 
 /* ---- options and where the daemon is ------------------------------------ */
 
+/* The daemon's address, TLS files and the measured client's lock
+ * (bench-util.h: socket, or tcp_host and tcp_port; tls_certificate NULL:
+ * clear text), and what the holders need besides. */
 typedef struct
 {
-  const char *socket;       /* a UNIX socket, or NULL */
-  char *tcp_host;           /* or TCP */
-  int tcp_port;
-  struct sockaddr_storage addr;
+  BenchTarget daemon;
+  struct sockaddr_storage addr; /* tcp_host:tcp_port, resolved */
   socklen_t addr_len;
-  /* TLS (certificate NULL: clear text) */
-  const char *certificate;
-  const char *private_key;
-  const char *ca_certificate;
-  const char *priority;
-  LatchSecurityLevel level;
   const char *peer_id;      /* announced by the holders */
 } Target;
-
-static const char *
-security_name (LatchSecurityLevel level)
-{
-  switch (level)
-    {
-    case LATCH_SECURITY_CHANNEL: return "channel";
-    case LATCH_SECURITY_MUTUAL: return "mutual";
-    default: return "clear";
-    }
-}
 
 /* HOST:PORT or [ADDR]:PORT, resolved to a numeric address (the holders
  * connect() it many times). */
@@ -137,26 +122,9 @@ resolve_tcp (const char *text, Target *t)
   g_autofree char *host = NULL;
   struct addrinfo hints = { 0 };
   struct addrinfo *res = NULL;
-  const char *colon;
-  guint64 port;
+  int port;
 
-  if (text[0] == '[')
-    {
-      const char *end = strchr (text, ']');
-
-      if (end == NULL || end[1] != ':' || end == text + 1)
-        return FALSE;
-      host = g_strndup (text + 1, (gsize)(end - text - 1));
-      colon = end + 1;
-    }
-  else
-    {
-      colon = strchr (text, ':');
-      if (colon == NULL || colon == text || strchr (colon + 1, ':') != NULL)
-        return FALSE;
-      host = g_strndup (text, (gsize)(colon - text));
-    }
-  if (!g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &port, NULL))
+  if (!bench_parse_host_port (text, FALSE, &host, NULL, &port))
     return FALSE;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV;
@@ -170,8 +138,8 @@ resolve_tcp (const char *text, Target *t)
   memcpy (&t->addr, res->ai_addr, res->ai_addrlen);
   t->addr_len = res->ai_addrlen;
   freeaddrinfo (res);
-  t->tcp_host = g_steal_pointer (&host);
-  t->tcp_port = (int)port;
+  t->daemon.tcp_host = g_steal_pointer (&host);
+  t->daemon.tcp_port = port;
   return TRUE;
 }
 
@@ -255,50 +223,6 @@ read_fd_limit (long pid)
 
 /* ---- the measured client ------------------------------------------------ */
 
-static LatchHandle *
-open_handle (const Target *t, const char *resource)
-{
-  LatchHandle *h = latch_handle_new ();
-  int rc;
-
-  if (h == NULL)
-    {
-      fprintf (stderr, "bench-idle: latch_handle_new failed\n");
-      return NULL;
-    }
-  if ((t->socket != NULL && (rc = latch_set_socket_name (h, t->socket)) != LATCH_RC_OK)
-      || (t->tcp_host != NULL
-          && ((rc = latch_set_unicast_address (h, t->tcp_host)) != LATCH_RC_OK
-              || (rc = latch_set_unicast_port (h, t->tcp_port)) != LATCH_RC_OK))
-      || (rc = latch_set_resource_name (h, resource)) != LATCH_RC_OK
-      || (rc = latch_set_lock_mode (h, LATCH_LOCK_MODE_EX)) != LATCH_RC_OK
-      /* Someone else's daemon: never start one. */
-      || (rc = latch_set_daemon_lifespan (h, 0)) != LATCH_RC_OK
-      || (t->level != LATCH_SECURITY_CLEAR
-          && ((rc = latch_set_tls_certificate (h, t->certificate)) != LATCH_RC_OK
-              || (rc = latch_set_tls_private_key (h, t->private_key)) != LATCH_RC_OK
-              || (rc = latch_set_tls_ca_certificate (h, t->ca_certificate)) != LATCH_RC_OK
-              || (rc = latch_set_tls_priority (h, t->priority)) != LATCH_RC_OK
-              || (rc = latch_set_tls_check_peer_id (h, t->level == LATCH_SECURITY_MUTUAL))
-                     != LATCH_RC_OK
-              || (rc = latch_set_security_level (h, t->level)) != LATCH_RC_OK)))
-    {
-      fprintf (stderr, "bench-idle: %s\n", latch_get_error (h));
-      latch_handle_free (h);
-      return NULL;
-    }
-  return h;
-}
-
-static gint64
-monotonic_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (gint64)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 typedef struct
 {
   int n;           /* round trips timed */
@@ -364,10 +288,10 @@ measure (RoundTripFunc one, gpointer data, gulong pause_us, int warm_up, int cou
 
       if (pause_us > 0)
         g_usleep (pause_us);
-      t0 = monotonic_ns ();
+      t0 = bench_monotonic_ns ();
       if (!one (data, i + 1))
         return FALSE;
-      t1 = monotonic_ns ();
+      t1 = bench_monotonic_ns ();
       if (i < warm_up)
         continue;
       if (n == 0)
@@ -388,7 +312,7 @@ measure (RoundTripFunc one, gpointer data, gulong pause_us, int warm_up, int cou
   for (int i = 0; i < n; i++)
     s->mean_us += us[i];
   s->mean_us /= n;
-  s->seconds = (double)(monotonic_ns () - start) / 1e9;
+  s->seconds = (double)(bench_monotonic_ns () - start) / 1e9;
   return TRUE;
 }
 
@@ -492,10 +416,10 @@ slot_start (Holders *hs, Slot *s, int index)
   s->fd = -1;
   s->index = index;
   s->started_us = g_get_monotonic_time ();
-  s->request = lock_request (t->level != LATCH_SECURITY_CLEAR ? t->peer_id : "", name,
+  s->request = lock_request (t->daemon.level != LATCH_SECURITY_CLEAR ? t->peer_id : "", name,
                              &s->request_len);
 
-  fd = socket (t->socket != NULL ? AF_UNIX : t->addr.ss_family,
+  fd = socket (t->daemon.socket != NULL ? AF_UNIX : t->addr.ss_family,
                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     {
@@ -503,11 +427,11 @@ slot_start (Holders *hs, Slot *s, int index)
       return FALSE;
     }
   s->fd = fd;
-  if (t->socket != NULL)
+  if (t->daemon.socket != NULL)
     {
       struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
-      g_strlcpy (sun.sun_path, t->socket, sizeof sun.sun_path);
+      g_strlcpy (sun.sun_path, t->daemon.socket, sizeof sun.sun_path);
       rc = connect (fd, (struct sockaddr *)&sun, sizeof sun);
     }
   else
@@ -558,7 +482,7 @@ slot_step (Holders *hs, Slot *s)
             holders_fail (hs, s->index, "connect: %s", g_strerror (err));
             return -1;
           }
-        if (t->level == LATCH_SECURITY_CLEAR)
+        if (t->daemon.level == LATCH_SECURITY_CLEAR)
           {
             s->state = HOLDER_SENDING;
             return slot_step (hs, s);
@@ -829,7 +753,7 @@ kept_open (Kept *k, Holders *hs, const char *probe)
 {
   g_autofree char *anchor = g_strdup_printf ("%sanchor", hs->prefix);
   g_autofree char *b64 = g_base64_encode ((const guchar *)probe, strlen (probe));
-  const char *peer_id = hs->t->level != LATCH_SECURITY_CLEAR ? hs->t->peer_id : "";
+  const char *peer_id = hs->t->daemon.level != LATCH_SECURITY_CLEAR ? hs->t->peer_id : "";
   gint64 deadline = g_get_monotonic_time () + HOLDER_TIMEOUT_US;
   Slot *s = &k->slot;
   int r;
@@ -973,26 +897,27 @@ holders_dropped (const Holders *hs)
 static gboolean
 holders_tls_init (Holders *hs, GError **error)
 {
+  const BenchTarget *d = &hs->t->daemon;
   int ret;
 
   if ((ret = gnutls_certificate_allocate_credentials (&hs->creds)) < 0
-      || (ret = gnutls_certificate_set_x509_key_file (hs->creds, hs->t->certificate,
-                                                      hs->t->private_key,
+      || (ret = gnutls_certificate_set_x509_key_file (hs->creds, d->tls_certificate,
+                                                      d->tls_private_key,
                                                       GNUTLS_X509_FMT_PEM)) < 0)
     {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: %s", hs->t->certificate,
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: %s", d->tls_certificate,
                    gnutls_strerror (ret));
       return FALSE;
     }
-  if ((ret = gnutls_certificate_set_x509_trust_file (hs->creds, hs->t->ca_certificate,
+  if ((ret = gnutls_certificate_set_x509_trust_file (hs->creds, d->tls_ca_certificate,
                                                      GNUTLS_X509_FMT_PEM)) <= 0)
     {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: %s",
-                   hs->t->ca_certificate, ret < 0 ? gnutls_strerror (ret) : "no certificate");
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: %s", d->tls_ca_certificate,
+                   ret < 0 ? gnutls_strerror (ret) : "no certificate");
       return FALSE;
     }
   if ((ret = gnutls_priority_init (&hs->priority,
-                                   hs->t->priority != NULL ? hs->t->priority
+                                   d->tls_priority != NULL ? d->tls_priority
                                                            : LATCH_TLS_DEFAULT_PRIORITY,
                                    NULL)) < 0)
     {
@@ -1055,8 +980,8 @@ print_series (const char *transport, const Target *t, int idle, const char *clie
 {
   printf ("bench-idle: transport=%s security=%s idle=%d client=%s round_trips=%d "
           "median_us=%.1f p99_us=%.1f max_us=%.1f mean_us=%.1f seconds=%.2f rss_kib=%ld\n",
-          transport, security_name (t->level), idle, client, s->n, s->median_us, s->p99_us,
-          s->max_us, s->mean_us, s->seconds, rss_kib);
+          transport, bench_security_name (t->daemon.level), idle, client, s->n, s->median_us,
+          s->p99_us, s->max_us, s->mean_us, s->seconds, rss_kib);
 }
 
 int
@@ -1107,7 +1032,6 @@ main (int argc, char **argv)
       "node's, as the latch command reads it)", "ID" },
     G_OPTION_ENTRY_NULL
   };
-  g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
   Target target = { 0 };
   Holders holders = { 0 };
@@ -1120,14 +1044,11 @@ main (int argc, char **argv)
   gint64 t0;
   double open_seconds;
   int status = 1, dropped;
+  char message[512];
 
-  context = g_option_context_new ("- lock+unlock round trips with N idle connections");
-  g_option_context_add_main_entries (context, entries, NULL);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    {
-      fprintf (stderr, "bench-idle: %s\n", error->message);
-      return 2;
-    }
+  if (!bench_parse_options ("bench-idle", "- lock+unlock round trips with N idle connections",
+                            entries, &argc, &argv))
+    return 2;
   if ((socket_arg != NULL) + (tcp_arg != NULL) != 1)
     {
       fprintf (stderr, "bench-idle: give --socket PATH or --tcp HOST:PORT\n");
@@ -1161,7 +1082,7 @@ main (int argc, char **argv)
           fprintf (stderr, "bench-idle: --socket: the path is too long\n");
           return 2;
         }
-      target.socket = socket_path;
+      target.daemon.socket = socket_path;
       transport = "unix";
       if (pid_file == NULL)
         pid_file = g_strconcat (socket_path, ".lock", NULL);
@@ -1174,27 +1095,14 @@ main (int argc, char **argv)
                        "$XDG_RUNTIME_DIR/latch/tcp-ADDR-PORT.lock)\n");
       return 2;
     }
+  bench_target_tls (&target.daemon, tls_dir, tls_cert, tls_priority, mutual, &certificate,
+                    &private_key, &ca_certificate);
   if (tls_dir != NULL)
     {
-      g_autofree char *dir = g_canonicalize_filename (tls_dir, NULL);
-      const char *name = tls_cert != NULL ? tls_cert : "peer1_ca1";
-      g_autofree char *pem = g_strconcat (name, ".pem", NULL);
-      g_autofree char *key = g_strconcat (name, ".key", NULL);
-
-      certificate = g_build_filename (dir, pem, NULL);
-      private_key = g_build_filename (dir, key, NULL);
-      ca_certificate = g_build_filename (dir, "ca1.pem", NULL);
-      target.certificate = certificate;
-      target.private_key = private_key;
-      target.ca_certificate = ca_certificate;
-      target.priority = tls_priority;
-      target.level = mutual ? LATCH_SECURITY_MUTUAL : LATCH_SECURITY_CHANNEL;
       if (peer_id == NULL)
         peer_id = read_machine_id ();
       target.peer_id = peer_id;
     }
-  else
-    target.level = LATCH_SECURITY_CLEAR;
 
   /* Limits first: nothing is worth measuring with fewer holders than
    * asked, and the daemon would log an accept() failure per attempt. */
@@ -1224,14 +1132,21 @@ main (int argc, char **argv)
   /* Not the liblatch client's: the kept connection holds it between its
    * rounds. */
   kept_probe = g_strdup_printf ("benchkept%ld", (long)getpid ());
-  if (target.level != LATCH_SECURITY_CLEAR && !holders_tls_init (&holders, &error))
+  if (target.daemon.level != LATCH_SECURITY_CLEAR && !holders_tls_init (&holders, &error))
     {
       fprintf (stderr, "bench-idle: %s\n", error->message);
       goto out;
     }
-  h = open_handle (&target, probe);
+  /* The measured client: someone else's daemon, never start one. */
+  target.daemon.resource = probe;
+  target.daemon.mode = LATCH_LOCK_MODE_EX;
+  target.daemon.lifespan = 0;
+  h = bench_open_handle (&target.daemon, message, sizeof message);
   if (h == NULL)
-    goto out;
+    {
+      fprintf (stderr, "bench-idle: %s\n", message);
+      goto out;
+    }
 
   /* The kept connection first: it is there in both series. */
   if (!kept_open (&kept, &holders, kept_probe))
@@ -1276,10 +1191,11 @@ main (int argc, char **argv)
   printf ("bench-idle: transport=%s security=%s idle=%d client=ratios median_ratio=%.2f "
           "p99_ratio=%.2f kept_median_ratio=%.2f kept_p99_ratio=%.2f rss_per_idle_bytes=%.0f "
           "open_seconds=%.2f held=%d dropped=%d daemon_hwm_kib=%ld\n",
-          transport, security_name (target.level), idle, loaded.median_us / zero.median_us,
-          loaded.p99_us / zero.p99_us, kept_loaded.median_us / kept_zero.median_us,
-          kept_loaded.p99_us / kept_zero.p99_us, (double)(rss1 - rss0) * 1024.0 / idle,
-          open_seconds, holders.n_held - dropped, dropped, hwm);
+          transport, bench_security_name (target.daemon.level), idle,
+          loaded.median_us / zero.median_us, loaded.p99_us / zero.p99_us,
+          kept_loaded.median_us / kept_zero.median_us, kept_loaded.p99_us / kept_zero.p99_us,
+          (double)(rss1 - rss0) * 1024.0 / idle, open_seconds, holders.n_held - dropped, dropped,
+          hwm);
   if (dropped > 0)
     {
       fprintf (stderr, "bench-idle: the daemon closed or wrote to %d of the %d idle "
@@ -1293,6 +1209,6 @@ out:
   holders_free (&holders);
   if (h != NULL)
     latch_handle_free (h);
-  g_free (target.tcp_host);
+  g_free ((char *)target.daemon.tcp_host);
   return status;
 }

@@ -34,12 +34,9 @@
 
 set -u
 
-for var in LATCH LATCH_DAEMON BENCH_DIR; do
-  if [ -z "${!var:-}" ]; then
-    echo "bench-idle.sh: $var is not set (run through run.sh)" >&2
-    exit 1
-  fi
-done
+# shellcheck source-path=SCRIPTDIR source=bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
+require_vars bench-idle.sh LATCH LATCH_DAEMON BENCH_DIR
 export LATCH LATCH_DAEMON
 
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -99,25 +96,9 @@ cleanup () {
   done
   rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
 status=0
-
-# free_port BASE: a TCP port from BASE up that nothing listens on.
-free_port () {
-  local port=$1
-  while [ "$port" -lt 65000 ]; do
-    if ! command -v ss >/dev/null 2>&1 || [ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; then
-      echo "$port"
-      return 0
-    fi
-    port=$((port + 1))
-  done
-  return 1
-}
 
 # daemon_pid LOCKFILE: the pid in a daemon's lock file, if it is a live
 # latchd (so that a stale file never names another process).
@@ -235,14 +216,7 @@ if [[ $CASES == *" clear-tcp "* ]]; then
 fi
 
 # -- TLS, channel and mutual
-tls_skip=
-if ! command -v certtool >/dev/null 2>&1; then
-  tls_skip="certtool is not installed (apt-get install gnutls-bin)"
-elif [ ! -f "$TLS_CERTS_SH" ]; then
-  tls_skip="$TLS_CERTS_SH is missing"
-elif [ -z "${LATCH_TLS_MODULE:-}" ] || [ ! -f "$LATCH_TLS_MODULE" ]; then
-  tls_skip="the TLS module latch-tls.so was not found (set LATCH_TLS_MODULE)"
-fi
+tls_skip=$(tls_missing "set LATCH_TLS_MODULE")
 if [ -n "$tls_skip" ]; then
   echo "bench-idle TLS: skipped: $tls_skip"
 else

@@ -32,6 +32,7 @@
  * tickets off, so that every connection is verified and CRL-checked.
  */
 
+#include "bench-util.h"
 #include "latch.h"
 
 #include <glib.h>
@@ -69,60 +70,8 @@ typedef struct
 
 G_STATIC_ASSERT (sizeof (Result) <= PIPE_BUF);
 
-/* Where the daemon is: one of socket, tcp_host or mcast_group is set
- * (tcp_host and mcast_group together: TCP, with discovery answered by the
- * daemon it starts). */
-typedef struct
-{
-  const char *socket;
-  const char *tcp_host;
-  int tcp_port;
-  const char *mcast_group;
-  int mcast_port;
-  const char *interface;
-  const char *resource;
-  LatchLockMode mode;
-  int lifespan; /* -1: start a daemon that stays; 0: never start one */
-  /* TLS (all NULL: clear text) */
-  const char *tls_certificate;
-  const char *tls_private_key;
-  const char *tls_ca_certificate;
-  const char *tls_priority;
-  LatchSecurityLevel level; /* CLEAR, CHANNEL or MUTUAL */
-} Target;
-
-/* Splits HOST:PORT or [ADDR]:PORT. */
-static gboolean
-parse_host_port (const char *text, char **host, int *port)
-{
-  const char *colon;
-  guint64 value;
-
-  if (text[0] == '[')
-    {
-      const char *end = strchr (text, ']');
-
-      if (end == NULL || end[1] != ':' || end == text + 1)
-        return FALSE;
-      colon = end + 1;
-      *host = g_strndup (text + 1, (gsize) (end - text - 1));
-    }
-  else
-    {
-      colon = strchr (text, ':');
-      /* A bare IPv6 address is ambiguous: it needs the brackets. */
-      if (colon == NULL || colon == text || strchr (colon + 1, ':') != NULL)
-        return FALSE;
-      *host = g_strndup (text, (gsize) (colon - text));
-    }
-  if (!g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &value, NULL))
-    {
-      g_clear_pointer (host, g_free);
-      return FALSE;
-    }
-  *port = (int) value;
-  return TRUE;
-}
+/* Where the daemon is (bench-util.h). */
+typedef BenchTarget Target;
 
 static gboolean
 parse_mode (const char *text, LatchLockMode *mode)
@@ -144,58 +93,6 @@ parse_mode (const char *text, LatchLockMode *mode)
         return TRUE;
       }
   return FALSE;
-}
-
-/* A handle set up for the target; on failure the message goes to error. */
-static LatchHandle *
-open_handle (const Target *t, char *error, size_t error_size)
-{
-  LatchHandle *h = latch_handle_new ();
-  int rc;
-
-  if (h == NULL)
-    {
-      g_strlcpy (error, "latch_handle_new failed", error_size);
-      return NULL;
-    }
-  if ((t->socket != NULL && (rc = latch_set_socket_name (h, t->socket)) != LATCH_RC_OK)
-      || (t->tcp_host != NULL
-          && ((rc = latch_set_unicast_address (h, t->tcp_host)) != LATCH_RC_OK
-              || (rc = latch_set_unicast_port (h, t->tcp_port)) != LATCH_RC_OK))
-      || (t->mcast_group != NULL
-          && ((rc = latch_set_multicast_address (h, t->mcast_group)) != LATCH_RC_OK
-              || (rc = latch_set_multicast_port (h, t->mcast_port)) != LATCH_RC_OK))
-      || (t->interface != NULL
-          && (rc = latch_set_network_interface (h, t->interface)) != LATCH_RC_OK)
-      || (rc = latch_set_resource_name (h, t->resource)) != LATCH_RC_OK
-      || (rc = latch_set_lock_mode (h, t->mode)) != LATCH_RC_OK
-      || (rc = latch_set_daemon_lifespan (h, t->lifespan)) != LATCH_RC_OK
-      || (t->level != LATCH_SECURITY_CLEAR
-          && ((rc = latch_set_tls_certificate (h, t->tls_certificate)) != LATCH_RC_OK
-              || (rc = latch_set_tls_private_key (h, t->tls_private_key)) != LATCH_RC_OK
-              || (rc = latch_set_tls_ca_certificate (h, t->tls_ca_certificate))
-                     != LATCH_RC_OK
-              || (rc = latch_set_tls_priority (h, t->tls_priority)) != LATCH_RC_OK
-              || (rc = latch_set_tls_check_peer_id (h, t->level == LATCH_SECURITY_MUTUAL))
-                     != LATCH_RC_OK
-              || (rc = latch_set_security_level (h, t->level)) != LATCH_RC_OK)))
-    {
-      g_strlcpy (error, latch_get_error (h), error_size);
-      latch_handle_free (h);
-      return NULL;
-    }
-  return h;
-}
-
-static const char *
-security_name (LatchSecurityLevel level)
-{
-  switch (level)
-    {
-    case LATCH_SECURITY_CHANNEL: return "channel";
-    case LATCH_SECURITY_MUTUAL: return "mutual";
-    default: return "clear";
-    }
 }
 
 static gboolean
@@ -232,7 +129,7 @@ run_client (const Target *t, int index, double seconds, int go_fd, int result_fd
   /* A safety net should the parent die: the default action ends us. */
   alarm ((unsigned) seconds + 2 * GRACE_SECONDS);
 
-  h = open_handle (t, r.error, sizeof r.error);
+  h = bench_open_handle (t, r.error, sizeof r.error);
   if (h == NULL)
     r.rc = LATCH_RC_INTERNAL_ERROR;
 
@@ -311,7 +208,7 @@ read_result (int fd, gint64 deadline, Result *r)
 static gint64
 time_first_lock (const Target *t, char *error, size_t error_size)
 {
-  LatchHandle *h = open_handle (t, error, error_size);
+  LatchHandle *h = bench_open_handle (t, error, error_size);
   gint64 start, us;
   int rc;
 
@@ -454,8 +351,6 @@ main (int argc, char **argv)
       "With --tls-dir: GnuTLS priority string (default: latch's)", "STRING" },
     G_OPTION_ENTRY_NULL
   };
-  g_autoptr (GOptionContext) context = NULL;
-  g_autoptr (GError) error = NULL;
   g_autofree pid_t *pids = NULL;
   Target target = { 0 };
   const char *transport;
@@ -466,13 +361,9 @@ main (int argc, char **argv)
   gint64 start, deadline, total = 0, wall_us = 0;
   double wall, per_second, mean_us;
 
-  context = g_option_context_new ("- lock+unlock round trips through liblatch");
-  g_option_context_add_main_entries (context, entries, NULL);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    {
-      fprintf (stderr, "bench-lock: %s\n", error->message);
-      return 2;
-    }
+  if (!bench_parse_options ("bench-lock", "- lock+unlock round trips through liblatch", entries,
+                            &argc, &argv))
+    return 2;
   if (socket_arg != NULL && socket_arg[0] == '\0')
     g_clear_pointer (&socket_arg, g_free);
   if ((socket_arg != NULL) + (tcp_arg != NULL || mcast_arg != NULL) != 1)
@@ -481,12 +372,14 @@ main (int argc, char **argv)
                        "--multicast GROUP:PORT\n");
       return 2;
     }
-  if (tcp_arg != NULL && !parse_host_port (tcp_arg, &tcp_host, &target.tcp_port))
+  if (tcp_arg != NULL
+      && !bench_parse_host_port (tcp_arg, FALSE, &tcp_host, NULL, &target.tcp_port))
     {
       fprintf (stderr, "bench-lock: --tcp \"%s\": give HOST:PORT or [ADDR]:PORT\n", tcp_arg);
       return 2;
     }
-  if (mcast_arg != NULL && !parse_host_port (mcast_arg, &mcast_group, &target.mcast_port))
+  if (mcast_arg != NULL && !bench_parse_host_port (mcast_arg, FALSE, &mcast_group, NULL,
+                                                     &target.mcast_port))
     {
       fprintf (stderr, "bench-lock: --multicast \"%s\": give GROUP:PORT or [GROUP]:PORT\n",
                mcast_arg);
@@ -512,25 +405,8 @@ main (int argc, char **argv)
       fprintf (stderr, "bench-lock: --tls-cert, --mutual and --tls-priority need --tls-dir\n");
       return 2;
     }
-  if (tls_dir != NULL)
-    {
-      g_autofree char *dir = g_canonicalize_filename (tls_dir, NULL);
-      g_autofree char *pem = g_strconcat (tls_cert != NULL ? tls_cert : "peer1_ca1", ".pem",
-                                          NULL);
-      g_autofree char *key = g_strconcat (tls_cert != NULL ? tls_cert : "peer1_ca1", ".key",
-                                          NULL);
-
-      tls_certificate = g_build_filename (dir, pem, NULL);
-      tls_private_key = g_build_filename (dir, key, NULL);
-      tls_ca_certificate = g_build_filename (dir, "ca1.pem", NULL);
-      target.tls_certificate = tls_certificate;
-      target.tls_private_key = tls_private_key;
-      target.tls_ca_certificate = tls_ca_certificate;
-      target.tls_priority = tls_priority;
-      target.level = mutual ? LATCH_SECURITY_MUTUAL : LATCH_SECURITY_CHANNEL;
-    }
-  else
-    target.level = LATCH_SECURITY_CLEAR;
+  bench_target_tls (&target, tls_dir, tls_cert, tls_priority, mutual, &tls_certificate,
+                    &tls_private_key, &tls_ca_certificate);
   if (resource == NULL)
     resource = g_strdup ("bench");
   if (mode_arg == NULL)
@@ -565,7 +441,7 @@ main (int argc, char **argv)
   /* One round trip first: it starts the daemon, so that the clients do
    * not race to start one each, and it checks the options.  With both a
    * TCP address and a group, the daemon started answers discovery too. */
-  h = open_handle (&target, message, sizeof message);
+  h = bench_open_handle (&target, message, sizeof message);
   if (h == NULL)
     {
       fprintf (stderr, "bench-lock: %s\n", message);
@@ -664,7 +540,7 @@ main (int argc, char **argv)
   mean_us = total > 0 ? (double) wall_us * clients / (double) total : 0.0;
   printf ("bench-lock: transport=%s security=%s%s%s clients=%d mode=%s seconds=%.2f "
           "round_trips=%" G_GINT64_FORMAT " per_second=%.0f mean_us=%.1f\n",
-          transport, security_name (target.level), tls_dir != NULL ? " cert=" : "",
+          transport, bench_security_name (target.level), tls_dir != NULL ? " cert=" : "",
           tls_dir != NULL ? (tls_cert != NULL ? tls_cert : "peer1_ca1") : "", clients,
           mode_arg, wall, total, per_second, mean_us);
 

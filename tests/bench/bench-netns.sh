@@ -31,12 +31,9 @@ set -u
 
 BENCH_SECONDS=${BENCH_SECONDS:-3}
 STEP_TIMEOUT=$((BENCH_SECONDS + 30))
-for var in LATCH LATCH_DAEMON BENCH_DIR; do
-  if [ -z "${!var:-}" ]; then
-    echo "bench-netns.sh: $var is not set (run through run.sh)" >&2
-    exit 1
-  fi
-done
+# shellcheck source-path=SCRIPTDIR source=bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
+require_vars bench-netns.sh LATCH LATCH_DAEMON BENCH_DIR
 export LATCH LATCH_DAEMON
 
 skip () {
@@ -74,10 +71,7 @@ cleanup () {
   done
   rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
 add_ns () {
   ip netns add "$1" || skip "ip netns add $1 failed"

@@ -14,6 +14,8 @@
  * starts.  The server gives up GRACE_SECONDS * 3 past --seconds.
  */
 
+#include "bench-util.h"
+
 #include <glib.h>
 
 #include <errno.h>
@@ -94,45 +96,6 @@ run_echo (int fd, size_t size, double seconds)
 {
   alarm ((unsigned) seconds + 2 * GRACE_SECONDS);
   _exit (echo_loop (fd, size));
-}
-
-/* Splits [ADDR:]PORT, HOST:PORT or [ADDR]:PORT (host NULL: any address
- * when allowed). */
-static gboolean
-parse_host_port (const char *text, gboolean host_optional, char **host, char **port)
-{
-  const char *colon;
-  guint64 value;
-
-  if (text[0] == '[')
-    {
-      const char *end = strchr (text, ']');
-
-      if (end == NULL || end[1] != ':' || end == text + 1)
-        return FALSE;
-      colon = end + 1;
-      *host = g_strndup (text + 1, (gsize) (end - text - 1));
-    }
-  else if ((colon = strchr (text, ':')) != NULL)
-    {
-      if (colon == text || strchr (colon + 1, ':') != NULL)
-        return FALSE;
-      *host = g_strndup (text, (gsize) (colon - text));
-    }
-  else if (host_optional)
-    {
-      colon = text - 1;
-      *host = NULL;
-    }
-  else
-    return FALSE;
-  if (!g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &value, NULL))
-    {
-      g_clear_pointer (host, g_free);
-      return FALSE;
-    }
-  *port = g_strdup (colon + 1);
-  return TRUE;
 }
 
 static void
@@ -243,7 +206,7 @@ main (int argc, char **argv)
   g_autofree char *tcp_arg = NULL;
   g_autofree char *server_arg = NULL;
   g_autofree char *host = NULL;
-  g_autofree char *port = NULL;
+  const char *port = NULL; /* in server_arg or tcp_arg */
   GOptionEntry entries[] = {
     { "tcp", 0, 0, G_OPTION_ARG_STRING, &tcp_arg,
       "Bounce over TCP to a --tcp-server (IPv6: [ADDR]:PORT)", "HOST:PORT" },
@@ -254,8 +217,6 @@ main (int argc, char **argv)
       "BYTES" },
     G_OPTION_ENTRY_NULL
   };
-  g_autoptr (GOptionContext) context = NULL;
-  g_autoptr (GError) error = NULL;
   g_autofree char *buf = NULL;
   int sv[2];
   pid_t pid = -1;
@@ -263,13 +224,10 @@ main (int argc, char **argv)
   gint64 start, deadline, now, round_trips = 0;
   double wall, per_second, mean_us;
 
-  context = g_option_context_new ("- UNIX socket or TCP ping-pong between two processes");
-  g_option_context_add_main_entries (context, entries, NULL);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    {
-      fprintf (stderr, "bench-pingpong: %s\n", error->message);
-      return 2;
-    }
+  if (!bench_parse_options ("bench-pingpong",
+                            "- UNIX socket or TCP ping-pong between two processes", entries,
+                            &argc, &argv))
+    return 2;
   if (!(seconds > 0.0 && seconds <= 3600.0))
     {
       fprintf (stderr, "bench-pingpong: --seconds must be above 0 and at most 3600\n");
@@ -288,7 +246,7 @@ main (int argc, char **argv)
     }
   if (server_arg != NULL)
     {
-      if (!parse_host_port (server_arg, TRUE, &host, &port))
+      if (!bench_parse_host_port (server_arg, TRUE, &host, &port, NULL))
         {
           fprintf (stderr, "bench-pingpong: --tcp-server \"%s\": give [ADDR:]PORT\n",
                    server_arg);
@@ -298,7 +256,7 @@ main (int argc, char **argv)
     }
   if (tcp_arg != NULL)
     {
-      if (!parse_host_port (tcp_arg, FALSE, &host, &port))
+      if (!bench_parse_host_port (tcp_arg, FALSE, &host, &port, NULL))
         {
           fprintf (stderr, "bench-pingpong: --tcp \"%s\": give HOST:PORT or [ADDR]:PORT\n",
                    tcp_arg);

@@ -26,16 +26,9 @@
 
 set -u
 
-absolute () {
-  case $1 in
-    /*) printf '%s\n' "$1" ;;
-    *) printf '%s\n' "$PWD/${1#./}" ;;
-  esac
-}
-
-LATCH=$(absolute "${LATCH:-./latch}")
-LATCH_DAEMON=$(absolute "${LATCH_DAEMON:-./latchd}")
-BENCH_DIR=$(absolute "${BENCH_DIR:-tests/bench}")
+# shellcheck source-path=SCRIPTDIR source=bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
+bench_paths
 SCRIPT_DIR=$(absolute "$(dirname "$0")")
 export LATCH LATCH_DAEMON BENCH_DIR
 # liblatch dlopen()s the TLS module from its installed path unless told
@@ -72,18 +65,6 @@ HF_SOCK=$TMP/hyperfine.sock
 RUN_DIR=$TMP/run
 mkdir -m 700 "$RUN_DIR" || exit 1
 
-# free_port BASE: a TCP port from BASE up that nothing listens on.
-free_port () {
-  local port=$1
-  while [ "$port" -lt 65000 ]; do
-    if ! command -v ss >/dev/null 2>&1 || [ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]; then
-      echo "$port"
-      return 0
-    fi
-    port=$((port + 1))
-  done
-  return 1
-}
 TCP_PORT=$(free_port $((20000 + $$ % 20000))) || exit 1
 PP_PORT=$(free_port $((TCP_PORT + 1))) || exit 1
 # The TLS section: bench-lock's own daemons (clear, channel, mutual), then
@@ -128,9 +109,7 @@ cleanup () {
   fi
   rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
 status=0
 
@@ -266,14 +245,8 @@ ratio () {
   fi
 }
 
-tls_skip=
-if ! command -v certtool >/dev/null 2>&1; then
-  tls_skip="certtool is not installed (apt-get install gnutls-bin)"
-elif [ ! -f "$TLS_CERTS_SH" ]; then
-  tls_skip="$TLS_CERTS_SH is missing"
-elif [ -z "${LATCH_TLS_MODULE:-}" ] || [ ! -f "$LATCH_TLS_MODULE" ]; then
-  tls_skip="the TLS module latch-tls.so was not found (build it: make latch-tls.la; or set LATCH_TLS_MODULE)"
-elif [ ! -x "$BENCH_DIR/bench-handshake" ]; then
+tls_skip=$(tls_missing "build it: make latch-tls.la; or set LATCH_TLS_MODULE")
+if [ -z "$tls_skip" ] && [ ! -x "$BENCH_DIR/bench-handshake" ]; then
   tls_skip="$BENCH_DIR/bench-handshake is missing"
 fi
 
