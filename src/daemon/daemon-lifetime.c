@@ -18,18 +18,19 @@ static gboolean
 idle_exit_cb (gpointer user_data)
 {
   Daemon *d = user_data;
+  int lifespan = d->config->settings->daemon_lifespan;
   gint64 idle_for;
 
   d->idle_id = 0;
   if (d->idle_since < 0)
     return G_SOURCE_REMOVE; /* busy again: re-armed when it is idle */
   idle_for = latch_daemon_now_ms () - d->idle_since;
-  if (idle_for < d->settings->daemon_lifespan)
+  if (idle_for < lifespan)
     {
-      d->idle_id = g_timeout_add ((guint)(d->settings->daemon_lifespan - idle_for), idle_exit_cb, d);
+      d->idle_id = g_timeout_add ((guint)(lifespan - idle_for), idle_exit_cb, d);
       return G_SOURCE_REMOVE;
     }
-  latch_log_info ("idle for %d ms: exiting", d->settings->daemon_lifespan);
+  latch_log_info ("idle for %d ms: exiting", lifespan);
   g_main_loop_quit (d->loop);
   return G_SOURCE_REMOVE;
 }
@@ -44,6 +45,7 @@ idle_exit_cb (gpointer user_data)
 void
 latch_daemon_check_lifetime (Daemon *d)
 {
+  int lifespan;
   gboolean idle;
 
   if (d->exiting)
@@ -66,8 +68,9 @@ latch_daemon_check_lifetime (Daemon *d)
     }
   if (d->idle_since < 0)
     d->idle_since = latch_daemon_now_ms ();
-  if (d->settings->daemon_lifespan > 0 && d->idle_id == 0)
-    d->idle_id = g_timeout_add ((guint)d->settings->daemon_lifespan, idle_exit_cb, d);
+  lifespan = d->config->settings->daemon_lifespan;
+  if (lifespan > 0 && d->idle_id == 0)
+    d->idle_id = g_timeout_add ((guint)lifespan, idle_exit_cb, d);
 }
 
 /* A shutdown request without "immediate": serve who holds or waits,

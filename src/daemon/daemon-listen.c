@@ -165,9 +165,9 @@ accept_cb (int fd, GIOCondition cond, gpointer user_data)
           struct sockaddr_storage peer;
           socklen_t peer_len = sizeof peer;
           g_autofree char *addr = NULL;
-          LatchKeepalive ka = { d->settings->tcp_keepalive_time,
-                                d->settings->tcp_keepalive_intvl,
-                                d->settings->tcp_keepalive_probes };
+          LatchKeepalive ka = { d->config->settings->tcp_keepalive_time,
+                                d->config->settings->tcp_keepalive_intvl,
+                                d->config->settings->tcp_keepalive_probes };
           int on = 1;
 
           /* A holder whose host vanishes loses its lock after the
@@ -354,7 +354,7 @@ listen_unix (Daemon *d, GError **error)
 static gboolean
 listen_network (Daemon *d, gboolean *busy, GError **error)
 {
-  const LatchConfig *cfg = d->settings;
+  const LatchConfig *cfg = d->config->settings;
   g_autofree char *local = NULL;
   const char *host = cfg->unicast_address;
   int port = cfg->unicast_port;
@@ -412,7 +412,7 @@ listen_network (Daemon *d, gboolean *busy, GError **error)
 gboolean
 latch_daemon_start_listening (Daemon *d, gboolean *busy, GError **error)
 {
-  const LatchConfig *cfg = d->settings;
+  const LatchConfig *cfg = d->config->settings;
   gboolean network = cfg->unicast_address != NULL || cfg->multicast_address != NULL;
   gboolean resolved;
 

@@ -44,7 +44,6 @@ typedef struct
 struct _Daemon
 {
   const LatchDaemonConfig *config;
-  const LatchConfig *settings;  /* config->settings */
   LatchTlsSettings tls_settings; /* its [TLS] group (strings borrowed) */
   GMainLoop *loop;
   LatchTable *table;

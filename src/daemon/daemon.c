@@ -81,7 +81,6 @@ latch_daemon_run (const LatchDaemonConfig *config)
   gboolean busy = FALSE;
 
   d.config = config;
-  d.settings = config->settings;
   d.tls_settings = latch_config_tls_settings (config->settings);
   d.lock_fd = -1;
   d.listen_fd = -1;

@@ -807,7 +807,6 @@ test_session_lost (void)
   config.settings = settings;
   config.ready_fd = -1;
   d.config = &config;
-  d.settings = settings;
   d.loop = g_main_loop_new (NULL, FALSE);
   d.table = &f->parent;
   d.clients = g_hash_table_new (NULL, NULL);
