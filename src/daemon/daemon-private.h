@@ -53,24 +53,8 @@ typedef struct
 struct _Client
 {
   /* A legacy connection's one slot (its client is this Client, its id
-   * 0).  Its first fields are also the Client's own (c->owner,
-   * c->has_pending, c->n_holds), as they were before sessions
-   * (tests/unit/test-table.c reads them): the anonymous struct repeats
-   * the slot's first members, in order, so that both name the same
-   * storage (C11's common initial sequence).  In a session it is unused
-   * (owner NULL). */
-  union
-  {
-    Slot legacy;
-    struct
-    {
-      Client *legacy_client;
-      LatchTableOwner *owner;
-      guint64 legacy_id;
-      gboolean has_pending;
-      guint n_holds;
-    };
-  };
+   * 0); unused in a session (owner NULL). */
+  Slot legacy;
   Daemon *daemon;
   LatchConn *conn;
   GHashTable *slots;  /* a session's live ids, guint64 id -> Slot*; NULL: legacy */

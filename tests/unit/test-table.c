@@ -822,7 +822,7 @@ test_session_lost (void)
   peer.fd = sv[1];
   peer.in = g_string_new (NULL);
   c = latch_daemon_session_new (&d, sv[0], "conn test");
-  owner_id = c->owner->id;
+  owner_id = c->legacy.owner->id;
   g_assert_cmpuint (g_hash_table_size (d.clients), ==, 1);
 
   /* The client asks; the backend says PENDING: no answer yet. */
@@ -834,7 +834,7 @@ test_session_lost (void)
   g_assert_cmpint (write (peer.fd, out->str, out->len), ==, (gssize)out->len);
   g_assert_true (wait_for (fake_has_request, f));
   g_assert_false (peer_has_answer (&peer));
-  g_assert_true (c->has_pending);
+  g_assert_true (c->legacy.has_pending);
 
   /* The grant arrives late: the client reads it as its first answer. */
   g_assert_true (latch_table_emit_answer (d.table, f->last_owner, f->last_req, &grant));
@@ -844,8 +844,8 @@ test_session_lost (void)
   g_assert_cmpint (answer->step, ==, LATCH_STEP_FIRST_ANSWER);
   g_assert_cmpint (answer->rc, ==, LATCH_RC_OK);
   g_assert_cmpuint (answer->fence, ==, 99);
-  g_assert_cmpuint (c->n_holds, ==, 1);
-  g_assert_false (c->has_pending);
+  g_assert_cmpuint (c->legacy.n_holds, ==, 1);
+  g_assert_false (c->legacy.has_pending);
 
   /* The backend loses it: no message can say so, the connection ends,
    * and the owner is dropped (the rest of what it had goes with it). */
