@@ -39,12 +39,26 @@ struct _LatchTlsCreds
   GHashTable *allowed;    /* machine IDs (server, mutual) */
 };
 
+/* Bytes read ahead at most (a message and its TLS overhead several times
+ * over; a bigger record, in the handshake, takes a few reads). */
+#define LATCH_TLS_READ_AHEAD 8192
+
 struct _LatchTlsSession
 {
   LatchTlsCreds *creds; /* a reference */
   gnutls_session_t session;
   int fd;
   char *peer_label;
+
+  /* Read-ahead: GnuTLS asks for a record's 5-byte header, then its
+   * body; one recv() of up to this much serves both, and usually the
+   * next record too (a lock answer and a grant arrive together), which
+   * halves the system calls per message.  Only the raw bytes: GnuTLS
+   * decrypts them when it asks.  Empty whenever GnuTLS reported
+   * EAGAIN (it drains this first).  Allocated while it holds bytes
+   * only, so that an idle session costs nothing more. */
+  char *rbuf;             /* LATCH_TLS_READ_AHEAD bytes, or NULL */
+  gsize rbuf_off, rbuf_len;
 
   int saved_errno;    /* of the last failed send() or recv() */
   gboolean got_data;  /* the peer sent at least one byte */

@@ -65,27 +65,50 @@ static ssize_t
 pull_cb (gnutls_transport_ptr_t ptr, void *data, size_t len)
 {
   LatchTlsSession *s = ptr;
+  gsize avail = s->rbuf_len - s->rbuf_off;
   ssize_t n;
 
-  do
-    n = recv (s->fd, data, len, 0);
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
+  if (avail == 0)
     {
-      s->saved_errno = errno;
-      gnutls_transport_set_errno (s->session, is_again (errno) ? EAGAIN : errno);
-      return n;
+      if (s->rbuf == NULL)
+        s->rbuf = g_malloc (LATCH_TLS_READ_AHEAD);
+      do
+        n = recv (s->fd, s->rbuf, LATCH_TLS_READ_AHEAD, 0);
+      while (n < 0 && errno == EINTR);
+      if (n <= 0)
+        g_clear_pointer (&s->rbuf, g_free);
+      if (n < 0)
+        {
+          s->saved_errno = errno;
+          gnutls_transport_set_errno (s->session, is_again (errno) ? EAGAIN : errno);
+          return n;
+        }
+      if (n == 0)
+        {
+          s->got_eof = TRUE;
+          return 0;
+        }
+      if (!s->got_data)
+        {
+          /* A TLS record starts with its type (20..24); latch and FLoM
+           * messages start with "<msg". */
+          s->got_data = TRUE;
+          s->clear_peer = s->rbuf[0] == '<';
+        }
+      s->rbuf_off = 0;
+      s->rbuf_len = (gsize)n;
+      avail = (gsize)n;
     }
-  if (n == 0)
-    s->got_eof = TRUE;
-  else if (!s->got_data)
+  if (len > avail)
+    len = avail;
+  memcpy (data, s->rbuf + s->rbuf_off, len);
+  s->rbuf_off += len;
+  if (s->rbuf_off == s->rbuf_len)
     {
-      /* A TLS record starts with its type (20..24); latch and FLoM
-       * messages start with "<msg". */
-      s->got_data = TRUE;
-      s->clear_peer = ((const char *)data)[0] == '<';
+      g_clear_pointer (&s->rbuf, g_free);
+      s->rbuf_off = s->rbuf_len = 0;
     }
-  return n;
+  return (ssize_t)len;
 }
 
 /* GnuTLS asks this only to wait for data; we never wait (the caller
@@ -95,7 +118,11 @@ pull_timeout_cb (gnutls_transport_ptr_t ptr, unsigned int ms)
 {
   LatchTlsSession *s = ptr;
   struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-  int ret = poll (&pfd, 1, 0);
+  int ret;
+
+  if (s->rbuf_len > s->rbuf_off)
+    return 1;
+  ret = poll (&pfd, 1, 0);
 
   if (ret != 0)
     return ret;
@@ -114,6 +141,7 @@ session_free (LatchTlsSession *s)
   g_free (s->peer_cn);
   g_clear_pointer (&s->peer_dns, g_ptr_array_unref);
   g_free (s->refusal);
+  g_free (s->rbuf);
   g_free (s);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LatchTlsSession, session_free)
@@ -314,7 +342,8 @@ session_pending (LatchTlsSession *s)
 {
   if (!s->handshake_done)
     return 0;
-  return gnutls_record_check_pending (s->session);
+  /* Raw bytes read ahead count too: no socket event announces them. */
+  return gnutls_record_check_pending (s->session) + (s->rbuf_len - s->rbuf_off);
 }
 
 static void
