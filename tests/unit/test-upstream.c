@@ -119,6 +119,7 @@ struct _Fake
   gboolean legacy;    /* answer as FLoM: no ext, no id */
   gboolean silent;    /* answer nothing any more */
   gboolean reset;     /* accept and reset at once */
+  gboolean hold_first; /* the first request waits for fake_release_first() */
   const char *peerid; /* announced */
   guint64 fence;
   GPtrArray *conns;   /* FakeConn */
@@ -177,6 +178,8 @@ fake_message_cb (LatchConn *conn G_GNUC_UNUSED, GBytes *bytes, gpointer user_dat
       g_autoptr (LatchMsg) pong = latch_msg_new (LATCH_MSG_PING, LATCH_STEP_FIRST_ANSWER);
       fake_send (fc, pong);
     }
+  if (msg->kind == LATCH_MSG_LOCK_REQUEST && fc->fake->hold_first && fc->msgs->len == 1)
+    return;
   /* Names starting with 'q' are busy: queued. */
   if (msg->kind == LATCH_MSG_LOCK_REQUEST)
     fake_answer (fc, LATCH_STEP_FIRST_ANSWER,
@@ -440,12 +443,22 @@ check_session (Fixture *f)
   LatchMsg *m;
 
   /* Three requests at once: only the first goes before its answer. */
+  f->fake.hold_first = TRUE;
   lock (f, 1, "one");
   lock (f, 2, "two");
   lock (f, 3, "three");
+  WAIT_FOR (f->fake.conns->len == 1 && fake_conn (&f->fake, 0)->msgs->len >= 1);
+  fc = fake_conn (&f->fake, 0);
+  /* Whatever the agent sent with it is in the socket already. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (fc->msgs->len, ==, 1);
+  g_assert_cmpuint (f->answers->len, ==, 0);
+  g_assert_false (latch_upstream_is_up (f->up));
+  f->fake.hold_first = FALSE;
+  fake_answer (fc, LATCH_STEP_FIRST_ANSWER, LATCH_RC_OK, 1);
   WAIT_FOR (f->answers->len == 3);
   g_assert_cmpuint (f->fake.conns->len, ==, 1);
-  fc = fake_conn (&f->fake, 0);
   g_assert_cmpuint (fc->msgs->len, ==, 3);
   m = fake_msg (fc, 0);
   g_assert_cmpint (m->kind, ==, LATCH_MSG_LOCK_REQUEST);
