@@ -280,7 +280,11 @@ link_open (LatchUpstream *up, GError **error)
       latch_conn_start_tls_client (link->conn, up->config.tls, session);
       link->state = LINK_CONNECTING;
     }
-  latch_conn_set_deadline (link->conn, STEP_MS, "connecting");
+  latch_conn_set_deadline (link->conn, STEP_MS,
+                           link->state == LINK_READY
+                               ? "connecting"
+                               : "connecting and in the TLS handshake (a FLoM daemon without "
+                                 "TLS never answers one: check that it has TLS configured)");
   return link;
 }
 
