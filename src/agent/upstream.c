@@ -198,11 +198,12 @@ link_close (Link *link)
     latch_conn_close_after_flush (link->conn);
 }
 
-/* "the daemon at H port P: what", unless what names it already. */
+/* "the daemon at H port P: what", unless what names it already (the
+ * TLS module's explanations do: the session has the label). */
 static GError *
 labelled (LatchUpstream *up, int code, const char *what)
 {
-  if (g_str_has_prefix (what, up->label))
+  if (strstr (what, up->label) != NULL)
     return g_error_new_literal (LATCH_ERROR, code, what);
   return g_error_new (LATCH_ERROR, code, "%s: %s", up->label, what);
 }
