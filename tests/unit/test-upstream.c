@@ -16,6 +16,8 @@
  *                  (1/24 rc 8), unlock of a held id, cancel of a pending
  *                  id (a grant crossing it is not reported), a refusal
  *                  finishing its id only
+ *   offer-cancelled  the offer unlocked before its answer: released once
+ *                  the answer came, silently, and nothing said before
  *   tls/mutual     the same over TLS at the mutual level
  *   tls/peer-id    the daemon announces another ID than its
  *                  certificate's: down_cb naming both, no answer
@@ -552,6 +554,39 @@ check_session (Fixture *f)
   g_assert_cmpuint (f->fake.conns->len, ==, 1);
 }
 
+/* The offer unlocked before its answer: nothing else may be said before
+ * that answer; then it is released (2/8 with its id) without a word to
+ * the owner, and the next request goes. */
+static void
+test_offer_cancelled (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  FakeConn *fc;
+  LatchMsg *m;
+
+  start (f, LATCH_SECURITY_CLEAR, 2000);
+  f->fake.hold_first = TRUE;
+  lock (f, 1, "one");
+  WAIT_FOR (f->fake.conns->len == 1 && fake_conn (&f->fake, 0)->msgs->len >= 1);
+  fc = fake_conn (&f->fake, 0);
+  latch_upstream_unlock (f->up, 1, "one", TRUE);
+  lock (f, 2, "two");
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (fc->msgs->len, ==, 1);
+  fake_answer (fc, LATCH_STEP_FIRST_ANSWER, LATCH_RC_OK, 1);
+  WAIT_FOR (f->answers->len == 1);
+  assert_answer (f, 0, 2, TRUE, LATCH_RC_OK);
+  g_assert_cmpuint (fc->msgs->len, ==, 3);
+  m = fake_msg (fc, 1);
+  g_assert_cmpint (m->kind, ==, LATCH_MSG_UNLOCK);
+  g_assert_cmpuint (m->id, ==, 1);
+  g_assert_true (m->rollback);
+  m = fake_msg (fc, 2);
+  g_assert_cmpint (m->kind, ==, LATCH_MSG_LOCK_REQUEST);
+  g_assert_cmpuint (m->id, ==, 2);
+  g_assert_cmpint (m->ext, ==, 0);
+}
+
 static void
 test_session (Fixture *f, gconstpointer data G_GNUC_UNUSED)
 {
@@ -832,6 +867,7 @@ main (int argc, char **argv)
     }
 
   ADD ("/upstream/session", test_session);
+  ADD ("/upstream/offer-cancelled", test_offer_cancelled);
   ADD ("/upstream/tls/mutual", test_tls_mutual);
   ADD ("/upstream/tls/peer-id", test_tls_peer_id);
   ADD ("/upstream/tls/refused", test_tls_refused);
