@@ -400,9 +400,8 @@ connect_agent (LatchHandle *h, gint64 deadline)
             case LATCH_SPAWN_BUSY:
               break;
             case LATCH_SPAWN_NOT_LOCAL:
-              /* Nobody answers upstream: another host's daemon may be
-               * between two lives; retried a moment, as without the
-               * agent. */
+              /* Nobody answers upstream: a daemon may be between two
+               * lives; retried a moment, as without the agent. */
               if (remote_until < 0)
                 remote_until = latch_client_now_ms () + REMOTE_GRACE_MS;
               if (latch_client_now_ms () >= remote_until)
@@ -415,6 +414,11 @@ connect_agent (LatchHandle *h, gint64 deadline)
                   goto out;
                 }
               latch_log_debug ("no daemon answers at %s and it is not local: retrying", label);
+              /* A local address: its daemon was quiescing when we looked
+               * and is gone now; start the next one, as without the
+               * agent. */
+              if (not_local == NULL)
+                fallback_tried = FALSE;
               g_clear_error (&error);
               latch_client_pause_before_retry (attempt, remote_until);
               continue;
