@@ -50,12 +50,43 @@ mode () {
 mode_ok () { [ $st = 0 ] && ! grep -q FAILED "$T/$1.out"; }
 
 start_sdaemon "$T/s.trace"; verdict "a daemon on its own socket starts"
+before=$(conns "$T/s.trace")
+mode cycles "$S" 1000
+n=$(( $(conns "$T/s.trace") - before ))
+mode_ok cycles; verdict "1000 lock/unlock cycles on one handle"
+[ "$n" = 1 ]; verdict "...over one connection (the daemon accepted $n)"
+
+before=$(conns "$T/s.trace")
+mode shared "$S"
+n=$(( $(conns "$T/s.trace") - before ))
+mode_ok shared; verdict "shared handles hold two resources at once and exclude each other"
+[ "$n" = 2 ]; verdict "...three sharing handles and one of its own: two connections ($n)"
+
 bg "$T/api-user" lost "$S" "$T" > "$T/lost.out" 2>&1; lost_pid=$last_pid
 wait_for 10 file_exists "$T/locked"; verdict "two shared handles hold locks"
 kill -KILL "$(cat "$T/s.sockpid")"
 wait "$lost_pid"; st=$?
 sed 's/^/# lost: /' "$T/lost.out"
 mode_ok lost; verdict "latch_check reports the loss when the daemon is killed"
+
+# A session the daemon closed while the handle held nothing: the next
+# latch_lock () opens a new one, without a word.
+old_pid=$(cat "$T/s.sockpid")
+wait_for 10 pid_gone "$old_pid"
+start_sdaemon "$T/s2.trace"
+bg "$T/api-user" reopen "$S" "$T" 20 > "$T/reopen.out" 2>&1; reopen_pid=$last_pid
+wait_for 10 file_exists "$T/idle"; verdict "a handle keeps an idle session"
+kill -KILL "$(cat "$T/s.sockpid")"
+wait_for 10 pid_gone "$(cat "$T/s.sockpid")"
+start_sdaemon "$T/s3.trace"
+before=$(conns "$T/s3.trace")
+touch "$T/go"
+wait "$reopen_pid"; st=$?
+sed 's/^/# reopen: /' "$T/reopen.out"
+n=$(( $(conns "$T/s3.trace") - before ))
+mode_ok reopen; verdict "after the daemon's end the next lock reopens the session"
+[ "$n" = 1 ]; verdict "...one new connection for 20 cycles ($n)"
+kill -KILL "$(cat "$T/s.sockpid")"
 
 # The client's side of what a real daemon rarely does on cue: answers for
 # another handle's id while one waits (a loss, with its reason), a ping
