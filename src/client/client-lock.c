@@ -791,9 +791,11 @@ lock_run (LatchHandle *h)
       gboolean reuse;
       int rc;
 
-      /* A session the daemon closed while idle is noticed here, or at
-       * the latest when the request meets its end. */
-      session_poll (h);
+      /* A session the daemon closed while idle is not looked for here
+       * (a poll () per lock): the request meets its end, and the attempt
+       * is STALE.  A forked child leaves its parent's session alone. */
+      if (session_is_open (h->shared) && h->shared->pid != getpid ())
+        session_close (h->shared, "the session belongs to the parent process (fork)");
       reuse = session_is_open (h->shared);
       if (!reuse)
         {
