@@ -199,6 +199,32 @@ mode_cycles (const char *socket, int n)
         }
     }
   expect (fences_grow, "each grant's fencing token is greater than the one before");
+  /* fork(): the child's latch_handle_free () leaves the parent's lock
+   * and session alone. */
+  if (latch_lock (h) == LATCH_RC_OK)
+    {
+      LatchHandle *other = mode_handle (socket, "cycles");
+      pid_t pid;
+      int status = -1;
+
+      fflush (stdout);
+      pid = fork ();
+      if (pid == 0)
+        {
+          latch_handle_free (h);
+          _exit (0);
+        }
+      waitpid (pid, &status, 0);
+      latch_set_resource_timeout (other, 0);
+      expect (status == 0 && latch_lock (other) == LATCH_RC_LOCK_BUSY,
+              "a forked child's latch_handle_free () leaves the parent's lock held");
+      expect (latch_check (h) == LATCH_RC_OK && latch_unlock (h, 0) == LATCH_RC_OK
+                  && latch_lock (h) == LATCH_RC_OK && latch_unlock (h, 0) == LATCH_RC_OK,
+              "...and its session working");
+      latch_handle_free (other);
+    }
+  else
+    expect (0, "lock before fork");
   /* A connection setting changed: the kept session is not used. */
   latch_set_socket_name (h, "/nonexistent/latch.sock");
   expect (latch_lock (h) == LATCH_RC_DAEMON_NOT_STARTED,
