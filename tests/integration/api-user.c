@@ -5,6 +5,7 @@
  *   api-user                     the API at large (its own daemon)
  *   api-user cycles SOCK N       N lock/unlock cycles on one handle
  *   api-user shared SOCK         shared handles on one connection
+ *   api-user fork SOCK           a forked child frees the parent's handle
  *   api-user lost SOCK DIR       a lock the daemon's death takes away:
  *                                DIR/locked appears once it is held
  *   api-user reopen SOCK DIR N   a session the daemon closed while idle:
@@ -199,11 +200,24 @@ mode_cycles (const char *socket, int n)
         }
     }
   expect (fences_grow, "each grant's fencing token is greater than the one before");
+  /* A connection setting changed: the kept session is not used. */
+  latch_set_socket_name (h, "/nonexistent/latch.sock");
+  expect (latch_lock (h) == LATCH_RC_DAEMON_NOT_STARTED,
+          "after a change of socket the next lock goes there, not to the kept session");
+  latch_handle_free (h);
+  return failures == 0 ? 0 : 1;
+}
+
+static int
+mode_fork (const char *socket)
+{
+  LatchHandle *h = mode_handle (socket, "fork");
+
   /* fork(): the child's latch_handle_free () leaves the parent's lock
    * and session alone. */
   if (latch_lock (h) == LATCH_RC_OK)
     {
-      LatchHandle *other = mode_handle (socket, "cycles");
+      LatchHandle *other = mode_handle (socket, "fork");
       pid_t pid;
       int status = -1;
 
@@ -225,10 +239,6 @@ mode_cycles (const char *socket, int n)
     }
   else
     expect (0, "lock before fork");
-  /* A connection setting changed: the kept session is not used. */
-  latch_set_socket_name (h, "/nonexistent/latch.sock");
-  expect (latch_lock (h) == LATCH_RC_DAEMON_NOT_STARTED,
-          "after a change of socket the next lock goes there, not to the kept session");
   latch_handle_free (h);
   return failures == 0 ? 0 : 1;
 }
@@ -538,6 +548,8 @@ main (int argc, char **argv)
 
   if (argc >= 4 && strcmp (argv[1], "cycles") == 0)
     return mode_cycles (argv[2], atoi (argv[3]));
+  if (argc >= 3 && strcmp (argv[1], "fork") == 0)
+    return mode_fork (argv[2]);
   if (argc >= 3 && strcmp (argv[1], "shared") == 0)
     return mode_shared (argv[2]);
   if (argc >= 4 && strcmp (argv[1], "lost") == 0)
