@@ -13,6 +13,7 @@
  * stays the handle's own and is closed at the unlock, as before. */
 #include "config.h"
 
+#include "client/autostart.h"
 #include "client/client-private.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -752,7 +753,7 @@ lock_run (LatchHandle *h)
   if (h->locked)
     return fail (h, LATCH_RC_API_INVALID_SEQUENCE, "the handle already holds a lock");
   {
-    int rc = latch_client_prepare_security (h);
+    int rc = latch_client_prepare_security (h, latch_autostart_uses_agent (h->config));
 
     if (rc != LATCH_RC_OK)
       return rc;
@@ -949,7 +950,7 @@ shutdown_run (LatchHandle *h, int immediate)
 
   if (h->locked)
     return fail (h, LATCH_RC_API_INVALID_SEQUENCE, "the handle holds a lock");
-  rc = latch_client_prepare_security (h);
+  rc = latch_client_prepare_security (h, FALSE);
   if (rc != LATCH_RC_OK)
     return rc;
   h->n_bare_closes = 0;

@@ -127,8 +127,10 @@ gboolean latch_client_is_own_process (const LatchHandle *h);
 /* ---- client-tls.c --------------------------------------------------- */
 
 /* Resolves the level; at a TLS level, loads the module and the
- * credentials (once).  LATCH_RC_OK or the failure (error text set). */
-int latch_client_prepare_security (LatchHandle *h);
+ * credentials (once), unless the connection goes through the agent
+ * (via_agent), which holds the TLS session itself.  LATCH_RC_OK or the
+ * failure (error text set). */
+int latch_client_prepare_security (LatchHandle *h, gboolean via_agent);
 /* The credentials' warnings, with the outcome rc of an operation; returns rc. */
 int latch_client_report_warnings (LatchHandle *h, int rc);
 /* The TLS handshake on the connected h->fd; *retry: closed without an

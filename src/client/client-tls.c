@@ -17,7 +17,7 @@
 /* Decides the level; at a TLS level, loads the module and the
  * credentials (once).  A clear level loads nothing. */
 int
-latch_client_prepare_security (LatchHandle *h)
+latch_client_prepare_security (LatchHandle *h, gboolean via_agent)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) warnings = NULL;
@@ -27,6 +27,15 @@ latch_client_prepare_security (LatchHandle *h)
   if (!latch_tls_settings_resolve (&s, LATCH_TLS_CLIENT, &level, &error))
     return fail_gerror (h, LATCH_RC_INVALID_OPTION, error);
   h->level = level;
+  /* Through the agent the connection is the private local socket, in
+   * clear text: the agent holds the TLS session upstream, with these
+   * settings (it checks them when it starts).  So the command loads
+   * neither GnuTLS nor the credentials, and announces no ID. */
+  if (via_agent && level != LATCH_SECURITY_CLEAR)
+    {
+      h->own_id = NULL;
+      return LATCH_RC_OK;
+    }
   if (level == LATCH_SECURITY_CLEAR)
     {
       /* Nothing can check an ID in clear text: the request carries an

@@ -183,6 +183,15 @@ limit_name (LatchLockStatus status)
     }
 }
 
+/* What a session's answer says about itself: the backend's words (an
+ * agent's upstream refused or could not be reached), else the limit it
+ * reports, else nothing. */
+static const char *
+answer_reason (const LatchTableAnswer *answer)
+{
+  return answer->reason != NULL ? answer->reason : limit_name (answer->status);
+}
+
 /* The first answer to a session id's request (step 16).  A refusal
  * finishes that id only; the session goes on. */
 static void
@@ -198,7 +207,7 @@ session_first_answer (Slot *s, const LatchTableAnswer *answer)
   if (status == LATCH_LOCK_GRANTED)
     s->n_holds++;
   send_lock_answer (c, s->id, LATCH_STEP_FIRST_ANSWER, (int)status, answer->fence,
-                    answer->element, limit_name (status));
+                    answer->element, answer_reason (answer));
   if (!slot_is_live (s))
     {
       if (limit_name (status) != NULL)
@@ -227,7 +236,7 @@ session_later_answer (Slot *s, const LatchTableAnswer *answer)
   else if (answer->status != LATCH_LOCK_QUEUED)
     s->has_pending = FALSE;
   send_lock_answer (c, s->id, LATCH_STEP_LATER_ANSWER, (int)answer->status, answer->fence,
-                    answer->element, limit_name (answer->status));
+                    answer->element, answer_reason (answer));
   if (!slot_is_live (s))
     session_finish (s);
   session_settle (c);

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -139,6 +140,17 @@ probe_wait (int fd, LatchTlsStatus want, gint64 deadline)
  * command prints in words; once running, the agent could only answer
  * such a failure with a bare rc 7.  An upstream that does not answer in
  * time (unreachable) is no failure: requests will say so. */
+/* Ends a probe with a reset: a probe per agent start must not leave a
+ * TIME_WAIT behind on this host each time. */
+static void
+probe_close (int fd)
+{
+  struct linger lg = { 1, 0 };
+
+  (void)setsockopt (fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  close (fd);
+}
+
 static gboolean
 probe_upstream (Daemon *d, const LatchConfig *cfg, const AgentTls *a, GError **error)
 {
@@ -174,7 +186,7 @@ probe_upstream (Daemon *d, const LatchConfig *cfg, const AgentTls *a, GError **e
   if (a->level == LATCH_SECURITY_CLEAR)
     {
       /* Closed before any message: the daemon forgets it. */
-      close (fd);
+      probe_close (fd);
       return TRUE;
     }
   flags = fcntl (fd, F_GETFL);
@@ -216,7 +228,7 @@ probe_upstream (Daemon *d, const LatchConfig *cfg, const AgentTls *a, GError **e
         }
     }
   a->tls->session_free (session);
-  close (fd);
+  probe_close (fd);
   if (!ok)
     {
       g_propagate_error (error, g_steal_pointer (&local));

@@ -59,6 +59,7 @@ void
 latch_table_answer_clear (LatchTableAnswer *answer)
 {
   g_clear_pointer (&answer->element, g_free);
+  g_clear_pointer (&answer->reason, g_free);
 }
 
 void

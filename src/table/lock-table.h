@@ -88,6 +88,7 @@ typedef struct
   LatchLockStatus status; /* GRANTED, QUEUED, WAIT_RESOURCE, or a refusal */
   guint64 fence;          /* when GRANTED */
   char *element;          /* when GRANTED and the type has elements; owned */
+  char *reason;           /* a refusal's cause in words (a remote backend's), or NULL; owned */
 } LatchTableAnswer;
 
 void latch_table_answer_clear (LatchTableAnswer *answer);

@@ -59,7 +59,7 @@ deliver_events (MemoryTable *m, GArray *events)
   for (guint i = 0; i < n; i++)
     {
       LatchLockEvent *ev = &g_array_index (events, LatchLockEvent, i);
-      LatchTableAnswer answer = { ev->status, ev->fence, g_steal_pointer (&ev->element) };
+      LatchTableAnswer answer = { ev->status, ev->fence, g_steal_pointer (&ev->element), NULL };
 
       latch_table_emit_answer (&m->parent, ids[2 * i], ids[2 * i + 1], &answer);
     }

@@ -140,6 +140,8 @@ answer_cb (LatchUpstream *up, guint64 id, gboolean first G_GNUC_UNUSED, int rc,
       e = NULL;
     }
   answer.status = (LatchLockStatus)rc;
+  if (reason != NULL)
+    answer.reason = g_strdup (reason);
   if (rc == LATCH_RC_OK)
     {
       answer.fence = has_fence ? fence : 0;
@@ -194,6 +196,8 @@ down_cb (LatchUpstream *up G_GNUC_UNUSED, const GError *reason, gpointer user_da
           answer.status = (LatchLockStatus)(e->status == NO_ANSWER
                                                 ? LATCH_RC_CONNECTION_REFUSED
                                                 : LATCH_RC_CONNECTION_CLOSED);
+          if (reason != NULL)
+            answer.reason = g_strdup (reason->message);
           latch_table_emit_answer (&u->parent, e->owner_id, e->id, &answer);
         }
       if (u->parent.shut_down)

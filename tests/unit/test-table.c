@@ -508,7 +508,7 @@ fake_request (LatchTable *table, LatchTableOwner *owner, guint64 req_id,
   if (f->pending)
     return LATCH_TABLE_PENDING;
   {
-    LatchTableAnswer answer = { LATCH_LOCK_GRANTED, 7, NULL };
+    LatchTableAnswer answer = { LATCH_LOCK_GRANTED, 7, NULL, NULL };
 
     latch_table_emit_answer (table, owner->id, req_id, &answer);
   }
@@ -602,7 +602,7 @@ static gboolean
 late_answer_cb (gpointer user_data)
 {
   LateAnswer *late = user_data;
-  LatchTableAnswer answer = { late->status, 42, g_strdup ("elem") };
+  LatchTableAnswer answer = { late->status, 42, g_strdup ("elem"), NULL };
 
   latch_table_emit_answer (&late->fake->parent, late->fake->last_owner,
                            late->fake->last_req, &answer);
@@ -666,7 +666,7 @@ test_fake_late_answer (void)
   g_assert_cmpuint (r.answers->len, ==, 2);
   latch_table_request (table, b, &req);
   {
-    LatchTableAnswer stale = { LATCH_LOCK_GRANTED, 1, NULL };
+    LatchTableAnswer stale = { LATCH_LOCK_GRANTED, 1, NULL, NULL };
 
     g_assert_false (latch_table_emit_answer (table, old_owner, old_req, &stale));
   }
@@ -800,7 +800,7 @@ test_session_lost (void)
   g_autoptr (LatchMsg) answer = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (GError) reason = g_error_new_literal (LATCH_ERROR, LATCH_ERROR_IO, "lease expired");
-  LatchTableAnswer grant = { LATCH_LOCK_GRANTED, 99, NULL };
+  LatchTableAnswer grant = { LATCH_LOCK_GRANTED, 99, NULL, NULL };
   guint64 owner_id;
 
   settings->daemon_lifespan = 0;
