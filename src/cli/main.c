@@ -261,16 +261,23 @@ run_locked (LatchHandle *h, const LatchConfig *config, char **command, int *die_
                                      latch_autostart_uses_agent (config)
                                          ? " (through this host's agent)" : "");
 
-        fprintf (stderr, "latch: lost the connection to the daemon%s while '%s' was "
-                 "running: the lock on '%s' is gone, so the command was stopped\n",
-                 where, command[0], latch_get_resource_name (h));
+        /* What the daemon or the agent said, when it said anything. */
+        if (latch_check (h) == LATCH_RC_CONNECTION_CLOSED && latch_get_error (h)[0] != '\0')
+          fprintf (stderr, "latch: while '%s' was running, %s%s; the command was stopped\n",
+                   command[0], latch_get_error (h),
+                   latch_autostart_uses_agent (config) ? " (through this host's agent)" : "");
+        else
+          fprintf (stderr, "latch: lost the connection to the daemon%s while '%s' was "
+                   "running: the lock on '%s' is gone, so the command was stopped\n",
+                   where, command[0], latch_get_resource_name (h));
       }
       return EXIT_ERROR;
     case LATCH_RUN_EXITED:
       break;
     }
-  /* latch_unlock() returns once the daemon has acted on it: a shell
-   * that sees latch end may start the next holder at once. */
+  /* latch_unlock() and the latch_handle_free() that follows return once
+   * the daemon has acted on the unlock: a shell that sees latch end may
+   * start the next holder at once. */
   rc = latch_unlock (h, status.exit_status != 0);
   if (rc != LATCH_RC_OK)
     {

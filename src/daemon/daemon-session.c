@@ -363,8 +363,9 @@ table_lost_cb (LatchTable *table G_GNUC_UNUSED, LatchTableOwner *owner, const ch
     {
       latch_log_info ("%s: id %" G_GUINT64_FORMAT ": %s", latch_conn_get_label (c->conn),
                       s->id, why->message);
+      /* The id names the lock: the reason is the cause alone. */
       send_lock_answer (c, s->id, LATCH_STEP_LATER_ANSWER, LATCH_RC_CONNECTION_CLOSED, 0,
-                        NULL, why->message);
+                        NULL, reason != NULL ? reason->message : "lost by the lock table");
       if (!slot_is_live (s))
         session_finish (s);
       session_settle (c);
