@@ -63,7 +63,7 @@ wait $lp; st=$?
 check "...exits 99" [ $st = 99 ]
 check "...and the whole process group is gone (SIGKILL after the grace)" \
   wait_for 5 eval 'not_running "$(cat "$T/c3.pid")" && not_running "$(cat "$T/gc3.pid")"'
-check "...saying the lock is gone" grep -q "lock on 'lost' is gone" "$T/lost.err"
+check "...saying the lock is lost" grep -q "lock on 'lost' is lost" "$T/lost.err"
 
 # --kill-grace=0: SIGKILL at once, no SIGTERM first.
 "$LATCH" -d -1 -r init -- true
