@@ -48,8 +48,10 @@ export LATCH LATCH_DAEMON
 SCRIPT_DIR=$(absolute "$(dirname "$0")")
 TLS_CERTS_SH=$SCRIPT_DIR/../tls-certs.sh
 NETNS_LIB=$SCRIPT_DIR/../integration/netns-lib.sh
-# The levels of part (b) (each one costs two runs per client count).
+# The levels of part (b) (each one costs two runs per client count), and
+# the parts to run.
 AGENT_BENCH_LEVELS=${AGENT_BENCH_LEVELS:-clear mutual}
+AGENT_BENCH_PARTS=${AGENT_BENCH_PARTS:-a b}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/latch-bench-agent.XXXXXX") || exit 1
 TMP=$(absolute "$TMP")
@@ -104,6 +106,8 @@ ratio () {
   fi
 }
 
+echo "== agent: load average at the start: $(cut -d ' ' -f 1-3 /proc/loadavg)"
+echo
 echo "== agent: FLoM"
 echo "FLoM is not installable on this machine (no package of it in the registries"
 echo "reached; its sources cannot be fetched): no FLoM figures below."
@@ -132,7 +136,10 @@ done
 
 echo "== agent: whole command, \`latch ... -- true\`, on 127.0.0.1"
 ok=1
-if ! command -v hyperfine >/dev/null 2>&1; then
+if [ "${AGENT_BENCH_PARTS#*a}" = "$AGENT_BENCH_PARTS" ]; then
+  echo "skipped (AGENT_BENCH_PARTS=$AGENT_BENCH_PARTS)"
+  ok=0
+elif ! command -v hyperfine >/dev/null 2>&1; then
   echo "hyperfine is not installed: skipped (apt-get install hyperfine)"
   ok=0
 elif ! XDG_RUNTIME_DIR=$RUN_DIR timeout 20 "$LATCH" -s "$LOCAL_SOCK" -d -1 -r warm -- true; then
@@ -203,6 +210,10 @@ echo
 
 # ---- (b) contention through agents on three hosts -----------------------------
 echo "== agent: contention, one EX resource, clients on 3 hosts (network namespaces)"
+if [ "${AGENT_BENCH_PARTS#*b}" = "$AGENT_BENCH_PARTS" ]; then
+  echo "agent contention: skipped (AGENT_BENCH_PARTS=$AGENT_BENCH_PARTS)"
+  exit "$status"
+fi
 if [ "$(id -u)" != 0 ]; then
   echo "agent contention: skipped: needs root for network namespaces"
   exit "$status"
@@ -270,7 +281,7 @@ analyse () {
       secs = (last - first) / 1e6
       printf "grants=%d seconds=%.2f grants_per_s=%.0f queued=%d fifo_overtakes=%d " \
              "overtaken_requests=%d double_grants=%d failed=%d\n",
-             n, secs, secs > 0 ? n / secs : 0, queued, pairs + 0, overtaken + 0,
+             n, secs, (secs > 0 ? n / secs : 0), queued, pairs + 0, overtaken + 0,
              double + 0, failed + 0
     }'
 }
@@ -351,6 +362,11 @@ analyse () {
             "$LATCH" $agentopt -a "$A1" -p "$port" $(hopts "$l" "$h") &
           pids="$pids $!"
         done
+        # The upstream connections from each client host, once half of
+        # the clients had a grant (or after 10 s).
+        half_granted () { [ "$(grep -c ' S ' "$ev")" -ge $((n / 2)) ]; }
+        deadline=$(( ${EPOCHREALTIME/./} + 10000000 ))
+        until half_granted || [ "${EPOCHREALTIME/./}" -ge "$deadline" ]; do sleep 0.05; done
         sessions="h2=$(ns_conns_from 1 "$port" "$(ns_addr4 2)"),"
         sessions="$sessions h3=$(ns_conns_from 1 "$port" "$(ns_addr4 3)"),"
         sessions="$sessions h4=$(ns_conns_from 1 "$port" "$(ns_addr4 4)")"
