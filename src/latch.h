@@ -123,6 +123,15 @@ int latch_set_discovery_timeout (LatchHandle *handle, int timeout_ms); /* >= 0, 
 int latch_set_discovery_ttl (LatchHandle *handle, int ttl);           /* 1..255, 1 */
 int latch_set_tcp_keepalive (LatchHandle *handle, int time_s, int intvl_s,
                              int probes);                             /* 60, 10, 6 */
+/* The local agent (Agent, --agent): with an address (-a, or -A once
+ * discovered), talk to it through this host's latchd, which keeps one
+ * session per upstream daemon, instead of connecting there directly.
+ * Non-zero (the default): through the agent; 0: directly. */
+int latch_set_agent (LatchHandle *handle, int agent);
+/* The keepalive the agent offers its upstream daemon (SessionTimeout,
+ * --session-timeout): ms, 0 (none) to 600000, 2000 by default.  The
+ * handle's own connection offers none: a blocking library cannot ping. */
+int latch_set_session_timeout (LatchHandle *handle, int timeout_ms);
 int latch_set_append_trace_file (LatchHandle *handle, int append);
 int latch_set_verbose (LatchHandle *handle, int verbose);
 

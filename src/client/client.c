@@ -276,6 +276,25 @@ latch_set_security_level (LatchHandle *h, LatchSecurityLevel level)
 }
 
 int
+latch_set_agent (LatchHandle *h, int agent)
+{
+  CHECK_MUTABLE (h);
+  h->config->agent = agent != 0;
+  return succeed (h);
+}
+
+int
+latch_set_session_timeout (LatchHandle *h, int timeout_ms)
+{
+  CHECK_MUTABLE (h);
+  if (timeout_ms < 0 || timeout_ms > 600000)
+    return fail (h, LATCH_RC_INVALID_OPTION,
+                 "session timeout %d ms: give 0 (none) to 600000", timeout_ms);
+  h->config->session_timeout = timeout_ms;
+  return succeed (h);
+}
+
+int
 latch_set_append_trace_file (LatchHandle *h, int append)
 {
   CHECK_MUTABLE (h);

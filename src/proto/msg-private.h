@@ -45,6 +45,13 @@ typedef enum
 #define LATCH_SEEN_IMMEDIATE (1u << 19)
 #define LATCH_SEEN_ADDRESS   (1u << 20)
 #define LATCH_SEEN_PORT      (1u << 21)
+/* The session extension (latch only, doc/protocol.md).  `id` has a bit
+ * per element, so that an error names the element it is on. */
+#define LATCH_SEEN_EXT         (1u << 22)
+#define LATCH_SEEN_TIMEOUT     (1u << 23)
+#define LATCH_SEEN_RESOURCE_ID (1u << 24)
+#define LATCH_SEEN_ANSWER_ID   (1u << 25)
+#define LATCH_SEEN_REASON      (1u << 26)
 #define LATCH_SEEN_LEVEL     (1u << 28)
 #define LATCH_SEEN_VERB      (1u << 29)
 #define LATCH_SEEN_STEP      (1u << 30)

@@ -17,11 +17,17 @@
 #define SEEN_SHOWN_BY_FIELDS \
   (LATCH_SEEN_SESSION | LATCH_SEEN_PEERID | LATCH_SEEN_NAME \
    | LATCH_SEEN_MODE | LATCH_SEEN_QUANTITY | LATCH_SEEN_ELEMENT \
-   | LATCH_SEEN_FENCE | LATCH_SEEN_ADDRESS)
+   | LATCH_SEEN_FENCE | LATCH_SEEN_ADDRESS | LATCH_SEEN_EXT \
+   | LATCH_SEEN_RESOURCE_ID | LATCH_SEEN_ANSWER_ID | LATCH_SEEN_REASON)
+
+/* timeout="0" means what no timeout attribute means (no keepalive): the
+ * encoder writes neither, so messages are compared by the field alone.
+ * Its bit still makes the attribute an error where it does not belong. */
+#define SEEN_ZERO_MEANS_ABSENT LATCH_SEEN_TIMEOUT
 
 typedef enum
 {
-  VALUE_STRING,  /* peerid, element, address */
+  VALUE_STRING,  /* peerid, element, address, reason */
   VALUE_NAME,    /* base64 resource name */
   VALUE_INT,     /* any int */
   VALUE_BOOL,    /* "0" or "1" */
@@ -48,6 +54,8 @@ static const char *const elem_names[LATCH_ELEM_COUNT] = {
 /* The allow-list, each element's attributes in canonical order. */
 static const AttrDesc attr_descs[] = {
   { LATCH_ELEM_SESSION, "peerid", VALUE_STRING, LATCH_SEEN_PEERID },
+  { LATCH_ELEM_SESSION, "ext", VALUE_INT, LATCH_SEEN_EXT },
+  { LATCH_ELEM_SESSION, "timeout", VALUE_INT, LATCH_SEEN_TIMEOUT },
   { LATCH_ELEM_RESOURCE, "name", VALUE_NAME, LATCH_SEEN_NAME },
   { LATCH_ELEM_RESOURCE, "mode", VALUE_INT, LATCH_SEEN_MODE },
   { LATCH_ELEM_RESOURCE, "wait", VALUE_BOOL, LATCH_SEEN_WAIT },
@@ -55,9 +63,13 @@ static const AttrDesc attr_descs[] = {
   { LATCH_ELEM_RESOURCE, "create", VALUE_BOOL, LATCH_SEEN_CREATE },
   { LATCH_ELEM_RESOURCE, "lifespan", VALUE_INT, LATCH_SEEN_LIFESPAN },
   { LATCH_ELEM_RESOURCE, "rollback", VALUE_BOOL, LATCH_SEEN_ROLLBACK },
+  /* After both lifespan (lock request) and rollback (unlock). */
+  { LATCH_ELEM_RESOURCE, "id", VALUE_UINT64, LATCH_SEEN_RESOURCE_ID },
   { LATCH_ELEM_ANSWER, "rc", VALUE_INT, LATCH_SEEN_RC },
   { LATCH_ELEM_ANSWER, "element", VALUE_STRING, LATCH_SEEN_ELEMENT },
   { LATCH_ELEM_ANSWER, "fence", VALUE_UINT64, LATCH_SEEN_FENCE },
+  { LATCH_ELEM_ANSWER, "id", VALUE_UINT64, LATCH_SEEN_ANSWER_ID },
+  { LATCH_ELEM_ANSWER, "reason", VALUE_STRING, LATCH_SEEN_REASON },
   { LATCH_ELEM_SHUTDOWN, "immediate", VALUE_NONZERO, LATCH_SEEN_IMMEDIATE },
   { LATCH_ELEM_NETWORK, "address", VALUE_STRING, LATCH_SEEN_ADDRESS },
   { LATCH_ELEM_NETWORK, "port", VALUE_INT, LATCH_SEEN_PORT },
@@ -170,16 +182,25 @@ kind_masks (LatchMsgKind kind, int step, guint32 *required,
       req = LATCH_SEEN_SESSION | LATCH_SEEN_PEERID | LATCH_SEEN_RESOURCE
             | LATCH_SEEN_NAME | LATCH_SEEN_WAIT | LATCH_SEEN_CREATE
             | LATCH_SEEN_LIFESPAN;
-      opt = LATCH_SEEN_MODE | LATCH_SEEN_QUANTITY;
+      opt = LATCH_SEEN_MODE | LATCH_SEEN_QUANTITY | LATCH_SEEN_EXT
+            | LATCH_SEEN_TIMEOUT | LATCH_SEEN_RESOURCE_ID;
       break;
     case LATCH_MSG_LOCK_ANSWER:
       req = LATCH_SEEN_ANSWER | LATCH_SEEN_RC;
+      opt = LATCH_SEEN_ELEMENT | LATCH_SEEN_FENCE | LATCH_SEEN_ANSWER_ID;
       if (step == LATCH_STEP_FIRST_ANSWER)
-        req |= LATCH_SEEN_SESSION | LATCH_SEEN_PEERID;
-      opt = LATCH_SEEN_ELEMENT | LATCH_SEEN_FENCE;
+        {
+          req |= LATCH_SEEN_SESSION | LATCH_SEEN_PEERID;
+          opt |= LATCH_SEEN_EXT;
+        }
+      /* A final answer 1/32 is FLoM's and never comes from a latch peer,
+       * which is the only one that gives reasons. */
+      if (step != LATCH_STEP_FINAL_ANSWER)
+        opt |= LATCH_SEEN_REASON;
       break;
     case LATCH_MSG_UNLOCK:
       req = LATCH_SEEN_RESOURCE | LATCH_SEEN_NAME | LATCH_SEEN_ROLLBACK;
+      opt = LATCH_SEEN_RESOURCE_ID;
       break;
     case LATCH_MSG_DISCOVER_ANSWER:
       req = LATCH_SEEN_NETWORK | LATCH_SEEN_ADDRESS | LATCH_SEEN_PORT;
@@ -219,13 +240,26 @@ elem_bit (LatchElem elem)
   return 1u << elem;
 }
 
+/* What the fields show.  kind says where a non-zero id is: on <resource>
+ * in a lock request or an unlock, on <answer> in any other kind (where
+ * it is an error unless the kind is a lock answer). */
 static guint32
-seen_in_fields (const LatchMsg *msg)
+seen_in_fields (const LatchMsg *msg, LatchMsgKind kind)
 {
   guint32 seen = 0;
 
   if (msg->peerid != NULL)
     seen |= LATCH_SEEN_SESSION | LATCH_SEEN_PEERID;
+  if (msg->ext != 0)
+    seen |= LATCH_SEEN_SESSION | LATCH_SEEN_EXT;
+  if (msg->timeout != 0)
+    seen |= LATCH_SEEN_SESSION | LATCH_SEEN_TIMEOUT;
+  if (msg->id != 0)
+    seen |= (kind == LATCH_MSG_LOCK_REQUEST || kind == LATCH_MSG_UNLOCK)
+                ? LATCH_SEEN_RESOURCE | LATCH_SEEN_RESOURCE_ID
+                : LATCH_SEEN_ANSWER | LATCH_SEEN_ANSWER_ID;
+  if (msg->reason != NULL)
+    seen |= LATCH_SEEN_ANSWER | LATCH_SEEN_REASON;
   if (msg->name != NULL)
     seen |= LATCH_SEEN_RESOURCE | LATCH_SEEN_NAME;
   if (msg->has_mode)
@@ -270,6 +304,7 @@ latch_msg_free (LatchMsg *msg)
   g_free (msg->peerid);
   g_free (msg->name);
   g_free (msg->element);
+  g_free (msg->reason);
   g_free (msg->address);
   g_free (msg);
 }
@@ -603,6 +638,19 @@ latch_msg_set_attr (LatchMsg *msg, LatchElem elem, const char *attr,
     case LATCH_SEEN_PEERID:
       msg->peerid = str;
       break;
+    case LATCH_SEEN_EXT:
+      msg->ext = (int) v;
+      break;
+    case LATCH_SEEN_TIMEOUT:
+      msg->timeout = (int) v;
+      break;
+    case LATCH_SEEN_RESOURCE_ID:
+    case LATCH_SEEN_ANSWER_ID:
+      msg->id = u;
+      break;
+    case LATCH_SEEN_REASON:
+      msg->reason = str;
+      break;
     case LATCH_SEEN_NAME:
       msg->name = str;
       break;
@@ -722,7 +770,7 @@ latch_msg_check (LatchMsg *msg, GError **error)
     }
   what = kind_description (kind);
 
-  seen = msg->seen | seen_in_fields (msg);
+  seen = msg->seen | seen_in_fields (msg, kind);
   kind_masks (kind, msg->step, &required, &allowed);
 
   /* Elements first: a missing element is reported as such, not as its
@@ -771,6 +819,30 @@ latch_msg_check (LatchMsg *msg, GError **error)
   if (msg->address != NULL
       && !check_string ("address", "network", msg->address, error))
     return FALSE;
+  if (msg->reason != NULL
+      && !check_string ("reason", "answer", msg->reason, error))
+    return FALSE;
+  /* ext="0" is refused: a sender that speaks no extension says nothing.
+   * timeout="0" is taken: it offers no keepalive, as FLoM's lifespan="0"
+   * asks for none. */
+  if ((seen & LATCH_SEEN_EXT) && (msg->ext < 1 || msg->ext > LATCH_EXT_MAX))
+    return out_of_range ("ext", "session", msg->ext,
+                         "1.." G_STRINGIFY (LATCH_EXT_MAX), error);
+  if ((seen & LATCH_SEEN_TIMEOUT)
+      && (msg->timeout < 0 || msg->timeout > LATCH_TIMEOUT_MAX))
+    return out_of_range ("timeout", "session", msg->timeout,
+                         "0.." G_STRINGIFY (LATCH_TIMEOUT_MAX), error);
+  if ((seen & (LATCH_SEEN_RESOURCE_ID | LATCH_SEEN_ANSWER_ID))
+      && (msg->id < 1 || msg->id > LATCH_ID_MAX))
+    {
+      g_set_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_VALUE,
+                   "attribute id=%" G_GUINT64_FORMAT " on <%s> is out of "
+                   "range 1..%" G_GUINT64_FORMAT,
+                   msg->id,
+                   (seen & LATCH_SEEN_RESOURCE_ID) ? "resource" : "answer",
+                   LATCH_ID_MAX);
+      return FALSE;
+    }
   if (msg->name != NULL)
     {
       gsize len = strlen (msg->name);
@@ -849,7 +921,19 @@ append_session (GString *out, const LatchMsg *msg)
 {
   g_string_append (out, "<session peerid=\"");
   append_escaped (out, msg->peerid);
-  g_string_append (out, "\"/>");
+  g_string_append_c (out, '"');
+  if (msg->ext != 0)
+    g_string_append_printf (out, " ext=\"%d\"", msg->ext);
+  if (msg->timeout != 0)
+    g_string_append_printf (out, " timeout=\"%d\"", msg->timeout);
+  g_string_append (out, "/>");
+}
+
+static void
+append_id (GString *out, const LatchMsg *msg)
+{
+  if (msg->id != 0)
+    g_string_append_printf (out, " id=\"%" G_GUINT64_FORMAT "\"", msg->id);
 }
 
 static void
@@ -876,6 +960,13 @@ append_answer (GString *out, const LatchMsg *msg)
   if (msg->has_fence)
     g_string_append_printf (out, " fence=\"%" G_GUINT64_FORMAT "\"",
                             msg->fence);
+  append_id (out, msg);
+  if (msg->reason != NULL)
+    {
+      g_string_append (out, " reason=\"");
+      append_escaped (out, msg->reason);
+      g_string_append_c (out, '"');
+    }
   g_string_append (out, "/>");
 }
 
@@ -902,8 +993,10 @@ latch_msg_encode (const LatchMsg *msg, GString *out)
       g_string_append_printf (out, " wait=\"%d\"", msg->wait ? 1 : 0);
       if (msg->has_quantity)
         g_string_append_printf (out, " quantity=\"%d\"", msg->quantity);
-      g_string_append_printf (out, " create=\"%d\" lifespan=\"%d\"/>",
+      g_string_append_printf (out, " create=\"%d\" lifespan=\"%d\"",
                               msg->create ? 1 : 0, msg->lifespan);
+      append_id (out, msg);
+      g_string_append (out, "/>");
       break;
     case LATCH_MSG_LOCK_ANSWER:
       if (msg->step == LATCH_STEP_FIRST_ANSWER)
@@ -913,8 +1006,10 @@ latch_msg_encode (const LatchMsg *msg, GString *out)
     case LATCH_MSG_UNLOCK:
       g_string_append (out, "<resource name=\"");
       append_name (out, msg->name);
-      g_string_append_printf (out, "\" rollback=\"%d\" />",
+      g_string_append_printf (out, "\" rollback=\"%d\"",
                               msg->rollback ? 1 : 0);
+      append_id (out, msg);
+      g_string_append (out, " />");
       break;
     case LATCH_MSG_DISCOVER_ANSWER:
       g_string_append (out, "<network address=\"");
@@ -960,8 +1055,12 @@ latch_msg_equal (const LatchMsg *a, const LatchMsg *b)
          && a->rc == b->rc && str_equal0 (a->element, b->element)
          && a->has_fence == b->has_fence && a->fence == b->fence
          && a->immediate == b->immediate && str_equal0 (a->address, b->address)
-         && a->port == b->port
-         && (a->seen | seen_in_fields (a)) == (b->seen | seen_in_fields (b));
+         && a->port == b->port && a->ext == b->ext
+         && a->timeout == b->timeout && a->id == b->id
+         && str_equal0 (a->reason, b->reason)
+         && ((a->seen | seen_in_fields (a, a->kind)) & ~SEEN_ZERO_MEANS_ABSENT)
+                == ((b->seen | seen_in_fields (b, b->kind))
+                    & ~SEEN_ZERO_MEANS_ABSENT);
 }
 
 gboolean

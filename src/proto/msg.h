@@ -31,7 +31,13 @@ G_BEGIN_DECLS
 
 /* Protocol level: 3 = FLoM 1.7's.  History:
  *   3  FLoM 1.7 messages; latch adds the optional `fence` attribute on
- *      <answer> and the management answer 5/16, both ignored by FLoM. */
+ *      <answer> and the management answer 5/16, both ignored by FLoM.
+ *   3  The session extension, level 1 (issue 14): `ext` and `timeout` on
+ *      the <session> of a lock request (`ext` also on that of a first
+ *      answer), `id` on <resource> and <answer>, `reason` on <answer>.
+ *      FLoM ignores them; a latch peer sends them only on a connection
+ *      whose first answer said ext="1" (the first request's offer aside),
+ *      so the wire level stays 3.  Pings 3/8 and 3/16 are used there. */
 #define LATCH_PROTO_LEVEL 3
 
 /* Largest message accepted, XML declaration included.  FLoM's daemon
@@ -43,6 +49,15 @@ G_BEGIN_DECLS
 
 /* Longest peerid, element or address string. */
 #define LATCH_STRING_MAX 1024
+
+/* The session extension: the highest level a <session ext=""> may name,
+ * the longest keepalive timeout a lock request may offer (ms), and the
+ * largest lock id (ids are positive int64 values). */
+#define LATCH_EXT_MAX 1000
+/* The extension level this latch speaks and offers. */
+#define LATCH_EXT_LEVEL 1
+#define LATCH_TIMEOUT_MAX 600000
+#define LATCH_ID_MAX ((guint64) G_MAXINT64)
 
 #define LATCH_MSG_END "</msg>"
 
@@ -84,6 +99,12 @@ typedef struct
 
   /* <session peerid=""/>: NULL when the message has no <session>. */
   char *peerid;
+  /* <session ext="" timeout="">, the session extension (lock request 1/8;
+   * ext also first answer 1/16): the highest extension level the sender
+   * speaks, 1..LATCH_EXT_MAX, 0 when absent; the keepalive timeout the
+   * client offers in ms, 0..LATCH_TIMEOUT_MAX, 0 when absent or none. */
+  int ext;
+  int timeout;
 
   /* <resource>: lock request and unlock. name is the base64-decoded
    * resource name: 1..LATCH_NAME_MAX bytes, no NUL byte.  Its grammar is
@@ -98,11 +119,19 @@ typedef struct
   int lifespan;          /* ms, >= 0 */
   gboolean rollback;     /* unlock only */
 
+  /* <resource id=""> (lock request 1/8, unlock 2/8) or <answer id="">
+   * (lock answers 1/16, 1/24, 1/32): the client's lock id in a session,
+   * 1..LATCH_ID_MAX, 0 when absent. */
+  guint64 id;
+
   /* <answer>: lock answers and the shutdown answer. */
   int rc;                /* LatchRc */
   char *element;         /* NULL when absent */
   gboolean has_fence;
   guint64 fence;
+  /* <answer reason="">, lock answers 1/16 and 1/24 only: why a request
+   * was refused or a lock lost, one line of text; NULL when absent. */
+  char *reason;
 
   /* <shutdown> */
   gboolean immediate;
@@ -127,11 +156,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (LatchMsg, latch_msg_free)
 gboolean latch_msg_check (LatchMsg *msg, GError **error);
 
 /* Appends the canonical encoding of msg to out.  The attribute order is
- * FLoM's: lock request <resource name [mode] wait [quantity] create
- * lifespan/>; unlock <resource name="" rollback="" /> (FLoM writes a space
- * before "/>" there); answer rc [element] [fence].  Attribute values are
- * XML-escaped (& < > " '), which leaves FLoM's values as FLoM writes them.
- * msg must be valid for its kind (a programming error otherwise). */
+ * FLoM's, the session extension's after it: <session peerid [ext]
+ * [timeout]/>; lock request <resource name [mode] wait [quantity] create
+ * lifespan [id]/>; unlock <resource name rollback [id] /> (FLoM writes a
+ * space before "/>" there); answer rc [element] [fence] [id] [reason].
+ * The extension's attributes are written only when non-zero (non-NULL),
+ * so that a message without them is byte for byte FLoM's.  Attribute
+ * values are XML-escaped (& < > " '), which leaves FLoM's values as FLoM
+ * writes them.  msg must be valid for its kind (a programming error
+ * otherwise). */
 void latch_msg_encode (const LatchMsg *msg, GString *out);
 
 /* Decoders: buf holds exactly one message (as cut by the framer), len

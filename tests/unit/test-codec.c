@@ -245,6 +245,85 @@ build_shutdown_answer (void)
   return latch_msg_new (LATCH_MSG_SHUTDOWN_ANSWER, 16);
 }
 
+/* The session extension (doc/protocol.md): the first request of a
+ * session offers ext and a keepalive timeout, the first answer accepts,
+ * every request, unlock and answer carries the client's lock id, and
+ * refusals and losses say why. */
+static LatchMsg *
+build_session_lock_request (void)
+{
+  LatchMsg *msg = build_lock_request ();
+
+  msg->ext = 1;
+  msg->timeout = 2000;
+  msg->id = 1;
+  return msg;
+}
+
+static LatchMsg *
+build_session_lock_request_numeric (void)
+{
+  LatchMsg *msg = build_lock_request_numeric ();
+
+  msg->id = G_MAXINT64;
+  return msg;
+}
+
+static LatchMsg *
+build_session_answer_16 (void)
+{
+  LatchMsg *msg = build_lock_answer_16 ();
+
+  msg->ext = 1;
+  msg->has_fence = TRUE;
+  msg->fence = 42;
+  msg->id = 1;
+  return msg;
+}
+
+static LatchMsg *
+build_session_answer_16_reason (void)
+{
+  LatchMsg *msg = latch_msg_new (LATCH_MSG_LOCK_ANSWER, 16);
+
+  msg->peerid = g_strdup (PEERID);
+  msg->rc = LATCH_RC_CONNECTION_REFUSED;
+  msg->id = 3;
+  msg->reason = g_strdup ("the daemon at 192.0.2.11 port 28015: TLS: its "
+                          "certificate expired on 2026-01-01");
+  return msg;
+}
+
+static LatchMsg *
+build_session_answer_24_loss (void)
+{
+  LatchMsg *msg = latch_msg_new (LATCH_MSG_LOCK_ANSWER, 24);
+
+  msg->rc = LATCH_RC_CONNECTION_CLOSED;
+  msg->id = 12;
+  msg->reason = g_strdup ("lost: \"a&b\" <x> 'y'");
+  return msg;
+}
+
+static LatchMsg *
+build_session_answer_32 (void)
+{
+  LatchMsg *msg = latch_msg_new (LATCH_MSG_LOCK_ANSWER, 32);
+
+  msg->id = 5;
+  return msg;
+}
+
+static LatchMsg *
+build_session_unlock (void)
+{
+  LatchMsg *msg = build_unlock ();
+
+  msg->rollback = TRUE;
+  msg->id = 77;
+  return msg;
+}
+
 typedef struct
 {
   const char *file;
@@ -266,6 +345,13 @@ static const Golden goldens[] = {
   { "discover-answer.xml", build_discover_answer },
   { "shutdown.xml", build_shutdown },
   { "shutdown-answer.xml", build_shutdown_answer },
+  { "session-lock-request.xml", build_session_lock_request },
+  { "session-lock-request-numeric.xml", build_session_lock_request_numeric },
+  { "session-answer-16.xml", build_session_answer_16 },
+  { "session-answer-16-reason.xml", build_session_answer_16_reason },
+  { "session-answer-24-loss.xml", build_session_answer_24_loss },
+  { "session-answer-32.xml", build_session_answer_32 },
+  { "session-unlock.xml", build_session_unlock },
 };
 
 typedef struct
@@ -300,6 +386,8 @@ static const Invalid invalids[] = {
   { "invalid-truncated.xml", LATCH_PROTO_ERROR_MALFORMED },
   { "invalid-encoding.xml", LATCH_PROTO_ERROR_MALFORMED },
   { "invalid-bom.xml", LATCH_PROTO_ERROR_MALFORMED },
+  { "invalid-session-ext-shutdown.xml", LATCH_PROTO_ERROR_UNEXPECTED },
+  { "invalid-session-id-zero.xml", LATCH_PROTO_ERROR_VALUE },
 };
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -1039,6 +1127,25 @@ random_int (void)
     }
 }
 
+/* A lock id, or 0 (none) half of the time. */
+static guint64
+random_id (void)
+{
+  switch (g_test_rand_int_range (0, 8))
+    {
+    case 0:
+      return 1;
+    case 1:
+      return LATCH_ID_MAX;
+    case 2:
+    case 3:
+      return MAX (1, (((guint64) g_test_rand_int () << 32)
+                      | g_test_rand_int ()) & LATCH_ID_MAX);
+    default:
+      return 0;
+    }
+}
+
 static LatchMsg *
 random_msg (LatchMsgKind kind)
 {
@@ -1058,6 +1165,11 @@ random_msg (LatchMsgKind kind)
       msg->quantity = msg->has_quantity ? random_int () : 0;
       msg->create = g_test_rand_bit ();
       msg->lifespan = random_int () & G_MAXINT;
+      if (g_test_rand_bit ())
+        msg->ext = g_test_rand_int_range (1, LATCH_EXT_MAX + 1);
+      if (g_test_rand_bit ())
+        msg->timeout = g_test_rand_int_range (0, LATCH_TIMEOUT_MAX + 1);
+      msg->id = random_id ();
       break;
     case LATCH_MSG_LOCK_ANSWER:
       msg = latch_msg_new (kind, answer_steps[g_test_rand_int_range (0, 3)]);
@@ -1069,11 +1181,17 @@ random_msg (LatchMsgKind kind)
       msg->has_fence = g_test_rand_bit ();
       if (msg->has_fence)
         msg->fence = ((guint64) g_test_rand_int () << 32) | g_test_rand_int ();
+      msg->id = random_id ();
+      if (msg->step == 16 && g_test_rand_bit ())
+        msg->ext = g_test_rand_int_range (1, LATCH_EXT_MAX + 1);
+      if (msg->step != 32 && g_test_rand_bit ())
+        msg->reason = random_string (LATCH_STRING_MAX);
       break;
     case LATCH_MSG_UNLOCK:
       msg = latch_msg_new (kind, 8);
       msg->name = random_name ();
       msg->rollback = g_test_rand_bit ();
+      msg->id = random_id ();
       break;
     case LATCH_MSG_PING:
       msg = latch_msg_new (kind, g_test_rand_bit () ? 8 : 16);
@@ -1147,6 +1265,544 @@ test_round_trip_all_bytes (void)
   lite = decode_ok (latch_codec_lite_decode, text, strlen (text));
   assert_msg_equal (xml, msg);
   assert_msg_equal (lite, msg);
+}
+
+
+/* ---- the session extension ---------------------------------------------- */
+
+/* latch_msg_check() on messages built in code: each attribute only where
+ * the contract allows it, in its range. */
+static void
+test_check_session (void)
+{
+  g_autoptr (GError) error = NULL;
+
+  {
+    g_autoptr (LatchMsg) req = build_session_lock_request ();
+
+    g_assert_true (latch_msg_check (req, &error));
+    g_assert_no_error (error);
+    req->ext = LATCH_EXT_MAX;
+    req->timeout = LATCH_TIMEOUT_MAX;
+    req->id = LATCH_ID_MAX;
+    g_assert_true (latch_msg_check (req, NULL));
+    req->ext = LATCH_EXT_MAX + 1;
+    g_assert_false (latch_msg_check (req, &error));
+    g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_VALUE);
+    g_clear_error (&error);
+    req->ext = -1;
+    g_assert_false (latch_msg_check (req, &error));
+    g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_VALUE);
+    g_clear_error (&error);
+    req->ext = 1;
+    req->timeout = LATCH_TIMEOUT_MAX + 1;
+    g_assert_false (latch_msg_check (req, &error));
+    g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_VALUE);
+    g_clear_error (&error);
+    req->timeout = -1;
+    g_assert_false (latch_msg_check (req, &error));
+    g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_VALUE);
+    g_clear_error (&error);
+    req->timeout = 0;
+    req->id = LATCH_ID_MAX + 1;
+    g_assert_false (latch_msg_check (req, &error));
+    g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_VALUE);
+    g_assert_cmpstr (error->message, ==,
+                     "attribute id=9223372036854775808 on <resource> is out "
+                     "of range 1..9223372036854775807");
+    g_clear_error (&error);
+    req->id = G_MAXUINT64;
+    g_assert_false (latch_msg_check (req, &error));
+    g_clear_error (&error);
+    /* A reason belongs on answers only. */
+    req->id = 0;
+    req->reason = g_strdup ("x");
+    g_assert_false (latch_msg_check (req, &error));
+    g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_UNEXPECTED);
+    g_clear_error (&error);
+  }
+
+  {
+    g_autoptr (LatchMsg) a16 = build_session_answer_16 ();
+
+    g_assert_true (latch_msg_check (a16, NULL));
+    a16->timeout = 1;
+    g_assert_false (latch_msg_check (a16, &error));
+    g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_UNEXPECTED);
+    g_assert_cmpstr (error->message, ==,
+                     "<session> has attribute 'timeout', which does not "
+                     "belong in a lock answer");
+    g_clear_error (&error);
+    a16->timeout = 0;
+    a16->reason = g_strnfill (LATCH_STRING_MAX, 'r');
+    g_assert_true (latch_msg_check (a16, NULL));
+    g_free (a16->reason);
+    a16->reason = g_strnfill (LATCH_STRING_MAX + 1, 'r');
+    g_assert_false (latch_msg_check (a16, &error));
+    g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_VALUE);
+    g_clear_error (&error);
+    g_free (a16->reason);
+    /* One line. */
+    a16->reason = g_strdup ("two\nlines");
+    g_assert_false (latch_msg_check (a16, &error));
+    g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_VALUE);
+    g_clear_error (&error);
+  }
+
+  {
+    g_autoptr (LatchMsg) a24 = build_session_answer_24_loss ();
+    g_autoptr (LatchMsg) a32 = build_session_answer_32 ();
+
+    g_assert_true (latch_msg_check (a24, NULL));
+    g_assert_true (latch_msg_check (a32, NULL));
+    a32->reason = g_strdup ("x");
+    g_assert_false (latch_msg_check (a32, &error));
+    g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_UNEXPECTED);
+    g_clear_error (&error);
+    /* ext rides on a <session>, which a later answer has not. */
+    a24->ext = 1;
+    g_assert_false (latch_msg_check (a24, &error));
+    g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_UNEXPECTED);
+    g_clear_error (&error);
+  }
+
+  {
+    g_autoptr (LatchMsg) unlock = build_session_unlock ();
+    g_autoptr (LatchMsg) shut = build_shutdown ();
+    g_autoptr (LatchMsg) sa = build_shutdown_answer ();
+    g_autoptr (LatchMsg) ping = build_ping_8 ();
+    g_autoptr (LatchMsg) da = build_discover_answer ();
+
+    g_assert_true (latch_msg_check (unlock, NULL));
+    unlock->ext = 1;
+    g_assert_false (latch_msg_check (unlock, &error));
+    g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_UNEXPECTED);
+    g_clear_error (&error);
+
+    shut->id = 1;
+    g_assert_false (latch_msg_check (shut, &error));
+    g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_UNEXPECTED);
+    g_clear_error (&error);
+    shut->id = 0;
+    shut->ext = 1;
+    g_assert_false (latch_msg_check (shut, &error));
+    g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_UNEXPECTED);
+    g_assert_cmpstr (error->message, ==,
+                     "<session> has attribute 'ext', which does not belong "
+                     "in a shutdown request");
+    g_clear_error (&error);
+    shut->ext = 0;
+    shut->timeout = 2000;
+    g_assert_false (latch_msg_check (shut, &error));
+    g_clear_error (&error);
+
+    sa->id = 1;
+    g_assert_false (latch_msg_check (sa, &error));
+    g_assert_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_UNEXPECTED);
+    g_assert_cmpstr (error->message, ==,
+                     "<answer> has attribute 'id', which does not belong "
+                     "in a shutdown answer");
+    g_clear_error (&error);
+    sa->id = 0;
+    sa->reason = g_strdup ("x");
+    g_assert_false (latch_msg_check (sa, &error));
+    g_clear_error (&error);
+
+    ping->id = 1;
+    g_assert_false (latch_msg_check (ping, &error));
+    g_clear_error (&error);
+    da->timeout = 1;
+    g_assert_false (latch_msg_check (da, &error));
+    g_clear_error (&error);
+  }
+}
+
+/* Each new attribute on each element and kind: accepted where the
+ * contract allows it, refused anywhere else, by both decoders alike. */
+static void
+test_decode_session_placement (void)
+{
+  static const struct
+  {
+    const char *verb_step;
+    const char *body;
+    gboolean ok;
+  } cases[] = {
+    /* lock request 1/8 */
+    { "verb=\"1\" step=\"8\"",
+      "<session peerid=\"\" ext=\"1\" timeout=\"2000\"/><resource "
+      "name=\"YQ==\" wait=\"1\" create=\"1\" lifespan=\"0\" id=\"1\"/>",
+      TRUE },
+    { "verb=\"1\" step=\"8\"",
+      "<session peerid=\"\"/><resource name=\"YQ==\" wait=\"1\" "
+      "create=\"1\" lifespan=\"0\" id=\"2\"/>",
+      TRUE },
+    { "verb=\"1\" step=\"8\"",
+      "<session peerid=\"\" id=\"1\"/><resource name=\"YQ==\" wait=\"1\" "
+      "create=\"1\" lifespan=\"0\"/>",
+      FALSE },
+    { "verb=\"1\" step=\"8\"",
+      "<session peerid=\"\"/><resource name=\"YQ==\" wait=\"1\" "
+      "create=\"1\" lifespan=\"0\" ext=\"1\"/>",
+      FALSE },
+    { "verb=\"1\" step=\"8\"",
+      "<session peerid=\"\"/><resource name=\"YQ==\" wait=\"1\" "
+      "create=\"1\" lifespan=\"0\" reason=\"x\"/>",
+      FALSE },
+    /* first answer 1/16 */
+    { "verb=\"1\" step=\"16\"",
+      "<session peerid=\"\" ext=\"1\"/><answer rc=\"0\" id=\"1\" "
+      "reason=\"x\"/>",
+      TRUE },
+    { "verb=\"1\" step=\"16\"",
+      "<session peerid=\"\" timeout=\"2000\"/><answer rc=\"0\"/>", FALSE },
+    { "verb=\"1\" step=\"16\"",
+      "<session peerid=\"\" timeout=\"0\"/><answer rc=\"0\"/>", FALSE },
+    { "verb=\"1\" step=\"16\"",
+      "<session peerid=\"\"/><answer rc=\"0\" ext=\"1\"/>", FALSE },
+    /* later and final answers */
+    { "verb=\"1\" step=\"24\"", "<answer rc=\"8\" id=\"1\" reason=\"\"/>",
+      TRUE },
+    { "verb=\"1\" step=\"24\"",
+      "<session peerid=\"\" ext=\"1\"/><answer rc=\"0\"/>", FALSE },
+    { "verb=\"1\" step=\"32\"", "<answer rc=\"0\" id=\"1\"/>", TRUE },
+    { "verb=\"1\" step=\"32\"", "<answer rc=\"0\" reason=\"x\"/>", FALSE },
+    /* unlock 2/8 */
+    { "verb=\"2\" step=\"8\"",
+      "<resource name=\"YQ==\" rollback=\"0\" id=\"1\" />", TRUE },
+    { "verb=\"2\" step=\"8\"",
+      "<session peerid=\"\" ext=\"1\"/><resource name=\"YQ==\" "
+      "rollback=\"0\" />",
+      FALSE },
+    { "verb=\"2\" step=\"8\"",
+      "<resource name=\"YQ==\" rollback=\"0\" timeout=\"1\" />", FALSE },
+    /* ping: an empty body, as always */
+    { "verb=\"3\" step=\"8\"", "", TRUE },
+    { "verb=\"3\" step=\"16\"", "", TRUE },
+    { "verb=\"3\" step=\"8\"", "<answer rc=\"0\" id=\"1\"/>", FALSE },
+    { "verb=\"3\" step=\"16\"", "<session peerid=\"\" ext=\"1\"/>", FALSE },
+    /* discovery and management: none of them */
+    { "verb=\"4\" step=\"16\"",
+      "<network address=\"\" port=\"1\" id=\"1\"/>", FALSE },
+    { "verb=\"5\" step=\"8\"",
+      "<session peerid=\"\" ext=\"1\"/><shutdown immediate=\"0\"/>", FALSE },
+    { "verb=\"5\" step=\"8\"",
+      "<session peerid=\"\" timeout=\"1\"/><shutdown immediate=\"0\"/>",
+      FALSE },
+    { "verb=\"5\" step=\"8\"",
+      "<session peerid=\"\"/><shutdown immediate=\"0\" id=\"1\"/>", FALSE },
+    { "verb=\"5\" step=\"16\"",
+      "<session peerid=\"\" ext=\"1\"/><answer rc=\"0\"/>", FALSE },
+    { "verb=\"5\" step=\"16\"", "<answer rc=\"0\" id=\"1\"/>", FALSE },
+    { "verb=\"5\" step=\"16\"", "<answer rc=\"0\" reason=\"x\"/>", FALSE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *text
+          = g_strdup_printf (XML_DECL "<msg level=\"3\" %s>%s</msg>",
+                             cases[i].verb_step, cases[i].body);
+      gsize len = strlen (text);
+
+      note ("", text);
+      if (cases[i].ok)
+        {
+          g_autoptr (LatchMsg) xml
+              = decode_ok (latch_codec_xml_decode, text, len);
+          g_autoptr (LatchMsg) lite
+              = decode_ok (latch_codec_lite_decode, text, len);
+          g_autofree char *again = encode (xml);
+
+          assert_msg_equal (xml, lite);
+          g_assert_cmpstr (again, ==, text);
+        }
+      else
+        {
+          decode_fails (latch_codec_xml_decode, text, len,
+                        LATCH_PROTO_ERROR_UNEXPECTED);
+          decode_fails (latch_codec_lite_decode, text, len,
+                        LATCH_PROTO_ERROR_UNEXPECTED);
+        }
+    }
+}
+
+typedef struct
+{
+  const char *value;
+  gboolean ok;
+  gint64 parsed;
+} RangeCase;
+
+/* Decodes one message per case, the body being before + value + after,
+ * by both decoders; checks the verdict and what field() reads. */
+static void
+check_ranges (const char *verb_step, const char *before, const char *after,
+              const RangeCase *cases, gsize n,
+              gint64 (*field) (const LatchMsg *msg))
+{
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autofree char *body = g_strconcat (before, cases[i].value, after,
+                                           NULL);
+      g_autofree char *text = g_strdup_printf (
+          XML_DECL "<msg level=\"3\" %s>%s</msg>", verb_step, body);
+      gsize len = strlen (text);
+
+      note ("", text);
+      if (cases[i].ok)
+        {
+          g_autoptr (LatchMsg) xml
+              = decode_ok (latch_codec_xml_decode, text, len);
+          g_autoptr (LatchMsg) lite
+              = decode_ok (latch_codec_lite_decode, text, len);
+
+          assert_msg_equal (xml, lite);
+          g_assert_cmpint (field (xml), ==, cases[i].parsed);
+        }
+      else
+        {
+          decode_fails (latch_codec_xml_decode, text, len,
+                        LATCH_PROTO_ERROR_VALUE);
+          decode_fails (latch_codec_lite_decode, text, len,
+                        LATCH_PROTO_ERROR_VALUE);
+        }
+    }
+}
+
+static gint64
+field_ext (const LatchMsg *msg)
+{
+  return msg->ext;
+}
+
+static gint64
+field_timeout (const LatchMsg *msg)
+{
+  return msg->timeout;
+}
+
+static gint64
+field_id (const LatchMsg *msg)
+{
+  return (gint64) msg->id;
+}
+
+static void
+test_decode_session_ranges (void)
+{
+  static const RangeCase exts[] = {
+    { "1", TRUE, 1 },     { "1000", TRUE, 1000 }, { "01", TRUE, 1 },
+    { "0", FALSE, 0 },    { "-0", FALSE, 0 },     { "-1", FALSE, 0 },
+    { "1001", FALSE, 0 }, { "+1", FALSE, 0 },     { " 1", FALSE, 0 },
+    { "1 ", FALSE, 0 },   { "", FALSE, 0 },       { "0x1", FALSE, 0 },
+    { "2147483648", FALSE, 0 },
+    { "9223372036854775808", FALSE, 0 },
+  };
+  static const RangeCase timeouts[] = {
+    { "0", TRUE, 0 },          { "-0", TRUE, 0 },
+    { "1", TRUE, 1 },          { "2000", TRUE, 2000 },
+    { "600000", TRUE, 600000 }, { "600001", FALSE, 0 },
+    { "-1", FALSE, 0 },        { "+2000", FALSE, 0 },
+    { " 2000", FALSE, 0 },     { "2000 ", FALSE, 0 },
+    { "", FALSE, 0 },          { "2e3", FALSE, 0 },
+    { "9223372036854775808", FALSE, 0 },
+  };
+  static const RangeCase ids[] = {
+    { "1", TRUE, 1 },
+    { "007", TRUE, 7 },
+    { "9223372036854775807", TRUE, G_MAXINT64 },
+    { "0", FALSE, 0 },
+    { "-0", FALSE, 0 },
+    { "-1", FALSE, 0 },
+    { "9223372036854775808", FALSE, 0 },  /* 2^63 */
+    { "18446744073709551615", FALSE, 0 }, /* 2^64 - 1 */
+    { "18446744073709551616", FALSE, 0 }, /* 2^64 */
+    { "99999999999999999999999", FALSE, 0 },
+    { "+1", FALSE, 0 },
+    { " 1", FALSE, 0 },
+    { "1 ", FALSE, 0 },
+    { "", FALSE, 0 },
+    { "0x1", FALSE, 0 },
+  };
+
+  check_ranges ("verb=\"1\" step=\"8\"",
+                "<session peerid=\"\" ext=\"", "\"/><resource name=\"YQ==\" "
+                "wait=\"1\" create=\"1\" lifespan=\"0\"/>",
+                exts, G_N_ELEMENTS (exts), field_ext);
+  check_ranges ("verb=\"1\" step=\"16\"",
+                "<session peerid=\"\" ext=\"", "\"/><answer rc=\"0\"/>", exts,
+                G_N_ELEMENTS (exts), field_ext);
+  check_ranges ("verb=\"1\" step=\"8\"",
+                "<session peerid=\"\" ext=\"1\" timeout=\"", "\"/><resource "
+                "name=\"YQ==\" wait=\"1\" create=\"1\" lifespan=\"0\"/>",
+                timeouts, G_N_ELEMENTS (timeouts), field_timeout);
+  check_ranges ("verb=\"1\" step=\"8\"",
+                "<session peerid=\"\"/><resource name=\"YQ==\" wait=\"1\" "
+                "create=\"1\" lifespan=\"0\" id=\"", "\"/>",
+                ids, G_N_ELEMENTS (ids), field_id);
+  check_ranges ("verb=\"2\" step=\"8\"",
+                "<resource name=\"YQ==\" rollback=\"0\" id=\"", "\" />", ids,
+                G_N_ELEMENTS (ids), field_id);
+  check_ranges ("verb=\"1\" step=\"16\"",
+                "<session peerid=\"\"/><answer rc=\"0\" id=\"", "\"/>", ids,
+                G_N_ELEMENTS (ids), field_id);
+  check_ranges ("verb=\"1\" step=\"24\"", "<answer rc=\"1\" id=\"", "\"/>", ids,
+                G_N_ELEMENTS (ids), field_id);
+  check_ranges ("verb=\"1\" step=\"32\"", "<answer rc=\"0\" id=\"", "\"/>", ids,
+                G_N_ELEMENTS (ids), field_id);
+}
+
+/* The messages of a refused value name the attribute, its value and the
+ * range, the same in both decoders. */
+static void
+test_decode_session_errors (void)
+{
+  static const struct
+  {
+    const char *body;
+    const char *message;
+  } cases[] = {
+    { "<msg level=\"3\" verb=\"1\" step=\"16\"><session peerid=\"\" "
+      "ext=\"0\"/><answer rc=\"0\"/></msg>",
+      "attribute ext=0 on <session> is out of range 1..1000" },
+    { "<msg level=\"3\" verb=\"1\" step=\"8\"><session peerid=\"\" "
+      "timeout=\"600001\"/><resource name=\"YQ==\" wait=\"1\" create=\"1\" "
+      "lifespan=\"0\"/></msg>",
+      "attribute timeout=600001 on <session> is out of range 0..600000" },
+    { "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"0\" "
+      "id=\"0\"/></msg>",
+      "attribute id=0 on <answer> is out of range 1..9223372036854775807" },
+    { "<msg level=\"3\" verb=\"2\" step=\"8\"><resource name=\"YQ==\" "
+      "rollback=\"0\" id=\"-1\" /></msg>",
+      "attribute id='-1' on <resource> is not an unsigned 64-bit number" },
+    { "<msg level=\"3\" verb=\"5\" step=\"8\"><session peerid=\"\" "
+      "ext=\"1\"/><shutdown immediate=\"0\"/></msg>",
+      "<session> has attribute 'ext', which does not belong in a shutdown "
+      "request" },
+    { "<msg level=\"3\" verb=\"1\" step=\"32\"><answer rc=\"0\" "
+      "reason=\"x\"/></msg>",
+      "<answer> has attribute 'reason', which does not belong in a lock "
+      "answer" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *text = g_strconcat (XML_DECL, cases[i].body, NULL);
+      DecodeFunc decoders[] = { latch_codec_xml_decode, latch_codec_lite_decode };
+
+      for (gsize d = 0; d < G_N_ELEMENTS (decoders); d++)
+        {
+          g_autoptr (GError) error = NULL;
+          LatchMsg *msg = NULL;
+
+          g_assert_false (decoders[d] (text, strlen (text), &msg, &error));
+          g_assert_nonnull (error);
+          g_assert_cmpstr (error->message, ==, cases[i].message);
+        }
+    }
+}
+
+/* reason: a string attribute like element, one line, escaped. */
+static void
+test_decode_session_reason (void)
+{
+  g_autofree char *max = g_strnfill (LATCH_STRING_MAX, 'r');
+  g_autofree char *over = g_strnfill (LATCH_STRING_MAX + 1, 'r');
+  g_autofree char *body_max
+      = g_strdup_printf ("<answer rc=\"7\" id=\"1\" reason=\"%s\"/>", max);
+  g_autofree char *body_over
+      = g_strdup_printf ("<answer rc=\"7\" id=\"1\" reason=\"%s\"/>", over);
+  g_autoptr (LatchMsg) ok = decode_body ("verb=\"1\" step=\"24\"", body_max,
+                                         TRUE);
+  g_autoptr (LatchMsg) too_long = decode_body ("verb=\"1\" step=\"24\"",
+                                               body_over, TRUE);
+  g_autoptr (LatchMsg) escaped = decode_body (
+      "verb=\"1\" step=\"24\"",
+      "<answer rc=\"8\" reason=\"&lt;&amp;&gt; \xc3\xa9\"/>", TRUE);
+  g_autoptr (LatchMsg) empty
+      = decode_body ("verb=\"1\" step=\"24\"", "<answer rc=\"8\" reason=\"\"/>",
+                     TRUE);
+  /* A newline or a tab, only libxml2 reads character references. */
+  g_autoptr (LatchMsg) newline = decode_body (
+      "verb=\"1\" step=\"24\"", "<answer rc=\"8\" reason=\"a&#10;b\"/>", FALSE);
+  g_autoptr (LatchMsg) tab = decode_body (
+      "verb=\"1\" step=\"24\"", "<answer rc=\"8\" reason=\"a&#9;b\"/>", FALSE);
+
+  g_assert_nonnull (ok);
+  g_assert_cmpstr (ok->reason, ==, max);
+  g_assert_null (too_long);
+  g_assert_nonnull (escaped);
+  g_assert_cmpstr (escaped->reason, ==, "<&> \xc3\xa9");
+  g_assert_nonnull (empty);
+  g_assert_cmpstr (empty->reason, ==, "");
+  g_assert_null (newline);
+  g_assert_null (tab);
+}
+
+/* timeout="0" offers no keepalive, which is what no timeout attribute
+ * says: the same message, re-encoded without it (FLoM's bytes). */
+static void
+test_decode_session_timeout_zero (void)
+{
+  const char *with_zero
+      = XML_DECL "<msg level=\"3\" verb=\"1\" step=\"8\"><session "
+                 "peerid=\"3d1219c7c4c5404aaa1f6d2a48adfda4\" timeout=\"0\"/>"
+                 "<resource name=\"X1JFU09VUkNF\" mode=\"5\" wait=\"1\" "
+                 "create=\"1\" lifespan=\"0\"/></msg>";
+  g_autoptr (GBytes) plain = load_data ("lock-request.xml");
+  g_autoptr (LatchMsg) want = build_lock_request ();
+  g_autoptr (LatchMsg) xml
+      = decode_ok (latch_codec_xml_decode, with_zero, strlen (with_zero));
+  g_autoptr (LatchMsg) lite
+      = decode_ok (latch_codec_lite_decode, with_zero, strlen (with_zero));
+  g_autofree char *again = encode (xml);
+  g_autofree char *plain_str = NULL;
+  gsize len;
+  const char *data = g_bytes_get_data (plain, &len);
+
+  g_assert_cmpint (xml->timeout, ==, 0);
+  assert_msg_equal (xml, want);
+  assert_msg_equal (lite, want);
+  plain_str = g_strndup (data, len);
+  g_assert_cmpstr (again, ==, plain_str);
+}
+
+/* The extension's fields at zero leave every message as FLoM writes it;
+ * each one set adds exactly its attribute, in its place. */
+static void
+test_encode_session (void)
+{
+  g_autoptr (LatchMsg) req = build_lock_request ();
+  g_autoptr (LatchMsg) unlock = build_unlock ();
+  g_autoptr (LatchMsg) a24 = build_lock_answer_24 ();
+  g_autoptr (LatchMsg) ping = build_ping_16 ();
+  g_autofree char *e_req = NULL;
+  g_autofree char *e_unlock = NULL;
+  g_autofree char *e_a24 = NULL;
+  g_autofree char *e_ping = NULL;
+
+  req->timeout = 2000;
+  req->id = 3;
+  e_req = encode (req);
+  g_assert_cmpstr (e_req, ==,
+                   XML_DECL "<msg level=\"3\" verb=\"1\" step=\"8\"><session "
+                   "peerid=\"" PEERID "\" timeout=\"2000\"/><resource "
+                   "name=\"X1JFU09VUkNF\" mode=\"5\" wait=\"1\" create=\"1\" "
+                   "lifespan=\"0\" id=\"3\"/></msg>");
+  unlock->id = LATCH_ID_MAX;
+  e_unlock = encode (unlock);
+  g_assert_cmpstr (e_unlock, ==,
+                   XML_DECL "<msg level=\"3\" verb=\"2\" step=\"8\"><resource "
+                   "name=\"X1JFU09VUkNF\" rollback=\"0\" "
+                   "id=\"9223372036854775807\" /></msg>");
+  a24->reason = g_strdup ("a\"b");
+  e_a24 = encode (a24);
+  g_assert_cmpstr (e_a24, ==,
+                   XML_DECL "<msg level=\"3\" verb=\"1\" step=\"24\"><answer "
+                   "rc=\"0\" reason=\"a&quot;b\"/></msg>");
+  e_ping = encode (ping);
+  g_assert_cmpstr (e_ping, ==,
+                   XML_DECL "<msg level=\"3\" verb=\"3\" step=\"16\"></msg>");
 }
 
 /* ---- robustness -------------------------------------------------------- */
@@ -1369,6 +2025,14 @@ main (int argc, char **argv)
   g_test_add_func ("/proto/round-trip/random", test_round_trip);
   g_test_add_func ("/proto/round-trip/all-bytes", test_round_trip_all_bytes);
   g_test_add_func ("/proto/decode/without-module", test_decode_without_module);
+  g_test_add_func ("/proto/session/check", test_check_session);
+  g_test_add_func ("/proto/session/encode", test_encode_session);
+  g_test_add_func ("/proto/session/placement", test_decode_session_placement);
+  g_test_add_func ("/proto/session/ranges", test_decode_session_ranges);
+  g_test_add_func ("/proto/session/errors", test_decode_session_errors);
+  g_test_add_func ("/proto/session/reason", test_decode_session_reason);
+  g_test_add_func ("/proto/session/timeout-zero",
+                   test_decode_session_timeout_zero);
 
   return g_test_run ();
 }
