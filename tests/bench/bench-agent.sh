@@ -289,12 +289,15 @@ analyse () {
 (
   # netns-lib.sh's traps end the namespaces with this subshell; its
   # cleanup is the integration tests' (lib.sh): nothing to do here.
+  # shellcheck disable=SC2317 # invoked through netns-lib.sh's trap
   cleanup () { :; }
   T=$TMP/ns
   mkdir -p "$T"
+  # shellcheck disable=SC2034 # in_host's bound, read by netns-lib.sh
   NS_TIMEOUT=$((BENCH_SECONDS + 40))
-  # shellcheck source=../integration/netns-lib.sh
+  # shellcheck source=/dev/null # tests/integration/netns-lib.sh
   . "$NETNS_LIB"
+  # shellcheck disable=SC2317 # called by ns_setup
   ns_skip () {
     echo "agent contention: skipped: $*"
     exit 0
