@@ -198,11 +198,12 @@ link_close (Link *link)
     latch_conn_close_after_flush (link->conn);
 }
 
-/* "the daemon at H port P: what", unless what names it already. */
+/* "the daemon at H port P: what", unless what names it already (the
+ * TLS module's explanations do: the session has the label). */
 static GError *
 labelled (LatchUpstream *up, int code, const char *what)
 {
-  if (g_str_has_prefix (what, up->label))
+  if (strstr (what, up->label) != NULL)
     return g_error_new_literal (LATCH_ERROR, code, what);
   return g_error_new (LATCH_ERROR, code, "%s: %s", up->label, what);
 }
@@ -280,7 +281,11 @@ link_open (LatchUpstream *up, GError **error)
       latch_conn_start_tls_client (link->conn, up->config.tls, session);
       link->state = LINK_CONNECTING;
     }
-  latch_conn_set_deadline (link->conn, STEP_MS, "connecting");
+  latch_conn_set_deadline (link->conn, STEP_MS,
+                           link->state == LINK_READY
+                               ? "connecting"
+                               : "connecting and in the TLS handshake (a FLoM daemon without "
+                                 "TLS never answers one: check that it has TLS configured)");
   return link;
 }
 

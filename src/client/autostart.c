@@ -231,6 +231,20 @@ latch_autostart_spawn_agent (const LatchConfig *config, const char *host, int po
   g_clear_pointer (&agent->multicast_address, g_free);
   g_free (agent->socket_name);
   agent->socket_name = g_strdup (socket_path);
+  /* -d -1 keeps a daemon for good; an agent kept so would hold its
+   * upstream session (and the upstream daemon) for good too: it goes
+   * after the default idle lifespan instead. */
+  if (agent->daemon_lifespan < 0)
+    agent->daemon_lifespan = LATCH_DEFAULT_DAEMON_LIFESPAN;
+  /* Its own trace file beside the daemon's (-t): the TCP daemon this
+   * command may start writes that one. */
+  if (agent->daemon_trace_file != NULL)
+    {
+      char *trace = g_strconcat (agent->daemon_trace_file, ".agent", NULL);
+
+      g_free (agent->daemon_trace_file);
+      agent->daemon_trace_file = trace;
+    }
   return spawn (agent, TRUE, error);
 }
 

@@ -33,7 +33,8 @@ gboolean latch_autostart_uses_agent (const LatchConfig *config);
 
 /* Starts the agent for the upstream daemon at host:port (given by -a, or
  * found by discovery): latchd --agent, with config's daemon settings,
- * listening on socket_path. */
+ * listening on socket_path; its lifespan is config's unless that is
+ * "forever" (then the default), its trace file (-t) config's + ".agent". */
 LatchSpawnResult latch_autostart_spawn_agent (const LatchConfig *config, const char *host,
                                               int port, const char *socket_path,
                                               GError **error);

@@ -37,6 +37,25 @@ latch_handle_new (void)
                                                strlen (h->config->resource_name));
   h->fd = -1;
   h->error = g_strdup ("");
+  latch_client_session_attach (latch_client_session_new (), h);
+  return h;
+}
+
+LatchHandle *
+latch_handle_new_shared (LatchHandle *handle)
+{
+  LatchHandle *h;
+
+  if (handle == NULL)
+    return NULL;
+  h = g_new0 (LatchHandle, 1);
+  h->config = latch_config_copy (handle->config);
+  h->resource_type = handle->resource_type;
+  h->wait_func = handle->wait_func;
+  h->wait_data = handle->wait_data;
+  h->fd = -1;
+  h->error = g_strdup ("");
+  latch_client_session_attach (handle->shared, h);
   return h;
 }
 
@@ -45,9 +64,12 @@ latch_handle_free (LatchHandle *h)
 {
   if (h == NULL)
     return;
-  if (h->locked)
+  /* In a forked child the lock is the parent's: the child only closes
+   * its copies of the descriptors (latch.h, "fork"). */
+  if (h->locked && latch_client_is_own_process (h))
     latch_unlock (h, 0);
   latch_client_disconnect (h);
+  latch_client_session_detach (h);
   latch_sockpath_clear (&h->path);
   latch_config_free (h->config);
   if (h->creds != NULL)
@@ -517,7 +539,9 @@ latch_client_set_config (LatchHandle *h, const LatchConfig *config)
 int
 latch_get_fd (const LatchHandle *h)
 {
-  return h->locked ? h->fd : -1;
+  if (!h->locked)
+    return -1;
+  return h->on_session ? h->shared->fd : h->fd;
 }
 
 int

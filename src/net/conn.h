@@ -166,7 +166,9 @@ void latch_conn_send (LatchConn *conn, const char *data, gsize len);
 
 /* Flush what is queued, shut the write side, wait (at most a few seconds)
  * for the peer's EOF, then close.  No more messages are delivered.
- * During a TLS handshake: closes as a failed handshake does. */
+ * During a TLS handshake: closes as a failed handshake does.  While
+ * CONNECTING: clear output queued is flushed once connected; with none,
+ * the connection ends at once (closed_cb runs before this returns). */
 void latch_conn_close_after_flush (LatchConn *conn);
 
 /* Close now, dropping unsent output.  why (may be NULL) is logged and

@@ -176,7 +176,8 @@ latch_sockpath_for_agent (const LatchConfig *config, const char *host, int port,
   sock = g_strdup_printf ("%s/agent-%s.sock", dir, digest);
   if (!check_length (sock, error))
     return FALSE;
-  out->lock_path = g_strdup_printf ("%s/agent-%s.lock", dir, digest);
+  /* As for a socket named with -s (the agent is started with it). */
+  out->lock_path = g_strconcat (sock, ".lock", NULL);
   out->socket_path = g_steal_pointer (&sock);
   out->is_private = TRUE;
   return TRUE;

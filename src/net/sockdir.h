@@ -44,7 +44,7 @@ gboolean latch_sockpath_for_network (const char *kind, const char *host, int por
 
 /* The local agent's socket for one upstream daemon (host:port, given by
  * -a or found by discovery): <private dir>/agent-<16 hex>.sock and
- * .lock, the hex a hash of everything that defines the agent's upstream
+ * .sock.lock, the hex a hash of everything that defines the agent's upstream
  * session (address, port, the resolved security level, the TLS files,
  * priority, CRL and peer-id check, the interface, the keepalive and
  * session-timeout settings): commands that agree on all of it share one

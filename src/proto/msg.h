@@ -83,8 +83,8 @@ typedef enum
   LATCH_MSG_INVALID = 0,
   LATCH_MSG_LOCK_REQUEST,     /* 1/8:  <session/><resource/> */
   LATCH_MSG_LOCK_ANSWER,      /* 1/16: <session/><answer/>;  1/24, 1/32: <answer/> */
-  LATCH_MSG_UNLOCK,           /* 2/8:  <resource name rollback/> */
-  LATCH_MSG_PING,             /* 3/8, 3/16: empty body */
+  LATCH_MSG_UNLOCK,           /* 2/8:  <resource name rollback [id]/> */
+  LATCH_MSG_PING,             /* 3/8, 3/16: empty body (sessions only) */
   LATCH_MSG_DISCOVER,         /* 4/8:  empty body */
   LATCH_MSG_DISCOVER_ANSWER,  /* 4/16: <network address port/> */
   LATCH_MSG_SHUTDOWN,         /* 5/8:  <session/><shutdown immediate/> */

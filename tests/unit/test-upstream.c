@@ -14,10 +14,15 @@
  *                  held back until its answer, then pipelined with ids on
  *                  the one connection; queued then granted (1/24), loss
  *                  (1/24 rc 8), unlock of a held id, cancel of a pending
- *                  id (a grant crossing it is not reported)
+ *                  id (a grant crossing it is not reported), a refusal
+ *                  finishing its id only
+ *   offer-cancelled  the offer unlocked before its answer: released once
+ *                  the answer came, silently, and nothing said before
  *   tls/mutual     the same over TLS at the mutual level
  *   tls/peer-id    the daemon announces another ID than its
  *                  certificate's: down_cb naming both, no answer
+ *   tls/refused    the daemon's certificate is not trusted: down_cb with
+ *                  the TLS module's explanation
  *   keepalive      pings when idle, none when traffic flows; a daemon that
  *                  stops answering is declared dead after the timeout
  *   backoff        after a loss: attempts 100, 200, 400 ms apart; a
@@ -54,6 +59,7 @@ static const LatchTlsModule *tls;
 static char *certs_dir;
 static LatchTlsCreds *server_creds;
 static LatchTlsCreds *client_creds;
+static LatchTlsCreds *other_ca_creds; /* a server certificate from CA2 */
 
 /* ---- waiting ------------------------------------------------------------ */
 
@@ -121,6 +127,7 @@ struct _Fake
   gboolean reset;     /* accept and reset at once */
   gboolean hold_first; /* the first request waits for fake_release_first() */
   const char *peerid; /* announced */
+  LatchTlsCreds *creds; /* NULL: server_creds */
   guint64 fence;
   GPtrArray *conns;   /* FakeConn */
   GArray *accepted_at; /* gint64 ms */
@@ -180,10 +187,14 @@ fake_message_cb (LatchConn *conn G_GNUC_UNUSED, GBytes *bytes, gpointer user_dat
     }
   if (msg->kind == LATCH_MSG_LOCK_REQUEST && fc->fake->hold_first && fc->msgs->len == 1)
     return;
-  /* Names starting with 'q' are busy: queued. */
+  /* Names starting with 'q' are busy: queued; with 'x', over a limit:
+   * refused. */
   if (msg->kind == LATCH_MSG_LOCK_REQUEST)
     fake_answer (fc, LATCH_STEP_FIRST_ANSWER,
-                 msg->name[0] == 'q' ? LATCH_RC_LOCK_ENQUEUED : LATCH_RC_OK, msg->id);
+                 msg->name[0] == 'q'   ? LATCH_RC_LOCK_ENQUEUED
+                 : msg->name[0] == 'x' ? LATCH_RC_LIMIT_LOCKS_PER_CONNECTION
+                                       : LATCH_RC_OK,
+                 msg->id);
 }
 
 static void
@@ -223,7 +234,9 @@ fake_accept_cb (int lfd, GIOCondition cond G_GNUC_UNUSED, gpointer user_data)
   if (fake->use_tls)
     {
       g_autoptr (GError) error = NULL;
-      LatchTlsSession *session = tls->session_new (server_creds, fd, "the agent", &error);
+      LatchTlsSession *session = tls->session_new (fake->creds != NULL ? fake->creds
+                                                                        : server_creds,
+                                                   fd, "the agent", &error);
 
       g_assert_no_error (error);
       latch_conn_start_tls (fc->conn, tls, session);
@@ -526,8 +539,52 @@ check_session (Fixture *f)
     WAIT_FOR (count_kind (fc, LATCH_MSG_PING, LATCH_STEP_FIRST_ANSWER) == pings + 1);
   }
   g_assert_cmpuint (f->answers->len, ==, 7);
+
+  /* A refusal finishes its id only: the session goes on. */
+  lock (f, 6, "x6");
+  lock (f, 7, "seven");
+  WAIT_FOR (f->answers->len == 9);
+  assert_answer (f, 7, 6, TRUE, LATCH_RC_LIMIT_LOCKS_PER_CONNECTION);
+  assert_answer (f, 8, 7, TRUE, LATCH_RC_OK);
+  latch_upstream_unlock (f->up, 6, "x6", FALSE); /* not live: nothing sent */
+  latch_upstream_unlock (f->up, 7, "seven", FALSE);
+  WAIT_FOR (fc->msgs->len == 11);
+  g_assert_cmpuint (fake_msg (fc, 10)->id, ==, 7);
   g_assert_cmpint (f->n_down, ==, 0);
   g_assert_cmpuint (f->fake.conns->len, ==, 1);
+}
+
+/* The offer unlocked before its answer: nothing else may be said before
+ * that answer; then it is released (2/8 with its id) without a word to
+ * the owner, and the next request goes. */
+static void
+test_offer_cancelled (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  FakeConn *fc;
+  LatchMsg *m;
+
+  start (f, LATCH_SECURITY_CLEAR, 2000);
+  f->fake.hold_first = TRUE;
+  lock (f, 1, "one");
+  WAIT_FOR (f->fake.conns->len == 1 && fake_conn (&f->fake, 0)->msgs->len >= 1);
+  fc = fake_conn (&f->fake, 0);
+  latch_upstream_unlock (f->up, 1, "one", TRUE);
+  lock (f, 2, "two");
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (fc->msgs->len, ==, 1);
+  fake_answer (fc, LATCH_STEP_FIRST_ANSWER, LATCH_RC_OK, 1);
+  WAIT_FOR (f->answers->len == 1);
+  assert_answer (f, 0, 2, TRUE, LATCH_RC_OK);
+  g_assert_cmpuint (fc->msgs->len, ==, 3);
+  m = fake_msg (fc, 1);
+  g_assert_cmpint (m->kind, ==, LATCH_MSG_UNLOCK);
+  g_assert_cmpuint (m->id, ==, 1);
+  g_assert_true (m->rollback);
+  m = fake_msg (fc, 2);
+  g_assert_cmpint (m->kind, ==, LATCH_MSG_LOCK_REQUEST);
+  g_assert_cmpuint (m->id, ==, 2);
+  g_assert_cmpint (m->ext, ==, 0);
 }
 
 static void
@@ -566,6 +623,27 @@ test_tls_peer_id (Fixture *f, gconstpointer data G_GNUC_UNUSED)
   /* The second request never went. */
   g_assert_cmpuint (fake_conn (&f->fake, 0)->msgs->len, ==, 1);
   WAIT_FOR (fake_conn (&f->fake, 0)->conn == NULL);
+}
+
+/* The daemon's certificate is from a CA the agent does not trust: the
+ * handshake fails, down_cb explains it (the TLS module's words). */
+static void
+test_tls_refused (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  LATCH_TEST_REQUIRE_CERTS (certs_dir);
+  f->fake.creds = other_ca_creds;
+  start (f, LATCH_SECURITY_MUTUAL, 2000);
+  lock (f, 1, "one");
+  WAIT_FOR (f->n_down == 1);
+  g_assert_cmpuint (f->answers->len, ==, 0);
+  g_assert_error (f->down_reason, LATCH_ERROR, LATCH_ERROR_TLS_VERIFY);
+  /* Named once, with what is wrong. */
+  g_assert_nonnull (strstr (f->down_reason->message, latch_upstream_label (f->up)));
+  g_assert_null (strstr (strstr (f->down_reason->message, latch_upstream_label (f->up)) + 1,
+                         latch_upstream_label (f->up)));
+  g_assert_nonnull (strstr (f->down_reason->message, "is not signed by a CA"));
+  /* Nothing was said in clear or otherwise. */
+  g_assert_cmpuint (fake_conn (&f->fake, 0)->msgs->len, ==, 0);
 }
 
 /* ---- keepalive ------------------------------------------------------------------ */
@@ -749,12 +827,12 @@ test_refused (Fixture *f, gconstpointer data G_GNUC_UNUSED)
 /* ---- main ---------------------------------------------------------------------------- */
 
 static LatchTlsCreds *
-load_creds (LatchTlsRole role, const char *name, LatchSecurityLevel level)
+load_creds (LatchTlsRole role, const char *name, const char *ca_name, LatchSecurityLevel level)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *pem = g_strdup_printf ("%s/%s.pem", certs_dir, name);
   g_autofree char *key = g_strdup_printf ("%s/%s.key", certs_dir, name);
-  g_autofree char *ca = g_build_filename (certs_dir, "ca1.pem", NULL);
+  g_autofree char *ca = g_strdup_printf ("%s/%s.pem", certs_dir, ca_name);
   LatchTlsSettings s = {
     .level = level,
     .certificate = pem,
@@ -782,13 +860,17 @@ main (int argc, char **argv)
   certs_dir = latch_test_make_certs ("test-upstream", MID);
   if (certs_dir != NULL)
     {
-      server_creds = load_creds (LATCH_TLS_SERVER, "peer1_ca1", LATCH_SECURITY_CHANNEL);
-      client_creds = load_creds (LATCH_TLS_CLIENT, "peer2_ca1", LATCH_SECURITY_MUTUAL);
+      server_creds = load_creds (LATCH_TLS_SERVER, "peer1_ca1", "ca1", LATCH_SECURITY_CHANNEL);
+      other_ca_creds = load_creds (LATCH_TLS_SERVER, "peer1_ca2", "ca1",
+                                   LATCH_SECURITY_CHANNEL);
+      client_creds = load_creds (LATCH_TLS_CLIENT, "peer2_ca1", "ca1", LATCH_SECURITY_MUTUAL);
     }
 
   ADD ("/upstream/session", test_session);
+  ADD ("/upstream/offer-cancelled", test_offer_cancelled);
   ADD ("/upstream/tls/mutual", test_tls_mutual);
   ADD ("/upstream/tls/peer-id", test_tls_peer_id);
+  ADD ("/upstream/tls/refused", test_tls_refused);
   ADD ("/upstream/keepalive/dead", test_keepalive);
   ADD ("/upstream/keepalive/busy", test_keepalive_busy);
   ADD ("/upstream/backoff", test_backoff);
@@ -798,6 +880,7 @@ main (int argc, char **argv)
   ret = g_test_run ();
   g_clear_pointer (&server_creds, tls->creds_free);
   g_clear_pointer (&client_creds, tls->creds_free);
+  g_clear_pointer (&other_ca_creds, tls->creds_free);
   if (certs_dir != NULL)
     g_assert_true (latch_test_rm_rf (certs_dir));
   g_free (certs_dir);
