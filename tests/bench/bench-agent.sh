@@ -230,17 +230,22 @@ cat > "$TMP/crit.sh" <<'EOF'
 printf '%s %s S %s\n' "${EPOCHREALTIME/./}" "$1" "$2" >> "$3"
 printf '%s %s E\n' "${EPOCHREALTIME/./}" "$1" >> "$3"
 EOF
-# One client: locks back to back until END (us).  latch -V says
+# One client: says it is ready (DIR/ready.ID), waits for DIR/go, which
+# holds the end of the run (us), and locks back to back until then.  latch -V says
 # "waiting for" on stderr when the daemon queued the request; a reader
 # stamps that line with the time it saw it (never earlier than the
 # queueing).
 cat > "$TMP/client.sh" <<'EOF'
-# client.sh ID END_US RESOURCE FILE CRIT LATCH-ARGS...
-id=$1 end=$2 res=$3 out=$4 crit=$5
+# client.sh ID DIR RESOURCE FILE CRIT LATCH-ARGS...
+id=$1 dir=$2 res=$3 out=$4 crit=$5
 shift 5
+: > "$dir/ready.$id"
+until [ -s "$dir/go" ]; do sleep 0.01; done
+read -r end < "$dir/go"
 exec 3> >(while IFS= read -r line; do
             case $line in
               *"waiting for"*) printf '%s %s W\n' "${EPOCHREALTIME/./}" "$id" ;;
+              "latch: "*) printf '%s %s X %s\n' "${EPOCHREALTIME/./}" "$id" "$line" ;;
             esac
           done >> "$out")
 stamper=$!
@@ -258,7 +263,8 @@ EOF
 analyse () {
   sort -n -k1,1 "$1" | awk '
     $3 == "W" { lastw[$2] = $1 }
-    $3 == "F" { failed++ }
+    $3 == "F" { failed++; status[$4]++ }
+    $3 == "X" && msg == "" { msg = $0; sub(/^[^ ]* [^ ]* X /, "", msg) }
     $3 == "S" {
       if (holder != "") double++
       holder = $2
@@ -283,6 +289,8 @@ analyse () {
              "overtaken_requests=%d double_grants=%d failed=%d\n",
              n, secs, (secs > 0 ? n / secs : 0), queued, pairs + 0, overtaken + 0,
              double + 0, failed + 0
+      for (st in status) printf "  exit status %s: %d times\n", st, status[st]
+      if (msg != "") printf "  first error: %s\n", msg
     }'
 }
 
@@ -355,16 +363,23 @@ analyse () {
         : > "$ev"
         agentopt=
         [ $mode = direct ] && agentopt=--agent=no
-        # One more second for the clients' start (64 processes).
-        end=$(( ${EPOCHREALTIME/./} + (BENCH_SECONDS + 1) * 1000000 ))
+        run=$T/run.$l.$n.$mode
+        mkdir -p "$run"
         pids=""
         for k in $(seq 1 "$n"); do
           h=$((2 + k % 3))
           # shellcheck disable=SC2046,SC2086 # hopts: words; agentopt: 0 or 1 word
-          in_host "$h" bash "$TMP/client.sh" "$k" "$end" "r-$l-$n-$mode" "$ev" "$TMP/crit.sh" \
+          in_host "$h" bash "$TMP/client.sh" "$k" "$run" "r$l$n$mode" "$ev" "$TMP/crit.sh" \
             "$LATCH" $agentopt -a "$A1" -p "$port" $(hopts "$l" "$h") &
           pids="$pids $!"
         done
+        # All start together, once every one is ready (30 s at most).
+        all_ready () { [ "$(find "$run" -name 'ready.*' | wc -l)" -ge "$n" ]; }
+        deadline=$(( ${EPOCHREALTIME/./} + 30000000 ))
+        until all_ready || [ "${EPOCHREALTIME/./}" -ge "$deadline" ]; do sleep 0.05; done
+        all_ready || { echo "bench-agent: $l: not all $n clients started" >&2; st=1; }
+        echo $(( ${EPOCHREALTIME/./} + BENCH_SECONDS * 1000000 )) > "$run/go.tmp"
+        mv "$run/go.tmp" "$run/go"
         # The upstream connections from each client host, once half of
         # the clients had a grant (or after 10 s).
         half_granted () { [ "$(grep -c ' S ' "$ev")" -ge $((n / 2)) ]; }
@@ -374,8 +389,14 @@ analyse () {
         sessions="$sessions h3=$(ns_conns_from 1 "$port" "$(ns_addr4 3)"),"
         sessions="$sessions h4=$(ns_conns_from 1 "$port" "$(ns_addr4 4)")"
         for p in $pids; do wait "$p" || st=1; done
+        figures=$(analyse "$ev")
         printf 'level=%s clients=%s agent=%s %s\n' "$l" "$n" \
-          "$([ $mode = agent ] && echo yes || echo no)" "$(analyse "$ev")"
+          "$([ $mode = agent ] && echo yes || echo no)" "$figures"
+        if ! printf '%s\n' "$figures" | grep -q ' double_grants=0 failed=0$' ||
+           printf '%s\n' "$figures" | grep -q '^grants=0 '; then
+          echo "bench-agent: $l, $n clients, agent=$mode: failures, double grants or no grant" >&2
+          st=1
+        fi
         [ $mode = agent ] && echo "  (upstream connections from the client hosts: $sessions)"
       done
     done
