@@ -28,6 +28,14 @@
  * answered only from the upstream's answers for it, and once down_cb ran
  * or the id was unlocked, nothing more comes for it.
  *
+ * Callbacks: they may run from inside latch_upstream_lock() (down_cb
+ * when the name does not resolve or the connect is refused at once;
+ * answer_cb rc 7 for a FLoM upstream's lock in the same case); up_cb runs
+ * when a session is up, and once when the upstream turned out to be a
+ * FLoM daemon (latch_upstream_is_legacy()); a FLoM upstream's failures
+ * are per lock (answer_cb rc 7 before its first answer, rc 8 after it),
+ * never down_cb.
+ *
  * Single-threaded: everything runs in the main loop's thread.  The
  * callbacks may call latch_upstream_lock() and latch_upstream_unlock(),
  * not latch_upstream_free(). */

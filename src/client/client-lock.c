@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* While no daemon answers: how long to keep trying when the resource
@@ -201,6 +202,46 @@ latch_client_is_own_process (const LatchHandle *h)
   return h->fd < 0 || h->conn_pid == getpid ();
 }
 
+static gboolean
+is_tcp (int fd)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+
+  return getsockname (fd, (struct sockaddr *)&ss, &len) == 0
+         && (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
+
+/* Ends a TCP session without leaving TIME_WAIT behind on this host: the
+ * side that closes first keeps it for a minute, and the daemon does not
+ * close a session first (doc/protocol.md), so a host running many short
+ * `latch -a` commands would pile them up and run out of ports.  A ping
+ * answered means the daemon has acted on everything sent before it (it
+ * reads a connection in order); then the connection is reset rather than
+ * closed, which the daemon takes as an end of file, and nobody keeps a
+ * TIME_WAIT. */
+static void
+end_tcp_session (LatchHandle *h, LatchFramer *framer)
+{
+  g_autoptr (LatchMsg) ping = latch_msg_new (LATCH_MSG_PING, LATCH_STEP_REQUEST);
+  g_autoptr (GError) error = NULL;
+  gint64 deadline = latch_client_now_ms () + FIRST_ANSWER_MS;
+  struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+
+  if (latch_client_send_msg (h, ping, &error))
+    for (;;)
+      {
+        g_autoptr (LatchMsg) msg = latch_client_read_msg (h, framer, deadline, &error);
+
+        if (msg == NULL || (msg->kind == LATCH_MSG_PING && msg->step != LATCH_STEP_REQUEST))
+          break;
+      }
+  if (h->session != NULL)
+    h->tls->bye (h->session);
+  (void)setsockopt (h->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  latch_client_disconnect (h);
+}
+
 void
 latch_client_session_detach (LatchHandle *h)
 {
@@ -216,17 +257,21 @@ latch_client_session_detach (LatchHandle *h)
     return;
   if (session_is_open (s) && s->pid == getpid ())
     {
-      /* As after a legacy unlock: half-close, and wait (bounded) for the
-       * daemon's end, so that it has released everything when
-       * latch_handle_free () returns (a shell may start the next holder
-       * at once).  The handle lends its connection fields for it. */
+      /* The handle lends its connection fields for the end. */
       h->fd = s->fd;
       h->session = s->tls_session;
       if (s->tls != NULL)
         h->tls = s->tls;
       s->fd = -1;
       s->tls_session = NULL;
-      latch_client_close_and_drain (h, FALSE);
+      if (is_tcp (h->fd))
+        end_tcp_session (h, s->framer);
+      else
+        /* As after a legacy unlock: half-close, and wait (bounded) for
+         * the daemon's end, so that it has released everything when
+         * latch_handle_free () returns (a shell may start the next
+         * holder at once). */
+        latch_client_close_and_drain (h, FALSE);
     }
   /* In a forked child: close only.  The descriptor is the parent's
    * connection too; a shutdown () or a TLS close would end it for the
@@ -746,9 +791,11 @@ lock_run (LatchHandle *h)
       gboolean reuse;
       int rc;
 
-      /* A session the daemon closed while idle is noticed here, or at
-       * the latest when the request meets its end. */
-      session_poll (h);
+      /* A session the daemon closed while idle is not looked for here
+       * (a poll () per lock): the request meets its end, and the attempt
+       * is STALE.  A forked child leaves its parent's session alone. */
+      if (session_is_open (h->shared) && h->shared->pid != getpid ())
+        session_close (h->shared, "the session belongs to the parent process (fork)");
       reuse = session_is_open (h->shared);
       if (!reuse)
         {

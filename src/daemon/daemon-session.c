@@ -710,8 +710,15 @@ client_message_cb (LatchConn *conn, GBytes *bytes, gpointer user_data)
   if (first && (msg->kind == LATCH_MSG_LOCK_REQUEST || msg->kind == LATCH_MSG_SHUTDOWN)
       && !admit (c, msg))
     return;
-  if (is_session (c) && c->timeout > 0)
-    latch_conn_set_deadline (conn, c->timeout, "waiting for a message (session timeout)");
+  /* Any message is a session's sign of life: its timeout starts again
+   * (or, without one, the idle deadline of a session holding nothing). */
+  if (is_session (c))
+    {
+      if (c->timeout > 0)
+        latch_conn_set_deadline (conn, c->timeout, "waiting for a message (session timeout)");
+      else
+        update_conn_deadline (c);
+    }
   switch (msg->kind)
     {
     case LATCH_MSG_LOCK_REQUEST:

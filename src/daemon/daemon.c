@@ -8,10 +8,13 @@
 #include "daemon/daemon-private.h"
 
 #include "common/log.h"
+#include "net/tcp.h"
 #include "sys/machine-id.h"
 #include "tls/tls-loader.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -107,6 +110,104 @@ setup_agent_tls (Daemon *d, AgentTls *a, GError **error)
   return a->creds != NULL;
 }
 
+/* Waits (poll) until fd is ready as the TLS layer wants, until deadline
+ * (monotonic ms).  FALSE at the deadline. */
+static gboolean
+probe_wait (int fd, LatchTlsStatus want, gint64 deadline)
+{
+  for (;;)
+    {
+      struct pollfd pfd = { fd, want == LATCH_TLS_WANT_WRITE ? POLLOUT : POLLIN, 0 };
+      gint64 left = deadline - g_get_monotonic_time () / 1000;
+      int rc;
+
+      if (left <= 0)
+        return FALSE;
+      rc = poll (&pfd, 1, (int)left);
+      if (rc < 0 && errno == EINTR)
+        continue;
+      return rc > 0;
+    }
+}
+
+/* A TLS agent tries its credentials on the upstream once before it says
+ * it is ready: a handshake, then a clean close.  A certificate the
+ * upstream refuses (or that we refuse of it: another CA, revoked,
+ * expired, a daemon without TLS) is then a start-up failure, which the
+ * command prints in words; once running, the agent could only answer
+ * such a failure with a bare rc 7.  An upstream that does not answer
+ * (not started yet, unreachable) is no failure: requests will say so. */
+static gboolean
+probe_upstream (const LatchConfig *cfg, const AgentTls *a, GError **error)
+{
+  LatchKeepalive ka = { cfg->tcp_keepalive_time, cfg->tcp_keepalive_intvl,
+                        cfg->tcp_keepalive_probes };
+  g_autofree char *peer = g_strdup_printf ("the daemon at %s port %d", cfg->unicast_address,
+                                           cfg->unicast_port);
+  g_autoptr (GError) local = NULL;
+  gint64 deadline = g_get_monotonic_time () / 1000 + LATCH_TLS_HANDSHAKE_MS;
+  LatchTlsSession *session;
+  LatchTlsStatus st;
+  gboolean ok = TRUE;
+  int fd = -1;
+  int flags;
+
+  if (a->level == LATCH_SECURITY_CLEAR)
+    return TRUE;
+  if (latch_tcp_connect (cfg->unicast_address, cfg->unicast_port, cfg->network_interface, &ka,
+                         LATCH_TLS_HANDSHAKE_MS, &fd, &local) != LATCH_TCP_OK)
+    {
+      latch_log_info ("%s does not answer yet: %s", peer, local != NULL ? local->message : "");
+      return TRUE;
+    }
+  flags = fcntl (fd, F_GETFL);
+  if (flags < 0 || fcntl (fd, F_SETFL, flags | O_NONBLOCK) < 0
+      || (session = a->tls->session_new (a->creds, fd, peer, &local)) == NULL)
+    {
+      close (fd);
+      return TRUE;
+    }
+  while ((st = a->tls->handshake (session, &local)) == LATCH_TLS_WANT_READ
+         || st == LATCH_TLS_WANT_WRITE)
+    if (!probe_wait (fd, st, deadline))
+      break;
+  if (st == LATCH_TLS_FAILED)
+    ok = FALSE;
+  else if (st == LATCH_TLS_OK)
+    {
+      /* TLS 1.3: the daemon judges our certificate after our side of the
+       * handshake; its verdict is its answer to our close: an alert, or
+       * its own close. */
+      a->tls->bye (session);
+      for (;;)
+        {
+          char buf[256];
+          gsize got = 0;
+
+          st = a->tls->recv (session, buf, sizeof buf, &got, &local);
+          if (st == LATCH_TLS_OK && got > 0)
+            continue;
+          if (st == LATCH_TLS_OK)
+            break; /* its close: accepted */
+          if (st == LATCH_TLS_FAILED)
+            {
+              ok = !g_error_matches (local, LATCH_ERROR, LATCH_ERROR_TLS_REFUSED);
+              break;
+            }
+          if (!probe_wait (fd, st, deadline))
+            break;
+        }
+    }
+  a->tls->session_free (session);
+  close (fd);
+  if (!ok)
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Every waiter and holder is a descriptor: the soft limit (often 1024)
  * goes up to the hard one, which only the administrator sets. */
 static void
@@ -149,7 +250,8 @@ latch_daemon_run (const LatchDaemonConfig *config)
    * its TLS is the upstream session's. */
   if (!(config->agent ? setup_agent_tls (&d, &agent, &error) : setup_tls (&d, &error))
       || !latch_net_init (&error)
-      || !latch_daemon_start_listening (&d, &busy, &error))
+      || !latch_daemon_start_listening (&d, &busy, &error)
+      || (config->agent && !probe_upstream (config->settings, &agent, &error)))
     {
       g_autofree char *line = NULL;
 

@@ -19,9 +19,6 @@ trap 'kill_agents; cleanup' EXIT
 todo_verdict () {
   if [ $? = 0 ]; then ok "$1"; else n_tests=$((n_tests + 1)); echo "not ok $n_tests - $1 # TODO $2"; fi
 }
-# Until the upstream daemon speaks sessions (h-daemon), the agent falls
-# back to one connection per lock, as with a FLoM daemon.
-SESSIONS_TODO="needs sessions in the daemon (daemon-session.c)"
 
 free_port
 UP=$PORT
@@ -41,7 +38,7 @@ sock=$(ls "$SOCKDIR"/agent-*.sock 2>/dev/null | head -n1)
 [ -S "$sock" ] && [ "$(stat -c %a "$sock")" = 600 ] && agent_count_is 1
 verdict "...one agent listens on a private socket ($sock)"
 [ "$(n_conns established)" = 1 ]
-todo_verdict "...and holds one connection to the upstream" "$SESSIONS_TODO"
+verdict "...and holds one connection to the upstream"
 
 # ---- twenty commands, one upstream connection ---------------------------------
 tw0=$(n_conns time-wait)
@@ -49,14 +46,14 @@ fails=0
 for i in $(seq 1 20); do "$LATCH" -a 127.0.0.1 -p $UP -d 3000 -r twenty -- true || fails=$((fails + 1)); done
 est=$(n_conns established); tw=$(n_conns time-wait)
 [ $fails = 0 ] && [ "$est" = 1 ] && [ "$tw" = "$tw0" ]
-todo_verdict "20 commands: the upstream sees one connection ($fails failed, $est established, time-wait $tw0 -> $tw)" "$SESSIONS_TODO"
+verdict "20 commands: the upstream sees one connection ($fails failed, $est established, time-wait $tw0 -> $tw)"
 
 # The same with --agent=no: a connection per command, as before.
 # (The agent's idle session is the other one.)
 "$LATCH" --agent=no -a 127.0.0.1 -p $UP -d 3000 -r direct -- sh -c "ss -Htan state established 'sport = :$UP' | wc -l > $T/direct.n"
 n=$(cat "$T/direct.n")
 [ "$n" = 2 ] && agent_count_is 1
-todo_verdict "--agent=no connects directly: a second connection while it runs ($n)" "$SESSIONS_TODO"
+verdict "--agent=no connects directly: a second connection while it runs ($n)"
 "$LATCH" --agent=no -a 127.0.0.1 -p $UP -d 3000 -r direct -- sh -c "ls $SOCKDIR > $T/direct.ls"
 [ "$(grep -c '^agent-.*sock$' "$T/direct.ls")" = 1 ] && agent_count_is 1
 verdict "...and starts no agent of its own"
@@ -173,7 +170,7 @@ if command -v certtool >/dev/null 2>&1; then
     todo_verdict "...without loading GnuTLS ($out mappings)" \
       "client-tls.c: latch_client_prepare_security() loads the module before the agent path is chosen"
     [ "$(ss -Htan state established "sport = :$TLS_PORT" | wc -l)" = 1 ]
-    todo_verdict "...over one upstream connection" "$SESSIONS_TODO"
+    verdict "...over one upstream connection"
     kill_agents
   done
   # A certificate the agent cannot use: the command's one line says why.

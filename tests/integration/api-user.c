@@ -433,6 +433,19 @@ script_daemon (int listener)
                "<session peerid=\"\"/><answer rc=\"0\" fence=\"4\" id=\"3\"/>");
   script_expect (fd, "verb=\"2\" step=\"8\"", "id=\"3\"", NULL,
                  "a's second unlock names id 3");
+  /* The session ends under the next request (the daemon's idle deadline
+   * crossing it): the client opens a new one and sends it again. */
+  script_expect (fd, "verb=\"1\" step=\"8\"", "id=\"4\"", NULL, "a's third request: id 4");
+  close (fd);
+  script_len = 0;
+  fd = accept (listener, NULL, NULL);
+  if (fd < 0)
+    _exit (2);
+  script_expect (fd, "ext=\"1\"", "id=\"1\"", NULL,
+                 "the request again on a new connection, offering the session, id 1");
+  script_send (fd, "verb=\"1\" step=\"16\"",
+               "<session peerid=\"\" ext=\"1\"/><answer rc=\"0\" fence=\"5\" id=\"1\"/>");
+  script_expect (fd, "verb=\"2\" step=\"8\"", "id=\"1\"", NULL, "a's third unlock: id 1");
   /* b's lock was lost: its unlock sends nothing; then the end. */
   if (script_next (fd, msg, sizeof msg))
     {
@@ -479,6 +492,9 @@ mode_script (const char *dir)
   expect (latch_unlock (a, 0) == LATCH_RC_OK, "a unlocks");
   expect (latch_lock (a) == LATCH_RC_OK && latch_get_fence (a) == 4, "a locks again (id 3)");
   expect (latch_unlock (a, 0) == LATCH_RC_OK, "...and unlocks");
+  expect (latch_lock (a) == LATCH_RC_OK && latch_get_fence (a) == 5,
+          "the session closed under a's next request: reopened, the request sent again");
+  expect (latch_unlock (a, 0) == LATCH_RC_OK, "...and unlocked on the new session");
   expect (latch_unlock (b, 0) == LATCH_RC_CONNECTION_CLOSED, "b's unlock says it was lost");
   latch_handle_free (a);
   latch_handle_free (b);

@@ -28,7 +28,8 @@
  *   expect-pong                      the next message is 3/16
  *   expect-eof                       the daemon closes, nothing before;
  *                                    prints "eof after N ms" (since the
- *                                    last message went out or came in)
+ *                                    last message went out: the daemon's
+ *                                    timeout counts from its arrival)
  *   ping-for MS PERIOD               pings every PERIOD ms during MS ms,
  *                                    each answered before the next
  *   idle MS                          sends nothing for MS ms, and fails
@@ -82,7 +83,7 @@ typedef struct
   GString *out;           /* gathered, not sent yet */
   GString *in;            /* received, not a whole message yet */
   gboolean eof;
-  gint64 last_io_us;      /* when the last message went out or came in */
+  gint64 last_sent_us;    /* when the last message went out */
 } Peer;
 
 static void
@@ -236,7 +237,7 @@ flush_out (Peer *p)
       return FALSE;
     }
   if (p->out->len > 0)
-    p->last_io_us = g_get_monotonic_time ();
+    p->last_sent_us = g_get_monotonic_time ();
   g_string_truncate (p->out, 0);
   return TRUE;
 }
@@ -258,7 +259,6 @@ next_msg (Peer *p, gint64 deadline_us)
           char *msg = g_strndup (p->in->str, len);
 
           g_string_erase (p->in, 0, (gssize)len);
-          p->last_io_us = g_get_monotonic_time ();
           printf ("recv: %s\n", msg);
           return msg;
         }
@@ -401,7 +401,7 @@ expect_eof (Peer *p)
       return FALSE;
     }
   printf ("eof after %" G_GINT64_FORMAT " ms\n",
-          (g_get_monotonic_time () - p->last_io_us) / 1000);
+          (g_get_monotonic_time () - p->last_sent_us) / 1000);
   return TRUE;
 }
 
@@ -546,7 +546,7 @@ main (int argc, char **argv)
     return 2;
   peer.out = g_string_new (NULL);
   peer.in = g_string_new (NULL);
-  peer.last_io_us = g_get_monotonic_time ();
+  peer.last_sent_us = g_get_monotonic_time ();
   while (fgets (line, sizeof line, stdin) != NULL)
     {
       g_auto (GStrv) args = NULL;
