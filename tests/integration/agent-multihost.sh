@@ -106,6 +106,10 @@ ended_99_within () {
 is_agent () {
   [ -n "$1" ] && tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -qE -- ' --agent( |$)'
 }
+# COND; fake_verdict DESC LOG: verdict, showing the fake's LOG on failure.
+fake_verdict () {
+  if [ $? = 0 ]; then ok "$1"; else not_ok "$1"; sed 's/^/#   fake-flom: /' "$2"; fi
+}
 one_line () { printf '%s\n' "$1" | awk 'NR > 1 { printf " | " } { printf "%s", $0 }'; }
 
 # start_upstream: the upstream latchd on h1 at this level, staying (-d -1),
@@ -314,14 +318,19 @@ test_flom () {
   verdict "$L: ...its lock held by h1's agent's connection (pid ${p:-none})"
   # One connection per lock: each granted once, then the unlock (verb 2)
   # and the agent's close; nothing else on it (no second request, no ping).
+  # At a TLS level, a starting agent tries its credentials on the upstream
+  # once (a handshake, then a close without a message: daemon.c,
+  # probe_upstream): that one connection, the first, is not a lock's.
+  local probes=0
+  [ "$L" = clear ] || probes=1
   n=$(grep -c "granted '" "$T/$L.fake.log")
   [ "$n" = 3 ] && [ "$(grep -c 'message verb 2$' "$T/$L.fake.log")" = 3 ] &&
     [ "$(grep -c 'the client closed after' "$T/$L.fake.log")" = 3 ] &&
     ! grep -q 'message verb [^2]' "$T/$L.fake.log" &&
-    ! grep -q 'closed without an answer' "$T/$L.fake.log"
-  verdict "$L: ...one connection per lock, closed after its unlock ($n grants)"
-  [ "$(grep -c 'message verb' "$T/$L.fake.log")" = 3 ] ||
-    sed 's/^/#   fake-flom: /' "$T/$L.fake.log"
+    [ "$(grep -c 'closed without an answer' "$T/$L.fake.log")" -le $probes ] &&
+    ! grep 'closed without an answer' "$T/$L.fake.log" | grep -qv '^conn 1: .*end of stream$'
+  fake_verdict "$L: ...one connection per lock, closed after its unlock ($n grants)" \
+    "$T/$L.fake.log"
   # ns_exec's background shell may not be the fake itself: stop it by its
   # port's pid too.
   p=$(ns_port_pid 1 tcp "$fp")
