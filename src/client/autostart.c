@@ -253,10 +253,13 @@ latch_autostart_network_fallback (const LatchConfig *config, const char *host, i
                                   GError **error)
 {
   g_autoptr (GError) probe_error = NULL;
-  g_autoptr (LatchConfig) direct = NULL;
   int fd = -1;
   int bound = 0;
 
+  /* Only for -a: with -A alone, the upstream is one that answered
+   * discovery (and the discovery path starts today's daemon itself). */
+  if (config->unicast_address == NULL)
+    return LATCH_SPAWN_BUSY;
   /* Binding tells, without a connection the daemon would see, whether
    * the address is ours and free: only then would today's command start
    * the TCP daemon there. */
@@ -265,16 +268,16 @@ latch_autostart_network_fallback (const LatchConfig *config, const char *host, i
     case LATCH_TCP_OK:
       close (fd);
       break;
+    case LATCH_TCP_NOT_LOCAL:
+      /* Why no daemon can be started here, for the command's error. */
+      g_propagate_error (error, g_steal_pointer (&probe_error));
+      return LATCH_SPAWN_NOT_LOCAL;
     case LATCH_TCP_FAILED:
     case LATCH_TCP_REFUSED:
-    case LATCH_TCP_NOT_LOCAL:
     default:
       return LATCH_SPAWN_BUSY;
     }
-  direct = latch_config_copy (config);
-  g_free (direct->unicast_address);
-  direct->unicast_address = g_strdup (host);
-  direct->unicast_port = port;
-  g_clear_pointer (&direct->multicast_address, g_free);
-  return spawn (direct, FALSE, error);
+  /* The command's own settings, -A included: the daemon a command
+   * without the agent would have started. */
+  return spawn (config, FALSE, error);
 }

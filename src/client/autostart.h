@@ -41,8 +41,9 @@ LatchSpawnResult latch_autostart_spawn_agent (const LatchConfig *config, const c
 
 /* Today's network autostart, for the agent's upstream: when host is an
  * address of this host and nothing listens on port there, starts the TCP
- * daemon with config (as a command without the agent does).  Otherwise
- * (remote, or a daemon listens) nothing: LATCH_SPAWN_BUSY. */
+ * daemon with config (as a command without the agent does).  A remote
+ * address: LATCH_SPAWN_NOT_LOCAL, error says so; a daemon listens, or
+ * config has no -a: LATCH_SPAWN_BUSY. */
 LatchSpawnResult latch_autostart_network_fallback (const LatchConfig *config,
                                                    const char *host, int port,
                                                    GError **error);

@@ -326,8 +326,10 @@ connect_agent (LatchHandle *h, gint64 deadline)
   g_autoptr (GError) error = NULL;
   g_autofree char *host = NULL;
   g_autofree char *label = NULL;
+  g_autofree char *not_local = NULL;
   LatchSockPath path = { 0 };
   gboolean fallback_tried = FALSE;
+  gint64 remote_until = -1;
   int port = 0;
   int rc;
 
@@ -375,11 +377,18 @@ connect_agent (LatchHandle *h, gint64 deadline)
           if (!fallback_tried)
             {
               fallback_tried = TRUE;
-              if (latch_autostart_network_fallback (h->config, host, port, &error)
-                  == LATCH_SPAWN_FAILED)
+              switch (latch_autostart_network_fallback (h->config, host, port, &error))
                 {
+                case LATCH_SPAWN_FAILED:
                   rc = fail_gerror (h, LATCH_RC_DAEMON_NOT_STARTED, error);
                   goto out;
+                case LATCH_SPAWN_NOT_LOCAL:
+                  not_local = g_strdup (error->message);
+                  break;
+                case LATCH_SPAWN_STARTED:
+                case LATCH_SPAWN_BUSY:
+                default:
+                  break;
                 }
               g_clear_error (&error);
             }
@@ -391,6 +400,28 @@ connect_agent (LatchHandle *h, gint64 deadline)
             case LATCH_SPAWN_BUSY:
               break;
             case LATCH_SPAWN_NOT_LOCAL:
+              /* Nobody answers upstream: a daemon may be between two
+               * lives; retried a moment, as without the agent. */
+              if (remote_until < 0)
+                remote_until = latch_client_now_ms () + REMOTE_GRACE_MS;
+              if (latch_client_now_ms () >= remote_until)
+                {
+                  if (not_local != NULL)
+                    rc = fail (h, LATCH_RC_DAEMON_NOT_STARTED, "no daemon answers at %s, and %s",
+                               label, not_local);
+                  else
+                    rc = fail_gerror (h, LATCH_RC_DAEMON_NOT_STARTED, error);
+                  goto out;
+                }
+              latch_log_debug ("no daemon answers at %s and it is not local: retrying", label);
+              /* A local address: its daemon was quiescing when we looked
+               * and is gone now; start the next one, as without the
+               * agent. */
+              if (not_local == NULL)
+                fallback_tried = FALSE;
+              g_clear_error (&error);
+              latch_client_pause_before_retry (attempt, remote_until);
+              continue;
             case LATCH_SPAWN_FAILED:
             default:
               /* The agent checks the upstream settings (certificates...)

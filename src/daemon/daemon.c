@@ -130,15 +130,17 @@ probe_wait (int fd, LatchTlsStatus want, gint64 deadline)
     }
 }
 
-/* A TLS agent tries its credentials on the upstream once before it says
- * it is ready: a handshake, then a clean close.  A certificate the
+/* The agent tries the upstream once before it says it is ready: a
+ * connect (nobody listening is reported as "notlocal", as a network
+ * daemon that cannot listen there does), and at a TLS level a handshake,
+ * then a clean close.  A certificate the
  * upstream refuses (or that we refuse of it: another CA, revoked,
  * expired, a daemon without TLS) is then a start-up failure, which the
  * command prints in words; once running, the agent could only answer
- * such a failure with a bare rc 7.  An upstream that does not answer
- * (not started yet, unreachable) is no failure: requests will say so. */
+ * such a failure with a bare rc 7.  An upstream that does not answer in
+ * time (unreachable) is no failure: requests will say so. */
 static gboolean
-probe_upstream (const LatchConfig *cfg, const AgentTls *a, GError **error)
+probe_upstream (Daemon *d, const LatchConfig *cfg, const AgentTls *a, GError **error)
 {
   LatchKeepalive ka = { cfg->tcp_keepalive_time, cfg->tcp_keepalive_intvl,
                         cfg->tcp_keepalive_probes };
@@ -152,12 +154,27 @@ probe_upstream (const LatchConfig *cfg, const AgentTls *a, GError **error)
   int fd = -1;
   int flags;
 
-  if (a->level == LATCH_SECURITY_CLEAR)
-    return TRUE;
-  if (latch_tcp_connect (cfg->unicast_address, cfg->unicast_port, cfg->network_interface, &ka,
-                         LATCH_TLS_HANDSHAKE_MS, &fd, &local) != LATCH_TCP_OK)
+  switch (latch_tcp_connect (cfg->unicast_address, cfg->unicast_port, cfg->network_interface,
+                             &ka, LATCH_TLS_HANDSHAKE_MS, &fd, &local))
     {
+    case LATCH_TCP_OK:
+      break;
+    case LATCH_TCP_REFUSED:
+      /* Nobody listens there (the command has started today's TCP
+       * daemon first when the address is ours): the command waits a
+       * moment for one, as it does without the agent ("notlocal"). */
+      d->not_local = TRUE;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START, "no daemon answers at %s",
+                   peer + strlen ("the daemon at "));
+      return FALSE;
+    default:
       latch_log_info ("%s does not answer yet: %s", peer, local != NULL ? local->message : "");
+      return TRUE;
+    }
+  if (a->level == LATCH_SECURITY_CLEAR)
+    {
+      /* Closed before any message: the daemon forgets it. */
+      close (fd);
       return TRUE;
     }
   flags = fcntl (fd, F_GETFL);
@@ -251,7 +268,7 @@ latch_daemon_run (const LatchDaemonConfig *config)
   if (!(config->agent ? setup_agent_tls (&d, &agent, &error) : setup_tls (&d, &error))
       || !latch_net_init (&error)
       || !latch_daemon_start_listening (&d, &busy, &error)
-      || (config->agent && !probe_upstream (config->settings, &agent, &error)))
+      || (config->agent && !probe_upstream (&d, config->settings, &agent, &error)))
     {
       g_autofree char *line = NULL;
 

@@ -5,6 +5,7 @@
  *   api-user                     the API at large (its own daemon)
  *   api-user cycles SOCK N       N lock/unlock cycles on one handle
  *   api-user shared SOCK         shared handles on one connection
+ *   api-user fork SOCK           a forked child frees the parent's handle
  *   api-user lost SOCK DIR       a lock the daemon's death takes away:
  *                                DIR/locked appears once it is held
  *   api-user reopen SOCK DIR N   a session the daemon closed while idle:
@@ -203,6 +204,41 @@ mode_cycles (const char *socket, int n)
   latch_set_socket_name (h, "/nonexistent/latch.sock");
   expect (latch_lock (h) == LATCH_RC_DAEMON_NOT_STARTED,
           "after a change of socket the next lock goes there, not to the kept session");
+  latch_handle_free (h);
+  return failures == 0 ? 0 : 1;
+}
+
+static int
+mode_fork (const char *socket)
+{
+  LatchHandle *h = mode_handle (socket, "fork");
+
+  /* fork(): the child's latch_handle_free () leaves the parent's lock
+   * and session alone. */
+  if (latch_lock (h) == LATCH_RC_OK)
+    {
+      LatchHandle *other = mode_handle (socket, "fork");
+      pid_t pid;
+      int status = -1;
+
+      fflush (stdout);
+      pid = fork ();
+      if (pid == 0)
+        {
+          latch_handle_free (h);
+          _exit (0);
+        }
+      waitpid (pid, &status, 0);
+      latch_set_resource_timeout (other, 0);
+      expect (status == 0 && latch_lock (other) == LATCH_RC_LOCK_BUSY,
+              "a forked child's latch_handle_free () leaves the parent's lock held");
+      expect (latch_check (h) == LATCH_RC_OK && latch_unlock (h, 0) == LATCH_RC_OK
+                  && latch_lock (h) == LATCH_RC_OK && latch_unlock (h, 0) == LATCH_RC_OK,
+              "...and its session working");
+      latch_handle_free (other);
+    }
+  else
+    expect (0, "lock before fork");
   latch_handle_free (h);
   return failures == 0 ? 0 : 1;
 }
@@ -512,6 +548,8 @@ main (int argc, char **argv)
 
   if (argc >= 4 && strcmp (argv[1], "cycles") == 0)
     return mode_cycles (argv[2], atoi (argv[3]));
+  if (argc >= 3 && strcmp (argv[1], "fork") == 0)
+    return mode_fork (argv[2]);
   if (argc >= 3 && strcmp (argv[1], "shared") == 0)
     return mode_shared (argv[2]);
   if (argc >= 4 && strcmp (argv[1], "lost") == 0)

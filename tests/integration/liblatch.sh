@@ -62,6 +62,9 @@ n=$(( $(conns "$T/s.trace") - before ))
 mode_ok shared; verdict "shared handles hold two resources at once and exclude each other"
 [ "$n" = 2 ]; verdict "...three sharing handles and one of its own: two connections ($n)"
 
+mode fork "$S"
+mode_ok fork; verdict "a forked child's latch_handle_free () leaves the parent's lock and session alone"
+
 bg "$T/api-user" lost "$S" "$T" > "$T/lost.out" 2>&1; lost_pid=$last_pid
 wait_for 10 file_exists "$T/locked"; verdict "two shared handles hold locks"
 kill -KILL "$(cat "$T/s.sockpid")"
