@@ -10,7 +10,9 @@
 # this script ends; every step runs under `timeout`, so the whole run is
 # bounded.  As root, bench-netns.sh (next to this script) then measures
 # TCP and discovery between two network namespaces; otherwise one line
-# says it was skipped.
+# says it was skipped.  bench-agent.sh then measures the local agent: the
+# whole command through it, and (as root) contention through agents on
+# three namespace hosts.
 #
 # The TLS section needs certtool (GnuTLS), the module latch-tls.so
 # (LATCH_TLS_MODULE; default .libs/latch-tls.so here, built by `make`) and
@@ -225,6 +227,9 @@ elif [ "$(id -u)" = 0 ]; then
 else
   echo "bench-netns: skipped: needs root for network namespaces"
 fi
+echo
+
+timeout 900 bash "$SCRIPT_DIR/bench-agent.sh" || { echo "run.sh: bench-agent.sh: failed (exit status $?)" >&2; status=1; }
 echo
 
 echo "== whole command: latch vs flock(1)"

@@ -178,3 +178,28 @@ ns_setup () {
   done
   return 0
 }
+
+# mend_link I: sets host I's veth up again on the switch side and waits
+# (10 s at most) until h1 and host I reach each other; false otherwise.
+mend_link () {
+  local deadline=$(( $(date +%s) + 10 ))
+  ip -n "$NS_SW" link set "$(ns_swif "$1")" up || return 1
+  until ns_reach 1 "$(ns_addr4 "$1")"; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
+
+# ns_conn_pid I PORT: the pid of a process of host I that has an
+# established TCP connection to remote port PORT, or "".
+ns_conn_pid () {
+  ns_exec "$1" ss -Htnp state established "dport = :$2" 2>/dev/null |
+    sed -n 's/.*pid=\([0-9][0-9]*\).*/\1/p' | head -n1
+}
+
+# ns_conns_from I PORT ADDR: how many established TCP connections host I
+# has on its local port PORT from the address ADDR (IPv4).
+ns_conns_from () {
+  ns_exec "$1" ss -Htn state established "sport = :$2" 2>/dev/null |
+    awk -v a="$3" '{ split($NF, p, ":"); if (p[1] == a) n++ } END { print n + 0 }'
+}
