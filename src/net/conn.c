@@ -597,8 +597,11 @@ read_input (LatchConn *conn)
       dispatch (conn);
       if (!is_serving (conn->state))
         continue;
-      /* A clear socket read less than asked for is drained. */
-      if (!secured && got < sizeof buf)
+      /* A clear socket read less than asked for is drained; so is a TLS
+       * one whose last raw read was short, with nothing left decrypted
+       * or read ahead (level-triggered readiness calls again if more
+       * came since). */
+      if (!secured ? got < sizeof buf : conn->tls->drained (conn->session))
         return;
     }
 }

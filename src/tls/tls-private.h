@@ -59,6 +59,7 @@ struct _LatchTlsSession
    * only, so that an idle session costs nothing more. */
   char *rbuf;             /* LATCH_TLS_READ_AHEAD bytes, or NULL */
   gsize rbuf_off, rbuf_len;
+  gboolean short_read;    /* the last recv() took less than it asked for */
 
   int saved_errno;    /* of the last failed send() or recv() */
   gboolean got_data;  /* the peer sent at least one byte */

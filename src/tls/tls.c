@@ -95,6 +95,7 @@ pull_cb (gnutls_transport_ptr_t ptr, void *data, size_t len)
           s->got_data = TRUE;
           s->clear_peer = s->rbuf[0] == '<';
         }
+      s->short_read = (gsize)n < LATCH_TLS_READ_AHEAD;
       s->rbuf_off = 0;
       s->rbuf_len = (gsize)n;
       avail = (gsize)n;
@@ -127,6 +128,13 @@ pull_timeout_cb (gnutls_transport_ptr_t ptr, unsigned int ms)
   if (ret != 0)
     return ret;
   return ms == 0 ? 0 : 1;
+}
+
+static gboolean
+session_drained (LatchTlsSession *s)
+{
+  return s->handshake_done && s->short_read && s->rbuf_len == s->rbuf_off
+         && gnutls_record_check_pending (s->session) == 0;
 }
 
 static void
@@ -390,6 +398,7 @@ static const LatchTlsModule module = {
   .recv = session_recv,
   .send = session_send,
   .pending = session_pending,
+  .drained = session_drained,
   .bye = session_bye,
   .check_peer_id = tls_check_peer_id,
   .describe = session_describe,

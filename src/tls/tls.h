@@ -154,6 +154,11 @@ typedef struct
                           gsize len, gsize *sent, GError **error);
   /* Bytes already decrypted and waiting: read them before polling. */
   gsize (*pending) (LatchTlsSession *session);
+  /* Nothing is pending and the last read from the socket took less than
+   * it could: the socket had nothing more then.  A reader driven by
+   * level-triggered readiness may stop there instead of reading once
+   * more only to be told EAGAIN (as it does for a clear socket). */
+  gboolean (*drained) (LatchTlsSession *session);
   /* Sends close_notify if the socket takes it now; never blocks. */
   void (*bye) (LatchTlsSession *session);
 
@@ -167,7 +172,7 @@ typedef struct
   char *(*describe) (LatchTlsSession *session);
 } LatchTlsModule;
 
-#define LATCH_TLS_MODULE_ABI 1
+#define LATCH_TLS_MODULE_ABI 2
 
 /* In tls.c: the table (latchd, tests, and the module's entry point). */
 const LatchTlsModule *latch_tls_module (void);

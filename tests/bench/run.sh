@@ -343,6 +343,9 @@ for n in 1 8; do
     "mutual/clear $(ratio "$(field per_second "$TMP/mutual$n")" "$clear") (goal >= 80%)"
 done
 echo
+echo "== TLS: one handle reused, 1 client, clear / channel / mutual in alternating rounds"
+bash "$SCRIPT_DIR/bench-tls-rounds.sh" || { echo "run.sh: bench-tls-rounds.sh: failed" >&2; status=1; }
+echo
 echo "== one handle reused, lock+unlock per second, next to the ping-pong ceilings"
 printf '  %-24s %8s/s  %s\n' \
   "clear, UNIX socket" "$(field per_second "$TMP/unix1")" \
