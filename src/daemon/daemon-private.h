@@ -29,17 +29,54 @@ G_BEGIN_DECLS
 
 typedef struct _Daemon Daemon;
 
-/* A connected client: the lock table's owner. */
+typedef struct _Client Client;
+
+/* One lock-table owner of a connection (owner->user_data is its slot).
+ * A legacy (FLoM-style) connection has exactly one, for its whole life,
+ * which may hold several locks in turn, as FLoM allows.  A session
+ * (doc/protocol.md, the session extension) has one per live lock id: made
+ * by that id's lock request, freed once the id is finished (refused,
+ * unlocked, cancelled or lost), so that two ids exclude each other
+ * exactly as two connections do. */
 typedef struct
 {
-  Daemon *daemon;
-  LatchConn *conn;
+  Client *client;
   LatchTableOwner *owner;
+  guint64 id;           /* the client's lock id; 0 on a legacy connection */
   gboolean has_pending; /* a request is pending, queued or waits for creation */
   guint n_holds;        /* locks granted and not released */
   LatchLockReq req;     /* the request in flight (for its answer's log lines) */
   char *req_name;       /* req.name, owned */
-} Client;
+} Slot;
+
+/* A connected client. */
+struct _Client
+{
+  /* A legacy connection's one slot (its client is this Client, its id
+   * 0).  Its first fields are also the Client's own (c->owner,
+   * c->has_pending, c->n_holds), as they were before sessions
+   * (tests/unit/test-table.c reads them): the anonymous struct repeats
+   * the slot's first members, in order, so that both name the same
+   * storage (C11's common initial sequence).  In a session it is unused
+   * (owner NULL). */
+  union
+  {
+    Slot legacy;
+    struct
+    {
+      Client *legacy_client;
+      LatchTableOwner *owner;
+      guint64 legacy_id;
+      gboolean has_pending;
+      guint n_holds;
+    };
+  };
+  Daemon *daemon;
+  LatchConn *conn;
+  GHashTable *slots;  /* a session's live ids, guint64 id -> Slot*; NULL: legacy */
+  gboolean ext_sent;  /* a session: its first answer (with ext) went out */
+  int timeout;        /* a session's negotiated timeout, ms; 0: none */
+};
 
 struct _Daemon
 {

@@ -12,12 +12,56 @@
 #include "daemon/daemon-private.h"
 
 #include "common/log.h"
+#include "common/text.h"
 #include "proto/msg.h"
 
+#include <string.h>
+
+static gboolean
+is_session (const Client *c)
+{
+  return c->slots != NULL;
+}
+
+static gboolean
+slot_is_live (const Slot *s)
+{
+  return s->has_pending || s->n_holds > 0;
+}
+
+/* Whether the connection holds or waits for anything: a legacy one's
+ * slot, or any live id of a session (a session keeps only live ids). */
 static gboolean
 client_has_state (const Client *c)
 {
-  return c->has_pending || c->n_holds > 0;
+  if (is_session (c))
+    return g_hash_table_size (c->slots) > 0;
+  return slot_is_live (&c->legacy);
+}
+
+static void
+slot_init (Slot *s, Client *c, guint64 id, const char *label)
+{
+  s->client = c;
+  s->id = id;
+  s->owner = latch_table_owner_new (c->daemon->table, label, s);
+}
+
+/* Drops the slot's owner: what it still holds is released as a
+ * rollback, what it waits for withdrawn. */
+static void
+slot_clear (Slot *s)
+{
+  if (s->owner != NULL)
+    latch_table_drop_owner (s->client->daemon->table, g_steal_pointer (&s->owner));
+  g_clear_pointer (&s->req_name, g_free);
+}
+
+static void
+slot_free (Slot *s)
+{
+  slot_clear (s);
+  g_free (s);
 }
 
 static void
@@ -29,20 +73,50 @@ send_msg (Client *c, const LatchMsg *msg)
   latch_conn_send (c->conn, out->str, out->len);
 }
 
+/* reason as an answer may carry it: one line of valid UTF-8, at most
+ * LATCH_STRING_MAX bytes (it may quote a resource name, which can hold
+ * anything but NUL; an escaped byte takes four). */
+static char *
+wire_reason (const char *reason)
+{
+  char *text = latch_text_quote (reason, -1, LATCH_STRING_MAX - 8, LATCH_QUOTE_BARE);
+
+  if (strlen (text) <= LATCH_STRING_MAX)
+    return text;
+  g_free (text);
+  return latch_text_quote (reason, -1, LATCH_STRING_MAX / 4 - 8, LATCH_QUOTE_BARE);
+}
+
+/* An answer to a lock request: to a legacy connection's request in
+ * flight (id 0), or to a session's id (then with the id, the extension
+ * level on the session's first answer, and reason when not NULL). */
 static void
-send_lock_answer (Client *c, int step, LatchLockStatus status, guint64 fence,
-                  const char *element)
+send_lock_answer (Client *c, guint64 id, int step, int rc, guint64 fence,
+                  const char *element, const char *reason)
 {
   g_autoptr (LatchMsg) msg = latch_msg_new (LATCH_MSG_LOCK_ANSWER, step);
 
   if (step == LATCH_STEP_FIRST_ANSWER)
-    msg->peerid = g_strdup (c->daemon->peerid);
-  msg->rc = (int)status;
-  if (status == LATCH_LOCK_GRANTED)
+    {
+      msg->peerid = g_strdup (c->daemon->peerid);
+      if (is_session (c) && !c->ext_sent)
+        {
+          msg->ext = LATCH_EXT_LEVEL;
+          c->ext_sent = TRUE;
+        }
+    }
+  msg->rc = rc;
+  if (rc == LATCH_LOCK_GRANTED)
     {
       msg->has_fence = TRUE;
       msg->fence = fence;
       msg->element = g_strdup (element);
+    }
+  if (is_session (c))
+    {
+      msg->id = id;
+      if (reason != NULL)
+        msg->reason = wire_reason (reason);
     }
   send_msg (c, msg);
 }
@@ -52,11 +126,36 @@ update_conn_deadline (Client *c)
 {
   if (!latch_conn_is_open (c->conn))
     return;
+  /* A session with a timeout has one deadline only, re-armed by each
+   * message it sends (client_message_cb): what it holds does not matter,
+   * and neither does what the daemon sends it. */
+  if (is_session (c) && c->timeout > 0)
+    return;
   if (client_has_state (c))
     latch_conn_set_deadline (c->conn, 0, NULL);
   else
     latch_conn_set_deadline (c->conn, LATCH_DAEMON_IDLE_CONN_MS,
                              "idle without a lock");
+}
+
+/* After a change in a session: it is never closed because it holds
+ * nothing, except by a quiescing daemon, which serves what it holds or
+ * waits for and then lets it go. */
+static void
+session_settle (Client *c)
+{
+  if (c->daemon->quiescing && !client_has_state (c))
+    latch_conn_close_after_flush (c->conn);
+  else
+    update_conn_deadline (c);
+}
+
+/* A session's id is over: it holds and waits for nothing any more. */
+static void
+session_finish (Slot *s)
+{
+  g_hash_table_remove (s->client->slots, &s->id);
+  slot_free (s);
 }
 
 static void
@@ -84,29 +183,86 @@ limit_name (LatchLockStatus status)
     }
 }
 
-/* The first answer to the request in flight (step 16). */
+/* The first answer to a session id's request (step 16).  A refusal
+ * finishes that id only; the session goes on. */
 static void
-first_answer (Client *c, const LatchTableAnswer *answer)
+session_first_answer (Slot *s, const LatchTableAnswer *answer)
 {
+  Client *c = s->client;
   LatchLockStatus status = answer->status;
 
+  latch_log_debug ("%s: id %" G_GUINT64_FORMAT ": lock '%s' mode %d wait %d create %d: rc %d",
+                   latch_conn_get_label (c->conn), s->id, s->req_name, s->req.mode,
+                   s->req.wait, s->req.create, (int)status);
+  s->has_pending = status == LATCH_LOCK_QUEUED || status == LATCH_LOCK_WAIT_RESOURCE;
+  if (status == LATCH_LOCK_GRANTED)
+    s->n_holds++;
+  send_lock_answer (c, s->id, LATCH_STEP_FIRST_ANSWER, (int)status, answer->fence,
+                    answer->element, limit_name (status));
+  if (!slot_is_live (s))
+    {
+      if (limit_name (status) != NULL)
+        latch_log_info ("%s: id %" G_GUINT64_FORMAT ": lock '%s' refused: %s",
+                        latch_conn_get_label (c->conn), s->id, s->req_name,
+                        limit_name (status));
+      session_finish (s);
+    }
+  session_settle (c);
+}
+
+/* A later answer to a session id (step 24). */
+static void
+session_later_answer (Slot *s, const LatchTableAnswer *answer)
+{
+  Client *c = s->client;
+
+  if (answer->status == LATCH_LOCK_GRANTED)
+    {
+      s->has_pending = FALSE;
+      s->n_holds++;
+      latch_log_debug ("%s: id %" G_GUINT64_FORMAT ": granted from the queue, fence %"
+                       G_GUINT64_FORMAT, latch_conn_get_label (c->conn), s->id,
+                       answer->fence);
+    }
+  else if (answer->status != LATCH_LOCK_QUEUED)
+    s->has_pending = FALSE;
+  send_lock_answer (c, s->id, LATCH_STEP_LATER_ANSWER, (int)answer->status, answer->fence,
+                    answer->element, limit_name (answer->status));
+  if (!slot_is_live (s))
+    session_finish (s);
+  session_settle (c);
+}
+
+/* The first answer to the request in flight (step 16). */
+static void
+first_answer (Slot *s, const LatchTableAnswer *answer)
+{
+  Client *c = s->client;
+  LatchLockStatus status = answer->status;
+
+  if (is_session (c))
+    {
+      session_first_answer (s, answer);
+      return;
+    }
   latch_log_debug ("%s: lock '%s' mode %d wait %d create %d: rc %d",
-                   latch_conn_get_label (c->conn), c->req_name, c->req.mode, c->req.wait,
-                   c->req.create, (int)status);
-  c->has_pending = FALSE;
+                   latch_conn_get_label (c->conn), s->req_name, s->req.mode, s->req.wait,
+                   s->req.create, (int)status);
+  s->has_pending = FALSE;
   switch (status)
     {
     case LATCH_LOCK_GRANTED:
-      c->n_holds++;
+      s->n_holds++;
       break;
     case LATCH_LOCK_QUEUED:
     case LATCH_LOCK_WAIT_RESOURCE:
-      c->has_pending = TRUE;
+      s->has_pending = TRUE;
       break;
     default:
       break;
     }
-  send_lock_answer (c, LATCH_STEP_FIRST_ANSWER, status, answer->fence, answer->element);
+  send_lock_answer (c, 0, LATCH_STEP_FIRST_ANSWER, (int)status, answer->fence,
+                    answer->element, NULL);
   if (status == LATCH_LOCK_CANT_WAIT || status == LATCH_LOCK_INVALID_NAME
       || status == LATCH_LOCK_INIT_ERROR)
     latch_conn_close_after_flush (c->conn);
@@ -115,7 +271,7 @@ first_answer (Client *c, const LatchTableAnswer *answer)
       /* Past a limit: this request only.  Locks the connection holds
        * stay held (and it may release them); one holding nothing ends. */
       latch_log_info ("%s: lock '%s' refused: %s", latch_conn_get_label (c->conn),
-                      c->req_name, limit_name (status));
+                      s->req_name, limit_name (status));
       if (!client_has_state (c))
         latch_conn_close_after_flush (c->conn);
       else
@@ -128,19 +284,26 @@ first_answer (Client *c, const LatchTableAnswer *answer)
 /* A later answer (step 24): a grant from the queue, or the outcome of a
  * wait for the resource's creation. */
 static void
-later_answer (Client *c, const LatchTableAnswer *answer)
+later_answer (Slot *s, const LatchTableAnswer *answer)
 {
+  Client *c = s->client;
+
+  if (is_session (c))
+    {
+      session_later_answer (s, answer);
+      return;
+    }
   if (answer->status == LATCH_LOCK_GRANTED)
     {
-      c->has_pending = FALSE;
-      c->n_holds++;
+      s->has_pending = FALSE;
+      s->n_holds++;
       latch_log_debug ("%s: granted from the queue, fence %" G_GUINT64_FORMAT,
                        latch_conn_get_label (c->conn), answer->fence);
     }
   else if (answer->status != LATCH_LOCK_QUEUED)
-    c->has_pending = FALSE;
-  send_lock_answer (c, LATCH_STEP_LATER_ANSWER, answer->status, answer->fence,
-                    answer->element);
+    s->has_pending = FALSE;
+  send_lock_answer (c, 0, LATCH_STEP_LATER_ANSWER, (int)answer->status, answer->fence,
+                    answer->element, NULL);
   /* A refusal (e.g. an impossible numeric request handed over from
    * the incubator) is final: nothing more will come on it. */
   if (answer->status != LATCH_LOCK_GRANTED && answer->status != LATCH_LOCK_QUEUED
@@ -155,35 +318,49 @@ table_answer_cb (LatchTable *table G_GNUC_UNUSED, LatchTableOwner *owner, gboole
                  LatchTableAnswer *answer, gpointer user_data)
 {
   Daemon *d = user_data;
-  Client *c = owner->user_data;
+  Slot *s = owner->user_data;
 
-  if (!g_hash_table_contains (d->clients, c))
+  if (!g_hash_table_contains (d->clients, s->client))
     return; /* cannot happen: the table forgets dropped owners */
   if (first)
-    first_answer (c, answer);
+    first_answer (s, answer);
   else
-    later_answer (c, answer);
+    later_answer (s, answer);
 }
 
 /* The table lost a lock this client held (a remote backend's lease or
- * session ended).  The protocol has no message for that: a FLoM or latch
- * client learns it only when its connection ends, so the connection is
- * closed now, and with it every other lock and wait it had: the command
- * holding it must not go on believing it holds the lock. */
+ * session ended).  A session is told so by the id's loss answer (1/24,
+ * rc 8, with the reason), and that id is over.  FLoM's protocol has no
+ * message for it: a legacy client learns it only when its connection
+ * ends, so the connection is closed now, and with it every other lock
+ * and wait it had: the command holding it must not go on believing it
+ * holds the lock. */
 static void
 table_lost_cb (LatchTable *table G_GNUC_UNUSED, LatchTableOwner *owner, const char *name,
                const GError *reason, gpointer user_data)
 {
   Daemon *d = user_data;
-  Client *c = owner->user_data;
+  Slot *s = owner->user_data;
+  Client *c = s->client;
   g_autoptr (GError) why = NULL;
 
   if (!g_hash_table_contains (d->clients, c))
     return;
-  if (c->n_holds > 0)
-    c->n_holds--;
+  if (s->n_holds > 0)
+    s->n_holds--;
   why = g_error_new (LATCH_ERROR, LATCH_ERROR_IO, "lock '%s' lost: %s", name,
                      reason != NULL ? reason->message : "by the lock table");
+  if (is_session (c))
+    {
+      latch_log_info ("%s: id %" G_GUINT64_FORMAT ": %s", latch_conn_get_label (c->conn),
+                      s->id, why->message);
+      send_lock_answer (c, s->id, LATCH_STEP_LATER_ANSWER, LATCH_RC_CONNECTION_CLOSED, 0,
+                        NULL, why->message);
+      if (!slot_is_live (s))
+        session_finish (s);
+      session_settle (c);
+      return;
+    }
   latch_log_info ("%s: %s: closing the connection", latch_conn_get_label (c->conn),
                   why->message);
   latch_conn_abort (c->conn, why);
@@ -201,13 +378,124 @@ const LatchTableCallbacks latch_daemon_table_callbacks = {
   table_changed_cb,
 };
 
+/* Copies what a lock request asks for into the slot and hands it to the
+ * lock table.  The slot may be gone when this returns (a session's id
+ * refused at once is finished from inside the call). */
+static LatchTableOutcome
+slot_request (Slot *s, const LatchMsg *msg)
+{
+  g_free (s->req_name);
+  s->req_name = g_strdup (msg->name);
+  s->req.name = s->req_name;
+  s->req.mode = msg->has_mode ? (LatchLockMode)msg->mode : LATCH_LOCK_MODE_EX;
+  s->req.quantity = msg->has_quantity ? msg->quantity : 1;
+  s->req.wait = msg->wait;
+  s->req.create = msg->create;
+  s->req.lifespan = msg->lifespan;
+  /* In flight until its first answer, which may come from inside this
+   * call (the memory backend) or later (a remote one). */
+  s->has_pending = TRUE;
+  return latch_table_request (s->client->daemon->table, s->owner, &s->req);
+}
+
+/* A session's lock request: a new id, its own lock-table owner.
+ * Refusals answer that id only. */
+static void
+session_lock (Client *c, const LatchMsg *msg)
+{
+  Daemon *d = c->daemon;
+  const char *label = latch_conn_get_label (c->conn);
+  int max_locks = d->config->settings->max_locks_per_connection;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *slot_label = NULL;
+  LatchRsrcType type;
+  Slot *s;
+
+  if (msg->id == 0)
+    {
+      protocol_error (c, "a lock request without an id in a session");
+      return;
+    }
+  if (g_hash_table_contains (c->slots, &msg->id))
+    {
+      g_autofree char *what = g_strdup_printf ("a lock request with id %" G_GUINT64_FORMAT
+                                               ", which is still in use", msg->id);
+      protocol_error (c, what);
+      return;
+    }
+  if (d->quiescing)
+    {
+      latch_log_info ("%s: id %" G_GUINT64_FORMAT ": quiescing: refusing a new request",
+                      label, msg->id);
+      send_lock_answer (c, msg->id, LATCH_STEP_FIRST_ANSWER, LATCH_RC_DAEMON_QUIESCING, 0,
+                        NULL, "the daemon is shutting down");
+      session_settle (c);
+      return;
+    }
+  /* The locker counts an owner's locks; in a session every id is an
+   * owner, so the session counts its live ids itself. */
+  if (max_locks > 0 && g_hash_table_size (c->slots) >= (guint)max_locks)
+    {
+      const char *why = limit_name (LATCH_LOCK_LIMIT_LOCKS);
+
+      latch_log_info ("%s: id %" G_GUINT64_FORMAT ": lock '%s' refused: %s", label,
+                      msg->id, msg->name, why);
+      send_lock_answer (c, msg->id, LATCH_STEP_FIRST_ANSWER, LATCH_LOCK_LIMIT_LOCKS, 0,
+                        NULL, why);
+      session_settle (c);
+      return;
+    }
+  if (!latch_rsrc_name_check (msg->name, &type, &error))
+    {
+      latch_log_info ("%s: id %" G_GUINT64_FORMAT ": %s", label, msg->id, error->message);
+      send_lock_answer (c, msg->id, LATCH_STEP_FIRST_ANSWER, LATCH_LOCK_INVALID_NAME, 0,
+                        NULL, error->message);
+      session_settle (c);
+      return;
+    }
+  slot_label = g_strdup_printf ("%s id %" G_GUINT64_FORMAT, label, msg->id);
+  s = g_new0 (Slot, 1);
+  slot_init (s, c, msg->id, slot_label);
+  g_hash_table_insert (c->slots, &s->id, s);
+  if (slot_request (s, msg) == LATCH_TABLE_PENDING)
+    update_conn_deadline (c);
+}
+
+/* The first lock request offers the session extension: the connection
+ * becomes a session.  FALSE: refused (closing). */
+static gboolean
+session_begin (Client *c, const LatchMsg *msg)
+{
+  if (msg->id == 0)
+    {
+      protocol_error (c, "a session offer without a lock id");
+      return FALSE;
+    }
+  /* The implicit slot made for a legacy connection holds nothing yet:
+   * each id gets its own from here on. */
+  slot_clear (&c->legacy);
+  c->slots = g_hash_table_new (g_int64_hash, g_int64_equal);
+  c->timeout = msg->timeout;
+  latch_log_debug ("%s: session (extension level %d offered, %d spoken), timeout %d ms",
+                   latch_conn_get_label (c->conn), msg->ext, LATCH_EXT_LEVEL, c->timeout);
+  if (c->timeout > 0)
+    latch_conn_set_deadline (c->conn, c->timeout, "waiting for a message (session timeout)");
+  return TRUE;
+}
+
 static void
 handle_lock (Client *c, const LatchMsg *msg)
 {
   Daemon *d = c->daemon;
   g_autoptr (GError) error = NULL;
   LatchRsrcType type;
+  Slot *s = &c->legacy;
 
+  if (is_session (c))
+    {
+      session_lock (c, msg);
+      return;
+    }
   if (d->quiescing && !client_has_state (c))
     {
       /* New requests go to the next daemon.  The answer says so: a latch
@@ -217,7 +505,7 @@ handle_lock (Client *c, const LatchMsg *msg)
       refuse (c, msg, LATCH_RC_DAEMON_QUIESCING);
       return;
     }
-  if (c->has_pending)
+  if (s->has_pending)
     {
       protocol_error (c, "a second lock request while one is still waiting");
       return;
@@ -225,39 +513,81 @@ handle_lock (Client *c, const LatchMsg *msg)
   if (!latch_rsrc_name_check (msg->name, &type, &error))
     {
       latch_log_info ("%s: %s", latch_conn_get_label (c->conn), error->message);
-      send_lock_answer (c, LATCH_STEP_FIRST_ANSWER, LATCH_LOCK_INVALID_NAME, 0, NULL);
+      send_lock_answer (c, 0, LATCH_STEP_FIRST_ANSWER, LATCH_LOCK_INVALID_NAME, 0, NULL, NULL);
       latch_conn_close_after_flush (c->conn);
       return;
     }
-
-  g_free (c->req_name);
-  c->req_name = g_strdup (msg->name);
-  c->req.name = c->req_name;
-  c->req.mode = msg->has_mode ? (LatchLockMode)msg->mode : LATCH_LOCK_MODE_EX;
-  c->req.quantity = msg->has_quantity ? msg->quantity : 1;
-  c->req.wait = msg->wait;
-  c->req.create = msg->create;
-  c->req.lifespan = msg->lifespan;
-  /* In flight until its first answer, which may come from inside this
-   * call (the memory backend) or later (a remote one). */
-  c->has_pending = TRUE;
-  if (latch_table_request (d->table, c->owner, &c->req) == LATCH_TABLE_PENDING)
+  if (slot_request (s, msg) == LATCH_TABLE_PENDING)
     update_conn_deadline (c);
+}
+
+/* A session's unlock: releases the id's lock, or cancels its request. */
+static void
+session_unlock (Client *c, const LatchMsg *msg)
+{
+  Daemon *d = c->daemon;
+  const char *label = latch_conn_get_label (c->conn);
+  Slot *s;
+
+  if (msg->id == 0)
+    {
+      protocol_error (c, "an unlock without an id in a session");
+      return;
+    }
+  s = g_hash_table_lookup (c->slots, &msg->id);
+  if (s == NULL)
+    {
+      /* Never used, or already over: a cancel may cross a refusal or a
+       * loss, so this is no error. */
+      latch_log_debug ("%s: id %" G_GUINT64_FORMAT ": unlock of an id not live: ignored",
+                       label, msg->id);
+      return;
+    }
+  if (strcmp (msg->name, s->req_name) != 0)
+    {
+      g_autofree char *what
+          = g_strdup_printf ("unlock of '%s' with id %" G_GUINT64_FORMAT ", which asked for '%s'",
+                             msg->name, msg->id, s->req_name);
+      protocol_error (c, what);
+      return;
+    }
+  if (s->n_holds > 0)
+    {
+      latch_table_release (d->table, s->owner, s->req_name, msg->rollback);
+      s->n_holds = 0;
+      latch_log_debug ("%s: id %" G_GUINT64_FORMAT ": unlocked '%s'", label, s->id,
+                       s->req_name);
+    }
+  else
+    {
+      latch_table_cancel (d->table, s->owner);
+      latch_log_debug ("%s: id %" G_GUINT64_FORMAT ": request for '%s' cancelled", label,
+                       s->id, s->req_name);
+    }
+  s->has_pending = FALSE;
+  session_finish (s);
+  session_settle (c);
 }
 
 static void
 handle_unlock (Client *c, const LatchMsg *msg)
 {
   Daemon *d = c->daemon;
+  Slot *s = &c->legacy;
 
-  if (!latch_table_release (d->table, c->owner, msg->name, msg->rollback))
+  if (is_session (c))
+    {
+      session_unlock (c, msg);
+      return;
+    }
+  if (!latch_table_release (d->table, s->owner, msg->name, msg->rollback))
     {
       g_autofree char *what = g_strdup_printf ("unlock of '%s', which it does not hold",
                                                msg->name);
       protocol_error (c, what);
       return;
     }
-  c->n_holds--;
+  s->n_holds--;
   latch_log_debug ("%s: unlocked '%s'", latch_conn_get_label (c->conn), msg->name);
   /* Nothing left on this connection: close it first, so that TCP's
    * TIME_WAIT stays here rather than on every client host (latch clients
@@ -266,6 +596,19 @@ handle_unlock (Client *c, const LatchMsg *msg)
     latch_conn_close_after_flush (c->conn);
   else
     update_conn_deadline (c);
+}
+
+/* A ping in a session (3/8) is answered at once (3/16); an answer to a
+ * ping (3/16) is only a sign of life. */
+static void
+handle_ping (Client *c, const LatchMsg *msg)
+{
+  g_autoptr (LatchMsg) answer = NULL;
+
+  if (msg->step != LATCH_STEP_REQUEST)
+    return;
+  answer = latch_msg_new (LATCH_MSG_PING, LATCH_STEP_FIRST_ANSWER);
+  send_msg (c, answer);
 }
 
 static void
@@ -367,11 +710,17 @@ client_message_cb (LatchConn *conn, GBytes *bytes, gpointer user_data)
   if (first && (msg->kind == LATCH_MSG_LOCK_REQUEST || msg->kind == LATCH_MSG_SHUTDOWN)
       && !admit (c, msg))
     return;
+  if (is_session (c) && c->timeout > 0)
+    latch_conn_set_deadline (conn, c->timeout, "waiting for a message (session timeout)");
   switch (msg->kind)
     {
     case LATCH_MSG_LOCK_REQUEST:
       if (first)
-        latch_conn_begin (conn, LATCH_CONN_LOCKING);
+        {
+          latch_conn_begin (conn, LATCH_CONN_LOCKING);
+          if (msg->ext >= LATCH_EXT_LEVEL && !session_begin (c, msg))
+            return;
+        }
       handle_lock (c, msg);
       break;
     case LATCH_MSG_UNLOCK:
@@ -389,6 +738,14 @@ client_message_cb (LatchConn *conn, GBytes *bytes, gpointer user_data)
           handle_shutdown (c, msg);
         }
       break;
+    case LATCH_MSG_PING:
+      if (is_session (c))
+        {
+          handle_ping (c, msg);
+          break;
+        }
+      /* A legacy connection (FLoM's protocol) has no pings. */
+      G_GNUC_FALLTHROUGH;
     default:
       {
         g_autofree char *what = g_strdup_printf ("unexpected message verb %d step %d",
@@ -399,21 +756,69 @@ client_message_cb (LatchConn *conn, GBytes *bytes, gpointer user_data)
     }
 }
 
+/* Sessions: every id goes at once.  Waiting ids first, so that what the
+ * held ones release is not handed to another id of this same session on
+ * its way out. */
+static void
+drop_session_slots (Client *c)
+{
+  g_autoptr (GPtrArray) all = g_ptr_array_sized_new (g_hash_table_size (c->slots));
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, c->slots);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (all, value);
+  g_hash_table_remove_all (c->slots);
+  for (guint pass = 0; pass < 2; pass++)
+    for (guint i = 0; i < all->len; i++)
+      {
+        Slot *s = all->pdata[i];
+
+        if (s != NULL && (s->n_holds > 0) == (pass == 1))
+          {
+            slot_free (s);
+            all->pdata[i] = NULL;
+          }
+      }
+}
+
 static void
 client_closed_cb (LatchConn *conn, const GError *reason G_GNUC_UNUSED, gpointer user_data)
 {
   Client *c = user_data;
   Daemon *d = c->daemon;
 
-  if (client_has_state (c))
+  if (is_session (c))
+    {
+      if (client_has_state (c))
+        {
+          guint n_holds = 0;
+          GHashTableIter iter;
+          gpointer value;
+
+          g_hash_table_iter_init (&iter, c->slots);
+          while (g_hash_table_iter_next (&iter, NULL, &value))
+            n_holds += ((Slot *)value)->n_holds;
+          latch_log_debug ("%s: session gone with %u locks held and %u requests waiting: "
+                           "releasing", latch_conn_get_label (conn), n_holds,
+                           g_hash_table_size (c->slots) - n_holds);
+        }
+    }
+  else if (client_has_state (c))
     latch_log_debug ("%s: gone with %u locks held%s: releasing",
-                     latch_conn_get_label (conn), c->n_holds,
-                     c->has_pending ? " and a request waiting" : "");
+                     latch_conn_get_label (conn), c->legacy.n_holds,
+                     c->legacy.has_pending ? " and a request waiting" : "");
   g_hash_table_remove (d->clients, c);
-  /* Grants that follow go to others from inside this call; none comes
+  /* Grants that follow go to others from inside these calls; none comes
    * for c any more. */
-  latch_table_drop_owner (d->table, c->owner);
-  g_free (c->req_name);
+  if (is_session (c))
+    {
+      drop_session_slots (c);
+      g_hash_table_destroy (c->slots);
+    }
+  else
+    slot_clear (&c->legacy);
   g_free (c);
   latch_daemon_resume_accepting (d);
   latch_daemon_check_lifetime (d);
@@ -452,7 +857,7 @@ latch_daemon_session_new (Daemon *d, int fd, const char *label)
 
   c->daemon = d;
   g_hash_table_add (d->clients, c);
-  c->owner = latch_table_owner_new (d->table, label, c);
+  slot_init (&c->legacy, c, 0, label);
   c->conn = latch_conn_new (fd, label, &client_callbacks, c);
   return c;
 }
