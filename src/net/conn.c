@@ -27,6 +27,7 @@
 #define TLS_HANDSHAKE_RECORD 0x16
 
 static const char *const state_names[] = {
+  [LATCH_CONN_CONNECTING] = "CONNECTING",
   [LATCH_CONN_SNIFFING] = "SNIFFING",
   [LATCH_CONN_HANDSHAKING] = "HANDSHAKING",
   [LATCH_CONN_AWAIT_FIRST] = "AWAIT_FIRST",
@@ -40,6 +41,7 @@ static const char *const state_names[] = {
 #define S(x) (1u << LATCH_CONN_##x)
 /* The diagram of conn.h: the states each state may go to. */
 static const guint legal_next[] = {
+  [LATCH_CONN_CONNECTING] = S (HANDSHAKING) | S (AWAIT_FIRST) | S (FLUSHING) | S (CLOSED),
   [LATCH_CONN_SNIFFING] = S (HANDSHAKING) | S (AWAIT_FIRST) | S (FLUSHING) | S (CLOSING)
                           | S (CLOSED),
   [LATCH_CONN_HANDSHAKING] = S (AWAIT_FIRST) | S (CLOSING) | S (CLOSED),
@@ -75,6 +77,12 @@ struct _LatchConn
   const LatchTlsModule *tls;
   LatchTlsSession *session;
   gsize tls_send_len;     /* length of a TLS send to repeat; 0: none */
+  /* Client mode (latch_conn_new_client): we connected, the peer is a
+   * daemon.  A failed handshake is kept in handshake_error and handed to
+   * closed_cb when the graceful close ends, so that the owner can say why
+   * the daemon could not be reached. */
+  gboolean is_client;
+  GError *handshake_error;
 };
 
 static void io_cb (LatchEvWatch *watch, int fd, GIOCondition cond, gpointer user_data);
@@ -101,7 +109,7 @@ static gboolean
 is_secured (const LatchConn *conn)
 {
   return conn->session != NULL && conn->state != LATCH_CONN_SNIFFING
-         && conn->state != LATCH_CONN_HANDSHAKING;
+         && conn->state != LATCH_CONN_HANDSHAKING && conn->state != LATCH_CONN_CONNECTING;
 }
 
 static gsize
@@ -164,6 +172,9 @@ wanted (const LatchConn *conn)
 
   switch (conn->state)
     {
+    case LATCH_CONN_CONNECTING:
+      /* Writable: the connect is over, one way or the other. */
+      return G_IO_OUT;
     case LATCH_CONN_HANDSHAKING:
       return conn->tls_want == LATCH_TLS_WANT_WRITE ? G_IO_OUT : G_IO_IN;
     case LATCH_CONN_SNIFFING:
@@ -208,6 +219,7 @@ conn_free (LatchConn *conn)
   g_clear_pointer (&conn->framer, latch_framer_free);
   g_clear_pointer (&conn->out, g_byte_array_unref);
   g_clear_error (&conn->io_error);
+  g_clear_error (&conn->handshake_error);
   drop_session (conn);
   g_free (conn->label);
   g_free (conn);
@@ -223,6 +235,12 @@ finish (LatchConn *conn, GError *reason /* transfer full, may be NULL */)
       g_clear_error (&reason);
       return;
     }
+  /* A client's failed handshake says more than how the close ended. */
+  if (conn->handshake_error != NULL)
+    {
+      g_clear_error (&reason);
+      reason = g_steal_pointer (&conn->handshake_error);
+    }
   /* A handshake that did not complete leaves no TLS behind it. */
   if (!is_secured (conn))
     drop_session (conn);
@@ -237,19 +255,20 @@ finish (LatchConn *conn, GError *reason /* transfer full, may be NULL */)
     conn_free (conn);
 }
 
-LatchConn *
-latch_conn_new (int fd, const char *label, const LatchConnCallbacks *callbacks,
-                gpointer user_data)
+static LatchConn *
+conn_new (int fd, LatchConnState initial, const char *label,
+          const LatchConnCallbacks *callbacks, gpointer user_data)
 {
   g_autoptr (GError) error = NULL;
   LatchConn *conn = g_new0 (LatchConn, 1);
 
   conn->fd = fd;
-  conn->state = LATCH_CONN_SNIFFING;
+  conn->state = initial; /* the start of the diagram, not a change */
+  conn->is_client = initial == LATCH_CONN_CONNECTING;
   conn->label = g_strdup (label);
   conn->cb = callbacks;
   conn->user_data = user_data;
-  conn->watch = latch_ev_watch_add (fd, G_IO_IN, io_cb, conn, &error);
+  conn->watch = latch_ev_watch_add (fd, wanted (conn), io_cb, conn, &error);
   if (conn->watch == NULL)
     {
       /* No event will come: the sweeper ends it, with this error, from
@@ -258,6 +277,23 @@ latch_conn_new (int fd, const char *label, const LatchConnCallbacks *callbacks,
       conn->io_error = g_steal_pointer (&error);
       latch_conn_set_deadline (conn, 1, "registering the connection");
     }
+  return conn;
+}
+
+LatchConn *
+latch_conn_new (int fd, const char *label, const LatchConnCallbacks *callbacks,
+                gpointer user_data)
+{
+  return conn_new (fd, LATCH_CONN_SNIFFING, label, callbacks, user_data);
+}
+
+LatchConn *
+latch_conn_new_client (int fd, const char *label, const LatchConnCallbacks *callbacks,
+                       gpointer user_data)
+{
+  LatchConn *conn = conn_new (fd, LATCH_CONN_CONNECTING, label, callbacks, user_data);
+
+  latch_log_debug ("%s: CONNECTING", conn->label);
   return conn;
 }
 
@@ -329,7 +365,10 @@ latch_conn_send (LatchConn *conn, const char *data, gsize len)
   if (conn->out == NULL)
     conn->out = g_byte_array_sized_new ((guint)len);
   g_byte_array_append (conn->out, (const guint8 *)data, (guint)len);
-  flush_out (conn);
+  /* While connecting a send could only fail with the connect's error,
+   * which io_cb reports as such: the output waits for the connect. */
+  if (conn->state != LATCH_CONN_CONNECTING)
+    flush_out (conn);
   update_watch (conn);
 }
 
@@ -338,6 +377,18 @@ latch_conn_close_after_flush (LatchConn *conn)
 {
   switch (conn->state)
     {
+    case LATCH_CONN_CONNECTING:
+      /* Nothing said yet (sends are dropped while TLS is expected): ends
+       * at once.  Clear output queued waits for the connect, in
+       * FLUSHING. */
+      if (out_len (conn) == 0)
+        {
+          finish (conn, NULL);
+          return;
+        }
+      conn_set_state (conn, LATCH_CONN_FLUSHING);
+      latch_conn_set_deadline (conn, CLOSING_LINGER_MS, "flushing output");
+      break;
     case LATCH_CONN_SNIFFING:
     case LATCH_CONN_HANDSHAKING:
       /* With TLS expected nothing is queued (latch_conn_send drops data
@@ -372,7 +423,10 @@ latch_conn_abort (LatchConn *conn, const GError *why)
   if (conn->state == LATCH_CONN_CLOSED)
     return;
   if (why != NULL)
-    latch_log_info ("%s: closing: %s", conn->label, why->message);
+    {
+      latch_log_info ("%s: closing: %s", conn->label, why->message);
+      g_clear_error (&conn->handshake_error); /* the owner's reason wins */
+    }
   finish (conn, why != NULL ? g_error_copy (why) : NULL);
 }
 
@@ -579,6 +633,10 @@ advance_handshake (LatchConn *conn)
     case LATCH_TLS_FAILED:
     default:
       latch_log_info ("%s: TLS handshake failed: %s", conn->label, error->message);
+      /* A client's owner is told why (a server's peer is told by the
+       * alert, its owner needs no more than the log line). */
+      if (conn->is_client)
+        conn->handshake_error = g_steal_pointer (&error);
       g_clear_error (&error);
       /* Gracefully: the alert reaches the peer, which is not reset. */
       start_closing (conn);
@@ -633,6 +691,40 @@ sniff (LatchConn *conn)
     read_input (conn);
 }
 
+/* CONNECTING: the socket is writable (or failed): the connect is over.
+ * A client with TLS starts its handshake; a clear one is ready and sends
+ * what was queued. */
+static void
+connect_done (LatchConn *conn, GIOCondition cond)
+{
+  int err = 0;
+  socklen_t len = sizeof err;
+
+  if (getsockopt (conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    err = errno;
+  if (err == 0 && (cond & G_IO_OUT) == 0)
+    err = ENOTCONN; /* a hang-up without an error: no connection */
+  if (err != 0)
+    {
+      latch_log_debug ("%s: connect: %s", conn->label, g_strerror (err));
+      finish (conn, g_error_new (LATCH_ERROR, LATCH_ERROR_CONNECT, "connect: %s",
+                                 g_strerror (err)));
+      return;
+    }
+  if (conn->session != NULL)
+    {
+      conn_set_state (conn, LATCH_CONN_HANDSHAKING);
+      advance_handshake (conn);
+      return;
+    }
+  conn_set_state (conn, LATCH_CONN_AWAIT_FIRST);
+  flush_out (conn);
+  if (conn->io_error != NULL)
+    finish (conn, g_steal_pointer (&conn->io_error));
+  else if (cond & (G_IO_IN | G_IO_HUP))
+    read_input (conn);
+}
+
 /* The one handler: whatever the socket says, acted on by state. */
 static void
 io_cb (LatchEvWatch *watch G_GNUC_UNUSED, int fd G_GNUC_UNUSED, GIOCondition cond,
@@ -642,12 +734,16 @@ io_cb (LatchEvWatch *watch G_GNUC_UNUSED, int fd G_GNUC_UNUSED, GIOCondition con
   gboolean input = (cond & (G_IO_IN | G_IO_HUP | G_IO_ERR)) != 0;
 
   conn->in_handler = TRUE;
-  if ((cond & G_IO_OUT) && conn->state != LATCH_CONN_HANDSHAKING)
+  if ((cond & G_IO_OUT) && conn->state != LATCH_CONN_HANDSHAKING
+      && conn->state != LATCH_CONN_CONNECTING)
     flush_out (conn);
   if (conn->io_error != NULL)
     finish (conn, g_steal_pointer (&conn->io_error));
   switch (conn->state)
     {
+    case LATCH_CONN_CONNECTING:
+      connect_done (conn, cond);
+      break;
     case LATCH_CONN_SNIFFING:
       if (input)
         sniff (conn);
@@ -700,6 +796,24 @@ latch_conn_start_tls (LatchConn *conn, const LatchTlsModule *tls, LatchTlsSessio
   update_watch (conn);
 }
 
+void
+latch_conn_start_tls_client (LatchConn *conn, const LatchTlsModule *tls,
+                             LatchTlsSession *session)
+{
+  if (conn->state != LATCH_CONN_CONNECTING || conn->session != NULL || out_len (conn) > 0)
+    {
+      latch_log_warning ("%s: TLS client started in state %s%s refused (a bug)", conn->label,
+                         latch_conn_state_name (conn->state),
+                         out_len (conn) > 0 ? " with clear output queued" : "");
+      tls->session_free (session);
+      return;
+    }
+  conn->tls = tls;
+  conn->session = session;
+  conn->tls_want = LATCH_TLS_WANT_WRITE;
+  latch_log_debug ("%s: CONNECTING, TLS client", conn->label);
+}
+
 gboolean
 latch_conn_is_tls (const LatchConn *conn)
 {
@@ -740,7 +854,8 @@ gboolean
 latch_conn_is_open (const LatchConn *conn)
 {
   return is_serving (conn->state)
-         || (conn->state == LATCH_CONN_SNIFFING && conn->session == NULL);
+         || ((conn->state == LATCH_CONN_SNIFFING || conn->state == LATCH_CONN_CONNECTING)
+             && conn->session == NULL);
 }
 
 gboolean

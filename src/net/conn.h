@@ -1,4 +1,5 @@
-/* conn.h: one daemon-side stream connection.
+/* conn.h: one stream connection: a daemon's (accepted) or a client's
+ * (connected by us: the agent's upstream session).
  *
  * A non-blocking socket driven by the main loop: bytes read go through the
  * framer, each complete message is handed to the owner's callback; sends
@@ -12,17 +13,25 @@
  * with a warning, a change the diagram below does not have.  One handler
  * (io_cb) switches on it.
  *
- *   latch_conn_new                latch_conn_start_tls (TLS expected)
- *        |                               |
- *        v                               v
- *   +----------+  first byte 0x16, TLS expected   +-------------+
- *   | SNIFFING |--------------------------------->| HANDSHAKING |
- *   +----------+                                  +-------------+
- *        | any other first byte (TLS expected:          | done: secured_cb
- *        | clear text, the owner refuses it; clear:     |
- *        | a ClientHello calls tls_hello_cb)            |
- *        v                                              v
- *   +-------------+ <-----------------------------------+
+ *   latch_conn_new_client   latch_conn_start_tls_client (TLS client)
+ *        |                      |
+ *        v                      v
+ *   +------------+  connected, TLS client            +-------------+
+ *   | CONNECTING |---------------------------------->| HANDSHAKING |
+ *   +------------+                                   +-------------+
+ *        | connected, clear (queued output goes)         ^  |
+ *        |                                                |  |
+ *        |   latch_conn_new     latch_conn_start_tls      |  |
+ *        |        |             (TLS expected)            |  |
+ *        |        v                                       |  |
+ *        |   +----------+  first byte 0x16, TLS expected  |  |
+ *        |   | SNIFFING |---------------------------------+  |
+ *        |   +----------+                                    | done:
+ *        |        | any other first byte (TLS expected:      | secured_cb
+ *        |        | clear text, the owner refuses it; clear: |
+ *        |        | a ClientHello calls tls_hello_cb)        |
+ *        v        v                                          v
+ *   +-------------+ <----------------------------------------+
  *   | AWAIT_FIRST |  transport ready; messages delivered
  *   +-------------+
  *        | latch_conn_begin (LOCKING or MANAGEMENT), by the owner on
@@ -31,11 +40,11 @@
  *   +---------+  +------------+
  *   | LOCKING |  | MANAGEMENT |   messages delivered
  *   +---------+  +------------+
- *        | latch_conn_close_after_flush (from AWAIT_FIRST and a clear
- *        | SNIFFING too)
+ *        | latch_conn_close_after_flush (from AWAIT_FIRST, a clear
+ *        | SNIFFING and a CONNECTING with clear output queued too)
  *        v
- *   +----------+  output still queued: flushed first
- *   | FLUSHING |
+ *   +----------+  output still queued: flushed first (after the
+ *   | FLUSHING |  connect, from CONNECTING)
  *   +----------+
  *        | flushed (or nothing was queued, or a TLS handshake failed,
  *        | or close during SNIFFING / HANDSHAKING)
@@ -50,7 +59,21 @@
  *   +--------+
  * Any state but CLOSED goes to CLOSED directly on EOF, a reset or another
  * I/O error, bad input, a deadline, or latch_conn_abort().  FLUSHING and
- * CLOSING end quietly (no reason) when their deadline passes.
+ * CLOSING end quietly (no reason) when their deadline passes.  CONNECTING
+ * also goes to CLOSED when the connect fails (LATCH_ERROR_CONNECT,
+ * "connect: Connection refused") and on latch_conn_close_after_flush()
+ * with nothing queued (no reason, closed_cb before it returns).
+ *
+ * Client mode: latch_conn_new_client() takes a socket whose non-blocking
+ * connect() is in progress or done; CONNECTING waits until it is
+ * writable and asks SO_ERROR how the connect ended.  Clear: sends are
+ * queued from the start and go once connected.  TLS:
+ * latch_conn_start_tls_client() in CONNECTING; the handshake starts once
+ * connected (the credentials' role makes it a client one), sends are
+ * dropped until secured_cb.  A failed client handshake closes gracefully
+ * like a server's, and its explanation (the TLS module's words: which
+ * certificate, what is wrong with it) is the reason closed_cb gets,
+ * however the close then ends, unless the owner aborts with its own.
  *
  * TLS: latch_conn_start_tls() right after latch_conn_new() says TLS is
  * expected.  If the peer's first byte is not a TLS record (a clear-text
@@ -82,6 +105,7 @@ typedef struct _LatchConn LatchConn;
 
 typedef enum
 {
+  LATCH_CONN_CONNECTING,  /* client: the connect is not known to be done */
   LATCH_CONN_SNIFFING,    /* no byte seen yet */
   LATCH_CONN_HANDSHAKING, /* TLS handshake */
   LATCH_CONN_AWAIT_FIRST, /* transport ready, the owner has not begun */
@@ -115,22 +139,36 @@ LatchConn *latch_conn_new (int fd, const char *label,
                            const LatchConnCallbacks *callbacks,
                            gpointer user_data);
 
+/* Client mode: fd is a non-blocking stream socket whose connect() is in
+ * progress (EINPROGRESS) or done; taken over as by latch_conn_new().
+ * label names the peer ("the daemon at HOST port P"). */
+LatchConn *latch_conn_new_client (int fd, const char *label,
+                                  const LatchConnCallbacks *callbacks,
+                                  gpointer user_data);
+
 /* Runs TLS over the connection (server side); takes session. */
 void latch_conn_start_tls (LatchConn *conn, const LatchTlsModule *tls,
                            LatchTlsSession *session);
+/* Client mode: runs a TLS handshake once connected (session from client
+ * credentials); takes session.  Only in CONNECTING, before any send:
+ * refused otherwise (a warning; the session is freed). */
+void latch_conn_start_tls_client (LatchConn *conn, const LatchTlsModule *tls,
+                                  LatchTlsSession *session);
 /* TRUE once the TLS handshake succeeded. */
 gboolean latch_conn_is_tls (const LatchConn *conn);
 /* The TLS session (transfer none), NULL without TLS. */
 LatchTlsSession *latch_conn_get_tls (const LatchConn *conn);
 
-/* Queues data in SNIFFING (clear), AWAIT_FIRST, LOCKING and MANAGEMENT;
- * dropped otherwise: before the TLS handshake is done (nothing may be
- * said before it) and once closing. */
+/* Queues data in SNIFFING and CONNECTING (clear), AWAIT_FIRST, LOCKING
+ * and MANAGEMENT; dropped otherwise: before the TLS handshake is done
+ * (nothing may be said before it) and once closing. */
 void latch_conn_send (LatchConn *conn, const char *data, gsize len);
 
 /* Flush what is queued, shut the write side, wait (at most a few seconds)
  * for the peer's EOF, then close.  No more messages are delivered.
- * During a TLS handshake: closes as a failed handshake does. */
+ * During a TLS handshake: closes as a failed handshake does.  While
+ * CONNECTING: clear output queued is flushed once connected; with none,
+ * the connection ends at once (closed_cb runs before this returns). */
 void latch_conn_close_after_flush (LatchConn *conn);
 
 /* Close now, dropping unsent output.  why (may be NULL) is logged and
@@ -175,7 +213,7 @@ const char *latch_conn_get_label (const LatchConn *conn);
 void latch_conn_set_data (LatchConn *conn, gpointer data);
 gpointer latch_conn_get_data (const LatchConn *conn);
 /* TRUE when messages are delivered and sends queued: AWAIT_FIRST,
- * LOCKING, MANAGEMENT, and SNIFFING without TLS expected. */
+ * LOCKING, MANAGEMENT, and SNIFFING or CONNECTING without TLS expected. */
 gboolean latch_conn_is_open (const LatchConn *conn);
 
 G_END_DECLS

@@ -11,12 +11,19 @@
  * the test after a bound.
  *
  * conn.c's states (conn.h's diagram), and where each is covered:
- *   state/AT/EV  every state (SNIFFING clear and with TLS expected,
- *              HANDSHAKING, AWAIT_FIRST, LOCKING, MANAGEMENT, FLUSHING,
+ *   state/AT/EV  every state (CONNECTING clear and as a TLS client,
+ *              SNIFFING clear and with TLS expected, HANDSHAKING as server
+ *              and as client, AWAIT_FIRST, LOCKING, MANAGEMENT, FLUSHING,
  *              CLOSING) meets every event: EOF, reset (TCP), deadline,
  *              abort, input, a ClientHello, begin, send, close; the state
  *              after it and what the owner and the peer saw are asserted,
  *              and closed_cb always sees CLOSED.
+ *   CONNECTING client/... (a connect refused, one in progress that times
+ *              out, clear output queued before the connect is done), and
+ *              the matrix, where the connect is done in the kernel but the
+ *              conn has not looked yet when the event comes
+ *   HANDSHAKING as a client: client/tls-... (done, refused by us or by
+ *              the server: closed_cb gets the explanation)
  *   SNIFFING   clear/... and hello/... (the first byte), tls/clear-first-byte,
  *              tls/eof-first, tls/reset-first
  *   HANDSHAKING  tls/... left by: AWAIT_FIRST secured (handshake, bulk-*),
@@ -82,6 +89,7 @@
 static const LatchTlsModule *tls;
 static char *certs_dir;          /* NULL: no certificates (no certtool) */
 static LatchTlsCreds *server_creds;
+static LatchTlsCreds *client_creds;
 
 typedef enum
 {
@@ -584,7 +592,8 @@ push_cb (gnutls_transport_ptr_t ptr, const void *data, size_t len)
 /* The peer becomes a TLS client presenting NAME, trusting CA, with
  * priority (NULL: GnuTLS's default); it verifies the server's chain. */
 static void
-peer_tls (Link *l, const char *name, const char *ca, const char *priority)
+peer_tls_as (Link *l, gboolean server, const char *name, const char *ca,
+             const char *priority)
 {
   g_autofree char *pem = g_strdup_printf ("%s/%s.pem", certs_dir, name);
   g_autofree char *key = g_strdup_printf ("%s/%s.key", certs_dir, name);
@@ -597,7 +606,11 @@ peer_tls (Link *l, const char *name, const char *ca, const char *priority)
   g_assert_cmpint (gnutls_certificate_set_x509_trust_file (l->cred, ca_pem,
                                                            GNUTLS_X509_FMT_PEM),
                    >, 0);
-  g_assert_cmpint (gnutls_init (&l->tls, GNUTLS_CLIENT | GNUTLS_NO_TICKETS), ==, 0);
+  g_assert_cmpint (gnutls_init (&l->tls, (server ? GNUTLS_SERVER : GNUTLS_CLIENT)
+                                             | GNUTLS_NO_TICKETS),
+                   ==, 0);
+  if (server)
+    gnutls_certificate_server_set_request (l->tls, GNUTLS_CERT_REQUIRE);
   if (priority != NULL)
     g_assert_cmpint (gnutls_priority_set_direct (l->tls, priority, NULL), ==, 0);
   else
@@ -606,6 +619,12 @@ peer_tls (Link *l, const char *name, const char *ca, const char *priority)
   gnutls_session_set_verify_cert (l->tls, NULL, 0);
   gnutls_transport_set_int (l->tls, l->peer);
   gnutls_transport_set_push_function (l->tls, push_cb);
+}
+
+static void
+peer_tls (Link *l, const char *name, const char *ca, const char *priority)
+{
+  peer_tls_as (l, FALSE, name, ca, priority);
 }
 
 /* Starts the handshake (the ClientHello goes out now); the loop runs the
@@ -687,6 +706,62 @@ link_open (Fixture *f, int i, const LatchConnCallbacks *callbacks)
   g_assert_true (latch_conn_is_open (l->conn));
   g_assert_false (latch_conn_is_tls (l->conn));
   return l;
+}
+
+/* Link i in client mode: the conn on the connecting end (its connect
+ * done in the kernel: a socketpair, or loopback TCP accepted by the
+ * peer), the peer on the accepted one.  The conn has not looked yet:
+ * CONNECTING. */
+static Link *
+link_open_client (Fixture *f, int i, const LatchConnCallbacks *callbacks)
+{
+  Link *l = &f->link[i];
+  g_autofree char *label = g_strdup_printf ("test client %d", i);
+
+  if (f->via == VIA_UNIX)
+    make_pair (VIA_UNIX, &l->conn_fd, &l->peer);
+  else
+    {
+      struct sockaddr_in addr = { .sin_family = AF_INET };
+      socklen_t len = sizeof addr;
+      int lfd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      int cfd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      int r;
+
+      addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+      g_assert_cmpint (bind (lfd, (struct sockaddr *)&addr, sizeof addr), ==, 0);
+      g_assert_cmpint (listen (lfd, 1), ==, 0);
+      g_assert_cmpint (getsockname (lfd, (struct sockaddr *)&addr, &len), ==, 0);
+      r = connect (cfd, (struct sockaddr *)&addr, sizeof addr);
+      g_assert_true (r == 0 || errno == EINPROGRESS);
+      l->peer = accept4 (lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      g_assert_cmpint (l->peer, >=, 0);
+      close (lfd);
+      l->conn_fd = cfd;
+    }
+  l->messages = g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
+  l->in = g_string_new (NULL);
+  l->conn = latch_conn_new_client (l->conn_fd, label, callbacks, l);
+  g_assert_cmpstr (latch_conn_state_name (latch_conn_get_state (l->conn)), ==, "CONNECTING");
+  g_assert_true (latch_conn_is_open (l->conn));
+  g_assert_false (latch_conn_is_tls (l->conn));
+  return l;
+}
+
+/* The client conn will run a TLS handshake once connected. */
+static void
+link_start_tls_client (Link *l)
+{
+  g_autoptr (GError) error = NULL;
+  LatchTlsSession *session = tls->session_new (client_creds, l->conn_fd, "the daemon",
+                                               &error);
+
+  g_assert_no_error (error);
+  l->session = session;
+  latch_conn_start_tls_client (l->conn, tls, session);
+  g_assert_false (latch_conn_is_open (l->conn));
+  g_assert_false (latch_conn_is_tls (l->conn));
+  g_assert_null (latch_conn_get_tls (l->conn));
 }
 
 /* The conn goes HANDSHAKE, as the daemon does it with TLS configured. */
@@ -1657,6 +1732,9 @@ test_tls_close_in_secured (Fixture *f, gconstpointer data G_GNUC_UNUSED)
 /* Where a conn is driven before the event (f->at). */
 typedef enum
 {
+  AT_CONNECTING,   /* client, clear: connected in the kernel, not seen yet */
+  AT_CONNECTING_TLS, /* the same, TLS client */
+  AT_CLIENT_HANDSHAKING, /* TLS client: its ClientHello sent, no answer */
   AT_SNIFFING,     /* clear, no byte yet */
   AT_SNIFFING_TLS, /* TLS expected, no byte yet */
   AT_HANDSHAKING,  /* a TLS record header came, the rest does not */
@@ -1668,10 +1746,12 @@ typedef enum
   N_AT
 } At;
 
-static const char *const at_names[] = { "sniffing", "sniffing-tls", "handshaking",
+static const char *const at_names[] = { "connecting", "connecting-tls",
+                                        "client-handshaking", "sniffing", "sniffing-tls", "handshaking",
                                         "await-first", "locking", "management",
                                         "flushing", "closing" };
 static const LatchConnState at_states[] = {
+  LATCH_CONN_CONNECTING,  LATCH_CONN_CONNECTING, LATCH_CONN_HANDSHAKING,
   LATCH_CONN_SNIFFING,    LATCH_CONN_SNIFFING, LATCH_CONN_HANDSHAKING,
   LATCH_CONN_AWAIT_FIRST, LATCH_CONN_LOCKING,  LATCH_CONN_MANAGEMENT,
   LATCH_CONN_FLUSHING,    LATCH_CONN_CLOSING,
@@ -1698,6 +1778,13 @@ static const char *const ev_names[] = { "eof",  "reset", "deadline", "abort", "i
 #define STATE_BULK (1 << 20)
 #define ANY_REASON (-1)
 #define NO_REASON (-2)
+#define SOME_REASON (-3)
+
+static gboolean
+is_client_tls_at (At at)
+{
+  return at == AT_CONNECTING_TLS || at == AT_CLIENT_HANDSHAKING;
+}
 
 static void
 assert_state (Link *l, LatchConnState state)
@@ -1711,11 +1798,33 @@ assert_state (Link *l, LatchConnState state)
 static Link *
 drive (Fixture *f, At at)
 {
-  Link *l = link_open (f, 0, &all_callbacks);
+  Link *l;
 
+  if (at == AT_CONNECTING || is_client_tls_at (at))
+    {
+      l = link_open_client (f, 0, &all_callbacks);
+      if (is_client_tls_at (at))
+        link_start_tls_client (l);
+      if (at == AT_CLIENT_HANDSHAKING)
+        {
+          /* The peer reads the ClientHello and says nothing. */
+          l->plain = TRUE;
+          peer_read (l);
+          WAIT_FOR (l->in->len > 0 && latch_conn_get_state (l->conn) == LATCH_CONN_HANDSHAKING);
+          l->reading = FALSE;
+          peer_watch (l);
+        }
+      assert_state (l, at_states[at]);
+      return l;
+    }
+  l = link_open (f, 0, &all_callbacks);
   assert_state (l, LATCH_CONN_SNIFFING);
   switch (at)
     {
+    case AT_CONNECTING:
+    case AT_CONNECTING_TLS:
+    case AT_CLIENT_HANDSHAKING:
+      g_assert_not_reached ();
     case AT_SNIFFING:
       break;
     case AT_SNIFFING_TLS:
@@ -1768,6 +1877,8 @@ assert_ended (Link *l, int code)
   g_assert_cmpstr (latch_conn_state_name (l->state_at_close), ==, "CLOSED");
   if (code == NO_REASON)
     g_assert_no_error (l->reason);
+  else if (code == SOME_REASON)
+    g_assert_nonnull (l->reason);
   else if (code != ANY_REASON)
     g_assert_error (l->reason, LATCH_ERROR, code);
 }
@@ -1790,10 +1901,12 @@ test_state (Fixture *f, gconstpointer data G_GNUC_UNUSED)
   Ev ev = (Ev)f->ev;
   gboolean serving = at == AT_AWAIT_FIRST || at == AT_LOCKING || at == AT_MANAGEMENT;
   gboolean closing = at == AT_FLUSHING || at == AT_CLOSING;
+  gboolean client_tls = is_client_tls_at (at);
+  gboolean connecting = at == AT_CONNECTING || at == AT_CONNECTING_TLS;
   Link *l;
   guint n_messages;
 
-  if (at == AT_SNIFFING_TLS || at == AT_HANDSHAKING)
+  if (at == AT_SNIFFING_TLS || at == AT_HANDSHAKING || client_tls)
     REQUIRE_CERTS ();
   l = drive (f, at);
   n_messages = l->messages->len;
@@ -1802,15 +1915,18 @@ test_state (Fixture *f, gconstpointer data G_GNUC_UNUSED)
     case EV_EOF:
       shutdown (l->peer, SHUT_WR);
       WAIT_FOR (l->n_closed);
-      /* A handshake cut short is a failed one: CLOSING, then the EOF. */
-      assert_ended (l, NO_REASON);
+      /* A handshake cut short is a failed one: CLOSING, then the EOF.
+       * A client's owner is told why. */
+      assert_ended (l, client_tls ? SOME_REASON : NO_REASON);
       break;
     case EV_RESET:
       reset_peer (l);
       WAIT_FOR (l->n_closed);
       /* In the handshake GnuTLS sees the reset (a failed handshake:
        * CLOSING), the next read only EOF. */
-      assert_ended (l, at == AT_HANDSHAKING ? ANY_REASON : LATCH_ERROR_IO);
+      assert_ended (l, at == AT_HANDSHAKING || at == AT_CLIENT_HANDSHAKING ? ANY_REASON
+                       : connecting ? LATCH_ERROR_CONNECT
+                                    : LATCH_ERROR_IO);
       break;
     case EV_DEADLINE:
       latch_conn_set_deadline (l->conn, 200, "in the state test");
@@ -1829,6 +1945,20 @@ test_state (Fixture *f, gconstpointer data G_GNUC_UNUSED)
       }
       break;
     case EV_INPUT:
+      if (client_tls)
+        {
+          /* Clear text where the daemon's ServerHello should be: the
+           * handshake fails, gracefully, and the owner is told why once
+           * the peer has closed too. */
+          peer_send_str (l, "<msg>two</msg>");
+          WAIT_FOR (l->conn == NULL || latch_conn_get_state (l->conn) == LATCH_CONN_CLOSING);
+          g_assert_cmpuint (l->messages->len, ==, 0);
+          g_assert_cmpint (l->n_closed, ==, 0);
+          shutdown (l->peer, SHUT_WR);
+          WAIT_FOR (l->n_closed);
+          assert_ended (l, LATCH_ERROR_TLS_CLEAR_PEER);
+          break;
+        }
       if (at == AT_HANDSHAKING)
         {
           g_autofree char *junk = make_bulk (64);
@@ -1852,7 +1982,8 @@ test_state (Fixture *f, gconstpointer data G_GNUC_UNUSED)
           break;
         }
       assert_message_str (l, n_messages, "<msg>two</msg>");
-      /* A clear first byte: AWAIT_FIRST, without TLS (TLS expected or not). */
+      /* A clear first byte: AWAIT_FIRST, without TLS (TLS expected or
+       * not); a clear client is there once connected. */
       assert_state (l, serving ? at_states[at] : LATCH_CONN_AWAIT_FIRST);
       g_assert_false (latch_conn_is_tls (l->conn));
       g_assert_null (latch_conn_get_tls (l->conn));
@@ -1865,10 +1996,13 @@ test_state (Fixture *f, gconstpointer data G_GNUC_UNUSED)
       g_assert_cmpint (l->n_hello, ==, at == AT_SNIFFING ? 1 : 0);
       if (at == AT_SNIFFING)
         assert_state (l, LATCH_CONN_AWAIT_FIRST);
-      else if (at == AT_HANDSHAKING || at == AT_SNIFFING_TLS)
+      else if (at == AT_HANDSHAKING || at == AT_SNIFFING_TLS || client_tls)
         /* TLS expected: the handshake starts, or goes on, waiting for
          * the rest of the record. */
         assert_state (l, LATCH_CONN_HANDSHAKING);
+      else if (at == AT_CONNECTING)
+        /* A client never sniffs: input for the framer. */
+        assert_state (l, LATCH_CONN_AWAIT_FIRST);
       else
         assert_state (l, at_states[at]);
       g_assert_cmpuint (l->messages->len, ==, n_messages);
@@ -1891,7 +2025,7 @@ test_state (Fixture *f, gconstpointer data G_GNUC_UNUSED)
       break;
     case EV_SEND:
       {
-        gboolean said = at == AT_SNIFFING || serving;
+        gboolean said = at == AT_SNIFFING || at == AT_CONNECTING || serving;
 
         g_assert_cmpint (latch_conn_is_open (l->conn), ==, said);
         latch_conn_send (l->conn, REPLY, strlen (REPLY));
@@ -1909,6 +2043,14 @@ test_state (Fixture *f, gconstpointer data G_GNUC_UNUSED)
       break;
     case EV_CLOSE:
       latch_conn_close_after_flush (l->conn);
+      if (connecting)
+        {
+          /* Nothing said: ended at once, quietly. */
+          assert_ended (l, NO_REASON);
+          peer_read_to_eof (l);
+          g_assert_cmpuint (l->in->len, ==, 0);
+          break;
+        }
       /* FLUSHING stays so (the peer reads nothing); all else shuts now. */
       assert_state (l, at == AT_FLUSHING ? LATCH_CONN_FLUSHING : LATCH_CONN_CLOSING);
       g_assert_false (latch_conn_is_open (l->conn));
@@ -1933,10 +2075,11 @@ static void
 test_state_begin_bad_target (Fixture *f, gconstpointer data G_GNUC_UNUSED)
 {
   Link *l = drive (f, AT_AWAIT_FIRST);
-  static const char *const names[] = { "SNIFFING", "HANDSHAKING", "AWAIT_FIRST", "LOCKING",
-                                       "MANAGEMENT", "FLUSHING", "CLOSING", "CLOSED" };
+  static const char *const names[] = { "CONNECTING", "SNIFFING", "HANDSHAKING", "AWAIT_FIRST",
+                                       "LOCKING", "MANAGEMENT", "FLUSHING", "CLOSING",
+                                       "CLOSED" };
 
-  for (LatchConnState s = LATCH_CONN_SNIFFING; s <= LATCH_CONN_CLOSED; s++)
+  for (LatchConnState s = LATCH_CONN_CONNECTING; s <= LATCH_CONN_CLOSED; s++)
     {
       g_assert_cmpstr (latch_conn_state_name (s), ==, names[s]);
       if (s != LATCH_CONN_LOCKING && s != LATCH_CONN_MANAGEMENT)
@@ -2030,6 +2173,206 @@ test_net_shutdown (Fixture *f, gconstpointer data G_GNUC_UNUSED)
   assert_message_str (m, 0, "<msg>two</msg>");
 }
 
+/* ---- client mode ------------------------------------------------------------------ */
+
+/* Clear: what is sent while CONNECTING goes once connected; answers are
+ * delivered; is_open throughout. */
+static void
+test_client_clear (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  Link *l = link_open_client (f, 0, &all_callbacks);
+
+  latch_conn_send (l->conn, REPLY, strlen (REPLY));
+  assert_state (l, LATCH_CONN_CONNECTING);
+  peer_read (l);
+  WAIT_FOR (l->in->len == strlen (REPLY));
+  g_assert_cmpstr (l->in->str, ==, REPLY);
+  assert_state (l, LATCH_CONN_AWAIT_FIRST);
+  peer_send_str (l, "<msg>one</msg>");
+  WAIT_FOR (l->messages->len == 1);
+  assert_message_str (l, 0, "<msg>one</msg>");
+  g_assert_cmpint (l->n_secured, ==, 0);
+  g_assert_true (latch_conn_begin (l->conn, LATCH_CONN_LOCKING));
+  latch_conn_close_after_flush (l->conn);
+  WAIT_FOR (l->eof);
+  close_peer (l);
+  WAIT_FOR (l->n_closed);
+  assert_closed_orderly (l);
+}
+
+/* A port nobody listens on: closed_cb with the connect's error. */
+static void
+test_client_refused (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  Link *l = &f->link[0];
+  struct sockaddr_in addr = { .sin_family = AF_INET };
+  socklen_t len = sizeof addr;
+  int lfd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int cfd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int r;
+
+  /* A port just bound and closed: nobody listens there. */
+  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  g_assert_cmpint (bind (lfd, (struct sockaddr *)&addr, sizeof addr), ==, 0);
+  g_assert_cmpint (getsockname (lfd, (struct sockaddr *)&addr, &len), ==, 0);
+  close (lfd);
+  r = connect (cfd, (struct sockaddr *)&addr, sizeof addr);
+  g_assert_true (r < 0 && (errno == EINPROGRESS || errno == ECONNREFUSED));
+  l->conn_fd = cfd;
+  l->messages = g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
+  l->in = g_string_new (NULL);
+  l->conn = latch_conn_new_client (cfd, "test client 0", &all_callbacks, l);
+  latch_conn_send (l->conn, REPLY, strlen (REPLY));
+  WAIT_FOR (l->n_closed);
+  assert_ended (l, LATCH_ERROR_CONNECT);
+  g_assert_nonnull (strstr (l->reason->message, "connect: "));
+  g_assert_nonnull (strstr (l->reason->message, g_strerror (ECONNREFUSED)));
+}
+
+/* A connect that stays in progress (the listener's backlog is full, its
+ * SYN dropped): CONNECTING until the owner's deadline ends it. */
+static void
+test_client_connect_timeout (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  Link *l = &f->link[0];
+  struct sockaddr_in addr = { .sin_family = AF_INET };
+  socklen_t len = sizeof addr;
+  int lfd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int filler = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int cfd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  gint64 start;
+
+  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  g_assert_cmpint (bind (lfd, (struct sockaddr *)&addr, sizeof addr), ==, 0);
+  g_assert_cmpint (listen (lfd, 0), ==, 0);
+  g_assert_cmpint (getsockname (lfd, (struct sockaddr *)&addr, &len), ==, 0);
+  g_assert_cmpint (connect (filler, (struct sockaddr *)&addr, sizeof addr), ==, 0);
+  g_assert_cmpint (connect (cfd, (struct sockaddr *)&addr, sizeof addr), <, 0);
+  g_assert_cmpint (errno, ==, EINPROGRESS);
+  l->conn_fd = cfd;
+  l->messages = g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
+  l->in = g_string_new (NULL);
+  l->conn = latch_conn_new_client (cfd, "test client 0", &all_callbacks, l);
+  start = g_get_monotonic_time ();
+  latch_conn_set_deadline (l->conn, 300, "connecting");
+  WAIT_FOR (l->n_closed);
+  g_assert_cmpint (ms_since (start, l->closed_at), >=, 300);
+  assert_ended (l, LATCH_ERROR_TIMEOUT);
+  g_assert_cmpuint (l->messages->len, ==, 0);
+  close (filler);
+  close (lfd);
+}
+
+/* A full client handshake with a GnuTLS server that requires our
+ * certificate; messages both ways; sends before secured_cb dropped. */
+static void
+test_client_tls_handshake (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  Link *l;
+
+  REQUIRE_CERTS ();
+  l = link_open_client (f, 0, &all_callbacks);
+  link_start_tls_client (l);
+  latch_conn_send (l->conn, LATE, strlen (LATE)); /* dropped: not secured */
+  peer_tls_as (l, TRUE, "peer1_ca1", "ca1", f->arg);
+  l->reading = TRUE;
+  peer_watch (l);
+  WAIT_FOR (l->n_secured == 1 && l->hs_done);
+  g_assert_cmpint (l->hs_ret, ==, 0);
+  g_assert_true (l->secured_saw_tls);
+  g_assert_true (l->secured_saw_open);
+  assert_state (l, LATCH_CONN_AWAIT_FIRST);
+  latch_conn_send (l->conn, REPLY, strlen (REPLY));
+  WAIT_FOR (l->in->len == strlen (REPLY));
+  g_assert_cmpstr (l->in->str, ==, REPLY);
+  peer_tls_send (l, "<msg>one</msg>", 14);
+  WAIT_FOR (l->messages->len == 1);
+  assert_message_str (l, 0, "<msg>one</msg>");
+  latch_conn_close_after_flush (l->conn);
+  WAIT_FOR (l->eof);
+  g_assert_true (l->eof_clean);
+  close_peer (l);
+  WAIT_FOR (l->n_closed);
+  assert_closed_orderly (l);
+}
+
+/* The server's certificate is from a CA we do not trust: we refuse it
+ * (an alert goes), and closed_cb says why in words. */
+static void
+test_client_tls_we_refuse (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  Link *l;
+
+  REQUIRE_CERTS ();
+  l = link_open_client (f, 0, &all_callbacks);
+  link_start_tls_client (l);
+  peer_tls_as (l, TRUE, "peer1_ca2", "ca1", f->arg);
+  l->reading = TRUE;
+  peer_watch (l);
+  WAIT_FOR (l->hs_done);
+  /* TLS 1.3: our alert; TLS 1.2: the handshake cut short. */
+  g_assert_cmpint (l->hs_ret, <, 0);
+  g_assert_cmpint (l->n_secured, ==, 0);
+  /* The peer closes on the alert, as a daemon does. */
+  close_peer (l);
+  WAIT_FOR (l->n_closed);
+  assert_ended (l, LATCH_ERROR_TLS_VERIFY);
+  g_assert_nonnull (strstr (l->reason->message, "the daemon"));
+}
+
+/* The server does not trust our certificate: its alert, explained, is
+ * closed_cb's reason (TLS 1.3: after our handshake was done). */
+static void
+test_client_tls_server_refuses (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  Link *l;
+
+  REQUIRE_CERTS ();
+  l = link_open_client (f, 0, &all_callbacks);
+  link_start_tls_client (l);
+  peer_tls_as (l, TRUE, "peer1_ca1", "ca2", f->arg);
+  l->reading = TRUE;
+  peer_watch (l);
+  WAIT_FOR (l->hs_done);
+  g_assert_cmpint (l->hs_ret, <, 0);
+  close_peer (l);
+  WAIT_FOR (l->n_closed);
+  assert_ended (l, LATCH_ERROR_TLS_REFUSED);
+  /* Its alert in words, naming it (the session's peer label). */
+  g_assert_nonnull (strstr (l->reason->message, "the daemon"));
+}
+
+/* start_tls_client anywhere but CONNECTING, or after a clear send, is a
+ * bug: refused, the session freed, the conn unchanged. */
+static void
+test_client_tls_late (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  g_autoptr (GError) error = NULL;
+  Link *l;
+  Link *m;
+
+  REQUIRE_CERTS ();
+  l = link_open_client (f, 0, &all_callbacks);
+  latch_conn_send (l->conn, REPLY, strlen (REPLY));
+  latch_conn_start_tls_client (l->conn, tls,
+                               tls->session_new (client_creds, l->conn_fd, "x", &error));
+  g_assert_no_error (error);
+  g_assert_true (latch_conn_is_open (l->conn));
+  peer_read (l);
+  WAIT_FOR (l->in->len == strlen (REPLY));
+  assert_state (l, LATCH_CONN_AWAIT_FIRST);
+  latch_conn_start_tls_client (l->conn, tls,
+                               tls->session_new (client_creds, l->conn_fd, "x", &error));
+  assert_state (l, LATCH_CONN_AWAIT_FIRST);
+  g_assert_false (latch_conn_is_tls (l->conn));
+  /* And a server conn is never a client. */
+  m = link_open (f, 1, &all_callbacks);
+  latch_conn_start_tls_client (m->conn, tls,
+                               tls->session_new (client_creds, m->conn_fd, "x", &error));
+  assert_state (m, LATCH_CONN_SNIFFING);
+  g_assert_true (latch_conn_is_open (m->conn));
+}
+
 /* ---- main ------------------------------------------------------------------------- */
 
 static void
@@ -2048,6 +2391,26 @@ load_server_creds (void)
   };
 
   server_creds = tls->creds_new (&s, LATCH_TLS_SERVER, LATCH_SECURITY_CHANNEL, MID, NULL,
+                                 &error);
+  g_assert_no_error (error);
+}
+
+/* The client conns' credentials: peer2_ca1, trusting CA1. */
+static void
+load_client_creds (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *pem = g_build_filename (certs_dir, "peer2_ca1.pem", NULL);
+  g_autofree char *key = g_build_filename (certs_dir, "peer2_ca1.key", NULL);
+  g_autofree char *ca = g_build_filename (certs_dir, "ca1.pem", NULL);
+  LatchTlsSettings s = {
+    .level = LATCH_SECURITY_DEFAULT,
+    .certificate = pem,
+    .private_key = key,
+    .ca_certificate = ca,
+  };
+
+  client_creds = tls->creds_new (&s, LATCH_TLS_CLIENT, LATCH_SECURITY_CHANNEL, MID, NULL,
                                  &error);
   g_assert_no_error (error);
 }
@@ -2089,7 +2452,10 @@ main (int argc, char **argv)
   g_assert_cmpint (tls->abi, ==, LATCH_TLS_MODULE_ABI);
   certs_dir = latch_test_make_certs ("test-conn", MID);
   if (certs_dir != NULL)
-    load_server_creds ();
+    {
+      load_server_creds ();
+      load_client_creds ();
+    }
   cases = g_ptr_array_new_with_free_func (g_free);
 
   add ("clear/messages", test_clear_messages, TRUE, TRUE, NULL);
@@ -2166,9 +2532,21 @@ main (int argc, char **argv)
   add ("state/deadline-set", test_state_deadline_set, TRUE, FALSE, NULL);
   add ("net/shutdown", test_net_shutdown, TRUE, FALSE, NULL);
 
+  add ("client/clear", test_client_clear, TRUE, TRUE, NULL);
+  add ("client/refused", test_client_refused, FALSE, TRUE, NULL);
+  add ("client/connect-timeout", test_client_connect_timeout, FALSE, TRUE, NULL);
+  add ("client/tls-handshake", test_client_tls_handshake, TRUE, TRUE, NULL);
+  add ("client/tls-handshake-tls12", test_client_tls_handshake, TRUE, TRUE, TLS12);
+  add ("client/tls-we-refuse", test_client_tls_we_refuse, TRUE, TRUE, NULL);
+  add ("client/tls-we-refuse-tls12", test_client_tls_we_refuse, TRUE, TRUE, TLS12);
+  add ("client/tls-server-refuses", test_client_tls_server_refuses, TRUE, TRUE, NULL);
+  add ("client/tls-server-refuses-tls12", test_client_tls_server_refuses, TRUE, TRUE, TLS12);
+  add ("client/tls-late", test_client_tls_late, TRUE, FALSE, NULL);
+
   ret = g_test_run ();
   g_ptr_array_unref (cases);
   g_clear_pointer (&server_creds, tls->creds_free);
+  g_clear_pointer (&client_creds, tls->creds_free);
   if (certs_dir != NULL)
     g_assert_true (latch_test_rm_rf (certs_dir));
   g_free (certs_dir);
