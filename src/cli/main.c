@@ -12,6 +12,7 @@
 
 #include "settings/settings.h"
 #include "cli/exec.h"
+#include "client/autostart.h"
 #include "client/client.h"
 #include "common/companion.h"
 #include "common/error.h"
@@ -249,9 +250,21 @@ run_locked (LatchHandle *h, const LatchConfig *config, char **command, int *die_
       fprintf (stderr, "latch: %s\n", error->message);
       return EXIT_ERROR;
     case LATCH_RUN_LOCK_LOST:
-      fprintf (stderr, "latch: lost the connection to the daemon while '%s' was running: "
-               "the lock on '%s' is gone, so the command was stopped\n",
-               command[0], latch_get_resource_name (h));
+      {
+        /* Which daemon, when it is not this host's own: through the
+         * agent, the upstream (or the agent) is what went away. */
+        g_autofree char *where
+            = config->unicast_address == NULL
+                  ? g_strdup ("")
+                  : g_strdup_printf (" at %s port %d%s", config->unicast_address,
+                                     config->unicast_port,
+                                     latch_autostart_uses_agent (config)
+                                         ? " (through this host's agent)" : "");
+
+        fprintf (stderr, "latch: lost the connection to the daemon%s while '%s' was "
+                 "running: the lock on '%s' is gone, so the command was stopped\n",
+                 where, command[0], latch_get_resource_name (h));
+      }
       return EXIT_ERROR;
     case LATCH_RUN_EXITED:
       break;

@@ -4,6 +4,7 @@
 
 #include "common/companion.h"
 #include "common/error.h"
+#include "net/tcp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,13 +33,15 @@ static const LatchCompanion daemon_program = { "LATCH_DAEMON", "latchd",
  * out: the daemon's defaults are the same table's.  The daemon takes its
  * starter's TLS settings too (FLoM: the same), paths absolute. */
 static GPtrArray *
-build_argv (const char *path, const LatchConfig *config)
+build_argv (const char *path, const LatchConfig *config, gboolean agent)
 {
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
   g_auto (GStrv) settings = latch_config_daemon_args (config);
 
   g_ptr_array_add (argv, g_strdup (path));
   g_ptr_array_add (argv, g_strdup_printf ("--ready-fd=%d", READY_FD));
+  if (agent)
+    g_ptr_array_add (argv, g_strdup ("--agent"));
   for (char **arg = settings; *arg != NULL; arg++)
     g_ptr_array_add (argv, g_steal_pointer (arg));
   g_ptr_array_add (argv, NULL);
@@ -117,8 +120,8 @@ read_report (int fd)
   return g_string_free (line, FALSE);
 }
 
-LatchSpawnResult
-latch_autostart_spawn (const LatchConfig *config, GError **error)
+static LatchSpawnResult
+spawn (const LatchConfig *config, gboolean agent, GError **error)
 {
   LatchCompanionSource source;
   g_autofree char *path = latch_companion_path (&daemon_program, &source);
@@ -140,7 +143,7 @@ latch_autostart_spawn (const LatchConfig *config, GError **error)
                    "cannot start the daemon: %s: %s (%s)", path, g_strerror (saved), fix);
       return LATCH_SPAWN_FAILED;
     }
-  argv = build_argv (path, config);
+  argv = build_argv (path, config, agent);
   /* For the child's fallback loop, found here: getrlimit () is not on
    * the list of async-signal-safe calls. */
   if (getrlimit (RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
@@ -198,4 +201,80 @@ latch_autostart_spawn (const LatchConfig *config, GError **error)
                  "the daemon %s exited during start-up without saying why "
                  "(run it by hand in the foreground to see)", path);
   return LATCH_SPAWN_FAILED;
+}
+
+LatchSpawnResult
+latch_autostart_spawn (const LatchConfig *config, GError **error)
+{
+  return spawn (config, FALSE, error);
+}
+
+gboolean
+latch_autostart_uses_agent (const LatchConfig *config)
+{
+  return config->agent && config->daemon_lifespan != 0 && config->socket_name == NULL
+         && (config->unicast_address != NULL || config->multicast_address != NULL);
+}
+
+LatchSpawnResult
+latch_autostart_spawn_agent (const LatchConfig *config, const char *host, int port,
+                             const char *socket_path, GError **error)
+{
+  g_autoptr (LatchConfig) agent = latch_config_copy (config);
+
+  /* The agent's upstream is where the command would have connected: a
+   * multicast group is replaced by the daemon its discovery found (the
+   * agent does no discovery, and answers none). */
+  g_free (agent->unicast_address);
+  agent->unicast_address = g_strdup (host);
+  agent->unicast_port = port;
+  g_clear_pointer (&agent->multicast_address, g_free);
+  g_free (agent->socket_name);
+  agent->socket_name = g_strdup (socket_path);
+  /* -d -1 keeps a daemon for good; an agent kept so would hold its
+   * upstream session (and the upstream daemon) for good too: it goes
+   * after the default idle lifespan instead. */
+  if (agent->daemon_lifespan < 0)
+    agent->daemon_lifespan = LATCH_DEFAULT_DAEMON_LIFESPAN;
+  /* Its own trace file beside the daemon's (-t): the TCP daemon this
+   * command may start writes that one. */
+  if (agent->daemon_trace_file != NULL)
+    {
+      char *trace = g_strconcat (agent->daemon_trace_file, ".agent", NULL);
+
+      g_free (agent->daemon_trace_file);
+      agent->daemon_trace_file = trace;
+    }
+  return spawn (agent, TRUE, error);
+}
+
+LatchSpawnResult
+latch_autostart_network_fallback (const LatchConfig *config, const char *host, int port,
+                                  GError **error)
+{
+  g_autoptr (GError) probe_error = NULL;
+  g_autoptr (LatchConfig) direct = NULL;
+  int fd = -1;
+  int bound = 0;
+
+  /* Binding tells, without a connection the daemon would see, whether
+   * the address is ours and free: only then would today's command start
+   * the TCP daemon there. */
+  switch (latch_tcp_listen (host, port, config->network_interface, &fd, &bound, &probe_error))
+    {
+    case LATCH_TCP_OK:
+      close (fd);
+      break;
+    case LATCH_TCP_FAILED:
+    case LATCH_TCP_REFUSED:
+    case LATCH_TCP_NOT_LOCAL:
+    default:
+      return LATCH_SPAWN_BUSY;
+    }
+  direct = latch_config_copy (config);
+  g_free (direct->unicast_address);
+  direct->unicast_address = g_strdup (host);
+  direct->unicast_port = port;
+  g_clear_pointer (&direct->multicast_address, g_free);
+  return spawn (direct, FALSE, error);
 }

@@ -26,6 +26,27 @@ typedef enum
  * the daemon reads them back into the same settings. */
 LatchSpawnResult latch_autostart_spawn (const LatchConfig *config, GError **error);
 
+/* Does a lock request with config go through this host's agent (latchd
+ * --agent)?  Agent on, a unicast or multicast address, and a daemon
+ * lifespan that allows starting one (-d 0 connects directly). */
+gboolean latch_autostart_uses_agent (const LatchConfig *config);
+
+/* Starts the agent for the upstream daemon at host:port (given by -a, or
+ * found by discovery): latchd --agent, with config's daemon settings,
+ * listening on socket_path; its lifespan is config's unless that is
+ * "forever" (then the default), its trace file (-t) config's + ".agent". */
+LatchSpawnResult latch_autostart_spawn_agent (const LatchConfig *config, const char *host,
+                                              int port, const char *socket_path,
+                                              GError **error);
+
+/* Today's network autostart, for the agent's upstream: when host is an
+ * address of this host and nothing listens on port there, starts the TCP
+ * daemon with config (as a command without the agent does).  Otherwise
+ * (remote, or a daemon listens) nothing: LATCH_SPAWN_BUSY. */
+LatchSpawnResult latch_autostart_network_fallback (const LatchConfig *config,
+                                                   const char *host, int port,
+                                                   GError **error);
+
 G_END_DECLS
 
 #endif

@@ -1,5 +1,6 @@
-/* client-connect.c: liblatch reaches its daemon: over TCP, by multicast
- * discovery or through the local socket; starts one when none answers
+/* client-connect.c: liblatch reaches its daemon: through this host's
+ * agent, over TCP, by multicast discovery or through the local socket;
+ * starts one when none answers
  * (autostart.c); sends and receives the messages of a connection, in
  * clear text or through the TLS session (client-tls.c). */
 #include "config.h"
@@ -61,7 +62,7 @@ typedef enum
 } ConnectResult;
 
 static ConnectResult
-try_connect_unix (LatchHandle *h, GError **error)
+try_connect_unix (LatchHandle *h, const LatchSockPath *path, GError **error)
 {
   struct sockaddr_un sun = { .sun_family = AF_UNIX };
   g_auto (LatchFd) fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -73,7 +74,7 @@ try_connect_unix (LatchHandle *h, GError **error)
       g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONNECT, "socket: %s", g_strerror (saved));
       return CONNECT_FAILED;
     }
-  g_strlcpy (sun.sun_path, h->path.socket_path, sizeof sun.sun_path);
+  g_strlcpy (sun.sun_path, path->socket_path, sizeof sun.sun_path);
   do
     rc = connect (fd, (struct sockaddr *)&sun, sizeof sun);
   while (rc != 0 && errno == EINTR);
@@ -83,10 +84,10 @@ try_connect_unix (LatchHandle *h, GError **error)
       if (saved == ENOENT || saved == ECONNREFUSED)
         return CONNECT_ABSENT;
       g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONNECT, "cannot connect to %s: %s",
-                   h->path.socket_path, g_strerror (saved));
+                   path->socket_path, g_strerror (saved));
       return CONNECT_FAILED;
     }
-  if (h->path.is_private)
+  if (path->is_private)
     {
       uid_t uid;
 
@@ -96,7 +97,7 @@ try_connect_unix (LatchHandle *h, GError **error)
         {
           g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONNECT,
                        "the daemon at %s runs as uid %u, not as you (uid %u): "
-                       "refusing it", h->path.socket_path, (unsigned)uid,
+                       "refusing it", path->socket_path, (unsigned)uid,
                        (unsigned)geteuid ());
           return CONNECT_FAILED;
         }
@@ -148,7 +149,7 @@ try_connect (LatchHandle *h, GError **error)
         }
       return try_connect_tcp (h, address, port, error);
     }
-  return try_connect_unix (h, error);
+  return try_connect_unix (h, &h->path, error);
 }
 
 /* Where the daemon is, in words. */
@@ -216,9 +217,9 @@ latch_client_bare_close_failure (LatchHandle *h, gboolean in_handshake)
 /* Is a daemon alive on this socket (holding its lock file), even if it
  * does not listen (quiescing, or about to listen)? */
 static gboolean
-daemon_holds_lock_file (const LatchHandle *h)
+daemon_holds_lock_file (const char *lock_path)
 {
-  g_auto (LatchFd) fd = open (h->path.lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  g_auto (LatchFd) fd = open (lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
   if (fd < 0)
     return FALSE;
@@ -267,6 +268,153 @@ latch_client_pause_before_retry (guint attempt, gint64 deadline)
   g_usleep ((gulong)ms * 1000);
 }
 
+/* Where the agent's upstream daemon is: -a's address, or the one the
+ * multicast discovery finds (when none answers, today's network daemon is
+ * started for the group, as without the agent, and asked again).
+ * LATCH_RC_OK with *host_out and *port_out set. */
+static int
+find_upstream (LatchHandle *h, gint64 deadline, char **host_out, int *port_out)
+{
+  LatchDiscoveryGroup group = { h->config->multicast_address, h->config->multicast_port,
+                                h->config->network_interface, h->config->discovery_ttl };
+
+  if (h->config->unicast_address != NULL)
+    {
+      *host_out = g_strdup (h->config->unicast_address);
+      *port_out = h->config->unicast_port;
+      return LATCH_RC_OK;
+    }
+  for (guint attempt = 0;; attempt++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *label = NULL;
+
+      if (latch_discovery_find (&group, h->config->discovery_attempts,
+                                h->config->discovery_timeout, host_out, port_out, &error))
+        return LATCH_RC_OK;
+      if (!g_error_matches (error, LATCH_ERROR, LATCH_ERROR_NO_DAEMON))
+        return fail_gerror (h, LATCH_RC_CONNECTION_REFUSED, error);
+      g_clear_error (&error);
+      label = latch_client_endpoint_label (h);
+      switch (latch_autostart_spawn (h->config, &error))
+        {
+        case LATCH_SPAWN_STARTED:
+        case LATCH_SPAWN_BUSY:
+          break;
+        case LATCH_SPAWN_NOT_LOCAL:
+        case LATCH_SPAWN_FAILED:
+        default:
+          return fail (h, LATCH_RC_DAEMON_NOT_STARTED, "no daemon answers at %s, and %s",
+                       label, error->message);
+        }
+      if (deadline >= 0 && latch_client_now_ms () >= deadline)
+        return fail (h, LATCH_RC_DAEMON_NOT_STARTED, "no daemon answers at %s", label);
+      latch_client_pause_before_retry (attempt, deadline);
+    }
+}
+
+/* Through this host's agent (latchd --agent, one per upstream daemon and
+ * its session settings): a clear connection on a private UNIX socket,
+ * whatever the upstream's security level: the agent holds the TLS
+ * session, so the command loads no TLS at all.  Starts the agent when
+ * none answers; before the first start, today's network autostart when
+ * the address is this host's and nobody listens there, so that the agent
+ * finds its upstream. */
+static int
+connect_agent (LatchHandle *h, gint64 deadline)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *host = NULL;
+  g_autofree char *label = NULL;
+  LatchSockPath path = { 0 };
+  gboolean fallback_tried = FALSE;
+  int port = 0;
+  int rc;
+
+  rc = find_upstream (h, deadline, &host, &port);
+  if (rc != LATCH_RC_OK)
+    return rc;
+  if (!latch_sockpath_for_agent (h->config, host, port, h->level, TRUE, &path, &error))
+    return fail_gerror (h, LATCH_RC_DAEMON_NOT_STARTED, error);
+  label = g_strdup_printf ("%s port %d", host, port);
+  /* A TCP daemon of ours served this address and is gone (-x, a crash):
+   * the agent would answer rc 7 (refused) for it.  Start it again first,
+   * as a command without the agent would.  (Its lock file stays; held
+   * means alive.  A remote address has none: one failed open.) */
+  {
+    LatchSockPath net = { 0 };
+
+    if (latch_sockpath_for_network ("tcp", host, port, FALSE, &net, NULL)
+        && access (net.lock_path, F_OK) == 0 && !daemon_holds_lock_file (net.lock_path))
+      {
+        fallback_tried = TRUE;
+        if (latch_autostart_network_fallback (h->config, host, port, &error)
+            == LATCH_SPAWN_FAILED)
+          latch_log_debug ("restarting the daemon at %s: %s", label, error->message);
+        g_clear_error (&error);
+      }
+    latch_sockpath_clear (&net);
+  }
+  for (guint attempt = 0;; attempt++)
+    {
+      switch (try_connect_unix (h, &path, &error))
+        {
+        case CONNECT_OK:
+          latch_log_debug ("connected to the agent for %s at %s", label, path.socket_path);
+          rc = LATCH_RC_OK;
+          goto out;
+        case CONNECT_FAILED:
+          rc = fail_gerror (h, LATCH_RC_CONNECTION_REFUSED, error);
+          goto out;
+        case CONNECT_ABSENT:
+        default:
+          break;
+        }
+      if (!daemon_holds_lock_file (path.lock_path))
+        {
+          if (!fallback_tried)
+            {
+              fallback_tried = TRUE;
+              if (latch_autostart_network_fallback (h->config, host, port, &error)
+                  == LATCH_SPAWN_FAILED)
+                {
+                  rc = fail_gerror (h, LATCH_RC_DAEMON_NOT_STARTED, error);
+                  goto out;
+                }
+              g_clear_error (&error);
+            }
+          switch (latch_autostart_spawn_agent (h->config, host, port, path.socket_path,
+                                               &error))
+            {
+            case LATCH_SPAWN_STARTED:
+              continue;
+            case LATCH_SPAWN_BUSY:
+              break;
+            case LATCH_SPAWN_NOT_LOCAL:
+            case LATCH_SPAWN_FAILED:
+            default:
+              /* The agent checks the upstream settings (certificates...)
+               * as it starts: its words name what is wrong. */
+              rc = fail (h, LATCH_RC_DAEMON_NOT_STARTED, "cannot reach the daemon at %s: %s",
+                         label, error->message);
+              goto out;
+            }
+        }
+      /* An agent holds the lock file: starting, or quiescing. */
+      if (deadline >= 0 && latch_client_now_ms () >= deadline)
+        {
+          rc = fail (h, LATCH_RC_LOCK_BUSY, "the agent for the daemon at %s (%s) does not "
+                     "answer, and a new one cannot start before it is gone", label,
+                     path.socket_path);
+          goto out;
+        }
+      latch_client_pause_before_retry (attempt, deadline);
+    }
+out:
+  latch_sockpath_clear (&path);
+  return rc;
+}
+
 /* Connects to the daemon, starting one when none answers and the daemon
  * lifespan allows it.  Keeps trying until deadline (-1: forever) while a
  * daemon is starting or quiescing. */
@@ -280,6 +428,13 @@ latch_client_connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start
   gboolean resolved;
   gint64 remote_until = -1;
 
+  /* A lock request goes through the agent; a shutdown request (may_start
+   * FALSE) is for the daemon named, never for the agent in between. */
+  if (may_start && latch_autostart_uses_agent (h->config))
+    {
+      h->connect_deadline = deadline;
+      return connect_agent (h, deadline);
+    }
   if (h->path.lock_path == NULL)
     {
       /* A network daemon's lock file lives in our private directory:
@@ -329,7 +484,7 @@ latch_client_connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start
         return fail (h, LATCH_RC_DAEMON_NOT_STARTED,
                      "no daemon is running at %s%s", label,
                      may_start ? " and -d 0 (daemon lifespan 0) forbids starting one" : "");
-      if (!daemon_holds_lock_file (h))
+      if (!daemon_holds_lock_file (h->path.lock_path))
         switch (latch_autostart_spawn (h->config, &error))
           {
           case LATCH_SPAWN_STARTED:

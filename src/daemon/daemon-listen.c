@@ -417,6 +417,25 @@ latch_daemon_start_listening (Daemon *d, gboolean *busy, GError **error)
   gboolean resolved;
 
   *busy = FALSE;
+  if (d->config->agent)
+    {
+      /* The agent's socket is named by its starter, in the starter's
+       * private directory: this user's alone, like the default one. */
+      if (cfg->socket_name == NULL || cfg->unicast_address == NULL)
+        {
+          g_set_error_literal (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                               "--agent needs the socket to listen on (-s) and the "
+                               "upstream daemon's address (-a)");
+          return FALSE;
+        }
+      if (!latch_sockpath_resolve (cfg->socket_name, TRUE, &d->path, error))
+        return FALSE;
+      d->path.is_private = TRUE;
+      if (!take_lock_file (d, busy, error) || !listen_unix (d, error))
+        return FALSE;
+      d->listen_id = latch_fd_watch_add (d->listen_fd, G_IO_IN, accept_cb, d);
+      return TRUE;
+    }
   if (cfg->unicast_address != NULL)
     resolved = latch_sockpath_for_network ("tcp", cfg->unicast_address, cfg->unicast_port,
                                            TRUE, &d->path, error);

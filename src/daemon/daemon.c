@@ -8,10 +8,13 @@
 #include "daemon/daemon-private.h"
 
 #include "common/log.h"
+#include "net/tcp.h"
 #include "sys/machine-id.h"
 #include "tls/tls-loader.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -57,6 +60,154 @@ setup_tls (Daemon *d, GError **error)
   return d->creds != NULL;
 }
 
+/* The agent's upstream side: TLS as a client would have it (the agent
+ * stands for this host's commands), held for the daemon's life. */
+typedef struct
+{
+  LatchSecurityLevel level;
+  const LatchTlsModule *tls; /* NULL at CLEAR */
+  LatchTlsCreds *creds;      /* client role; NULL at CLEAR */
+  const char *own_id;        /* announced upstream; "" when none */
+} AgentTls;
+
+static gboolean
+setup_agent_tls (Daemon *d, AgentTls *a, GError **error)
+{
+  g_autoptr (GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) id_error = NULL;
+
+  a->own_id = "";
+  d->level = LATCH_SECURITY_CLEAR; /* its own listener */
+  if (!latch_tls_settings_resolve (&d->tls_settings, LATCH_TLS_CLIENT, &a->level, error))
+    return FALSE;
+  if (a->level == LATCH_SECURITY_CLEAR)
+    return TRUE;
+  if (a->level == LATCH_SECURITY_MUTUAL)
+    {
+      a->own_id = latch_machine_id_get (&id_error);
+      if (a->own_id == NULL)
+        {
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_MACHINE_ID,
+                       "mutual authentication needs this node's machine ID: %s",
+                       id_error->message);
+          return FALSE;
+        }
+    }
+  else
+    {
+      /* Channel: announced all the same, as the command does (a FLoM
+       * daemon checking peer IDs closes on an empty one). */
+      a->own_id = latch_machine_id_read (NULL);
+      if (a->own_id == NULL)
+        a->own_id = "";
+    }
+  if ((a->tls = latch_tls_module_load (error)) == NULL)
+    return FALSE;
+  a->creds = a->tls->creds_new (&d->tls_settings, LATCH_TLS_CLIENT, a->level,
+                                a->own_id[0] != '\0' ? a->own_id : NULL, warnings, error);
+  for (guint i = 0; i < warnings->len; i++)
+    latch_log_warning ("%s", (const char *)warnings->pdata[i]);
+  return a->creds != NULL;
+}
+
+/* Waits (poll) until fd is ready as the TLS layer wants, until deadline
+ * (monotonic ms).  FALSE at the deadline. */
+static gboolean
+probe_wait (int fd, LatchTlsStatus want, gint64 deadline)
+{
+  for (;;)
+    {
+      struct pollfd pfd = { fd, want == LATCH_TLS_WANT_WRITE ? POLLOUT : POLLIN, 0 };
+      gint64 left = deadline - g_get_monotonic_time () / 1000;
+      int rc;
+
+      if (left <= 0)
+        return FALSE;
+      rc = poll (&pfd, 1, (int)left);
+      if (rc < 0 && errno == EINTR)
+        continue;
+      return rc > 0;
+    }
+}
+
+/* A TLS agent tries its credentials on the upstream once before it says
+ * it is ready: a handshake, then a clean close.  A certificate the
+ * upstream refuses (or that we refuse of it: another CA, revoked,
+ * expired, a daemon without TLS) is then a start-up failure, which the
+ * command prints in words; once running, the agent could only answer
+ * such a failure with a bare rc 7.  An upstream that does not answer
+ * (not started yet, unreachable) is no failure: requests will say so. */
+static gboolean
+probe_upstream (const LatchConfig *cfg, const AgentTls *a, GError **error)
+{
+  LatchKeepalive ka = { cfg->tcp_keepalive_time, cfg->tcp_keepalive_intvl,
+                        cfg->tcp_keepalive_probes };
+  g_autofree char *peer = g_strdup_printf ("the daemon at %s port %d", cfg->unicast_address,
+                                           cfg->unicast_port);
+  g_autoptr (GError) local = NULL;
+  gint64 deadline = g_get_monotonic_time () / 1000 + LATCH_TLS_HANDSHAKE_MS;
+  LatchTlsSession *session;
+  LatchTlsStatus st;
+  gboolean ok = TRUE;
+  int fd = -1;
+  int flags;
+
+  if (a->level == LATCH_SECURITY_CLEAR)
+    return TRUE;
+  if (latch_tcp_connect (cfg->unicast_address, cfg->unicast_port, cfg->network_interface, &ka,
+                         LATCH_TLS_HANDSHAKE_MS, &fd, &local) != LATCH_TCP_OK)
+    {
+      latch_log_info ("%s does not answer yet: %s", peer, local != NULL ? local->message : "");
+      return TRUE;
+    }
+  flags = fcntl (fd, F_GETFL);
+  if (flags < 0 || fcntl (fd, F_SETFL, flags | O_NONBLOCK) < 0
+      || (session = a->tls->session_new (a->creds, fd, peer, &local)) == NULL)
+    {
+      close (fd);
+      return TRUE;
+    }
+  while ((st = a->tls->handshake (session, &local)) == LATCH_TLS_WANT_READ
+         || st == LATCH_TLS_WANT_WRITE)
+    if (!probe_wait (fd, st, deadline))
+      break;
+  if (st == LATCH_TLS_FAILED)
+    ok = FALSE;
+  else if (st == LATCH_TLS_OK)
+    {
+      /* TLS 1.3: the daemon judges our certificate after our side of the
+       * handshake; its verdict is its answer to our close: an alert, or
+       * its own close. */
+      a->tls->bye (session);
+      for (;;)
+        {
+          char buf[256];
+          gsize got = 0;
+
+          st = a->tls->recv (session, buf, sizeof buf, &got, &local);
+          if (st == LATCH_TLS_OK && got > 0)
+            continue;
+          if (st == LATCH_TLS_OK)
+            break; /* its close: accepted */
+          if (st == LATCH_TLS_FAILED)
+            {
+              ok = !g_error_matches (local, LATCH_ERROR, LATCH_ERROR_TLS_REFUSED);
+              break;
+            }
+          if (!probe_wait (fd, st, deadline))
+            break;
+        }
+    }
+  a->tls->session_free (session);
+  close (fd);
+  if (!ok)
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Every waiter and holder is a descriptor: the soft limit (often 1024)
  * goes up to the hard one, which only the administrator sets. */
 static void
@@ -76,6 +227,7 @@ LatchDaemonExit
 latch_daemon_run (const LatchDaemonConfig *config)
 {
   Daemon d = { 0 };
+  AgentTls agent = { LATCH_SECURITY_CLEAR, NULL, NULL, "" };
   g_autoptr (GError) error = NULL;
   g_autoptr (GError) id_error = NULL;
   gboolean busy = FALSE;
@@ -94,8 +246,12 @@ latch_daemon_run (const LatchDaemonConfig *config)
    * files libdbus reads, without loading libdbus (and the seven libraries
    * it brings), which only the mutual level asks (setup_tls). */
   d.peerid = latch_machine_id_read (&id_error);
-  if (!setup_tls (&d, &error) || !latch_net_init (&error)
-      || !latch_daemon_start_listening (&d, &busy, &error))
+  /* The agent's own clients are local and clear (d.level stays CLEAR):
+   * its TLS is the upstream session's. */
+  if (!(config->agent ? setup_agent_tls (&d, &agent, &error) : setup_tls (&d, &error))
+      || !latch_net_init (&error)
+      || !latch_daemon_start_listening (&d, &busy, &error)
+      || (config->agent && !probe_upstream (config->settings, &agent, &error)))
     {
       g_autofree char *line = NULL;
 
@@ -109,6 +265,8 @@ latch_daemon_run (const LatchDaemonConfig *config)
       report_ready (&d, line);
       if (d.creds != NULL)
         d.tls->creds_free (d.creds);
+      if (agent.creds != NULL)
+        agent.tls->creds_free (agent.creds);
       g_free (d.crl_stamp);
       latch_daemon_stop_listening (&d);
       latch_net_shutdown ();
@@ -133,26 +291,55 @@ latch_daemon_run (const LatchDaemonConfig *config)
         = g_strdup_printf ("%s.%" G_GINT64_FORMAT, d.peerid[0] != '\0' ? d.peerid : "local",
                            start);
 
-    d.table = latch_table_memory_new (&(LatchLockerConfig){
-        .first_fence = (guint64)start,
-        .idle_lifespan_min = config->settings->idle_lifespan_min,
-        .max_locks = config->settings->max_locks_per_connection,
-        .max_resources = config->settings->max_resources,
-        .max_waiters = config->settings->max_waiters_per_resource,
-        .max_idle_lifespan = config->settings->idle_lifespan_max,
-    }, instance);
+    if (config->agent)
+      {
+        const LatchConfig *cfg = config->settings;
+        const LatchUpstreamConfig upstream = {
+          .address = cfg->unicast_address,
+          .port = cfg->unicast_port,
+          .level = agent.level,
+          .tls = agent.tls,
+          .creds = agent.creds,
+          .own_id = agent.own_id,
+          /* At mutual, the upstream's announced ID must be its
+           * certificate's CN, as the command checks it. */
+          .check_peer_id = agent.level == LATCH_SECURITY_MUTUAL,
+          .session_timeout = cfg->session_timeout,
+          .tcp_keepalive_time = cfg->tcp_keepalive_time,
+          .tcp_keepalive_intvl = cfg->tcp_keepalive_intvl,
+          .tcp_keepalive_probes = cfg->tcp_keepalive_probes,
+        };
+
+        d.table = latch_table_upstream_new (&upstream, instance);
+      }
+    else
+      d.table = latch_table_memory_new (&(LatchLockerConfig){
+          .first_fence = (guint64)start,
+          .idle_lifespan_min = config->settings->idle_lifespan_min,
+          .max_locks = config->settings->max_locks_per_connection,
+          .max_resources = config->settings->max_resources,
+          .max_waiters = config->settings->max_waiters_per_resource,
+          .max_idle_lifespan = config->settings->idle_lifespan_max,
+      }, instance);
   }
   latch_table_set_callbacks (d.table, &latch_daemon_table_callbacks, &d);
   d.clients = g_hash_table_new (NULL, NULL);
   latch_daemon_signals_add (&d);
 
-  latch_log_info ("listening on %s (lifespan %d ms, idle resources kept %d ms at least, "
-                  "security level %s; limits: %d locks per connection, %d resources, "
-                  "%d waiters per resource, idle lifespan %d ms; 0: none)",
-                  d.where, config->settings->daemon_lifespan, MAX (config->settings->idle_lifespan_min, 0),
-                  latch_security_level_name (d.level), MAX (config->settings->max_locks_per_connection, 0),
-                  MAX (config->settings->max_resources, 0), MAX (config->settings->max_waiters_per_resource, 0),
-                  MAX (config->settings->idle_lifespan_max, 0));
+  if (config->agent)
+    latch_log_info ("agent for the daemon at %s port %d (security level %s, session "
+                    "timeout %d ms): listening on %s (lifespan %d ms)",
+                    config->settings->unicast_address, config->settings->unicast_port,
+                    latch_security_level_name (agent.level), config->settings->session_timeout,
+                    d.where, config->settings->daemon_lifespan);
+  else
+    latch_log_info ("listening on %s (lifespan %d ms, idle resources kept %d ms at least, "
+                    "security level %s; limits: %d locks per connection, %d resources, "
+                    "%d waiters per resource, idle lifespan %d ms; 0: none)",
+                    d.where, config->settings->daemon_lifespan, MAX (config->settings->idle_lifespan_min, 0),
+                    latch_security_level_name (d.level), MAX (config->settings->max_locks_per_connection, 0),
+                    MAX (config->settings->max_resources, 0), MAX (config->settings->max_waiters_per_resource, 0),
+                    MAX (config->settings->idle_lifespan_max, 0));
   report_ready (&d, "ok\n");
   latch_daemon_check_lifetime (&d);
   g_main_loop_run (d.loop);
@@ -184,9 +371,11 @@ latch_daemon_run (const LatchDaemonConfig *config)
   }
   g_hash_table_destroy (d.clients);
   latch_net_shutdown ();
-  latch_table_free (d.table);
+  latch_table_free (d.table); /* closes the agent's upstream session */
   if (d.creds != NULL)
     d.tls->creds_free (d.creds);
+  if (agent.creds != NULL)
+    agent.tls->creds_free (agent.creds);
   g_free (d.crl_stamp);
   g_main_loop_unref (d.loop);
   g_clear_pointer (&d.discovery, latch_discovery_server_free);

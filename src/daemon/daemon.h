@@ -29,6 +29,12 @@ typedef struct
    * (an ephemeral port), never on every interface. */
   const LatchConfig *settings;
   int ready_fd;            /* -1, or where to report "ok" / "busy" / "error: ..." */
+  /* The local agent (latchd --agent): listens on settings->socket_name
+   * only (private: this user's commands), in clear text, and treats the
+   * unicast address and port as its upstream daemon, reached over one
+   * session at the [TLS] group's level as a client would (the upstream
+   * lock-table backend); no TCP listener, no discovery. */
+  gboolean agent;
 } LatchDaemonConfig;
 
 /* Exit statuses of latchd, also reported on the ready fd. */

@@ -8,7 +8,12 @@
  * configuration file, only -c FILE: its starter passes every daemon
  * setting that differs from its default on the command line
  * (latch_config_daemon_args ()), and the defaults are the same table's,
- * so both see the same. */
+ * so both see the same.
+ *
+ * With --agent it is this host's agent for one upstream daemon (-a, -p):
+ * latch starts one per upstream and session settings, on a socket of its
+ * private directory (net/sockdir.h), and talks to it as to the local
+ * daemon. */
 #include "config.h"
 
 #include "settings/settings.h"
@@ -43,10 +48,17 @@ main (int argc, char **argv)
   LatchDaemonConfig dconfig = { 0 };
   LatchLogTarget target;
   int ready_fd = -1;
+  gboolean agent = FALSE;
   int status;
   const GOptionEntry extra[] = {
     { "ready-fd", 0, 0, G_OPTION_ARG_INT, &ready_fd,
       "Report the start-up outcome on this file descriptor, then close it", "FD" },
+    /* latchd's own switch (latch's --agent=yes|no is the command's
+     * choice to use one): how latch starts this host's agent. */
+    { "agent", 0, 0, G_OPTION_ARG_NONE, &agent,
+      "Be this host's agent for the daemon at -a/-p: listen on the -s socket only "
+      "(this user's, clear text) and forward every lock over one session to that "
+      "daemon, at the [TLS] settings' level", NULL },
     G_OPTION_ENTRY_NULL
   };
   const LatchOptionsSpec spec = {
@@ -92,6 +104,7 @@ main (int argc, char **argv)
 
   dconfig.settings = config;
   dconfig.ready_fd = ready_fd;
+  dconfig.agent = agent;
   status = latch_daemon_run (&dconfig);
   latch_log_shutdown ();
   latch_options_clear (&opts);

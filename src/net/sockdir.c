@@ -6,6 +6,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -140,6 +141,44 @@ latch_sockpath_for_network (const char *kind, const char *host, int port,
   g_strcanon (base, G_CSET_A_2_Z G_CSET_a_2_z G_CSET_DIGITS ".-", '_');
   out->socket_path = NULL;
   out->lock_path = g_build_filename (dir, base, NULL);
+  out->is_private = TRUE;
+  return TRUE;
+}
+
+gboolean
+latch_sockpath_for_agent (const LatchConfig *config, const char *host, int port,
+                          LatchSecurityLevel level, gboolean create, LatchSockPath *out,
+                          GError **error)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *sock = NULL;
+  g_autofree char *digest = NULL;
+  g_autoptr (GString) identity = g_string_new (NULL);
+  const char *const strings[] = {
+    host, config->network_interface, config->tls_certificate, config->tls_private_key,
+    config->tls_ca_certificate, config->tls_crl, config->tls_priority,
+  };
+
+  /* Each field with its length, so that no two different lists of
+   * fields make the same text. */
+  for (gsize i = 0; i < G_N_ELEMENTS (strings); i++)
+    g_string_append_printf (identity, "%zu:%s;", strings[i] != NULL ? strlen (strings[i]) : 0,
+                            strings[i] != NULL ? strings[i] : "");
+  g_string_append_printf (identity, "%d;%d;%d;%d;%d;%d;%d", port, (int)level,
+                          config->tls_check_peer_id ? 1 : 0, config->tcp_keepalive_time,
+                          config->tcp_keepalive_intvl, config->tcp_keepalive_probes,
+                          config->session_timeout);
+  digest = g_compute_checksum_for_string (G_CHECKSUM_SHA256, identity->str, identity->len);
+  dir = private_dir (create, error);
+  if (dir == NULL)
+    return FALSE;
+  digest[16] = '\0';
+  sock = g_strdup_printf ("%s/agent-%s.sock", dir, digest);
+  if (!check_length (sock, error))
+    return FALSE;
+  /* As for a socket named with -s (the agent is started with it). */
+  out->lock_path = g_strconcat (sock, ".lock", NULL);
+  out->socket_path = g_steal_pointer (&sock);
   out->is_private = TRUE;
   return TRUE;
 }

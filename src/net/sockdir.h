@@ -9,12 +9,17 @@
  * With -s PATH the user names a socket on purpose (possibly shared by
  * several users): PATH and PATH.lock are used as they are, the socket is
  * made connectable by everyone who can reach the directory, and no uid is
- * checked. */
+ * checked.
+ *
+ * The local agent (latchd --agent) listens in the private directory too,
+ * on a socket per upstream daemon (latch_sockpath_for_agent). */
 #ifndef LATCH_NET_SOCKDIR_H
 #define LATCH_NET_SOCKDIR_H
 
 #include <glib.h>
 #include <sys/types.h>
+
+#include "settings/settings.h"
 
 G_BEGIN_DECLS
 
@@ -36,6 +41,18 @@ gboolean latch_sockpath_resolve (const char *configured, gboolean create,
 gboolean latch_sockpath_for_network (const char *kind, const char *host, int port,
                                      gboolean create, LatchSockPath *out,
                                      GError **error);
+
+/* The local agent's socket for one upstream daemon (host:port, given by
+ * -a or found by discovery): <private dir>/agent-<16 hex>.sock and
+ * .sock.lock, the hex a hash of everything that defines the agent's upstream
+ * session (address, port, the resolved security level, the TLS files,
+ * priority, CRL and peer-id check, the interface, the keepalive and
+ * session-timeout settings): commands that agree on all of it share one
+ * agent, and one that differs in any gets its own, never a session set
+ * up for another. */
+gboolean latch_sockpath_for_agent (const LatchConfig *config, const char *host, int port,
+                                   LatchSecurityLevel level, gboolean create,
+                                   LatchSockPath *out, GError **error);
 
 void latch_sockpath_clear (LatchSockPath *path);
 

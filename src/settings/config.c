@@ -65,6 +65,8 @@ static gboolean check_keepalive_intvl (LatchSettingValue *value,
                                        GError **error);
 static gboolean check_keepalive_probes (LatchSettingValue *value,
                                         GError **error);
+static gboolean check_session_timeout (LatchSettingValue *value,
+                                       GError **error);
 static gboolean check_tls_file (LatchSettingValue *value, GError **error);
 static gboolean check_security_level (LatchSettingValue *value,
                                       GError **error);
@@ -208,6 +210,18 @@ const LatchSetting latch_settings[] = {
     check_keepalive_probes, "N",
     "Unanswered TCP keepalive probes before the daemon drops a connection",
     "number of probes", TRUE },
+  /* latch's own: the local agent (latchd --agent) that holds one
+   * session per upstream daemon for this host's commands. */
+  { 0, "agent", "Network", "Agent", LATCH_SETTING_BOOL, FIELD (agent), "yes",
+    NULL, "yes|no",
+    "Reach a daemon given by -a (or found with -A) through this host's "
+    "agent, a local latchd holding one session to it; no: connect directly",
+    NULL, FALSE },
+  { 0, "session-timeout", "Network", "SessionTimeout", LATCH_SETTING_INT,
+    FIELD (session_timeout), "2000", check_session_timeout, "MS",
+    "A session's silence after which either end gives it up (pings keep it "
+    "alive), in milliseconds; 0 none",
+    "milliseconds, 0 to 600000; 0 means none", TRUE },
   /* TLS file paths are made absolute where they are read (FLoM: relative
    * to the working directory, config files too): the daemon runs in /. */
   { 0, "tls-certificate", "TLS", "TlsCertificate", LATCH_SETTING_PATH,
@@ -752,6 +766,21 @@ check_keepalive_probes (LatchSettingValue *value, GError **error)
 {
   return check_absolute_range (value, 1, MAX_KEEPALIVE_PROBES,
                                "keepalive probes", error);
+}
+
+/* The session extension's bound (protocol.md): at most ten minutes;
+ * negative is refused rather than taken absolute: it is latch's own. */
+static gboolean
+check_session_timeout (LatchSettingValue *value, GError **error)
+{
+  if (value->num < 0 || value->num > 600000)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "session timeout (milliseconds) must be from 0 to 600000, not %d",
+                   value->num);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 /* FLoM silently ignores an interface that does not exist (or has no IPv6

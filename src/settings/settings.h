@@ -75,6 +75,8 @@ typedef struct
   int tcp_keepalive_time;      /* --tcp-keepalive-time, TcpKeepaliveTime; 60 (s, 1..32767) */
   int tcp_keepalive_intvl;     /* --tcp-keepalive-intvl, TcpKeepaliveIntvl; 10 (s, 1..32767) */
   int tcp_keepalive_probes;    /* --tcp-keepalive-probes, TcpKeepaliveProbes; 6 (1..127) */
+  gboolean agent;              /* --agent, Agent; TRUE (latch's own; client side) */
+  int session_timeout;         /* --session-timeout, SessionTimeout; 2000 (ms, 0..600000; 0 none) */
 
   /* [TLS]  Paths are absolute once read (and the file exists). */
   char *tls_certificate;       /* --tls-certificate, TlsCertificate; NULL */

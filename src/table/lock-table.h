@@ -6,8 +6,9 @@
  * backend is one implementation behind it:
  *   memory    (table-memory.c) the pure locker (locker/locker.h) in this
  *             process, with the timer for idle expiry and timed queues;
- *   upstream  (later) another latchd, reached over one persistent session
- *             that carries the requests of many local owners;
+ *   upstream  (table-upstream.c) another latchd, reached over one
+ *             persistent session that carries the requests of many local
+ *             owners (the local agent's backend);
  *   etcd      (later) an etcd cluster: leases, revisions as FIFO order.
  * Every backend applies the same grant rules (the pure locker's), so all
  * agree on who holds what.
@@ -53,6 +54,7 @@
 
 #include <glib.h>
 
+#include "agent/upstream.h"
 #include "locker/locker.h"
 
 G_BEGIN_DECLS
@@ -210,6 +212,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (LatchTable, latch_table_free)
  * instance names this table in owner keys. */
 LatchTable *latch_table_memory_new (const LatchLockerConfig *config,
                                     const char *instance);
+
+/* The upstream backend (table-upstream.c), the local agent's: every
+ * request goes to another latchd over one session (agent/upstream.h),
+ * connected on demand with config (copied). */
+LatchTable *latch_table_upstream_new (const LatchUpstreamConfig *config,
+                                      const char *instance);
 
 G_END_DECLS
 

@@ -131,6 +131,8 @@ assert_defaults (const LatchConfig *config)
   g_assert_cmpint (config->tcp_keepalive_time, ==, 60);
   g_assert_cmpint (config->tcp_keepalive_intvl, ==, 10);
   g_assert_cmpint (config->tcp_keepalive_probes, ==, 6);
+  g_assert_true (config->agent);
+  g_assert_cmpint (config->session_timeout, ==, 2000);
 }
 
 /* The tests name "lo" as an interface that exists. */
@@ -415,6 +417,8 @@ test_dump_defaults (void)
                    "[Network]/TcpKeepaliveTime=60\n"
                    "[Network]/TcpKeepaliveIntvl=10\n"
                    "[Network]/TcpKeepaliveProbes=6\n"
+                   "[Network]/Agent=1\n"
+                   "[Network]/SessionTimeout=2000\n"
                    TLS_DEFAULTS_DUMP);
 }
 
@@ -445,7 +449,9 @@ test_dump_sample (Fixture *f, gconstpointer data G_GNUC_UNUSED)
                     "[Network]\n"
                     "DiscoveryAttempts=0\n"
                     "DiscoveryTimeout=-250\n"
-                    "TcpKeepaliveProbes=3\n");
+                    "TcpKeepaliveProbes=3\n"
+                    "Agent=no\n"
+                    "SessionTimeout=0\n");
   const char *const args[] = { "-V", "-T", "/tmp/cmd.trace", "-a",
                                "::1", "--discovery-ttl=-4",
                                "--tcp-keepalive-intvl", "5", "-n", "lo",
@@ -490,6 +496,8 @@ test_dump_sample (Fixture *f, gconstpointer data G_GNUC_UNUSED)
                    "[Network]/TcpKeepaliveTime=60\n"
                    "[Network]/TcpKeepaliveIntvl=5\n"
                    "[Network]/TcpKeepaliveProbes=3\n"
+                   "[Network]/Agent=0\n"
+                   "[Network]/SessionTimeout=0\n"
                    TLS_DEFAULTS_DUMP);
 }
 
@@ -533,6 +541,8 @@ test_file_all_keys (Fixture *f, gconstpointer data G_GNUC_UNUSED)
                     "TcpKeepaliveTime=-30\n"
                     "TcpKeepaliveIntvl=4\n"
                     "TcpKeepaliveProbes=-9\n"
+                    "Agent=No\n"
+                    "SessionTimeout=500\n"
                     "[TLS]\n");
 
   if (!have_loopback ())
@@ -564,6 +574,8 @@ test_file_all_keys (Fixture *f, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpint (config->tcp_keepalive_time, ==, 30);
   g_assert_cmpint (config->tcp_keepalive_intvl, ==, 4);
   g_assert_cmpint (config->tcp_keepalive_probes, ==, 9);
+  g_assert_false (config->agent);
+  g_assert_cmpint (config->session_timeout, ==, 500);
 }
 
 static void
@@ -1901,6 +1913,18 @@ test_network_options_bad (void)
       "128" },
     { { "--tcp-keepalive-probes", "" },
       "--tcp-keepalive-probes: '' is not an integer (number of probes)" },
+    { { "--session-timeout", "-1" },
+      "--session-timeout: session timeout (milliseconds) must be from 0 to "
+      "600000, not -1" },
+    { { "--session-timeout=600001" },
+      "--session-timeout: session timeout (milliseconds) must be from 0 to "
+      "600000, not 600001" },
+    { { "--session-timeout", "2s" },
+      "--session-timeout: '2s' is not an integer (milliseconds, 0 to 600000; "
+      "0 means none)" },
+    { { "--agent", "maybe" },
+      "--agent: 'maybe' is not yes or no (accepted: yes, no, y, n, true, "
+      "false, 1, 0)" },
     { { "-n", "latch-no-such0" },
       "-n/--network-interface: no network interface named 'latch-no-such0' "
       "on this host" },
