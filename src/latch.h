@@ -3,11 +3,43 @@
  * A LatchHandle describes one lock: set the options, call latch_lock(),
  * do the work, call latch_unlock().  The lock lives as long as the
  * handle's connection to the daemon: if the daemon goes away the lock is
- * gone, and latch_get_fd() becomes readable so that the caller can notice.
+ * gone, and latch_get_fd() becomes readable so that the caller can notice
+ * (latch_check() then says so).
+ *
+ * Sessions.  A handle keeps its connection between locks when the daemon
+ * speaks latch's session extension (a latch daemon does; doc/protocol.md):
+ * a loop of latch_lock()/latch_unlock() on one handle costs one connection
+ * and one TLS handshake, not one per lock.  latch_unlock() then sends the
+ * release and returns without waiting for the daemon: the release takes
+ * effect before anything the handle sends next.  latch_handle_free()
+ * closes the connection and returns once the daemon has released
+ * everything.  A session the daemon closed while it held nothing (its
+ * idle deadline, a restart) is reopened by the next latch_lock() without
+ * a word.  A FLoM daemon does not speak sessions: then each lock has its
+ * connection, closed by latch_unlock() once the daemon has acted, as
+ * before.
+ *
+ * Shared handles.  latch_handle_new_shared() makes a handle that shares
+ * another's connection: N handles hold N locks (on one resource or on
+ * several) over one connection, and exclude each other exactly as
+ * handles with connections of their own do.  The connection lives until
+ * the last of them is freed.  A connection setting (address, socket,
+ * TLS) of a sharing handle takes effect when it opens a connection, i.e.
+ * when none is open.
+ *
+ * Threads.  Handles are not thread-safe.  A handle, and all the handles
+ * sharing a connection with it, must be used from one thread at a time
+ * (one lock of the group waits at a time: latch_lock() blocks).  Handles
+ * that share nothing may be used in different threads at once.
+ *
+ * fork().  After fork() the child must not use the parent's handles: the
+ * locks and the connection are the parent's.  latch_handle_free() in the
+ * child only closes the child's copies of the descriptors (it neither
+ * unlocks nor says goodbye to the daemon), so the parent keeps its locks;
+ * a child that means to lock makes handles of its own.
  *
  * Every function that can fail returns a LatchRc; LATCH_RC_OK (0) is
  * success.  latch_get_error() describes the last failure in words.
- * The handle is not thread-safe: use one handle per thread.
  */
 #ifndef LATCH_H
 #define LATCH_H
@@ -88,7 +120,12 @@ typedef enum
 typedef struct LatchHandle LatchHandle;
 
 LatchHandle *latch_handle_new (void);
-void latch_handle_free (LatchHandle *handle); /* unlocks if locked; NULL ok */
+/* A new handle with handle's settings (copied: later changes to either
+ * stay its own) that shares handle's connection (see "Shared handles"
+ * above).  NULL when handle is NULL. */
+LatchHandle *latch_handle_new_shared (LatchHandle *handle);
+/* Unlocks if locked; the last handle of a connection closes it.  NULL ok. */
+void latch_handle_free (LatchHandle *handle);
 
 /* Options.  They may be changed only while the handle holds no lock
  * (else LATCH_RC_API_IMMUTABLE_HANDLE).  Invalid values are refused with
@@ -123,6 +160,15 @@ int latch_set_discovery_timeout (LatchHandle *handle, int timeout_ms); /* >= 0, 
 int latch_set_discovery_ttl (LatchHandle *handle, int ttl);           /* 1..255, 1 */
 int latch_set_tcp_keepalive (LatchHandle *handle, int time_s, int intvl_s,
                              int probes);                             /* 60, 10, 6 */
+/* The local agent (Agent, --agent): with an address (-a, or -A once
+ * discovered), talk to it through this host's latchd, which keeps one
+ * session per upstream daemon, instead of connecting there directly.
+ * Non-zero (the default): through the agent; 0: directly. */
+int latch_set_agent (LatchHandle *handle, int agent);
+/* The keepalive the agent offers its upstream daemon (SessionTimeout,
+ * --session-timeout): ms, 0 (none) to 600000, 2000 by default.  The
+ * handle's own connection offers none: a blocking library cannot ping. */
+int latch_set_session_timeout (LatchHandle *handle, int timeout_ms);
 int latch_set_append_trace_file (LatchHandle *handle, int append);
 int latch_set_verbose (LatchHandle *handle, int verbose);
 
@@ -169,10 +215,23 @@ int latch_lock (LatchHandle *handle);
 typedef void (*LatchWaitFunc) (LatchHandle *handle, int rc, void *user_data);
 int latch_set_wait_callback (LatchHandle *handle, LatchWaitFunc func, void *user_data);
 
-/* Releases the lock and disconnects.  rollback is passed on to the daemon:
- * a transactional sequence (_S_NAME[N]) then hands the value out again;
- * the other types ignore it. */
+/* Releases the lock.  rollback is passed on to the daemon: a
+ * transactional sequence (_S_NAME[N]) then hands the value out again; the
+ * other types ignore it.  In a session the connection stays open and the
+ * call does not wait for the daemon; on a legacy connection it
+ * disconnects once the daemon has acted.  A lock that was lost meanwhile
+ * gives LATCH_RC_CONNECTION_CLOSED (the error text says why): the work
+ * done under it may have overlapped another holder's.  Either way the
+ * handle holds no lock afterwards. */
 int latch_unlock (LatchHandle *handle, int rollback);
+
+/* Does the handle still hold its lock?  Does not block: takes in what the
+ * daemon sent on the connection.  LATCH_RC_OK while the lock is held;
+ * LATCH_RC_CONNECTION_CLOSED once it is lost (the daemon went away, or
+ * told us that it lost the lock: the error text says why), after which
+ * latch_unlock() ends it; LATCH_RC_API_INVALID_SEQUENCE without a lock.
+ * Call it when latch_get_fd() is readable. */
+int latch_check (LatchHandle *handle);
 
 int latch_is_locked (const LatchHandle *handle);
 
@@ -184,9 +243,11 @@ int latch_is_locked (const LatchHandle *handle);
 const char *latch_get_element (const LatchHandle *handle);
 uint64_t latch_get_fence (const LatchHandle *handle);
 
-/* The connection's file descriptor while locked, else -1.  It becomes
- * readable (end of file) when the daemon is lost, i.e. when the lock is
- * gone.  Do not read from or write to it. */
+/* The file descriptor of the lock's connection while locked, else -1 (a
+ * session's is shared by the sharing handles and the same from one lock to
+ * the next).  Readable means: call latch_check(), which says whether the
+ * lock is gone (in a session something may have arrived for another
+ * handle, or a ping).  Do not read from or write to it. */
 int latch_get_fd (const LatchHandle *handle);
 
 /* Asks the running daemon to shut down: immediate=0 quiesce (serve the

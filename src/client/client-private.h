@@ -15,8 +15,31 @@
 #include "tls/tls.h"
 
 #include <stdarg.h>
+#include <sys/types.h>
 
 G_BEGIN_DECLS
+
+/* The connection that a handle and the handles made from it with
+ * latch_handle_new_shared () share (client-lock.c).  Once the daemon has
+ * accepted the session extension (ext="1" in its first answer) the
+ * connection outlives locks: every lock of every sharing handle is one id
+ * on it.  A connection the daemon answered without ext (a FLoM daemon)
+ * carries one lock only: it is not kept here but in the handle whose lock
+ * it carries (LatchHandle.fd), and closed at the unlock as always. */
+typedef struct
+{
+  GPtrArray *handles;           /* the sharing handles (transfer none) */
+  int fd;                       /* -1: no session open */
+  LatchTlsSession *tls_session; /* at TLS levels */
+  const LatchTlsModule *tls;
+  /* Answers to pipelined requests may arrive back to back: bytes past
+   * one message belong to the next, so the framer lives as long as the
+   * connection. */
+  LatchFramer *framer;
+  guint64 last_id;              /* ids are never reused on a connection */
+  char *key;                    /* where and how it was opened (client-lock.c) */
+  pid_t pid;                    /* the process that opened it (fork rules, latch.h) */
+} LatchClientSession;
 
 struct LatchHandle
 {
@@ -40,11 +63,23 @@ struct LatchHandle
   char *warning_text;         /* latch_get_warnings (): of the last lock or shutdown */
   guint n_bare_closes;        /* closes before any answer, without a word, in a row */
   gsize request_len;          /* bytes of the last lock request */
+  /* The handle's own connection: the one being opened and negotiated,
+   * a legacy connection carrying its lock, a shutdown request's.  While
+   * the handle talks over the shared session, fd and session are that
+   * session's, for the duration of the call only (client-lock.c). */
   int fd;
-  gboolean locked;
+  pid_t conn_pid;             /* the process that opened fd */
+  gboolean locked;            /* held, or lost and not yet unlocked */
   char *element;
   guint64 fence;
   char *error;
+
+  /* Sessions (client-lock.c) */
+  LatchClientSession *shared; /* never NULL */
+  guint64 id;                 /* of the request under way or the lock held on the session; 0: none */
+  gboolean on_session;        /* the lock (or request) is on shared, not on fd */
+  gboolean lost;              /* the held lock is gone; error says why */
+  GQueue inbox;               /* answers to id read during another handle's call */
 };
 
 /* ---- the error text of the last call -------------------------------- */
@@ -76,6 +111,18 @@ succeed (LatchHandle *h)
   h->error[0] = '\0';
   return LATCH_RC_OK;
 }
+
+/* ---- client-lock.c: the shared connection ------------------------- */
+
+LatchClientSession *latch_client_session_new (void);
+/* h shares s from now on. */
+void latch_client_session_attach (LatchClientSession *s, LatchHandle *h);
+/* h no longer shares its session; the last handle out closes it (in a
+ * forked child, without a word to the daemon) and frees it. */
+void latch_client_session_detach (LatchHandle *h);
+/* Is the connection (own or shared) that h's lock is on one this process
+ * opened?  FALSE in a forked child. */
+gboolean latch_client_is_own_process (const LatchHandle *h);
 
 /* ---- client-tls.c --------------------------------------------------- */
 

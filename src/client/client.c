@@ -37,6 +37,25 @@ latch_handle_new (void)
                                                strlen (h->config->resource_name));
   h->fd = -1;
   h->error = g_strdup ("");
+  latch_client_session_attach (latch_client_session_new (), h);
+  return h;
+}
+
+LatchHandle *
+latch_handle_new_shared (LatchHandle *handle)
+{
+  LatchHandle *h;
+
+  if (handle == NULL)
+    return NULL;
+  h = g_new0 (LatchHandle, 1);
+  h->config = latch_config_copy (handle->config);
+  h->resource_type = handle->resource_type;
+  h->wait_func = handle->wait_func;
+  h->wait_data = handle->wait_data;
+  h->fd = -1;
+  h->error = g_strdup ("");
+  latch_client_session_attach (handle->shared, h);
   return h;
 }
 
@@ -45,9 +64,12 @@ latch_handle_free (LatchHandle *h)
 {
   if (h == NULL)
     return;
-  if (h->locked)
+  /* In a forked child the lock is the parent's: the child only closes
+   * its copies of the descriptors (latch.h, "fork"). */
+  if (h->locked && latch_client_is_own_process (h))
     latch_unlock (h, 0);
   latch_client_disconnect (h);
+  latch_client_session_detach (h);
   latch_sockpath_clear (&h->path);
   latch_config_free (h->config);
   if (h->creds != NULL)
@@ -276,6 +298,25 @@ latch_set_security_level (LatchHandle *h, LatchSecurityLevel level)
 }
 
 int
+latch_set_agent (LatchHandle *h, int agent)
+{
+  CHECK_MUTABLE (h);
+  h->config->agent = agent != 0;
+  return succeed (h);
+}
+
+int
+latch_set_session_timeout (LatchHandle *h, int timeout_ms)
+{
+  CHECK_MUTABLE (h);
+  if (timeout_ms < 0 || timeout_ms > 600000)
+    return fail (h, LATCH_RC_INVALID_OPTION,
+                 "session timeout %d ms: give 0 (none) to 600000", timeout_ms);
+  h->config->session_timeout = timeout_ms;
+  return succeed (h);
+}
+
+int
 latch_set_append_trace_file (LatchHandle *h, int append)
 {
   CHECK_MUTABLE (h);
@@ -498,7 +539,9 @@ latch_client_set_config (LatchHandle *h, const LatchConfig *config)
 int
 latch_get_fd (const LatchHandle *h)
 {
-  return h->locked ? h->fd : -1;
+  if (!h->locked)
+    return -1;
+  return h->on_session ? h->shared->fd : h->fd;
 }
 
 int

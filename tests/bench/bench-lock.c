@@ -27,9 +27,16 @@
  * on every handle through liblatch, which hands them to the daemon it
  * starts.  The level is channel, or mutual with --mutual (each side's
  * announced machine ID checked against its certificate: NAME's CN must be
- * this host's `latch --unique-id`).  A lock+unlock is one connection, so
- * over TLS each round trip includes a full handshake: latch turns session
- * tickets off, so that every connection is verified and CRL-checked.
+ * this host's `latch --unique-id`).
+ *
+ * Each client reuses one handle for all its locks: against a latch daemon
+ * that is one connection (a session) and, over TLS, one handshake for the
+ * whole run.  With --fresh each lock+unlock takes a new handle, hence a
+ * connection of its own and, over TLS, a full handshake (latch turns
+ * session tickets off, so that every connection is verified and
+ * CRL-checked): the cost before sessions, and a FLoM daemon's.  Handles
+ * talk to the daemon directly; --agent sends them through the local agent
+ * (latch_set_agent ()) instead.
  */
 
 #include "bench-util.h"
@@ -114,6 +121,25 @@ write_all (int fd, const void *buf, size_t len)
   return TRUE;
 }
 
+/* Directly to the daemon unless agent (see the header comment). */
+static gboolean opt_agent;
+/* A new handle for each lock+unlock. */
+static gboolean opt_fresh;
+
+static LatchHandle *
+open_handle (const Target *t, char *error, size_t error_size)
+{
+  LatchHandle *h = bench_open_handle (t, error, error_size);
+
+  if (h != NULL && latch_set_agent (h, opt_agent) != LATCH_RC_OK)
+    {
+      g_strlcpy (error, latch_get_error (h), error_size);
+      latch_handle_free (h);
+      return NULL;
+    }
+  return h;
+}
+
 /* In the child: wait for the start signal, loop, report, exit. */
 static void G_GNUC_NORETURN
 run_client (const Target *t, int index, double seconds, int go_fd, int result_fd)
@@ -129,7 +155,7 @@ run_client (const Target *t, int index, double seconds, int go_fd, int result_fd
   /* A safety net should the parent die: the default action ends us. */
   alarm ((unsigned) seconds + 2 * GRACE_SECONDS);
 
-  h = bench_open_handle (t, r.error, sizeof r.error);
+  h = open_handle (t, r.error, sizeof r.error);
   if (h == NULL)
     r.rc = LATCH_RC_INTERNAL_ERROR;
 
@@ -159,6 +185,15 @@ run_client (const Target *t, int index, double seconds, int go_fd, int result_fd
               break;
             }
           r.round_trips++;
+          if (opt_fresh)
+            {
+              latch_handle_free (h);
+              if ((h = open_handle (t, r.error, sizeof r.error)) == NULL)
+                {
+                  r.rc = LATCH_RC_INTERNAL_ERROR;
+                  break;
+                }
+            }
           now = g_get_monotonic_time ();
         }
       r.elapsed_us = now - start;
@@ -208,7 +243,7 @@ read_result (int fd, gint64 deadline, Result *r)
 static gint64
 time_first_lock (const Target *t, char *error, size_t error_size)
 {
-  LatchHandle *h = bench_open_handle (t, error, error_size);
+  LatchHandle *h = open_handle (t, error, error_size);
   gint64 start, us;
   int rc;
 
@@ -349,6 +384,10 @@ main (int argc, char **argv)
       "With --tls-dir: mutual level (check the peers' machine IDs), not channel", NULL },
     { "tls-priority", 0, 0, G_OPTION_ARG_STRING, &tls_priority,
       "With --tls-dir: GnuTLS priority string (default: latch's)", "STRING" },
+    { "fresh", 0, 0, G_OPTION_ARG_NONE, &opt_fresh,
+      "A new handle (connection) for each lock+unlock, not one reused", NULL },
+    { "agent", 0, 0, G_OPTION_ARG_NONE, &opt_agent,
+      "Through the local agent, not directly to the daemon", NULL },
     G_OPTION_ENTRY_NULL
   };
   g_autofree pid_t *pids = NULL;
@@ -441,7 +480,7 @@ main (int argc, char **argv)
   /* One round trip first: it starts the daemon, so that the clients do
    * not race to start one each, and it checks the options.  With both a
    * TCP address and a group, the daemon started answers discovery too. */
-  h = bench_open_handle (&target, message, sizeof message);
+  h = open_handle (&target, message, sizeof message);
   if (h == NULL)
     {
       fprintf (stderr, "bench-lock: %s\n", message);
@@ -538,11 +577,12 @@ main (int argc, char **argv)
   per_second = wall > 0.0 ? (double) total / wall : 0.0;
   /* A client's view: its share of the round trips took the whole time. */
   mean_us = total > 0 ? (double) wall_us * clients / (double) total : 0.0;
-  printf ("bench-lock: transport=%s security=%s%s%s clients=%d mode=%s seconds=%.2f "
-          "round_trips=%" G_GINT64_FORMAT " per_second=%.0f mean_us=%.1f\n",
+  printf ("bench-lock: transport=%s security=%s%s%s handle=%s%s clients=%d mode=%s "
+          "seconds=%.2f round_trips=%" G_GINT64_FORMAT " per_second=%.0f mean_us=%.1f\n",
           transport, bench_security_name (target.level), tls_dir != NULL ? " cert=" : "",
-          tls_dir != NULL ? (tls_cert != NULL ? tls_cert : "peer1_ca1") : "", clients,
-          mode_arg, wall, total, per_second, mean_us);
+          tls_dir != NULL ? (tls_cert != NULL ? tls_cert : "peer1_ca1") : "",
+          opt_fresh ? "fresh" : "reused", opt_agent ? " agent=yes" : "", clients, mode_arg,
+          wall, total, per_second, mean_us);
 
 shutdown:
   if (!no_start && (rc = latch_shutdown_daemon (h, 1)) != LATCH_RC_OK)

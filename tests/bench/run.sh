@@ -133,6 +133,28 @@ run () {
   note_failure "$name" "$rc"
 }
 
+# run_to FILE NAME COMMAND...: run, with stdout also saved to FILE.
+run_to () {
+  local file=$1 name=$2 rc
+  shift 2
+  timeout "$STEP_TIMEOUT" "$@" >"$file"
+  rc=$?
+  cat "$file"
+  note_failure "$name" "$rc"
+}
+
+# field NAME FILE: the value of NAME=VALUE in the bench line saved in FILE.
+field () {
+  sed -n "s/.* $1=\([0-9.]*\).*/\1/p" "$2" | head -n 1
+}
+
+# ratio A B: A / B as a percentage (blank when either is missing).
+ratio () {
+  if [ -n "$1" ] && [ -n "$2" ]; then
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b }'
+  fi
+}
+
 cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1)
 if [ -z "$cpu" ] && command -v lscpu >/dev/null 2>&1; then
   cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
@@ -148,12 +170,20 @@ echo "latchd: $LATCH_DAEMON"
 echo
 
 echo "== ceiling: UNIX socket ping-pong, 200 bytes each way"
-run bench-pingpong "$BENCH_DIR/bench-pingpong" --seconds "$BENCH_SECONDS"
+run_to "$TMP/pp-unix" bench-pingpong "$BENCH_DIR/bench-pingpong" --seconds "$BENCH_SECONDS"
 echo
 
+# One handle reused: its session carries every lock (one connection);
+# --fresh: a handle, hence a connection, per lock.
 echo "== liblatch lock+unlock, one resource, EX"
-run "bench-lock 1 client" "$BENCH_DIR/bench-lock" --socket "$LOCK_SOCK" \
+run_to "$TMP/unix1" "bench-lock 1 client" "$BENCH_DIR/bench-lock" --socket "$LOCK_SOCK" \
   --clients 1 --seconds "$BENCH_SECONDS" --mode EX
+run_to "$TMP/unix1-fresh" "bench-lock 1 client --fresh" "$BENCH_DIR/bench-lock" \
+  --socket "$LOCK_SOCK" --clients 1 --seconds "$BENCH_SECONDS" --mode EX --fresh
+echo "one handle reused / ping-pong ceiling:" \
+  "$(ratio "$(field per_second "$TMP/unix1")" "$(field per_second "$TMP/pp-unix")")" \
+  "(goal >= 50%); a handle per lock: $(ratio "$(field per_second "$TMP/unix1-fresh")" \
+  "$(field per_second "$TMP/pp-unix")")"
 run "bench-lock 8 clients" "$BENCH_DIR/bench-lock" --socket "$LOCK_SOCK" \
   --clients 8 --seconds "$BENCH_SECONDS" --mode EX
 echo
@@ -163,8 +193,8 @@ echo "== ceiling: TCP ping-pong on 127.0.0.1, 200 bytes each way"
 timeout "$STEP_TIMEOUT" "$BENCH_DIR/bench-pingpong" --tcp-server "127.0.0.1:$PP_PORT" \
   --seconds "$BENCH_SECONDS" &
 pp_server=$!
-run "bench-pingpong --tcp" "$BENCH_DIR/bench-pingpong" --tcp "127.0.0.1:$PP_PORT" \
-  --seconds "$BENCH_SECONDS"
+run_to "$TMP/pp-tcp" "bench-pingpong --tcp" "$BENCH_DIR/bench-pingpong" \
+  --tcp "127.0.0.1:$PP_PORT" --seconds "$BENCH_SECONDS"
 if ! wait "$pp_server"; then
   echo "run.sh: bench-pingpong --tcp-server: failed" >&2
   status=1
@@ -172,8 +202,11 @@ fi
 echo
 
 echo "== liblatch lock+unlock over TCP on 127.0.0.1:$TCP_PORT, one resource, EX"
-run "bench-lock --tcp 1 client" env XDG_RUNTIME_DIR="$RUN_DIR" "$BENCH_DIR/bench-lock" \
-  --tcp "127.0.0.1:$TCP_PORT" --clients 1 --seconds "$BENCH_SECONDS" --mode EX
+run_to "$TMP/tcp1" "bench-lock --tcp 1 client" env XDG_RUNTIME_DIR="$RUN_DIR" \
+  "$BENCH_DIR/bench-lock" --tcp "127.0.0.1:$TCP_PORT" --clients 1 --seconds "$BENCH_SECONDS" \
+  --mode EX
+echo "one handle reused / TCP ping-pong ceiling:" \
+  "$(ratio "$(field per_second "$TMP/tcp1")" "$(field per_second "$TMP/pp-tcp")")"
 run "bench-lock --tcp 8 clients" env XDG_RUNTIME_DIR="$RUN_DIR" "$BENCH_DIR/bench-lock" \
   --tcp "127.0.0.1:$TCP_PORT" --clients 8 --seconds "$BENCH_SECONDS" --mode EX
 echo
@@ -222,28 +255,6 @@ else
 fi
 
 # ---- TLS ------------------------------------------------------------------
-
-# run_to FILE NAME COMMAND...: run, with stdout also saved to FILE.
-run_to () {
-  local file=$1 name=$2 rc
-  shift 2
-  timeout "$STEP_TIMEOUT" "$@" >"$file"
-  rc=$?
-  cat "$file"
-  note_failure "$name" "$rc"
-}
-
-# field NAME FILE: the value of NAME=VALUE in the bench line saved in FILE.
-field () {
-  sed -n "s/.* $1=\([0-9.]*\).*/\1/p" "$2" | head -n 1
-}
-
-# ratio A B: A / B as a percentage (blank when either is missing).
-ratio () {
-  if [ -n "$1" ] && [ -n "$2" ]; then
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b }'
-  fi
-}
 
 tls_skip=$(tls_missing "build it: make latch-tls.la; or set LATCH_TLS_MODULE")
 if [ -z "$tls_skip" ] && [ ! -x "$BENCH_DIR/bench-handshake" ]; then
@@ -306,8 +317,12 @@ fi
 echo
 
 echo "== TLS: liblatch lock+unlock over TCP on 127.0.0.1, one resource, EX"
-echo "(each lock+unlock is a connection, so over TLS each includes a full handshake:"
+echo "(one handle per client, reused: one connection and one handshake for the whole run;"
+echo " --fresh: a connection per lock, so over TLS each includes a full handshake:"
 echo " session tickets are off, every connection is verified and CRL-checked)"
+run_to "$TMP/mutual1-fresh" "bench-lock --tcp mutual 1 --fresh" env XDG_RUNTIME_DIR="$RUN_DIR" \
+  "$BENCH_DIR/bench-lock" --tcp "127.0.0.1:$TLS_MUTUAL_PORT" --clients 1 \
+  --seconds "$BENCH_SECONDS" --mode EX --tls-dir "$PKI" --mutual --fresh
 for n in 1 8; do
   run_to "$TMP/clear$n" "bench-lock --tcp clear $n" env XDG_RUNTIME_DIR="$RUN_DIR" \
     "$BENCH_DIR/bench-lock" --tcp "127.0.0.1:$TLS_CLEAR_PORT" --clients "$n" \
@@ -322,6 +337,21 @@ for n in 1 8; do
   echo "clients=$n: channel/clear $(ratio "$(field per_second "$TMP/channel$n")" "$clear")," \
     "mutual/clear $(ratio "$(field per_second "$TMP/mutual$n")" "$clear") (goal >= 80%)"
 done
+echo
+echo "== one handle reused, lock+unlock per second, next to the ping-pong ceilings"
+printf '  %-24s %8s/s  %s\n' \
+  "clear, UNIX socket" "$(field per_second "$TMP/unix1")" \
+  "$(ratio "$(field per_second "$TMP/unix1")" "$(field per_second "$TMP/pp-unix")") of UNIX ping-pong (goal >= 50%)" \
+  "clear, TCP" "$(field per_second "$TMP/clear1")" \
+  "$(ratio "$(field per_second "$TMP/clear1")" "$(field per_second "$TMP/pp-tcp")") of TCP ping-pong" \
+  "TLS channel, TCP" "$(field per_second "$TMP/channel1")" \
+  "$(ratio "$(field per_second "$TMP/channel1")" "$(field per_second "$TMP/clear1")") of clear TCP (goal >= 80%)" \
+  "TLS mutual, TCP" "$(field per_second "$TMP/mutual1")" \
+  "$(ratio "$(field per_second "$TMP/mutual1")" "$(field per_second "$TMP/clear1")") of clear TCP (goal >= 80%)" \
+  "TLS mutual, TCP, --fresh" "$(field per_second "$TMP/mutual1-fresh")" \
+  "$(ratio "$(field per_second "$TMP/mutual1-fresh")" "$(field per_second "$TMP/clear1")") of clear TCP (a connection per lock)"
+echo "  ceilings: UNIX ping-pong $(field per_second "$TMP/pp-unix")/s," \
+  "TCP ping-pong $(field per_second "$TMP/pp-tcp")/s"
 echo
 
 echo "== TLS: full handshakes in one process (client+server CPU together), channel level"
