@@ -363,6 +363,7 @@ static const LatchTlsModule module = {
   .pending = session_pending,
   .bye = session_bye,
   .check_peer_id = tls_check_peer_id,
+  .reverify = tls_reverify,
   .describe = session_describe,
 };
 
