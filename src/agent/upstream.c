@@ -323,8 +323,8 @@ retry_schedule (LatchUpstream *up)
   up->backoff_ms = MIN (up->backoff_ms * 2, BACKOFF_MAX_MS);
 }
 
-/* The text of why without "LABEL: " in front (transfer none): for an
- * answer's reason, which the owner prefixes with the label itself. */
+/* The text of why without "LABEL: " in front (transfer none): for a
+ * loss's reason, which the owner prefixes with the label itself. */
 static const char *
 unlabelled (LatchUpstream *up, const GError *why)
 {
@@ -400,7 +400,8 @@ session_retry (LatchUpstream *up, const GError *why)
       int rc = first ? LATCH_RC_CONNECTION_REFUSED : LATCH_RC_CONNECTION_CLOSED;
 
       if (!r->cancelled)
-        up->cb->answer_cb (up, r->id, first, rc, NULL, FALSE, 0, unlabelled (up, why),
+        up->cb->answer_cb (up, r->id, first, rc, NULL, FALSE, 0,
+                           r->state == REQ_HELD ? unlabelled (up, why) : why->message,
                            up->user_data);
       req_free (r);
     }
