@@ -65,6 +65,7 @@ typedef struct
   LatchLockReq req; /* req.name points to name */
   ReqState state;
   gboolean cancelled; /* the offer, unlocked before its answer */
+  gboolean retried;   /* sent again after a session ended before its answer */
   gboolean rollback;
   Link *link;         /* legacy: its own connection */
 } Req;
@@ -322,13 +323,100 @@ retry_schedule (LatchUpstream *up)
   up->backoff_ms = MIN (up->backoff_ms * 2, BACKOFF_MAX_MS);
 }
 
+/* The text of why without "LABEL: " in front (transfer none): for a
+ * loss's reason, which the owner prefixes with the label itself. */
+static const char *
+unlabelled (LatchUpstream *up, const GError *why)
+{
+  gsize n = strlen (up->label);
+
+  if (strncmp (why->message, up->label, n) == 0 && strncmp (why->message + n, ": ", 2) == 0)
+    return why->message + n + 2;
+  return why->message;
+}
+
+static int
+req_id_cmp (gconstpointer a, gconstpointer b, gpointer user_data G_GNUC_UNUSED)
+{
+  guint64 x = ((const Req *)a)->id, y = ((const Req *)b)->id;
+
+  return x < y ? -1 : x > y;
+}
+
+/* The session ended while requests sent on it had no answer yet.  The
+ * end released everything the session had upstream, so each of them is
+ * sent again, once, on the next session (in the order they were made):
+ * when the session ended because the upstream now refuses us (e.g. our
+ * certificate was revoked: the daemon closes the session at the next
+ * request), the next connection says why in words, which the owner
+ * then gets instead of a bare "connection closed".  What was answered
+ * already (held, queued upstream) is lost, each id told by its own
+ * answer (rc 8), and so is a request that was retried already (rc 7):
+ * down_cb would take the retried ones too.  FALSE, having done nothing,
+ * when there is nothing to retry. */
+static gboolean
+session_retry (LatchUpstream *up, const GError *why)
+{
+  g_autoptr (GPtrArray) lost = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer value;
+  gboolean any = FALSE;
+
+  g_hash_table_iter_init (&iter, up->reqs);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Req *r = value;
+
+      if (r->link == NULL && r->state == REQ_SENT && !r->retried && !r->cancelled)
+        any = TRUE;
+    }
+  if (!any)
+    return FALSE;
+  g_hash_table_iter_init (&iter, up->reqs);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      Req *r = value;
+
+      if (r->link != NULL)
+        continue; /* a legacy lock: its own connection */
+      if (r->state == REQ_SENT && !r->retried && !r->cancelled)
+        {
+          r->retried = TRUE;
+          r->state = REQ_QUEUED;
+          g_queue_insert_sorted (&up->queue, r, req_id_cmp, NULL);
+          latch_log_debug ("%s: id %" G_GUINT64_FORMAT " had no answer: sent again on the "
+                           "next session", up->label, r->id);
+        }
+      else
+        {
+          g_ptr_array_add (lost, r);
+          g_hash_table_iter_steal (&iter);
+        }
+    }
+  for (guint i = 0; i < lost->len; i++)
+    {
+      Req *r = lost->pdata[i];
+      gboolean first = r->state == REQ_SENT || r->state == REQ_QUEUED;
+      int rc = first ? LATCH_RC_CONNECTION_REFUSED : LATCH_RC_CONNECTION_CLOSED;
+
+      if (!r->cancelled)
+        up->cb->answer_cb (up, r->id, first, rc, NULL, FALSE, 0,
+                           r->state == REQ_HELD ? unlabelled (up, why) : why->message,
+                           up->user_data);
+      req_free (r);
+    }
+  return TRUE;
+}
+
 /* The session link failed or was lost (reason, transfer full): every
- * session request is gone; the owner is told if anything was at stake. */
+ * session request is gone, but for those retried (session_retry); the
+ * owner is told if anything was at stake. */
 static void
 session_down (LatchUpstream *up, GError *reason, gboolean retry)
 {
   g_autoptr (GError) why = reason;
-  gboolean at_stake = up->link != NULL && up->link->state == LINK_SESSION;
+  gboolean was_session = up->link != NULL && up->link->state == LINK_SESSION;
+  gboolean at_stake = was_session;
   GHashTableIter iter;
   gpointer value;
 
@@ -337,6 +425,15 @@ session_down (LatchUpstream *up, GError *reason, gboolean retry)
   g_clear_handle_id (&up->keepalive_id, g_source_remove);
   up->offer_id = 0;
   g_queue_clear (&up->queue);
+  latch_log_info ("%s", why->message);
+  if (was_session && retry && session_retry (up, why))
+    {
+      /* At once: what is retried waits for it (unless an answer's
+       * callback asked again and connected already). */
+      if (up->link == NULL)
+        session_connect (up);
+      return;
+    }
   g_hash_table_iter_init (&iter, up->reqs);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
@@ -347,7 +444,6 @@ session_down (LatchUpstream *up, GError *reason, gboolean retry)
       at_stake = TRUE;
       g_hash_table_iter_remove (&iter);
     }
-  latch_log_info ("%s", why->message);
   if (retry)
     retry_schedule (up);
   if (at_stake)

@@ -730,12 +730,12 @@ lock_attempt (LatchHandle *h, gint64 deadline, gboolean reuse, int *rc_out)
        * unlocked; latch never does.  In a session, a refusal ends this
        * request only. */
       drop_request (h, on_session, FALSE, NULL);
-      if (answer->reason != NULL
-          && (answer->rc == LATCH_RC_CONNECTION_REFUSED
-              || answer->rc == LATCH_RC_CONNECTION_CLOSED))
-        *rc_out = fail (h, answer->rc, "%s", answer->reason);
-      else
-        *rc_out = first_answer_failure (h, answer->rc);
+      *rc_out = first_answer_failure (h, answer->rc);
+      /* The daemon's (or the agent's) own words win: it knows the cause
+       * (e.g. its upstream refused our certificate), where the code alone
+       * would be guessed at here.  The status stays the code's. */
+      if (answer->reason != NULL)
+        fail (h, *rc_out, "%s", answer->reason);
       return ATTEMPT_DONE;
     }
 }

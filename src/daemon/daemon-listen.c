@@ -52,10 +52,47 @@ latch_daemon_crl_stamp (const char *path)
                           (intmax_t)st.st_size);
 }
 
+/* A session lasts as long as its client wants, so a CRL that only new
+ * handshakes saw would never reach a peer that keeps its session (an
+ * agent, a liblatch handle).  So when new credentials come, every
+ * established TLS session is verified again against them and those now
+ * refused are closed.  Closing one releases what it held, which may grant
+ * others: sends only, no close (and the clients are collected first). */
+static void
+close_revoked (Daemon *d)
+{
+  g_autoptr (GPtrArray) revoked = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, d->clients);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    {
+      Client *c = key;
+      g_autoptr (GError) error = NULL;
+
+      /* A handshake still running verifies with the credentials it
+       * started with (a session holds its own reference). */
+      if (!latch_conn_is_tls (c->conn)
+          || d->tls->reverify (latch_conn_get_tls (c->conn), d->creds, &error))
+        continue;
+      latch_log_info ("%s: %s: closing", latch_conn_get_label (c->conn), error->message);
+      g_ptr_array_add (revoked, c);
+    }
+  for (guint i = 0; i < revoked->len; i++)
+    {
+      Client *c = revoked->pdata[i];
+
+      if (g_hash_table_contains (d->clients, c))
+        latch_conn_abort (c->conn, NULL);
+    }
+}
+
 /* Credentials are loaded once, but a CRL is meant to change: when its file
- * did, they are loaded again (before a handshake), so a revocation takes
- * effect at the next connection.  A new CRL that does not load leaves the
- * old credentials in place. */
+ * did, they are loaded again (before a handshake, and before a lock
+ * request on a TLS connection), so a revocation takes effect at the next
+ * connection, and at once for the established sessions it revokes.  A
+ * new CRL that does not load leaves the old credentials in place. */
 static void
 refresh_crl (Daemon *d)
 {
@@ -82,6 +119,19 @@ refresh_crl (Daemon *d)
   latch_log_info ("%s changed: loaded again", d->tls_settings.crl);
   d->tls->creds_free (d->creds); /* sessions hold their own reference */
   d->creds = creds;
+  close_revoked (d);
+}
+
+/* The check costs a stat, so it is done before every lock request on a
+ * TLS connection: the request is served only if its session survives (no
+ * Client is made meanwhile, so current's address names it alone). */
+gboolean
+latch_daemon_check_crl (Daemon *d, Client *current)
+{
+  if (d->tls == NULL)
+    return TRUE;
+  refresh_crl (d);
+  return g_hash_table_contains (d->clients, current);
 }
 
 static gboolean accept_cb (int fd, GIOCondition cond, gpointer user_data);

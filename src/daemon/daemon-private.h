@@ -110,6 +110,10 @@ void latch_daemon_stop_listening (Daemon *d);
 void latch_daemon_resume_accepting (Daemon *d);
 /* The CRL file's identity, to notice a new one (transfer full). */
 char *latch_daemon_crl_stamp (const char *path);
+/* Before a lock request on a TLS connection: a changed CRL is loaded and
+ * the sessions it revokes are closed.  FALSE when current is one of them
+ * (it is gone: serve nothing). */
+gboolean latch_daemon_check_crl (Daemon *d, Client *current);
 
 /* daemon-session.c */
 /* A new client on fd (taken); label names it in logs. */

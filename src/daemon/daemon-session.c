@@ -713,6 +713,11 @@ client_message_cb (LatchConn *conn, GBytes *bytes, gpointer user_data)
       latch_conn_abort (conn, error);
       return;
     }
+  /* A revoked peer's session must not be served: the CRL file is looked
+   * at before each lock request on a TLS connection. */
+  if (msg->kind == LATCH_MSG_LOCK_REQUEST && latch_conn_is_tls (conn)
+      && !latch_daemon_check_crl (c->daemon, c))
+    return;
   /* The connection's state says whether this is its first message
    * (net/conn.h): the first lock request or shutdown passes admission and
    * decides what the connection is for. */

@@ -82,8 +82,9 @@ struct _LatchTlsSession
 
 /* ---- shared between the files --------------------------------------- */
 
-/* The module table's check_peer_id (tls-verify.c). */
+/* The module table's check_peer_id and reverify (tls-verify.c). */
 gboolean tls_check_peer_id (LatchTlsSession *s, const char *announced, GError **error);
+gboolean tls_reverify (LatchTlsSession *s, LatchTlsCreds *creds, GError **error);
 
 void tls_creds_free (LatchTlsCreds *creds);
 

@@ -99,11 +99,13 @@ find_bad_date (const LatchX509CrtList *chain, gboolean expired, time_t *when,
   return FALSE;
 }
 
-/* Turns GnuTLS's verification status into a refusal in words. */
+/* Turns GnuTLS's verification status into a refusal in words; c: the
+ * credentials the chain was verified against (the session's own, or newer
+ * ones for reverify). */
 static int
-refuse_status (LatchTlsSession *s, const LatchX509CrtList *chain, unsigned int status)
+refuse_status (LatchTlsSession *s, LatchTlsCreds *c, const LatchX509CrtList *chain,
+               unsigned int status)
 {
-  LatchTlsCreds *c = s->creds;
   g_autofree char *who = peer_cert_name (s);
   const char *purpose = c->role == LATCH_TLS_CLIENT ? "server" : "client";
   time_t when = -1;
@@ -271,7 +273,7 @@ tls_verify_cb (gnutls_session_t session)
                               gnutls_strerror (ret));
     }
   if (status != 0)
-    return refuse_status (s, &chain, status);
+    return refuse_status (s, c, &chain, status);
   s->peer_verified = TRUE;
   return 0;
 }
@@ -318,4 +320,83 @@ tls_check_peer_id (LatchTlsSession *s, const char *announced, GError **error)
                             "%s (machine ID %s) is not allowed by TlsAllowedPeers %s",
                             s->peer_label, qannounced, c->allowed_file);
   return TRUE;
+}
+
+/* The peer's chain as it came in the handshake, parsed into chain (which
+ * the caller clears).  A GnuTLS error code, or 0 (chain may be empty). */
+static int
+peer_chain (LatchTlsSession *s, LatchX509CrtList *chain)
+{
+  const gnutls_datum_t *peers;
+  unsigned int n_peers = 0;
+  int ret;
+
+  peers = gnutls_certificate_get_peers (s->session, &n_peers);
+  if (peers == NULL || n_peers == 0)
+    return 0;
+  /* Allocated as gnutls_x509_crt_list_import2() does: latch_x509_crt_list_clear(). */
+  chain->items = gnutls_calloc (n_peers, sizeof *chain->items);
+  if (chain->items == NULL)
+    return GNUTLS_E_MEMORY_ERROR;
+  for (unsigned int i = 0; i < n_peers; i++)
+    {
+      ret = gnutls_x509_crt_init (&chain->items[i]);
+      if (ret < 0)
+        return ret;
+      chain->n++;
+      ret = gnutls_x509_crt_import (chain->items[i], &peers[i], GNUTLS_X509_FMT_DER);
+      if (ret < 0)
+        return ret;
+    }
+  return 0;
+}
+
+gboolean
+tls_reverify (LatchTlsSession *s, LatchTlsCreds *creds, GError **error)
+{
+  g_auto (LatchX509CrtList) chain = { NULL, 0 };
+  gnutls_x509_trust_list_t trust = NULL;
+  gnutls_typed_vdata_st purpose = { 0 };
+  unsigned int status = 0;
+  int ret;
+
+  if (!tls_require_handshake (s, error))
+    return FALSE;
+  /* A client without a certificate (a channel-level daemon that does not
+   * require one) has nothing that could be revoked. */
+  if (!s->peer_verified)
+    return TRUE;
+  ret = peer_chain (s, &chain);
+  if (ret >= 0 && chain.n == 0)
+    ret = GNUTLS_E_NO_CERTIFICATE_FOUND;
+  if (ret >= 0)
+    {
+      gnutls_certificate_get_trust_list (creds->cred, &trust);
+      /* The same purpose as in the handshake.  The certificates' own dates
+       * are not looked at again: what changed is the CRL, and a session is
+       * not ended by its certificate's expiry either. */
+      purpose.type = GNUTLS_DT_KEY_PURPOSE_OID;
+      purpose.data = (unsigned char *)(creds->role == LATCH_TLS_CLIENT
+                                       ? GNUTLS_KP_TLS_WWW_SERVER
+                                       : GNUTLS_KP_TLS_WWW_CLIENT);
+      ret = gnutls_x509_trust_list_verify_crt2 (trust, chain.items, chain.n, &purpose, 1,
+                                                GNUTLS_VERIFY_DISABLE_TIME_CHECKS, &status,
+                                                NULL);
+    }
+  if (ret < 0)
+    {
+      g_autofree char *who = peer_cert_name (s);
+
+      return latch_error_set (error, LATCH_ERROR_TLS, "%s cannot be verified again: %s", who,
+                              gnutls_strerror (ret));
+    }
+  if (status == 0)
+    return TRUE;
+  /* Refused as a new handshake would be, with the alert that names it,
+   * so that the peer can say why its session ended. */
+  refuse_status (s, creds, &chain, status);
+  s->peer_verified = FALSE;
+  latch_error_set (error, LATCH_ERROR_TLS_VERIFY, "%s", s->refusal);
+  tls_send_alert (s, s->refusal_alert);
+  return FALSE;
 }

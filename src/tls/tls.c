@@ -401,6 +401,7 @@ static const LatchTlsModule module = {
   .drained = session_drained,
   .bye = session_bye,
   .check_peer_id = tls_check_peer_id,
+  .reverify = tls_reverify,
   .describe = session_describe,
 };
 

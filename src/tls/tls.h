@@ -25,8 +25,9 @@
  * the socket is ready that way".  Session tickets are off: a connection is
  * a full handshake, verified each time.  Credentials hold the CRL as it
  * was when they were loaded: the daemon loads them again when the CRL file
- * changes (daemon.c), so a revocation takes effect at the next
- * connection.  Each warnings entry is allocated (free with g_free);
+ * changes (daemon-listen.c), so a revocation takes effect at the next
+ * connection, and re-verifies its established sessions (reverify), so it
+ * also ends those of a revoked peer.  Each warnings entry is allocated (free with g_free);
  * credentials may be freed while sessions still use them. */
 #ifndef LATCH_TLS_TLS_H
 #define LATCH_TLS_TLS_H
@@ -168,11 +169,20 @@ typedef struct
    * in it?  (LATCH_ERROR_TLS_PEER_ID / LATCH_ERROR_TLS_NOT_ALLOWED) */
   gboolean (*check_peer_id) (LatchTlsSession *session, const char *announced,
                              GError **error);
+  /* After the handshake: would the peer's certificate chain still pass
+   * verification against creds (e.g. the same files loaded again after
+   * the CRL file changed)?  Chain to creds' CA, CRLs, key purpose; not
+   * the certificates' own dates.  A peer that sent no certificate passes.
+   * FALSE: LATCH_ERROR_TLS_VERIFY, explained as the handshake would
+   * ("the certificate of PEER (CN x) was revoked (CRL FILE)"), and the
+   * alert that names it is sent to the peer (best effort); the caller
+   * then ends the session. */
+  gboolean (*reverify) (LatchTlsSession *session, LatchTlsCreds *creds, GError **error);
   /* "TLS1.3 AES-256-GCM, peer CN 0123..." for logs (transfer full). */
   char *(*describe) (LatchTlsSession *session);
 } LatchTlsModule;
 
-#define LATCH_TLS_MODULE_ABI 2
+#define LATCH_TLS_MODULE_ABI 2 /* 2: reverify, drained */
 
 /* In tls.c: the table (latchd, tests, and the module's entry point). */
 const LatchTlsModule *latch_tls_module (void);

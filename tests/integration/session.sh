@@ -292,6 +292,52 @@ EOF
   peer tls $WPEER --ca "$PKI/ca1.pem" --cert "$PKI/peer2_ca1.pem" --key "$PKI/peer2_ca1.key" \
     --peerid "$MID"
   verdict "tls: two ids exclude each other, pings answered, over TLS"
+
+  # A certificate revoked while its session is established: the daemon
+  # notices the new CRL file at the session's next lock request, closes
+  # that session before serving it (the request is never answered, what
+  # the session held is released), and keeps the others.
+  at_sock crl
+  cp "$PKI/ca1-empty.crl" "$T/live.crl"
+  tls_daemon $(tls_opts peer1_ca1 ca1) --tls-crl="$T/live.crl"
+  verdict "crl: a TLS daemon with an empty CRL file"
+  script crl-revoked <<EOF
+offer 1 rv 5 1 0
+expect 16 1 0 ext=1
+touch $T/crl-up1
+wait-file $T/crl-replaced
+lock 2 other 5 1
+expect-eof
+EOF
+  script crl-kept <<EOF
+offer 1 kept 5 1 0
+expect 16 1 0 ext=1
+touch $T/crl-up2
+wait-file $T/crl-closed
+lock 2 rv 5 1
+expect 16 2 0
+EOF
+  # shellcheck disable=SC2086 # WPEER is words
+  bg peer crl-revoked $WPEER --ca "$PKI/ca1.pem" --cert "$PKI/revoked_ca1.pem" \
+    --key "$PKI/revoked_ca1.key" --peerid "$MID" --timeout 8000
+  a=$last_pid
+  # shellcheck disable=SC2086 # WPEER is words
+  bg peer crl-kept $WPEER --ca "$PKI/ca1.pem" --cert "$PKI/peer2_ca1.pem" \
+    --key "$PKI/peer2_ca1.key" --peerid "$MID" --timeout 8000
+  b=$last_pid
+  wait_for 10 file_exists "$T/crl-up1" && wait_for 10 file_exists "$T/crl-up2" &&
+    cp "$PKI/ca1.crl" "$T/live.crl.new" && mv "$T/live.crl.new" "$T/live.crl" &&
+    touch "$T/crl-replaced" && wait $a
+  st=$?
+  touch "$T/crl-closed"
+  [ $st = 0 ]
+  verdict "crl: the revoked session is closed at its next request, which is not answered"
+  wait $b
+  verdict "crl: ...another session goes on, and gets what the closed one held"
+  file_has "$DTRACE" "was revoked (CRL $T/live.crl): closing"
+  verdict "crl: ...and the daemon's log says why"
+  # shellcheck disable=SC2046 # tls_opts gives words
+  "$LATCH" $W $(tls_opts peer1_ca1 ca1) --tls-crl="$T/live.crl" -X > /dev/null 2>&1
 fi
 
 for s in "$S" "$S2"; do "$LATCH" -s "$s" -X > /dev/null 2>&1; done

@@ -25,6 +25,10 @@
  *                  the TLS module's explanation
  *   keepalive      pings when idle, none when traffic flows; a daemon that
  *                  stops answering is declared dead after the timeout
+ *   retry          a session ends before a request's answer: the request
+ *                  goes again on the next session, once; the answered ids
+ *                  are lost by their own answers (TLS: the next handshake's
+ *                  refusal is the owner's reason)
  *   backoff        after a loss: attempts 100, 200, 400 ms apart; a
  *                  request meanwhile connects at once
  *   legacy         a FLoM daemon: one connection per lock, unlock = 2/8 +
@@ -126,6 +130,8 @@ struct _Fake
   gboolean silent;    /* answer nothing any more */
   gboolean reset;     /* accept and reset at once */
   gboolean hold_first; /* the first request waits for fake_release_first() */
+  int close_c;        /* so many requests named 'c...' end their connection unanswered */
+  LatchTlsCreds *creds_after; /* set: the next connections use these */
   const char *peerid; /* announced */
   LatchTlsCreds *creds; /* NULL: server_creds */
   guint64 fence;
@@ -189,6 +195,15 @@ fake_message_cb (LatchConn *conn G_GNUC_UNUSED, GBytes *bytes, gpointer user_dat
     }
   if (msg->kind == LATCH_MSG_LOCK_REQUEST && fc->fake->hold_first && fc->msgs->len == 1)
     return;
+  if (msg->kind == LATCH_MSG_LOCK_REQUEST && msg->name[0] == 'c' && fc->fake->close_c > 0)
+    {
+      /* As a daemon ends a session whose certificate it revoked. */
+      fc->fake->close_c--;
+      if (fc->fake->creds_after != NULL)
+        fc->fake->creds = fc->fake->creds_after;
+      latch_conn_abort (fc->conn, NULL);
+      return;
+    }
   /* Names starting with 'q' are busy: queued; with 'x', over a limit:
    * refused. */
   if (msg->kind == LATCH_MSG_LOCK_REQUEST)
@@ -704,6 +719,92 @@ test_keepalive_busy (Fixture *f, gconstpointer data G_GNUC_UNUSED)
   g_assert_cmpuint (count_kind (fc, LATCH_MSG_PING, LATCH_STEP_REQUEST), ==, 0);
 }
 
+/* ---- retry ---------------------------------------------------------------------------- */
+
+/* The session ends while a request sent on it has no answer: that request
+ * goes again, once, on the next session (its offer); the ids answered
+ * already (held, queued) are lost, each by its own answer, and no
+ * down_cb comes.  A request whose second session ends too before its
+ * answer is not sent a third time. */
+static void
+test_retry (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  FakeConn *c0, *c1, *c2;
+
+  start (f, LATCH_SECURITY_CLEAR, 2000);
+  lock (f, 1, "one");
+  lock (f, 2, "q2");
+  WAIT_FOR (f->answers->len == 2);
+  assert_answer (f, 0, 1, TRUE, LATCH_RC_OK);
+  assert_answer (f, 1, 2, TRUE, LATCH_RC_LOCK_ENQUEUED);
+  c0 = fake_conn (&f->fake, 0);
+
+  f->fake.close_c = 1;
+  lock (f, 3, "c3");
+  WAIT_FOR (f->answers->len == 5);
+  /* The answered ones lost (in either order), then c3 granted on the
+   * next session, where it is the offer. */
+  for (guint i = 2; i < 4; i++)
+    {
+      Answer *a = answer_at (f, i);
+
+      g_assert_true (a->id == 1 || a->id == 2);
+      g_assert_false (a->first);
+      g_assert_cmpint (a->rc, ==, LATCH_RC_CONNECTION_CLOSED);
+      g_assert_nonnull (a->reason);
+    }
+  g_assert_cmpuint (answer_at (f, 2)->id, !=, answer_at (f, 3)->id);
+  assert_answer (f, 4, 3, TRUE, LATCH_RC_OK);
+  g_assert_cmpint (f->n_down, ==, 0);
+  g_assert_null (c0->conn);
+  g_assert_cmpuint (f->fake.conns->len, ==, 2);
+  c1 = fake_conn (&f->fake, 1);
+  g_assert_cmpuint (c1->msgs->len, ==, 1);
+  g_assert_cmpuint (fake_msg (c1, 0)->id, ==, 3);
+  g_assert_cmpint (fake_msg (c1, 0)->ext, ==, 1);
+  g_assert_true (latch_upstream_is_up (f->up));
+
+  /* Twice unanswered: the second end is the owner's (down_cb), and no
+   * third attempt carries the request. */
+  f->fake.close_c = 2;
+  lock (f, 4, "c4");
+  WAIT_FOR (f->n_down == 1);
+  g_assert_cmpuint (f->fake.conns->len, >=, 3);
+  c2 = fake_conn (&f->fake, 2);
+  g_assert_cmpuint (c2->msgs->len, ==, 1);
+  g_assert_cmpuint (fake_msg (c2, 0)->id, ==, 4);
+  /* c3, held on the session that ended, was lost by its own answer. */
+  g_assert_cmpuint (f->answers->len, ==, 6);
+  assert_answer (f, 5, 3, FALSE, LATCH_RC_CONNECTION_CLOSED);
+  run_for (300);
+  for (guint i = 3; i < f->fake.conns->len; i++)
+    g_assert_cmpuint (fake_conn (&f->fake, i)->msgs->len, ==, 0);
+  g_assert_cmpuint (f->answers->len, ==, 6);
+}
+
+/* The retry is what explains: the daemon ends the session at a request
+ * (it revoked our certificate), and the next handshake says why. */
+static void
+test_retry_tls (Fixture *f, gconstpointer data G_GNUC_UNUSED)
+{
+  LATCH_TEST_REQUIRE_CERTS (certs_dir);
+  f->fake.peerid = MID;
+  start (f, LATCH_SECURITY_MUTUAL, 2000);
+  lock (f, 1, "one");
+  WAIT_FOR (f->answers->len == 1);
+  assert_answer (f, 0, 1, TRUE, LATCH_RC_OK);
+  f->fake.close_c = 1;
+  f->fake.creds_after = other_ca_creds;
+  lock (f, 2, "c2");
+  WAIT_FOR (f->n_down == 1);
+  g_assert_cmpuint (f->fake.conns->len, ==, 2);
+  g_assert_error (f->down_reason, LATCH_ERROR, LATCH_ERROR_TLS_VERIFY);
+  g_assert_nonnull (strstr (f->down_reason->message, "is not signed by a CA"));
+  /* id 1 lost by its answer; id 2 by down_cb alone. */
+  g_assert_cmpuint (f->answers->len, ==, 2);
+  assert_answer (f, 1, 1, FALSE, LATCH_RC_CONNECTION_CLOSED);
+}
+
 /* ---- backoff ------------------------------------------------------------------------ */
 
 static void
@@ -876,6 +977,8 @@ main (int argc, char **argv)
   ADD ("/upstream/tls/refused", test_tls_refused);
   ADD ("/upstream/keepalive/dead", test_keepalive);
   ADD ("/upstream/keepalive/busy", test_keepalive_busy);
+  ADD ("/upstream/retry", test_retry);
+  ADD ("/upstream/retry-tls", test_retry_tls);
   ADD ("/upstream/backoff", test_backoff);
   ADD ("/upstream/legacy", test_legacy);
   ADD ("/upstream/refused", test_refused);
