@@ -85,7 +85,7 @@ kill -KILL "$dpid"
 wait $lp; st=$?
 check "losing the daemon while the command runs exits 99" [ $st = 99 ]
 check "...after stopping the command with SIGTERM" [ -e "$T/term5" ]
-check "...and says the lock is gone" grep -q "lock on 'lost' is gone" "$T/lost.err"
+check "...and says the lock is lost" grep -q "lock on 'lost' is lost" "$T/lost.err"
 wait $wp; st=$?
 check "a command waiting when the daemon dies exits 99" [ $st = 99 ]
 check "...without running" [ ! -e "$T/ran-unlocked" ]
