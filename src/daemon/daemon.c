@@ -69,6 +69,7 @@ typedef struct
   const LatchTlsModule *tls; /* NULL at CLEAR */
   LatchTlsCreds *creds;      /* client role; NULL at CLEAR */
   const char *own_id;        /* announced upstream; "" when none */
+  GPtrArray *warnings;       /* the credentials' warnings (char *), or NULL */
 } AgentTls;
 
 static gboolean
@@ -108,7 +109,22 @@ setup_agent_tls (Daemon *d, AgentTls *a, GError **error)
                                 a->own_id[0] != '\0' ? a->own_id : NULL, warnings, error);
   for (guint i = 0; i < warnings->len; i++)
     latch_log_warning ("%s", (const char *)warnings->pdata[i]);
+  /* Kept to go with a start-up failure: the command that started the
+   * agent prints them, as it would have itself. */
+  a->warnings = g_steal_pointer (&warnings);
   return a->creds != NULL;
+}
+
+/* A start-up failure's line, with the credentials' warnings folded in,
+ * each as " (warning: ...)", so that the command prints one line. */
+static char *
+agent_failure_text (const AgentTls *a, const GError *error)
+{
+  GString *text = g_string_new (error->message);
+
+  for (guint i = 0; a->warnings != NULL && i < a->warnings->len; i++)
+    g_string_append_printf (text, " (warning: %s)", (const char *)a->warnings->pdata[i]);
+  return g_string_free (text, FALSE);
 }
 
 /* Waits (poll) until fd is ready as the TLS layer wants, until deadline
@@ -256,7 +272,7 @@ LatchDaemonExit
 latch_daemon_run (const LatchDaemonConfig *config)
 {
   Daemon d = { 0 };
-  AgentTls agent = { LATCH_SECURITY_CLEAR, NULL, NULL, "" };
+  AgentTls agent = { LATCH_SECURITY_CLEAR, NULL, NULL, "", NULL };
   g_autoptr (GError) error = NULL;
   g_autoptr (GError) id_error = NULL;
   gboolean busy = FALSE;
@@ -289,13 +305,18 @@ latch_daemon_run (const LatchDaemonConfig *config)
       else if (d.not_local)
         line = g_strdup_printf ("notlocal: %s\n", error->message);
       else
-        line = g_strdup_printf ("error: %s\n", error->message);
+        {
+          g_autofree char *text = agent_failure_text (&agent, error);
+
+          line = g_strdup_printf ("error: %s\n", text);
+        }
       latch_log_info ("not starting: %s", error->message);
       report_ready (&d, line);
       if (d.creds != NULL)
         d.tls->creds_free (d.creds);
       if (agent.creds != NULL)
         agent.tls->creds_free (agent.creds);
+      g_clear_pointer (&agent.warnings, g_ptr_array_unref);
       g_free (d.crl_stamp);
       latch_daemon_stop_listening (&d);
       latch_net_shutdown ();
@@ -405,6 +426,7 @@ latch_daemon_run (const LatchDaemonConfig *config)
     d.tls->creds_free (d.creds);
   if (agent.creds != NULL)
     agent.tls->creds_free (agent.creds);
+  g_clear_pointer (&agent.warnings, g_ptr_array_unref);
   g_free (d.crl_stamp);
   g_main_loop_unref (d.loop);
   g_clear_pointer (&d.discovery, latch_discovery_server_free);
