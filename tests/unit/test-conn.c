@@ -64,6 +64,7 @@
 #include "proto/msg.h"
 #include "tls/tls.h"
 #include "scratch.h"
+#include "loop-wait.h"
 
 #include <gnutls/gnutls.h>
 
@@ -167,30 +168,7 @@ typedef struct
 
 /* ---- waiting ------------------------------------------------------------ */
 
-static gboolean
-bound_cb (gpointer data)
-{
-  *(gboolean *)data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Runs the main loop until cond holds; fails after ms. */
-#define WAIT_FOR_MS(cond, ms)                                                  \
-  G_STMT_START                                                                 \
-  {                                                                            \
-    gboolean expired_ = FALSE;                                                 \
-    guint bound_ = g_timeout_add ((ms), bound_cb, &expired_);                 \
-                                                                               \
-    while (!(cond) && !expired_)                                               \
-      g_main_context_iteration (NULL, TRUE);                                   \
-    if (!expired_)                                                             \
-      g_source_remove (bound_);                                                \
-    if (!(cond))                                                               \
-      g_error ("%s:%d: still not (%s) after %d ms", __FILE__, __LINE__, #cond, \
-               (int)(ms));                                                     \
-  }                                                                            \
-  G_STMT_END
-#define WAIT_FOR(cond) WAIT_FOR_MS (cond, WAIT_MS)
+/* bound_cb, WAIT_FOR_MS, WAIT_FOR: loop-wait.h */
 
 static gint64
 ms_since (gint64 start_us, gint64 end_us)

@@ -46,6 +46,7 @@
 #include "proto/msg.h"
 #include "tls/tls.h"
 #include "scratch.h"
+#include "loop-wait.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -67,29 +68,7 @@ static LatchTlsCreds *other_ca_creds; /* a server certificate from CA2 */
 
 /* ---- waiting ------------------------------------------------------------ */
 
-static gboolean
-bound_cb (gpointer data)
-{
-  *(gboolean *)data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-#define WAIT_FOR_MS(cond, ms)                                                  \
-  G_STMT_START                                                                 \
-  {                                                                            \
-    gboolean expired_ = FALSE;                                                 \
-    guint bound_ = g_timeout_add ((ms), bound_cb, &expired_);                 \
-                                                                               \
-    while (!(cond) && !expired_)                                               \
-      g_main_context_iteration (NULL, TRUE);                                   \
-    if (!expired_)                                                             \
-      g_source_remove (bound_);                                                \
-    if (!(cond))                                                               \
-      g_error ("%s:%d: still not (%s) after %d ms", __FILE__, __LINE__, #cond, \
-               (int)(ms));                                                     \
-  }                                                                            \
-  G_STMT_END
-#define WAIT_FOR(cond) WAIT_FOR_MS (cond, WAIT_MS)
+/* bound_cb, WAIT_FOR_MS, WAIT_FOR: loop-wait.h */
 
 /* Runs the loop for ms, whatever happens. */
 static void
