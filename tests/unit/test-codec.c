@@ -589,28 +589,16 @@ test_decode_noncanonical (void)
                 LATCH_PROTO_ERROR_MALFORMED);
 }
 
-static void
-test_decode_error_messages (void)
+typedef struct
 {
-  static const struct
-  {
-    const char *body;
-    const char *message;
-  } cases[] = {
-    { "<msg level=\"2\" verb=\"1\" step=\"24\"><answer rc=\"0\"/></msg>",
-      "message has level 2; latch speaks level 3" },
-    { "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"0\" "
-      "foo=\"1\"/></msg>",
-      "unknown attribute 'foo' on <answer>" },
-    { "<msg level=\"3\" verb=\"1\" step=\"24\"><bar/></msg>",
-      "unknown element <bar>" },
-    { "<msg level=\"3\" verb=\"9\" step=\"8\"></msg>",
-      "unknown message verb=9 step=8" },
-    { "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"x\"/></msg>",
-      "attribute rc='x' on <answer> is not a decimal int" },
-  };
+  const char *body;    /* after the XML declaration */
+  const char *message; /* the error both decoders give, word for word */
+} ErrorCase;
 
-  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+static void
+assert_error_messages (const ErrorCase *cases, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
     {
       g_autofree char *text = g_strconcat (XML_DECL, cases[i].body, NULL);
       DecodeFunc decoders[] = { latch_codec_xml_decode, latch_codec_lite_decode };
@@ -625,6 +613,26 @@ test_decode_error_messages (void)
           g_assert_cmpstr (error->message, ==, cases[i].message);
         }
     }
+}
+
+static void
+test_decode_error_messages (void)
+{
+  static const ErrorCase cases[] = {
+    { "<msg level=\"2\" verb=\"1\" step=\"24\"><answer rc=\"0\"/></msg>",
+      "message has level 2; latch speaks level 3" },
+    { "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"0\" "
+      "foo=\"1\"/></msg>",
+      "unknown attribute 'foo' on <answer>" },
+    { "<msg level=\"3\" verb=\"1\" step=\"24\"><bar/></msg>",
+      "unknown element <bar>" },
+    { "<msg level=\"3\" verb=\"9\" step=\"8\"></msg>",
+      "unknown message verb=9 step=8" },
+    { "<msg level=\"3\" verb=\"1\" step=\"24\"><answer rc=\"x\"/></msg>",
+      "attribute rc='x' on <answer> is not a decimal int" },
+  };
+
+  assert_error_messages (cases, G_N_ELEMENTS (cases));
 }
 
 /* Decodes XML_DECL + <msg ...> + body + </msg> with both decoders;
@@ -1657,11 +1665,7 @@ test_decode_session_ranges (void)
 static void
 test_decode_session_errors (void)
 {
-  static const struct
-  {
-    const char *body;
-    const char *message;
-  } cases[] = {
+  static const ErrorCase cases[] = {
     { "<msg level=\"3\" verb=\"1\" step=\"16\"><session peerid=\"\" "
       "ext=\"0\"/><answer rc=\"0\"/></msg>",
       "attribute ext=0 on <session> is out of range 1..1000" },
@@ -1685,21 +1689,7 @@ test_decode_session_errors (void)
       "answer" },
   };
 
-  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autofree char *text = g_strconcat (XML_DECL, cases[i].body, NULL);
-      DecodeFunc decoders[] = { latch_codec_xml_decode, latch_codec_lite_decode };
-
-      for (gsize d = 0; d < G_N_ELEMENTS (decoders); d++)
-        {
-          g_autoptr (GError) error = NULL;
-          LatchMsg *msg = NULL;
-
-          g_assert_false (decoders[d] (text, strlen (text), &msg, &error));
-          g_assert_nonnull (error);
-          g_assert_cmpstr (error->message, ==, cases[i].message);
-        }
-    }
+  assert_error_messages (cases, G_N_ELEMENTS (cases));
 }
 
 /* reason: a string attribute like element, one line, escaped. */
