@@ -47,6 +47,7 @@ typedef enum
   ATTEMPT_QUIESCING, /* the daemon is quiescing: try again (the next daemon) */
   ATTEMPT_CLOSED,    /* closed (or reset) before any answer, without a word */
   ATTEMPT_STALE,     /* the kept session was gone before any answer: open a new one */
+  ATTEMPT_UNREACHED, /* the agent could not reach its daemon (rc 7): *rc, error set */
 } AttemptResult;
 
 /* The daemon refused to serve this connection: why, in words. */
@@ -736,6 +737,27 @@ lock_attempt (LatchHandle *h, gint64 deadline, gboolean reuse, int *rc_out)
        * would be guessed at here.  The status stays the code's. */
       if (answer->reason != NULL)
         fail (h, *rc_out, "%s", answer->reason);
+      /* The agent found nobody at its daemon's address: a daemon between
+       * two lives (it quiesced, it crashed), which the next attempt may
+       * start again (latch_client_connect_daemon ()). */
+      if (answer->rc == LATCH_RC_CONNECTION_REFUSED && latch_autostart_uses_agent (h->config))
+        {
+          gboolean others = FALSE;
+
+          for (guint i = 0; on_session && i < s->handles->len; i++)
+            {
+              LatchHandle *g = g_ptr_array_index (s->handles, i);
+
+              others |= g != h && g->on_session && g->locked;
+            }
+          if (others)
+            return ATTEMPT_DONE;
+          /* The next attempt connects to the agent again, which is where
+           * a daemon of ours that is gone is started again. */
+          if (on_session)
+            session_close (s, "its daemon could not be reached");
+          return ATTEMPT_UNREACHED;
+        }
       return ATTEMPT_DONE;
     }
 }
@@ -787,6 +809,8 @@ lock_run (LatchHandle *h)
           latch_client_session_attach (latch_client_session_new (), h);
         }
     }
+  gint64 unreached_until = -1;
+
   for (guint attempt = 0;; attempt++)
     {
       gboolean reuse;
@@ -823,6 +847,16 @@ lock_run (LatchHandle *h)
                            "the daemon at %s is shutting down (quiescing) and was still "
                            "there when the timeout ran out", label);
             }
+          break;
+        case ATTEMPT_UNREACHED:
+          /* Tried again for a moment (CONNECT_GRACE_MS from the first
+           * such answer): the daemon may be starting, or ours may be
+           * started again by the next connect; then the agent's words. */
+          if (unreached_until < 0)
+            unreached_until = latch_client_now_ms () + CONNECT_GRACE_MS;
+          if (latch_client_now_ms () >= unreached_until
+              || (connect_deadline >= 0 && latch_client_now_ms () >= connect_deadline))
+            return rc;
           break;
         case ATTEMPT_CLOSED:
           /* Without a word: the daemon may have been exiting (idle, -X),
