@@ -80,6 +80,7 @@ typedef struct
 {
   int fd;
   gnutls_session_t tls;   /* NULL: clear */
+  gnutls_certificate_credentials_t cred; /* with tls */
   GString *out;           /* gathered, not sent yet */
   GString *in;            /* received, not a whole message yet */
   gboolean eof;
@@ -171,6 +172,7 @@ tls_start (Peer *p)
   int ret;
 
   gnutls_certificate_allocate_credentials (&cred);
+  p->cred = cred;
   if (gnutls_certificate_set_x509_trust_file (cred, opt_ca, GNUTLS_X509_FMT_PEM) <= 0
       || (opt_cert != NULL
           && gnutls_certificate_set_x509_key_file (cred, opt_cert, opt_key,
@@ -518,14 +520,33 @@ run_line (Peer *p, char **a, guint n, gboolean *usage)
   return TRUE;
 }
 
+static int run_script (Peer *p);
+
+/* What a peer holds, freed (sanitizer builds check the test programs
+ * too). */
+static void
+peer_clear (Peer *p)
+{
+  if (p->tls != NULL)
+    gnutls_deinit (p->tls);
+  if (p->cred != NULL)
+    gnutls_certificate_free_credentials (p->cred);
+  if (p->fd >= 0)
+    close (p->fd);
+  if (p->out != NULL)
+    g_string_free (p->out, TRUE);
+  if (p->in != NULL)
+    g_string_free (p->in, TRUE);
+  *p = (Peer){ .fd = -1 };
+}
+
 int
 main (int argc, char **argv)
 {
   g_autoptr (GOptionContext) ctx = g_option_context_new ("< SCRIPT - a raw session client");
   g_autoptr (GError) error = NULL;
   Peer peer = { .fd = -1 };
-  char line[4096];
-  gboolean usage = FALSE;
+  int status;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error)
@@ -543,10 +564,25 @@ main (int argc, char **argv)
     return 2;
   set_nonblocking (peer.fd);
   if (opt_ca != NULL && !tls_start (&peer))
-    return 2;
+    {
+      peer_clear (&peer);
+      return 2;
+    }
   peer.out = g_string_new (NULL);
   peer.in = g_string_new (NULL);
   peer.last_sent_us = g_get_monotonic_time ();
+  status = run_script (&peer);
+  peer_clear (&peer);
+  return status;
+}
+
+/* Runs the script on stdin: 0 done, 1 an expectation failed, 2 usage. */
+static int
+run_script (Peer *p)
+{
+  char line[4096];
+  gboolean usage = FALSE;
+
   while (fgets (line, sizeof line, stdin) != NULL)
     {
       g_auto (GStrv) args = NULL;
@@ -556,15 +592,15 @@ main (int argc, char **argv)
         continue;
       args = g_strsplit_set (trimmed, " \t", -1);
       printf ("> %s\n", trimmed);
-      if (peer.fd < 0)
+      if (p->fd < 0)
         {
           printf ("usage: a command after close\n");
           return 2;
         }
-      if (!run_line (&peer, args, g_strv_length (args), &usage))
+      if (!run_line (p, args, g_strv_length (args), &usage))
         return usage ? 2 : 1;
     }
-  if (peer.fd >= 0 && !flush_out (&peer))
+  if (p->fd >= 0 && !flush_out (p))
     return 1;
   return 0;
 }
