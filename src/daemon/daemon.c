@@ -293,10 +293,13 @@ latch_daemon_run (const LatchDaemonConfig *config)
   d.peerid = latch_machine_id_read (&id_error);
   /* The agent's own clients are local and clear (d.level stays CLEAR):
    * its TLS is the upstream session's. */
+  /* An agent tries its upstream before it listens: one that then gives
+   * up (nobody there yet, a refused certificate) must not take in
+   * commands' connections first and leave them without an answer. */
   if (!(config->agent ? setup_agent_tls (&d, &agent, &error) : setup_tls (&d, &error))
       || !latch_net_init (&error)
-      || !latch_daemon_start_listening (&d, &busy, &error)
-      || (config->agent && !probe_upstream (&d, config->settings, &agent, &error)))
+      || (config->agent && !probe_upstream (&d, config->settings, &agent, &error))
+      || !latch_daemon_start_listening (&d, &busy, &error))
     {
       g_autofree char *line = NULL;
 
