@@ -29,6 +29,9 @@
  * next one starting): refusals are retried this long before the command
  * gives up. */
 #define REMOTE_GRACE_MS 2000
+/* How long a daemon being started may take to answer (a start reports
+ * within the starter's ready timeout, 10 s). */
+#define READY_GRACE_MS 10000
 /* Pause between two attempts, growing up to the maximum. */
 #define RETRY_MIN_MS 2
 #define RETRY_MAX_MS 100
@@ -329,6 +332,7 @@ connect_agent (LatchHandle *h, gint64 deadline)
   g_autofree char *not_local = NULL;
   LatchSockPath path = { 0 };
   gboolean fallback_tried = FALSE;
+  gboolean local_start = FALSE; /* a daemon of ours is starting at that address */
   gint64 remote_until = -1;
   int port = 0;
   int rc;
@@ -387,6 +391,8 @@ connect_agent (LatchHandle *h, gint64 deadline)
                   break;
                 case LATCH_SPAWN_STARTED:
                 case LATCH_SPAWN_BUSY:
+                  local_start = TRUE;
+                  break;
                 default:
                   break;
                 }
@@ -402,8 +408,11 @@ connect_agent (LatchHandle *h, gint64 deadline)
             case LATCH_SPAWN_NOT_LOCAL:
               /* Nobody answers upstream: a daemon may be between two
                * lives; retried a moment, as without the agent. */
+              /* A daemon of ours that another command is starting there
+               * right now may take as long as any start (READY_GRACE_MS). */
               if (remote_until < 0)
-                remote_until = latch_client_now_ms () + REMOTE_GRACE_MS;
+                remote_until = latch_client_now_ms ()
+                               + (local_start ? READY_GRACE_MS : REMOTE_GRACE_MS);
               if (latch_client_now_ms () >= remote_until)
                 {
                   if (not_local != NULL)

@@ -6,10 +6,12 @@ free_port
 NETLOCK="$SOCKDIR/tcp-127.0.0.1-$PORT.lock"
 net_pid () { [ -s "$NETLOCK" ] && head -n1 "$NETLOCK"; }
 
-# Start race over TCP: 15 first commands at once, one daemon.
+# Start race over TCP: 15 first commands at once, one daemon.  Direct
+# (--agent=no): this is the TCP daemon's start race, FLoM's table; agents
+# starting at once are agent-multihost.sh's.
 pids=""
 for i in $(seq 1 15); do
-  bg "$LATCH" -a 127.0.0.1 -p $PORT -d 3000 -r race -- sh -c "head -n1 $NETLOCK >> $T/daemons"
+  bg "$LATCH" --agent=no -a 127.0.0.1 -p $PORT -d 3000 -r race -- sh -c "head -n1 $NETLOCK >> $T/daemons"
   pids="$pids $last_pid"
 done
 fails=0; for p in $pids; do wait $p || fails=$((fails + 1)); done
