@@ -199,7 +199,8 @@ accept_cb (int fd, GIOCondition cond, gpointer user_data)
       g_autoptr (GError) error = NULL;
       g_autofree char *label = NULL;
       Client *c;
-      uid_t uid;
+      LatchPeer peer = { 0 };
+      LatchPeerCred cred;
       int cfd = accept4 (fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
       if (cfd < 0)
@@ -212,8 +213,8 @@ accept_cb (int fd, GIOCondition cond, gpointer user_data)
       d->n_accepted++;
       if (d->is_tcp)
         {
-          struct sockaddr_storage peer;
-          socklen_t peer_len = sizeof peer;
+          struct sockaddr_storage sa;
+          socklen_t sa_len = sizeof sa;
           g_autofree char *addr = NULL;
           LatchKeepalive ka = { d->config->settings->tcp_keepalive_time,
                                 d->config->settings->tcp_keepalive_intvl,
@@ -224,29 +225,35 @@ accept_cb (int fd, GIOCondition cond, gpointer user_data)
            * keepalive time: IPv4 and IPv6 alike (FLoM: IPv4 only). */
           latch_tcp_set_keepalive (cfd, &ka);
           setsockopt (cfd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-          if (getpeername (cfd, (struct sockaddr *)&peer, &peer_len) == 0)
-            addr = latch_sockaddr_to_string ((struct sockaddr *)&peer, peer_len);
+          if (getpeername (cfd, (struct sockaddr *)&sa, &sa_len) == 0)
+            addr = latch_sockaddr_to_string ((struct sockaddr *)&sa, sa_len);
           label = g_strdup_printf ("conn %u (%s)", d->n_accepted, addr ? addr : "?");
+          peer.address = g_steal_pointer (&addr);
         }
       else
         {
-          if (!latch_socket_peer_uid (cfd, &uid, &error))
+          if (!latch_socket_peer_cred (cfd, &cred, &error))
             {
               latch_log_warning ("connection %u: %s", d->n_accepted, error->message);
               close (cfd);
               continue;
             }
-          if (d->path.is_private && uid != geteuid ())
+          if (d->path.is_private && cred.uid != geteuid ())
             {
               latch_log_warning ("connection %u from uid %u refused: this daemon "
-                                 "serves uid %u only", d->n_accepted, (unsigned)uid,
+                                 "serves uid %u only", d->n_accepted, (unsigned)cred.uid,
                                  (unsigned)geteuid ());
               close (cfd);
               continue;
             }
-          label = g_strdup_printf ("conn %u (uid %u)", d->n_accepted, (unsigned)uid);
+          label = g_strdup_printf ("conn %u (uid %u)", d->n_accepted, (unsigned)cred.uid);
+          peer.is_local = TRUE;
+          peer.uid = cred.uid;
+          peer.gid = cred.gid;
+          peer.pid = cred.pid;
         }
-      c = latch_daemon_session_new (d, cfd, label);
+      peer.since_us = g_get_real_time ();
+      c = latch_daemon_session_new (d, cfd, label, &peer);
       if (d->level != LATCH_SECURITY_CLEAR)
         {
           LatchTlsSession *session;

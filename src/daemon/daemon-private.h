@@ -17,6 +17,7 @@
 #define LATCH_DAEMON_DAEMON_PRIVATE_H
 
 #include <glib.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 #include "daemon/daemon.h"
@@ -49,9 +50,25 @@ typedef struct
   char *req_name;       /* req.name, owned */
 } Slot;
 
+/* Who is at the other end of a connection, as the daemon saw it at
+ * accept().  A local (UNIX socket) peer's credentials are the kernel's
+ * (SO_PEERCRED); a network peer has its address, and at the mutual level
+ * the machine ID it announced and its certificate proved. */
+typedef struct
+{
+  gboolean is_local;    /* UNIX socket: uid, gid and pid are set */
+  uid_t uid;
+  gid_t gid;
+  pid_t pid;
+  char *address;        /* TCP: "ADDR:PORT" (owned); NULL when local */
+  char *machine_id;     /* mutual TLS: the peer's checked ID (owned); else NULL */
+  gint64 since_us;      /* when it was accepted (g_get_real_time ()) */
+} LatchPeer;
+
 /* A connected client. */
 struct _Client
 {
+  LatchPeer peer;
   /* A legacy connection's one slot (its client is this Client, its id
    * 0); unused in a session (owner NULL). */
   Slot legacy;
@@ -115,9 +132,16 @@ char *latch_daemon_crl_stamp (const char *path);
  * (it is gone: serve nothing). */
 gboolean latch_daemon_check_crl (Daemon *d, Client *current);
 
+/* daemon-metrics.c */
+/* The daemon's counters and gauges in the Prometheus text exposition
+ * format (transfer full). */
+char *latch_daemon_metrics_text (Daemon *d);
+
 /* daemon-session.c */
-/* A new client on fd (taken); label names it in logs. */
-Client *latch_daemon_session_new (Daemon *d, int fd, const char *label);
+/* A new client on fd (taken); label names it in logs; peer is taken
+ * (its strings are the client's from now on). */
+Client *latch_daemon_session_new (Daemon *d, int fd, const char *label,
+                                  LatchPeer *peer);
 /* Where the lock table's notifications go. */
 extern const LatchTableCallbacks latch_daemon_table_callbacks;
 

@@ -841,6 +841,8 @@ client_closed_cb (LatchConn *conn, const GError *reason G_GNUC_UNUSED, gpointer 
     }
   else
     slot_clear (&c->legacy);
+  g_free (c->peer.address);
+  g_free (c->peer.machine_id);
   g_free (c);
   latch_daemon_resume_accepting (d);
   latch_daemon_check_lifetime (d);
@@ -873,10 +875,13 @@ static const LatchConnCallbacks client_callbacks = {
 };
 
 Client *
-latch_daemon_session_new (Daemon *d, int fd, const char *label)
+latch_daemon_session_new (Daemon *d, int fd, const char *label,
+                          LatchPeer *peer)
 {
   Client *c = g_new0 (Client, 1);
 
+  c->peer = *peer;
+  memset (peer, 0, sizeof *peer);
   c->daemon = d;
   g_hash_table_add (d->clients, c);
   slot_init (&c->legacy, c, 0, label);

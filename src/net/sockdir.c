@@ -191,7 +191,7 @@ latch_sockpath_clear (LatchSockPath *path)
 }
 
 gboolean
-latch_socket_peer_uid (int fd, uid_t *uid_out, GError **error)
+latch_socket_peer_cred (int fd, LatchPeerCred *cred_out, GError **error)
 {
   struct ucred cred;
   socklen_t len = sizeof cred;
@@ -203,6 +203,19 @@ latch_socket_peer_uid (int fd, uid_t *uid_out, GError **error)
                    "cannot read the peer's credentials: %s", g_strerror (saved));
       return FALSE;
     }
+  cred_out->uid = cred.uid;
+  cred_out->gid = cred.gid;
+  cred_out->pid = cred.pid;
+  return TRUE;
+}
+
+gboolean
+latch_socket_peer_uid (int fd, uid_t *uid_out, GError **error)
+{
+  LatchPeerCred cred;
+
+  if (!latch_socket_peer_cred (fd, &cred, error))
+    return FALSE;
   *uid_out = cred.uid;
   return TRUE;
 }

@@ -59,6 +59,17 @@ void latch_sockpath_clear (LatchSockPath *path);
 /* The uid of the process at the other end of a connected UNIX socket. */
 gboolean latch_socket_peer_uid (int fd, uid_t *uid_out, GError **error);
 
+/* The kernel's credentials of the process at the other end of a
+ * connected UNIX socket (SO_PEERCRED: as they were at connect()). */
+typedef struct
+{
+  uid_t uid;
+  gid_t gid;
+  pid_t pid;
+} LatchPeerCred;
+
+gboolean latch_socket_peer_cred (int fd, LatchPeerCred *cred_out, GError **error);
+
 G_END_DECLS
 
 #endif

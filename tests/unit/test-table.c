@@ -821,7 +821,11 @@ test_session_lost (void)
                    ==, 0);
   peer.fd = sv[1];
   peer.in = g_string_new (NULL);
-  c = latch_daemon_session_new (&d, sv[0], "conn test");
+  {
+    LatchPeer who = { .is_local = TRUE, .uid = geteuid (), .gid = getegid (), .pid = getpid () };
+
+    c = latch_daemon_session_new (&d, sv[0], "conn test", &who);
+  }
   owner_id = c->legacy.owner->id;
   g_assert_cmpuint (g_hash_table_size (d.clients), ==, 1);
 
