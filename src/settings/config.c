@@ -68,6 +68,9 @@ static gboolean check_keepalive_probes (LatchSettingValue *value,
 static gboolean check_session_timeout (LatchSettingValue *value,
                                        GError **error);
 static gboolean check_tls_file (LatchSettingValue *value, GError **error);
+static gboolean check_log_target (LatchSettingValue *value, GError **error);
+static gboolean check_wait_notice (LatchSettingValue *value, GError **error);
+static gboolean check_group_name (LatchSettingValue *value, GError **error);
 static gboolean check_security_level (LatchSettingValue *value,
                                       GError **error);
 
@@ -98,6 +101,11 @@ const LatchSetting latch_settings[] = {
     NULL, NULL,
     "Print no notices (e.g. that a name with dots is taken as a set), only "
     "errors", NULL, FALSE },
+  { 0, "log-target", "Trace", "LogTarget", LATCH_SETTING_STRING,
+    FIELD (log_target), "auto", check_log_target, "auto|stderr|journal|syslog",
+    "Where the daemon logs without a trace file: auto = the journal under "
+    "systemd, stderr in the foreground, syslog once in the background",
+    NULL, TRUE },
   { 'r', "resource-name", "Resource", "Name", LATCH_SETTING_STRING,
     FIELD (resource_name), LATCH_DEFAULT_RESOURCE_NAME, check_resource_name,
     "NAME", "Resource to lock", NULL, FALSE },
@@ -118,9 +126,26 @@ const LatchSetting latch_settings[] = {
     LATCH_SETTING_INT, FIELD (resource_idle_lifespan), "0", check_absolute,
     "MS", "Keep the resource this long after its last use, in milliseconds",
     "milliseconds", FALSE },
+  { 0, "wait-notice", "Resource", "WaitNotice", LATCH_SETTING_INT,
+    FIELD (wait_notice), "1000", check_wait_notice, "MS",
+    "Say on stderr what the command waits for once it has waited this many "
+    "milliseconds; 0 never", "milliseconds, 0 or more; 0 means never", FALSE },
   { 's', "socket-name", "Daemon", "SocketName", LATCH_SETTING_PATH,
     FIELD (socket_name), NULL, check_socket_name, "PATH",
     "UNIX socket of the daemon (default: one per user)", NULL, TRUE },
+  { 0, "system", "Daemon", "System", LATCH_SETTING_FLAG, FIELD (system), "no",
+    NULL, NULL,
+    "Use (latchd: be) the host's daemon, on " LATCH_SYSTEM_SOCKET
+    " unless -s names another socket; never started by a command",
+    NULL, TRUE },
+  { 0, "system-group", "Daemon", "SystemGroup", LATCH_SETTING_STRING,
+    FIELD (system_group), "latch", check_group_name, "GROUP",
+    "The group whose members may use the host's daemon (its socket "
+    "directory is root's and this group's, mode 0770)", NULL, TRUE },
+  { 0, "metrics-address", "Daemon", "MetricsAddress", LATCH_SETTING_PATH,
+    FIELD (metrics_address), NULL, NULL, "ADDR:PORT",
+    "Serve the daemon's metrics over HTTP (Prometheus text) on this local "
+    "address; default off", NULL, TRUE },
   { 'd', "daemon-lifespan", "Daemon", "Lifespan", LATCH_SETTING_INT,
     FIELD (daemon_lifespan), G_STRINGIFY (LATCH_DEFAULT_DAEMON_LIFESPAN),
     NULL, "MS",
@@ -770,6 +795,53 @@ check_keepalive_probes (LatchSettingValue *value, GError **error)
 
 /* The session extension's bound (protocol.md): at most ten minutes;
  * negative is refused rather than taken absolute: it is latch's own. */
+static gboolean
+check_log_target (LatchSettingValue *value, GError **error)
+{
+  static const char *const targets[] = { "auto", "stderr", "journal", "syslog" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (targets); i++)
+    if (g_strcmp0 (value->str, targets[i]) == 0)
+      return TRUE;
+  g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+               "log target must be auto, stderr, journal or syslog, not '%s'",
+               value->str);
+  return FALSE;
+}
+
+static gboolean
+check_wait_notice (LatchSettingValue *value, GError **error)
+{
+  if (value->num < 0)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "wait notice (milliseconds) must be 0 (never) or more, not %d",
+                   value->num);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A group name as useradd(8) takes it: it is looked up when the daemon
+ * starts, not here (the group may be made after the file is written). */
+static gboolean
+check_group_name (LatchSettingValue *value, GError **error)
+{
+  const char *p = value->str;
+
+  if (*p == '\0' || *p == '-')
+    goto bad;
+  for (; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && *p != '_' && *p != '-' && *p != '.')
+      goto bad;
+  return TRUE;
+bad:
+  g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+               "'%s' is not a group name (letters, digits, '_', '-', '.'; not "
+               "starting with '-')", value->str);
+  return FALSE;
+}
+
 static gboolean
 check_session_timeout (LatchSettingValue *value, GError **error)
 {

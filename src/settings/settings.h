@@ -32,6 +32,11 @@ G_BEGIN_DECLS
 /* ms between SIGTERM and SIGKILL when the lock is lost (latch's own). */
 #define LATCH_DEFAULT_KILL_GRACE 1000
 
+/* The host's daemon's socket (latchd --system, latch --system). */
+#ifndef LATCH_SYSTEM_SOCKET
+#define LATCH_SYSTEM_SOCKET "/run/latch/latchd.sock"
+#endif
+
 typedef struct
 {
   /* [Trace] */
@@ -40,6 +45,7 @@ typedef struct
   gboolean append_trace_file;  /* --append-trace-file, AppendTraceFile; FALSE */
   gboolean verbose;            /* -V, Verbose; FALSE */
   gboolean quiet;              /* --quiet, Quiet; FALSE (latch's own) */
+  char *log_target;            /* --log-target, LogTarget; "auto" (auto|stderr|journal|syslog; latch's own) */
 
   /* [Resource] */
   char *resource_name;         /* -r, Name; "_RESOURCE" */
@@ -48,9 +54,14 @@ typedef struct
   LatchLockMode lock_mode;     /* -l, LockMode; EX */
   gboolean resource_create;    /* -e, Create; TRUE */
   int resource_idle_lifespan;  /* -i, IdleLifespan; 0 (ms, >= 0) */
+  int wait_notice;             /* --wait-notice, WaitNotice; 1000 (ms, >= 0; 0 never; latch's own) */
 
   /* [Daemon] */
-  char *socket_name;           /* -s, SocketName; NULL: per-user default */
+  char *socket_name;           /* -s, SocketName; NULL: per-user default
+                                  (with System: LATCH_SYSTEM_SOCKET) */
+  gboolean system;             /* --system, System; FALSE (latch's own) */
+  char *system_group;          /* --system-group, SystemGroup; "latch" (latch's own) */
+  char *metrics_address;       /* --metrics-address, MetricsAddress; NULL: off (latch's own) */
   int daemon_lifespan;         /* -d, Lifespan; 5000 (ms; <0 forever, 0 never start) */
   char *unicast_address;       /* -a, UnicastAddress; NULL: none (not resolved here) */
   int unicast_port;            /* -p, UnicastPort; 28015 (sign dropped; 1..65535) */

@@ -390,14 +390,14 @@ test_dump_defaults (void)
                    "[Trace]/CommandTraceFile=''\n"
                    "[Trace]/AppendTraceFile=0\n"
                    "[Trace]/Verbose=0\n"
-                   "[Trace]/Quiet=0\n"
+                   "[Trace]/Quiet=0\n" "[Trace]/LogTarget='auto'\n"
                    "[Resource]/Name='_RESOURCE'\n"
                    "[Resource]/Timeout=-1\n"
                    "[Resource]/Quantity=1\n"
                    "[Resource]/LockMode=5\n"
                    "[Resource]/Create=1\n"
-                   "[Resource]/IdleLifespan=0\n"
-                   "[Daemon]/SocketName=''\n"
+                   "[Resource]/IdleLifespan=0\n" "[Resource]/WaitNotice=1000\n"
+                   "[Daemon]/SocketName=''\n" "[Daemon]/System=0\n" "[Daemon]/SystemGroup='latch'\n" "[Daemon]/MetricsAddress=''\n"
                    "[Daemon]/Lifespan=5000\n"
                    "[Daemon]/UnicastAddress=''\n"
                    "[Daemon]/UnicastPort=28015\n"
@@ -469,14 +469,14 @@ test_dump_sample (Fixture *f, gconstpointer data G_GNUC_UNUSED)
                    "[Trace]/CommandTraceFile='/tmp/cmd.trace'\n"
                    "[Trace]/AppendTraceFile=1\n"
                    "[Trace]/Verbose=1\n"
-                   "[Trace]/Quiet=1\n"
+                   "[Trace]/Quiet=1\n" "[Trace]/LogTarget='auto'\n"
                    "[Resource]/Name='red.blue.green'\n"
                    "[Resource]/Timeout=250\n"
                    "[Resource]/Quantity=1\n"
                    "[Resource]/LockMode=3\n"
                    "[Resource]/Create=0\n"
-                   "[Resource]/IdleLifespan=1000\n"
-                   "[Daemon]/SocketName=''\n"
+                   "[Resource]/IdleLifespan=1000\n" "[Resource]/WaitNotice=1000\n"
+                   "[Daemon]/SocketName=''\n" "[Daemon]/System=0\n" "[Daemon]/SystemGroup='latch'\n" "[Daemon]/MetricsAddress=''\n"
                    "[Daemon]/Lifespan=231\n"
                    "[Daemon]/UnicastAddress='::1'\n"
                    "[Daemon]/UnicastPort=28015\n"
@@ -876,7 +876,7 @@ test_file_unknown (Fixture *f, gconstpointer data G_GNUC_UNUSED)
   static const FileCase cases[] = {
     { "[Trace]\nVerbose=no\n[Resource]\nTimout=5\n",
       "4: unknown key 'Timout' in [Resource]; known keys: Name, Timeout, "
-      "Quantity, LockMode, Create, IdleLifespan",
+      "Quantity, LockMode, Create, IdleLifespan, WaitNotice",
       LATCH_ERROR_CONFIG_FILE },
     { "# x\n[Resources]\n",
       "2: unknown group [Resources]; known groups: Trace, Resource, Daemon, "
@@ -884,7 +884,7 @@ test_file_unknown (Fixture *f, gconstpointer data G_GNUC_UNUSED)
       LATCH_ERROR_CONFIG_FILE },
     { "[Resource]\nName[de]=x\n",
       "2: unknown key 'Name[de]' in [Resource]; known keys: Name, Timeout, "
-      "Quantity, LockMode, Create, IdleLifespan",
+      "Quantity, LockMode, Create, IdleLifespan, WaitNotice",
       LATCH_ERROR_CONFIG_FILE },
     /* Case matters, as in GKeyFile and FLoM. */
     { "[resource]\ntimeout=5\n",
@@ -892,7 +892,8 @@ test_file_unknown (Fixture *f, gconstpointer data G_GNUC_UNUSED)
       "Monitor, Network, TLS",
       LATCH_ERROR_CONFIG_FILE },
     { "[Daemon]\nLifeSpan=5\n",
-      "2: unknown key 'LifeSpan' in [Daemon]; known keys: SocketName, "
+      "2: unknown key 'LifeSpan' in [Daemon]; known keys: SocketName, System, "
+      "SystemGroup, MetricsAddress, "
       "Lifespan, UnicastAddress, UnicastPort, MulticastAddress, "
       "MulticastPort, MountPointVFS, IdleLifespanMin, IdleLifespanMax, "
       "MaxResources, MaxLocksPerConnection, MaxWaitersPerResource",
@@ -1581,7 +1582,7 @@ non_default_text (const LatchSetting *setting, const char *file)
 {
   const char *candidates[] = {
     "yes", "no", "7", "3", "1", "255", "-1", "12345", "mutual", "lo",
-    "/tmp/latch test/sock", "127.0.0.1", file,
+    "/tmp/latch test/sock", "127.0.0.1", "syslog", "staff", file,
   };
   g_autoptr (LatchConfig) defaults = latch_config_new ();
 
