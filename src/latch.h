@@ -96,6 +96,11 @@ typedef enum
   LATCH_RC_LIMIT_RESOURCES = 1002,            /* [Daemon] MaxResources */
   LATCH_RC_LIMIT_WAITERS = 1003,              /* [Daemon] MaxWaitersPerResource */
   LATCH_RC_LIMIT_IDLE_LIFESPAN = 1004,        /* [Daemon] IdleLifespanMax */
+  /* Also latch's own, in the shutdown answer (5/16): only root or the
+   * user the daemon runs as may quiesce or stop it (asked over its UNIX
+   * socket); the host's daemon refuses every request over the network.
+   * The daemon goes on.  (A FLoM client sees an answer and goes on.) */
+  LATCH_RC_SHUTDOWN_NOT_ALLOWED = 1005,
   LATCH_RC_INTERNAL_ERROR = -1,
   LATCH_RC_DAEMON_NOT_STARTED = -2, /* none running and not allowed or able to start */
   LATCH_RC_NULL_OBJECT = -4,

@@ -69,6 +69,10 @@ latch_daemon_check_lifetime (Daemon *d)
   if (d->idle_since < 0)
     d->idle_since = latch_daemon_now_ms ();
   lifespan = d->config->settings->daemon_lifespan;
+  /* The host's daemon is started by the service manager, never by a
+   * command: one that left when idle would not come back. */
+  if (d->config->settings->system)
+    return;
   if (lifespan > 0 && d->idle_id == 0)
     d->idle_id = g_timeout_add ((guint)lifespan, idle_exit_cb, d);
 }

@@ -11,8 +11,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/resource.h>
@@ -246,7 +248,10 @@ accept_cb (int fd, GIOCondition cond, gpointer user_data)
               close (cfd);
               continue;
             }
-          label = g_strdup_printf ("conn %u (uid %u)", d->n_accepted, (unsigned)cred.uid);
+          /* Every line about the connection (each lock request too)
+           * names who is at the other end. */
+          label = g_strdup_printf ("conn %u (uid %u pid %ld)", d->n_accepted,
+                                   (unsigned)cred.uid, (long)cred.pid);
           peer.is_local = TRUE;
           peer.uid = cred.uid;
           peer.gid = cred.gid;
@@ -281,6 +286,55 @@ accept_cb (int fd, GIOCondition cond, gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* The host's daemon's lock file must be its own: in a directory its
+ * group may write to, a member could have put one there (and hold a lock
+ * on it). */
+static gboolean
+check_system_lock_file (const Daemon *d, int lock_fd, GError **error)
+{
+  struct stat st;
+
+  if (fstat (lock_fd, &st) != 0 || st.st_uid != geteuid () || !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                   "%s is not a file of the daemon's uid %u: remove it", d->path.lock_path,
+                   (unsigned)geteuid ());
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Who may open the lock file.  Commands look at it to learn whether a
+ * daemon is starting or quiescing, and on a shared -s socket every user
+ * may start the daemon; the host's daemon's is root's alone: nobody else
+ * starts it, and a member of its group holding a lock on the file would
+ * keep it from starting. */
+static mode_t
+lock_file_mode (const Daemon *d)
+{
+  return d->path.is_private || d->path.is_system ? 0600 : 0666;
+}
+
+/* The lock file is busy: who holds it, in the line a supervised daemon
+ * prints (the pid, when the holder has written it yet). */
+static void
+set_busy_error (const Daemon *d, int lock_fd, GError **error)
+{
+  char head[32] = "";
+  ssize_t n = pread (lock_fd, head, sizeof head - 1, 0);
+  long pid = n > 0 ? strtol (head, NULL, 10) : 0;
+  g_autofree char *who
+      = pid > 0 ? g_strdup_printf ("another daemon (pid %ld)", pid) : g_strdup ("another daemon");
+
+  if (d->path.socket_path == NULL)
+    g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START, "%s holds %s", who,
+                 d->path.lock_path);
+  else
+    g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                 "%s already listens on %s; stop it with 'latch -s %s -X'", who,
+                 d->path.socket_path, d->path.socket_path);
+}
+
 /* Takes the lock file (held for the daemon's life; it holds our pid).
  * FALSE with *busy set when another daemon holds it. */
 static gboolean
@@ -289,7 +343,7 @@ take_lock_file (Daemon *d, gboolean *busy, GError **error)
   g_auto (LatchFd) lock_fd = -1;
 
   lock_fd = open (d->path.lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-                  d->path.is_private ? 0600 : 0666);
+                  lock_file_mode (d));
   if (lock_fd < 0)
     {
       int saved = errno;
@@ -312,9 +366,11 @@ take_lock_file (Daemon *d, gboolean *busy, GError **error)
           return FALSE;
         }
   }
+  if (d->path.is_system && !check_system_lock_file (d, lock_fd, error))
+    return FALSE;
   /* Shared on purpose: every user of the socket may start its daemon.
    * (The daemon runs with umask 077.) */
-  if (!d->path.is_private && fchmod (lock_fd, 0666) != 0)
+  if (!d->path.is_private && fchmod (lock_fd, lock_file_mode (d)) != 0)
     latch_log_warning ("chmod %s: %s", d->path.lock_path, g_strerror (errno));
   if (flock (lock_fd, LOCK_EX | LOCK_NB) != 0)
     {
@@ -322,8 +378,7 @@ take_lock_file (Daemon *d, gboolean *busy, GError **error)
       if (saved == EWOULDBLOCK)
         {
           *busy = TRUE;
-          g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
-                       "another daemon holds %s", d->path.lock_path);
+          set_busy_error (d, lock_fd, error);
         }
       else
         g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
@@ -341,6 +396,31 @@ take_lock_file (Daemon *d, gboolean *busy, GError **error)
     }
 
   d->lock_fd = latch_steal_fd (&lock_fd);
+  return TRUE;
+}
+
+/* Who may connect, before anyone can (the socket is not listening yet).
+ * A socket named with -s is shared on purpose: the directory decides who
+ * can reach it.  The private one is ours alone.  The host's daemon's is
+ * its group's: connecting takes write permission on the socket. */
+static gboolean
+set_socket_access (Daemon *d, GError **error)
+{
+  if (d->path.is_system)
+    {
+      if (chown (d->path.socket_path, (uid_t)-1, d->system_gid) != 0
+          || chmod (d->path.socket_path, 0660) != 0)
+        {
+          int saved = errno;
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                       "cannot give %s to its group: %s", d->path.socket_path,
+                       g_strerror (saved));
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (chmod (d->path.socket_path, d->path.is_private ? 0600 : 0666) != 0)
+    latch_log_warning ("chmod %s: %s", d->path.socket_path, g_strerror (errno));
   return TRUE;
 }
 
@@ -389,10 +469,8 @@ listen_unix (Daemon *d, GError **error)
       return FALSE;
     }
   d->socket_bound = TRUE;
-  /* A socket named with -s is shared on purpose: the directory decides
-   * who can reach it.  The private one is ours alone. */
-  if (chmod (d->path.socket_path, d->path.is_private ? 0600 : 0666) != 0)
-    latch_log_warning ("chmod %s: %s", d->path.socket_path, g_strerror (errno));
+  if (!set_socket_access (d, error))
+    return FALSE;
   if (listen (fd, LATCH_LISTEN_BACKLOG) != 0)
     {
       int saved = errno;
@@ -464,6 +542,53 @@ listen_network (Daemon *d, gboolean *busy, GError **error)
   return TRUE;
 }
 
+/* The host's daemon (--system): its group, its directory, the lock file
+ * beside its socket, the socket.  Only a local socket: the host's daemon
+ * serves this host's users (a network daemon is an ordinary latchd -a). */
+static gboolean
+listen_system (Daemon *d, gboolean *busy, GError **error)
+{
+  const LatchConfig *cfg = d->config->settings;
+  g_autofree char *warning = NULL;
+  struct group *gr;
+
+  if (d->config->agent || cfg->unicast_address != NULL || cfg->multicast_address != NULL)
+    {
+      g_set_error_literal (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                           "--system serves this host's local socket: it excludes "
+                           "--agent, -a and -A");
+      return FALSE;
+    }
+  errno = 0;
+  gr = getgrnam (cfg->system_group);
+  if (gr == NULL)
+    {
+      int saved = errno;
+
+      if (saved != 0 && saved != ENOENT && saved != ESRCH && saved != EBADF
+          && saved != EPERM)
+        g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                     "cannot look up group '%s': %s", cfg->system_group,
+                     g_strerror (saved));
+      else
+        g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                     "group '%s' does not exist: create it (groupadd --system %s) or "
+                     "name another with --system-group", cfg->system_group,
+                     cfg->system_group);
+      return FALSE;
+    }
+  d->system_gid = gr->gr_gid;
+  if (!latch_sockpath_for_system (cfg->socket_name, &d->path, error)
+      || !latch_sockdir_prepare_system (d->path.socket_path, d->system_gid, &warning, error))
+    return FALSE;
+  if (warning != NULL)
+    latch_log_warning ("%s", warning);
+  if (!take_lock_file (d, busy, error) || !listen_unix (d, error))
+    return FALSE;
+  d->listen_id = latch_fd_watch_add (d->listen_fd, G_IO_IN, accept_cb, d);
+  return TRUE;
+}
+
 /* Takes the lock file and listens.  FALSE with *busy set when another
  * daemon holds the lock file or the address. */
 gboolean
@@ -474,6 +599,8 @@ latch_daemon_start_listening (Daemon *d, gboolean *busy, GError **error)
   gboolean resolved;
 
   *busy = FALSE;
+  if (cfg->system)
+    return listen_system (d, busy, error);
   if (d->config->agent)
     {
       /* The agent's socket is named by its starter, in the starter's

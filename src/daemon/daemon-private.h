@@ -86,6 +86,7 @@ struct _Daemon
   GMainLoop *loop;
   LatchTable *table;
   LatchSockPath path;
+  gid_t system_gid;      /* the host's daemon (--system): its group's */
   int lock_fd;
   int listen_fd;
   guint listen_id;

@@ -16,6 +16,7 @@
 #include "proto/msg.h"
 
 #include <string.h>
+#include <unistd.h>
 
 static gboolean
 is_session (const Client *c)
@@ -621,12 +622,47 @@ handle_ping (Client *c, const LatchMsg *msg)
   send_msg (c, answer);
 }
 
+static void refuse (Client *c, const LatchMsg *msg, int rc);
+
+/* Who may quiesce or stop the daemon.  On a UNIX socket the kernel says
+ * who asks: root, or the user the daemon runs as; a shared socket (-s)
+ * or the host's daemon's lets others lock, not end everyone's locks.  A
+ * network peer cannot prove who it is: the host's daemon refuses them
+ * all, a user's network daemon keeps FLoM's rule (whoever reaches it). */
+static gboolean
+shutdown_is_allowed (Client *c)
+{
+  Daemon *d = c->daemon;
+  const char *label = latch_conn_get_label (c->conn);
+
+  if (c->peer.is_local)
+    {
+      if (c->peer.uid == 0 || c->peer.uid == geteuid ())
+        return TRUE;
+      latch_log_warning ("%s: shutdown refused: uid %u (pid %ld) is neither root nor "
+                         "the daemon's owner (uid %u)", label, (unsigned)c->peer.uid,
+                         (long)c->peer.pid, (unsigned)geteuid ());
+      return FALSE;
+    }
+  if (!d->config->settings->system)
+    return TRUE;
+  latch_log_warning ("%s: shutdown refused: the host's daemon is stopped only through "
+                     "its local socket", label);
+  return FALSE;
+}
+
 static void
 handle_shutdown (Client *c, const LatchMsg *msg)
 {
   Daemon *d = c->daemon;
   g_autoptr (LatchMsg) answer = latch_msg_new (LATCH_MSG_SHUTDOWN_ANSWER,
                                                LATCH_STEP_FIRST_ANSWER);
+
+  if (!shutdown_is_allowed (c))
+    {
+      refuse (c, msg, LATCH_RC_SHUTDOWN_NOT_ALLOWED);
+      return;
+    }
 
   answer->rc = LATCH_RC_OK;
   /* Only to a client that announced itself (a mutual-level latch

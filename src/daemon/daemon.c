@@ -269,7 +269,7 @@ raise_fd_limit (void)
 }
 
 LatchDaemonExit
-latch_daemon_run (const LatchDaemonConfig *config)
+latch_daemon_run (const LatchDaemonConfig *config, GError **start_error)
 {
   Daemon d = { 0 };
   AgentTls agent = { LATCH_SECURITY_CLEAR, NULL, NULL, "", NULL };
@@ -313,7 +313,12 @@ latch_daemon_run (const LatchDaemonConfig *config)
 
           line = g_strdup_printf ("error: %s\n", text);
         }
-      latch_log_info ("not starting: %s", error->message);
+      /* A command that started us prints the line itself (and a start
+       * that lost the race to another is no news); a daemon run by hand or
+       * by a service manager hands it to its caller, to be said as an
+       * error. */
+      if (config->ready_fd >= 0)
+        latch_log_info ("not starting: %s", error->message);
       report_ready (&d, line);
       if (d.creds != NULL)
         d.tls->creds_free (d.creds);
@@ -328,6 +333,7 @@ latch_daemon_run (const LatchDaemonConfig *config)
       if (d.lock_fd >= 0)
         close (d.lock_fd);
       latch_sockpath_clear (&d.path);
+      g_propagate_error (start_error, g_steal_pointer (&error));
       return busy ? LATCH_DAEMON_EXIT_BUSY : LATCH_DAEMON_EXIT_ERROR;
     }
 
@@ -385,6 +391,18 @@ latch_daemon_run (const LatchDaemonConfig *config)
                     config->settings->unicast_address, config->settings->unicast_port,
                     latch_security_level_name (agent.level), config->settings->session_timeout,
                     d.where, config->settings->daemon_lifespan);
+  else if (config->settings->system)
+    latch_log_info ("the host's daemon (group %s): listening on %s (never exits when idle; "
+                    "idle resources kept %d ms at least, security level %s; limits: %d "
+                    "locks per connection, %d resources, %d waiters per resource, idle "
+                    "lifespan %d ms; 0: none)",
+                    config->settings->system_group, d.where,
+                    MAX (config->settings->idle_lifespan_min, 0),
+                    latch_security_level_name (d.level),
+                    MAX (config->settings->max_locks_per_connection, 0),
+                    MAX (config->settings->max_resources, 0),
+                    MAX (config->settings->max_waiters_per_resource, 0),
+                    MAX (config->settings->idle_lifespan_max, 0));
   else
     latch_log_info ("listening on %s (lifespan %d ms, idle resources kept %d ms at least, "
                     "security level %s; limits: %d locks per connection, %d resources, "

@@ -45,8 +45,11 @@ typedef enum
   LATCH_DAEMON_EXIT_BUSY = 2,   /* another daemon holds the lock file */
 } LatchDaemonExit;
 
-/* Sets up the listener and runs until shutdown or idle exit. */
-LatchDaemonExit latch_daemon_run (const LatchDaemonConfig *config);
+/* Sets up the listener and runs until shutdown or idle exit.  A start-up
+ * failure (LATCH_DAEMON_EXIT_BUSY or _ERROR) sets start_error, whose
+ * message is one line naming the fix; it is also reported on the ready
+ * fd, if any. */
+LatchDaemonExit latch_daemon_run (const LatchDaemonConfig *config, GError **start_error);
 
 G_END_DECLS
 

@@ -66,7 +66,14 @@ main (int argc, char **argv)
     .summary = "The latch daemon: serves the locks of latch commands and "
                "liblatch programs.  latch starts it when none answers; run "
                "it by hand or from a service manager to keep one (-d -1).",
-    .description = "Exit status: 0 after -x/-X or its idle lifespan, 2 when "
+    .description = "With --system it is the host's daemon, run by a service "
+                   "manager: it listens on " LATCH_SYSTEM_SOCKET " (or -s) "
+                   "in a directory of its own and of --system-group's (mode "
+                   "0770), serves every member of that group, never exits "
+                   "when idle (-d is ignored), and only root or its own user "
+                   "may stop it (-x/-X over its socket).\n"
+                   "\n"
+                   "Exit status: 0 after -x/-X or its idle lifespan, 2 when "
                    "another daemon already serves the socket, 1 any other "
                    "error.  See latch(1).",
     .extra = extra,
@@ -105,7 +112,15 @@ main (int argc, char **argv)
   dconfig.settings = config;
   dconfig.ready_fd = ready_fd;
   dconfig.agent = agent;
-  status = latch_daemon_run (&dconfig);
+  status = latch_daemon_run (&dconfig, &error);
+  /* Run by hand or by a service manager: a start-up failure is an error,
+   * said in one line (a command that started us has it on the ready fd). */
+  if (error != NULL && ready_fd < 0)
+    {
+      fprintf (stderr, "latchd: %s\n", error->message);
+      if (target != LATCH_LOG_TO_STDERR)
+        latch_log_error ("not starting: %s", error->message);
+    }
   latch_log_shutdown ();
   latch_options_clear (&opts);
   return status;

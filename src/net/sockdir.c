@@ -6,6 +6,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -112,6 +113,7 @@ latch_sockpath_resolve (const char *configured, gboolean create,
       out->socket_path = g_strdup (configured);
       out->lock_path = g_strconcat (configured, ".lock", NULL);
       out->is_private = FALSE;
+      out->is_system = FALSE;
       return TRUE;
     }
 
@@ -124,6 +126,7 @@ latch_sockpath_resolve (const char *configured, gboolean create,
   out->socket_path = g_steal_pointer (&sock);
   out->lock_path = g_build_filename (dir, LOCK_BASENAME, NULL);
   out->is_private = TRUE;
+  out->is_system = FALSE;
   return TRUE;
 }
 
@@ -142,6 +145,7 @@ latch_sockpath_for_network (const char *kind, const char *host, int port,
   out->socket_path = NULL;
   out->lock_path = g_build_filename (dir, base, NULL);
   out->is_private = TRUE;
+  out->is_system = FALSE;
   return TRUE;
 }
 
@@ -180,7 +184,141 @@ latch_sockpath_for_agent (const LatchConfig *config, const char *host, int port,
   out->lock_path = g_strconcat (sock, ".lock", NULL);
   out->socket_path = g_steal_pointer (&sock);
   out->is_private = TRUE;
+  out->is_system = FALSE;
   return TRUE;
+}
+
+gboolean
+latch_sockpath_for_system (const char *configured, LatchSockPath *out, GError **error)
+{
+  const char *sock = configured != NULL ? configured : LATCH_SYSTEM_SOCKET;
+
+  if (!check_length (sock, error))
+    return FALSE;
+  out->socket_path = g_strdup (sock);
+  out->lock_path = g_strconcat (sock, ".lock", NULL);
+  out->is_private = FALSE;
+  out->is_system = TRUE;
+  return TRUE;
+}
+
+static char *
+group_name (gid_t gid)
+{
+  struct group *gr = getgrgid (gid);
+
+  return gr != NULL ? g_strdup (gr->gr_name) : g_strdup_printf ("%u", (unsigned)gid);
+}
+
+gboolean
+latch_sockdir_prepare_system (const char *socket_path, gid_t gid, char **warning_out,
+                              GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname (socket_path);
+  struct stat st;
+
+  *warning_out = NULL;
+  if (mkdir (dir, 0700) == 0)
+    {
+      /* Made root's alone first (the daemon's umask), then handed to the
+       * group: nobody outside it can reach the socket at any moment. */
+      if (chown (dir, geteuid (), gid) != 0 || chmod (dir, 0770) != 0)
+        {
+          int saved = errno;
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_SOCKET_DIR,
+                       "cannot give socket directory %s to its group: %s", dir,
+                       g_strerror (saved));
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (errno != EEXIST)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_SOCKET_DIR,
+                   "cannot create socket directory %s: %s", dir, g_strerror (saved));
+      return FALSE;
+    }
+  /* One made by the administrator or the service manager
+   * (RuntimeDirectory=): its owner and mode are theirs, but one that
+   * another user owns, or anyone may write to, would let them replace
+   * the socket with their own. */
+  if (lstat (dir, &st) != 0 || !S_ISDIR (st.st_mode))
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_SOCKET_DIR,
+                   "socket directory %s is not a directory (a link or file is in "
+                   "the way): remove it, or choose a socket with -s", dir);
+      return FALSE;
+    }
+  if (st.st_uid != geteuid ())
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_SOCKET_DIR,
+                   "socket directory %s belongs to uid %u, not to the daemon's uid %u: "
+                   "run 'chown %u %s', or choose a socket with -s", dir,
+                   (unsigned)st.st_uid, (unsigned)geteuid (), (unsigned)geteuid (), dir);
+      return FALSE;
+    }
+  if ((st.st_mode & S_IWOTH) != 0)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_SOCKET_DIR,
+                   "socket directory %s has mode %04o: any user could replace the "
+                   "daemon's socket; run 'chmod o-w %s'", dir,
+                   (unsigned)(st.st_mode & 07777), dir);
+      return FALSE;
+    }
+  if (st.st_gid != gid || (st.st_mode & S_IXGRP) == 0)
+    {
+      g_autofree char *want = group_name (gid);
+      g_autofree char *has = group_name (st.st_gid);
+
+      *warning_out = g_strdup_printf ("socket directory %s is group %s's, mode %04o: the "
+                                      "members of %s cannot reach the daemon unless "
+                                      "other permissions let them (chgrp %s %s; "
+                                      "chmod 0770 %s)", dir, has,
+                                      (unsigned)(st.st_mode & 07777), want, want, dir, dir);
+    }
+  return TRUE;
+}
+
+char *
+latch_sockpath_system_connect_error (const char *path, int err, const char *group_hint)
+{
+  if (err == ENOENT || err == ENOTDIR)
+    return g_strdup_printf ("the host's daemon is not running (no socket at %s): start it "
+                            "(systemctl start latchd.socket), or run without --system",
+                            path);
+  if (err == ECONNREFUSED)
+    return g_strdup_printf ("the host's daemon is not running (nothing listens on %s): "
+                            "start it (systemctl start latchd.socket), or run without "
+                            "--system", path);
+  if (err == EACCES || err == EPERM)
+    {
+      g_autofree char *dir = g_path_get_dirname (path);
+      g_autofree char *group = NULL;
+      struct stat st;
+
+      /* The directory's group is the gate: name it, as it is. */
+      if (stat (dir, &st) == 0 && st.st_gid != 0)
+        group = group_name (st.st_gid);
+      else
+        group = g_strdup (group_hint != NULL ? group_hint : "latch");
+      return g_strdup_printf ("permission denied on %s: the host's daemon serves the "
+                              "members of its group (ask an admin: usermod -aG %s %s, "
+                              "then log in again)", path, group, g_get_user_name ());
+    }
+  return g_strdup_printf ("cannot connect to %s: %s", path, g_strerror (err));
+}
+
+gboolean
+latch_sockpath_system_daemon_is_trusted (const char *path, uid_t uid, uid_t *owner_out)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  struct stat st;
+
+  *owner_out = 0;
+  if (stat (dir, &st) == 0)
+    *owner_out = st.st_uid;
+  return uid == 0 || uid == *owner_out;
 }
 
 void
@@ -188,6 +326,8 @@ latch_sockpath_clear (LatchSockPath *path)
 {
   g_clear_pointer (&path->socket_path, g_free);
   g_clear_pointer (&path->lock_path, g_free);
+  path->is_private = FALSE;
+  path->is_system = FALSE;
 }
 
 gboolean

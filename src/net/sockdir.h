@@ -12,7 +12,15 @@
  * checked.
  *
  * The local agent (latchd --agent) listens in the private directory too,
- * on a socket per upstream daemon (latch_sockpath_for_agent). */
+ * on a socket per upstream daemon (latch_sockpath_for_agent).
+ *
+ * The host's daemon (latchd --system, latch --system) listens on
+ * LATCH_SYSTEM_SOCKET or the -s PATH, in a directory of the daemon's euid
+ * (root) and its group (SystemGroup), mode 0770: the directory's group is
+ * the gate (connecting needs search permission on it), so every member
+ * may lock, and nobody else reaches the socket (latch_sockdir_prepare_system).
+ * A command checks that the daemon answering there runs as root or as the
+ * directory's owner (a member could put a socket of its own in its place). */
 #ifndef LATCH_NET_SOCKDIR_H
 #define LATCH_NET_SOCKDIR_H
 
@@ -28,6 +36,7 @@ typedef struct
   char *socket_path;
   char *lock_path;
   gboolean is_private;
+  gboolean is_system; /* the host's daemon's (latch_sockpath_for_system) */
 } LatchSockPath;
 
 /* configured: the -s value or NULL for the default.  Creates the private
@@ -53,6 +62,35 @@ gboolean latch_sockpath_for_network (const char *kind, const char *host, int por
 gboolean latch_sockpath_for_agent (const LatchConfig *config, const char *host, int port,
                                    LatchSecurityLevel level, gboolean create,
                                    LatchSockPath *out, GError **error);
+
+/* The host's daemon's socket: configured (-s) or LATCH_SYSTEM_SOCKET,
+ * with its lock file beside it (PATH.lock).  Nothing is created or
+ * checked here: the daemon prepares the directory, a command only
+ * connects. */
+gboolean latch_sockpath_for_system (const char *configured, LatchSockPath *out,
+                                    GError **error);
+
+/* For the host's daemon, before it takes its lock file: the directory of
+ * socket_path is created when missing (owner our euid, group gid, mode
+ * 0770); an existing one must be a real directory owned by our euid and
+ * not writable by others.  One whose group cannot reach it (not gid, or
+ * no group search permission) is used, with a line in *warning_out
+ * (transfer full) saying who cannot connect. */
+gboolean latch_sockdir_prepare_system (const char *socket_path, gid_t gid,
+                                       char **warning_out, GError **error);
+
+/* What a command may say when it cannot connect to the host's daemon at
+ * path (connect() failed with err): not running, or not allowed, in one
+ * line that names the fix (transfer full).  group_hint names the group when
+ * the directory's cannot be read. */
+char *latch_sockpath_system_connect_error (const char *path, int err,
+                                           const char *group_hint);
+
+/* Is uid the one the host's daemon at path should run as: root, or the
+ * owner of the socket's directory?  (Anyone else answering there put a
+ * socket in the daemon's place.)  *owner_out: the directory's owner. */
+gboolean latch_sockpath_system_daemon_is_trusted (const char *path, uid_t uid,
+                                                  uid_t *owner_out);
 
 void latch_sockpath_clear (LatchSockPath *path);
 
