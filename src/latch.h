@@ -174,6 +174,17 @@ int latch_set_agent (LatchHandle *handle, int agent);
  * --session-timeout): ms, 0 (none) to 600000, 2000 by default.  The
  * handle's own connection offers none: a blocking library cannot ping. */
 int latch_set_session_timeout (LatchHandle *handle, int timeout_ms);
+/* The host's daemon (System, --system): non-zero to use the daemon that
+ * the service manager runs for the whole host (latchd --system), on
+ * /run/latch/latchd.sock unless a socket name is set, instead of this
+ * user's own.  It is never started (whatever the daemon lifespan says):
+ * when it is not running, latch_lock () and latch_shutdown_daemon () fail
+ * with LATCH_RC_DAEMON_NOT_STARTED, and when this user is not a member of
+ * its group with LATCH_RC_CONNECTION_REFUSED, the error text naming the
+ * fix.  It excludes a unicast or multicast address (LATCH_RC_INVALID_OPTION
+ * from those calls).  Only root or the daemon's own user may shut it down
+ * (LATCH_RC_SHUTDOWN_NOT_ALLOWED).  0 (the default): this user's daemon. */
+int latch_set_system (LatchHandle *handle, int system);
 int latch_set_append_trace_file (LatchHandle *handle, int append);
 int latch_set_verbose (LatchHandle *handle, int verbose);
 
@@ -206,6 +217,7 @@ LatchLockMode latch_get_lock_mode (const LatchHandle *handle);
 const char *latch_get_socket_name (const LatchHandle *handle);
 int latch_get_daemon_lifespan (const LatchHandle *handle);
 int latch_get_idle_lifespan_min (const LatchHandle *handle);
+int latch_get_system (const LatchHandle *handle);
 
 /* Connects (starting a daemon when none answers and the daemon lifespan
  * allows it) and waits for the lock as the timeout says. */

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -64,6 +65,28 @@ typedef enum
   CONNECT_FAILED,
 } ConnectResult;
 
+/* The host's daemon runs as root (or as the owner of its directory): a
+ * member of its group can write to that directory, and could have put a
+ * socket of its own in the daemon's place. */
+static gboolean
+check_system_daemon (int fd, const LatchSockPath *path, GError **error)
+{
+  uid_t uid;
+  uid_t owner;
+
+  if (!latch_socket_peer_uid (fd, &uid, error))
+    return FALSE;
+  if (!latch_sockpath_system_daemon_is_trusted (path->socket_path, uid, &owner))
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONNECT,
+                   "the daemon at %s runs as uid %u, neither root nor the owner of its "
+                   "directory (uid %u): refusing it", path->socket_path, (unsigned)uid,
+                   (unsigned)owner);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static ConnectResult
 try_connect_unix (LatchHandle *h, const LatchSockPath *path, GError **error)
 {
@@ -86,10 +109,20 @@ try_connect_unix (LatchHandle *h, const LatchSockPath *path, GError **error)
       int saved = errno;
       if (saved == ENOENT || saved == ECONNREFUSED)
         return CONNECT_ABSENT;
+      if (path->is_system)
+        {
+          g_autofree char *text = latch_sockpath_system_connect_error (path->socket_path, saved,
+                                                                       h->config->system_group);
+
+          g_set_error_literal (error, LATCH_ERROR, LATCH_ERROR_CONNECT, text);
+          return CONNECT_FAILED;
+        }
       g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONNECT, "cannot connect to %s: %s",
                    path->socket_path, g_strerror (saved));
       return CONNECT_FAILED;
     }
+  if (path->is_system && !check_system_daemon (fd, path, error))
+    return CONNECT_FAILED;
   if (path->is_private)
     {
       uid_t uid;
@@ -455,6 +488,57 @@ out:
   return rc;
 }
 
+/* The host's daemon (--system): its socket only, never started (the
+ * service manager runs it), never through the agent.  A quiescing one has
+ * removed its socket already, and its lock file is root's: nothing to
+ * wait for, the next one is the service manager's to start. */
+static int
+connect_system (LatchHandle *h)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (h->config->unicast_address != NULL || h->config->multicast_address != NULL)
+    return fail (h, LATCH_RC_INVALID_OPTION,
+                 "--system and -a/-A exclude each other: the host's daemon is reached "
+                 "through its local socket only");
+  if (h->path.socket_path == NULL
+      && !latch_sockpath_for_system (h->config->socket_name, &h->path, &error))
+    return fail_gerror (h, LATCH_RC_INVALID_OPTION, error);
+  switch (try_connect_unix (h, &h->path, &error))
+    {
+    case CONNECT_OK:
+      {
+        gboolean retry = FALSE;
+        int rc = h->level == LATCH_SECURITY_CLEAR
+                     ? LATCH_RC_OK
+                     : latch_client_start_tls (h, h->path.socket_path, &retry);
+
+        /* Closed in the handshake without an alert: not started again
+         * here, so said at once. */
+        return retry ? latch_client_bare_close_failure (h, TRUE) : rc;
+      }
+    case CONNECT_ABSENT:
+      {
+        g_autofree char *text
+            = latch_sockpath_system_connect_error (h->path.socket_path, ENOENT, NULL);
+        struct stat st;
+
+        /* A socket file nobody listens on is a daemon gone (or one not
+         * yet listening): say which. */
+        if (lstat (h->path.socket_path, &st) == 0)
+          {
+            g_free (text);
+            text = latch_sockpath_system_connect_error (h->path.socket_path, ECONNREFUSED,
+                                                        NULL);
+          }
+        return fail (h, LATCH_RC_DAEMON_NOT_STARTED, "%s", text);
+      }
+    case CONNECT_FAILED:
+    default:
+      return fail_gerror (h, LATCH_RC_CONNECTION_REFUSED, error);
+    }
+}
+
 /* Connects to the daemon, starting one when none answers and the daemon
  * lifespan allows it.  Keeps trying until deadline (-1: forever) while a
  * daemon is starting or quiescing. */
@@ -467,6 +551,12 @@ latch_client_connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start
   g_autofree char *label = NULL;
   gboolean resolved;
   gint64 remote_until = -1;
+
+  if (h->config->system)
+    {
+      h->connect_deadline = deadline;
+      return connect_system (h);
+    }
 
   /* A lock request goes through the agent; a shutdown request (may_start
    * FALSE) is for the daemon named, never for the agent in between. */

@@ -299,8 +299,8 @@ connection_key (const LatchHandle *h)
 {
   const LatchConfig *c = h->config;
 
-  return g_strdup_printf ("%s|%s|%d|%s|%d|%s|%d %d %d|%s|%s|%s|%s|%s|%s|%d|%d|%d",
-                          or_empty (c->socket_name), or_empty (c->unicast_address),
+  return g_strdup_printf ("%d|%s|%s|%d|%s|%d|%s|%d %d %d|%s|%s|%s|%s|%s|%s|%d|%d|%d",
+                          c->system, or_empty (c->socket_name), or_empty (c->unicast_address),
                           c->unicast_port, or_empty (c->multicast_address), c->multicast_port,
                           or_empty (c->network_interface), c->tcp_keepalive_time,
                           c->tcp_keepalive_intvl, c->tcp_keepalive_probes,
@@ -973,6 +973,27 @@ latch_check (LatchHandle *h)
   return h->lost ? LATCH_RC_CONNECTION_CLOSED : succeed (h);
 }
 
+/* The daemon refused to shut down for us: who may.  Over a UNIX socket
+ * the kernel tells who the daemon runs as; a network daemon that refuses
+ * is the host's daemon, which is stopped on its host only. */
+static int
+shutdown_refused (LatchHandle *h)
+{
+  g_autofree char *label = latch_client_endpoint_label (h);
+  uid_t uid;
+  gboolean local = h->config->unicast_address == NULL && h->config->multicast_address == NULL
+                   && latch_socket_peer_uid (h->fd, &uid, NULL);
+
+  latch_client_close_and_drain (h, TRUE);
+  if (local)
+    return fail (h, LATCH_RC_SHUTDOWN_NOT_ALLOWED,
+                 "only root or the daemon's owner (uid %u) may stop the daemon at %s",
+                 (unsigned)uid, label);
+  return fail (h, LATCH_RC_SHUTDOWN_NOT_ALLOWED,
+               "the daemon at %s refuses to be stopped over the network: stop it on its "
+               "host, as root or as its owner", label);
+}
+
 static int
 shutdown_run (LatchHandle *h, int immediate)
 {
@@ -1031,6 +1052,8 @@ shutdown_run (LatchHandle *h, int immediate)
       return fail (h, LATCH_RC_UNIQUE_ID_DOES_NOT_MATCH, "%s (the shutdown request "
                    "was sent: it may have been carried out)", error->message);
     }
+  if (answer->kind == LATCH_MSG_SHUTDOWN_ANSWER && answer->rc == LATCH_RC_SHUTDOWN_NOT_ALLOWED)
+    return shutdown_refused (h);
   /* A latch daemon closes after its answer. */
   latch_client_close_and_drain (h, TRUE);
   if (answer->kind == LATCH_MSG_SHUTDOWN_ANSWER

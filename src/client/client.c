@@ -306,6 +306,15 @@ latch_set_agent (LatchHandle *h, int agent)
 }
 
 int
+latch_set_system (LatchHandle *h, int system)
+{
+  CHECK_MUTABLE (h);
+  h->config->system = system != 0;
+  latch_sockpath_clear (&h->path);
+  return succeed (h);
+}
+
+int
 latch_set_session_timeout (LatchHandle *h, int timeout_ms)
 {
   CHECK_MUTABLE (h);
@@ -492,6 +501,12 @@ latch_get_idle_lifespan_min (const LatchHandle *h)
   return h->config->idle_lifespan_min;
 }
 
+int
+latch_get_system (const LatchHandle *h)
+{
+  return h->config->system;
+}
+
 const char *
 latch_get_warnings (const LatchHandle *h)
 {
@@ -577,6 +592,7 @@ latch_strerror (int rc)
     case LATCH_RC_LIMIT_RESOURCES: return "the daemon keeps its maximum of resources";
     case LATCH_RC_LIMIT_WAITERS: return "too many requests wait for the resource";
     case LATCH_RC_LIMIT_IDLE_LIFESPAN: return "idle lifespan above the daemon's ceiling";
+    case LATCH_RC_SHUTDOWN_NOT_ALLOWED: return "only root or the daemon's owner may stop it";
     case LATCH_RC_INTERNAL_ERROR: return "internal error";
     case LATCH_RC_DAEMON_NOT_STARTED: return "no daemon running and none could be started";
     case LATCH_RC_NULL_OBJECT: return "NULL handle";
