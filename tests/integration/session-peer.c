@@ -41,6 +41,7 @@
  *                                    connection's local port.  Prints
  *                                    "line: TEXT" per line (unescaped),
  *                                    then "end: RC REASON", and wants EOF
+ *   recv                             the next message, whatever it is
  *   touch FILE / wait-file FILE      signal to / wait for the test script
  *   close                            closes the connection (EOF)
  * Every message received is printed ("recv: TEXT"), each command too.
@@ -508,6 +509,17 @@ run_line (Peer *p, char **a, guint n, gboolean *usage)
     return flush_out (p) && ping_for (p, atoi (a[1]), atoi (a[2]));
   else if (strcmp (cmd, "idle") == 0 && n == 2)
     return flush_out (p) && idle (p, atoi (a[1]));
+  else if (strcmp (cmd, "recv") == 0 && n == 1)
+    {
+      g_autofree char *msg = NULL;
+
+      if (!flush_out (p))
+        return FALSE;
+      msg = next_msg (p, g_get_monotonic_time () + (gint64)opt_timeout * 1000);
+      if (msg == NULL)
+        printf ("FAIL: no message\n");
+      return msg != NULL;
+    }
   else if (strcmp (cmd, "ask") == 0 && n >= 2 && n <= 4)
     return flush_out (p) && ask (p, a, n);
   else if (strcmp (cmd, "touch") == 0 && n == 2)
