@@ -146,7 +146,9 @@ read_element (Cursor *c, const char *start, LatchMsg *msg, int *last_elem,
     return malformed (c, start, "bad element name", error);
   if (!latch_msg_begin_element (msg, name, &elem, error))
     return FALSE;
-  if ((int) elem <= *last_elem)
+  /* <line> is the one element that repeats, one after the other. */
+  if ((int) elem < *last_elem
+      || ((int) elem == *last_elem && elem != LATCH_ELEM_LINE))
     return malformed (c, start, "elements out of canonical order", error);
   *last_elem = elem;
 

@@ -22,6 +22,8 @@ typedef enum
   LATCH_ELEM_ANSWER,
   LATCH_ELEM_SHUTDOWN,
   LATCH_ELEM_NETWORK,
+  LATCH_ELEM_STATUS,
+  LATCH_ELEM_LINE,   /* the only element that may repeat */
   LATCH_ELEM_COUNT,
 } LatchElem;
 
@@ -31,6 +33,8 @@ typedef enum
 #define LATCH_SEEN_ANSWER    (1u << 2)
 #define LATCH_SEEN_SHUTDOWN  (1u << 3)
 #define LATCH_SEEN_NETWORK   (1u << 4)
+#define LATCH_SEEN_STATUS    (1u << 5)
+#define LATCH_SEEN_LINE      (1u << 6)
 #define LATCH_SEEN_PEERID    (1u << 8)
 #define LATCH_SEEN_NAME      (1u << 9)
 #define LATCH_SEEN_MODE      (1u << 10)
@@ -55,6 +59,12 @@ typedef enum
 #define LATCH_SEEN_LEVEL     (1u << 28)
 #define LATCH_SEEN_VERB      (1u << 29)
 #define LATCH_SEEN_STEP      (1u << 30)
+/* Status (latch only, verb 6). */
+#define LATCH_SEEN_STATUS_WHAT     (G_GUINT64_CONSTANT (1) << 32)
+#define LATCH_SEEN_STATUS_RESOURCE (G_GUINT64_CONSTANT (1) << 33)
+#define LATCH_SEEN_STATUS_PORT     (G_GUINT64_CONSTANT (1) << 34)
+#define LATCH_SEEN_STATUS_ID       (G_GUINT64_CONSTANT (1) << 35)
+#define LATCH_SEEN_LINE_TEXT       (G_GUINT64_CONSTANT (1) << 36)
 
 /* An empty message for a decoder to fill: nothing seen yet. */
 LatchMsg *latch_msg_new_decoding (void);
@@ -65,7 +75,7 @@ gboolean latch_msg_set_header (LatchMsg *msg, const char *attr,
                                const char *value, GError **error);
 
 /* A body element starts: name must be an allowed element not seen before
- * in this message. */
+ * in this message (<line> may repeat: each one adds a line to fill). */
 gboolean latch_msg_begin_element (LatchMsg *msg, const char *name,
                                   LatchElem *elem_out, GError **error);
 

@@ -18,7 +18,10 @@
   (LATCH_SEEN_SESSION | LATCH_SEEN_PEERID | LATCH_SEEN_NAME \
    | LATCH_SEEN_MODE | LATCH_SEEN_QUANTITY | LATCH_SEEN_ELEMENT \
    | LATCH_SEEN_FENCE | LATCH_SEEN_ADDRESS | LATCH_SEEN_EXT \
-   | LATCH_SEEN_RESOURCE_ID | LATCH_SEEN_ANSWER_ID | LATCH_SEEN_REASON)
+   | LATCH_SEEN_RESOURCE_ID | LATCH_SEEN_ANSWER_ID | LATCH_SEEN_REASON \
+   | LATCH_SEEN_LINE | LATCH_SEEN_LINE_TEXT | LATCH_SEEN_STATUS_WHAT \
+   | LATCH_SEEN_STATUS_RESOURCE | LATCH_SEEN_STATUS_PORT \
+   | LATCH_SEEN_STATUS_ID)
 
 /* timeout="0" means what no timeout attribute means (no keepalive): the
  * encoder writes neither, so messages are compared by the field alone.
@@ -27,7 +30,7 @@
 
 typedef enum
 {
-  VALUE_STRING,  /* peerid, element, address, reason */
+  VALUE_STRING,  /* peerid, element, address, reason, what, text */
   VALUE_NAME,    /* base64 resource name */
   VALUE_INT,     /* any int */
   VALUE_BOOL,    /* "0" or "1" */
@@ -40,7 +43,7 @@ typedef struct
   LatchElem elem;
   const char *name;
   ValueType type;
-  guint32 bit;
+  guint64 bit;
 } AttrDesc;
 
 static const char *const elem_names[LATCH_ELEM_COUNT] = {
@@ -49,6 +52,8 @@ static const char *const elem_names[LATCH_ELEM_COUNT] = {
   [LATCH_ELEM_ANSWER] = "answer",
   [LATCH_ELEM_SHUTDOWN] = "shutdown",
   [LATCH_ELEM_NETWORK] = "network",
+  [LATCH_ELEM_STATUS] = "status",
+  [LATCH_ELEM_LINE] = "line",
 };
 
 /* The allow-list, each element's attributes in canonical order. */
@@ -73,10 +78,15 @@ static const AttrDesc attr_descs[] = {
   { LATCH_ELEM_SHUTDOWN, "immediate", VALUE_NONZERO, LATCH_SEEN_IMMEDIATE },
   { LATCH_ELEM_NETWORK, "address", VALUE_STRING, LATCH_SEEN_ADDRESS },
   { LATCH_ELEM_NETWORK, "port", VALUE_INT, LATCH_SEEN_PORT },
+  { LATCH_ELEM_STATUS, "what", VALUE_STRING, LATCH_SEEN_STATUS_WHAT },
+  { LATCH_ELEM_STATUS, "resource", VALUE_NAME, LATCH_SEEN_STATUS_RESOURCE },
+  { LATCH_ELEM_STATUS, "port", VALUE_INT, LATCH_SEEN_STATUS_PORT },
+  { LATCH_ELEM_STATUS, "id", VALUE_UINT64, LATCH_SEEN_STATUS_ID },
+  { LATCH_ELEM_LINE, "text", VALUE_STRING, LATCH_SEEN_LINE_TEXT },
 };
 
 static const char *const header_names[] = { "level", "verb", "step" };
-static const guint32 header_bits[] = { LATCH_SEEN_LEVEL, LATCH_SEEN_VERB,
+static const guint64 header_bits[] = { LATCH_SEEN_LEVEL, LATCH_SEEN_VERB,
                                        LATCH_SEEN_STEP };
 
 static const char *
@@ -100,6 +110,12 @@ kind_description (LatchMsgKind kind)
       return "shutdown request";
     case LATCH_MSG_SHUTDOWN_ANSWER:
       return "shutdown answer";
+    case LATCH_MSG_STATUS_REQUEST:
+      return "status request";
+    case LATCH_MSG_STATUS_LINES:
+      return "status lines";
+    case LATCH_MSG_STATUS_END:
+      return "status end";
     case LATCH_MSG_INVALID:
     default:
       return "invalid message";
@@ -124,6 +140,10 @@ kind_verb (LatchMsgKind kind)
     case LATCH_MSG_SHUTDOWN:
     case LATCH_MSG_SHUTDOWN_ANSWER:
       return LATCH_VERB_MNGMNT;
+    case LATCH_MSG_STATUS_REQUEST:
+    case LATCH_MSG_STATUS_LINES:
+    case LATCH_MSG_STATUS_END:
+      return LATCH_VERB_STATUS;
     case LATCH_MSG_INVALID:
     default:
       return 0;
@@ -162,6 +182,14 @@ kind_from_verb_step (int verb, int step)
       if (step == LATCH_STEP_FIRST_ANSWER)
         return LATCH_MSG_SHUTDOWN_ANSWER;
       break;
+    case LATCH_VERB_STATUS:
+      if (step == LATCH_STEP_REQUEST)
+        return LATCH_MSG_STATUS_REQUEST;
+      if (step == LATCH_STEP_LATER_ANSWER)
+        return LATCH_MSG_STATUS_LINES;
+      if (step == LATCH_STEP_FINAL_ANSWER)
+        return LATCH_MSG_STATUS_END;
+      break;
     default:
       break;
     }
@@ -170,11 +198,11 @@ kind_from_verb_step (int verb, int step)
 
 /* The elements and attributes a kind must have, and those it may have. */
 static void
-kind_masks (LatchMsgKind kind, int step, guint32 *required,
-            guint32 *allowed)
+kind_masks (LatchMsgKind kind, int step, guint64 *required,
+            guint64 *allowed)
 {
-  guint32 req = 0;
-  guint32 opt = 0;
+  guint64 req = 0;
+  guint64 opt = 0;
 
   switch (kind)
     {
@@ -214,6 +242,20 @@ kind_masks (LatchMsgKind kind, int step, guint32 *required,
       /* latch: the daemon's ID, for mutual authentication */
       opt = LATCH_SEEN_SESSION | LATCH_SEEN_PEERID;
       break;
+    case LATCH_MSG_STATUS_REQUEST:
+      req = LATCH_SEEN_STATUS | LATCH_SEEN_STATUS_WHAT;
+      /* <session peerid/>: the asker's machine ID, which the mutual
+       * level checks against its certificate as for any request. */
+      opt = LATCH_SEEN_STATUS_RESOURCE | LATCH_SEEN_STATUS_PORT
+            | LATCH_SEEN_STATUS_ID | LATCH_SEEN_SESSION | LATCH_SEEN_PEERID;
+      break;
+    case LATCH_MSG_STATUS_LINES:
+      req = LATCH_SEEN_LINE | LATCH_SEEN_LINE_TEXT;
+      break;
+    case LATCH_MSG_STATUS_END:
+      req = LATCH_SEEN_ANSWER | LATCH_SEEN_RC;
+      opt = LATCH_SEEN_REASON;
+      break;
     case LATCH_MSG_PING:
     case LATCH_MSG_DISCOVER:
     case LATCH_MSG_INVALID:
@@ -226,7 +268,7 @@ kind_masks (LatchMsgKind kind, int step, guint32 *required,
 
 /* The allow-list entry of an attribute bit; NULL for other bits. */
 static const AttrDesc *
-attr_desc_for_bit (guint32 bit)
+attr_desc_for_bit (guint64 bit)
 {
   for (gsize i = 0; i < G_N_ELEMENTS (attr_descs); i++)
     if (attr_descs[i].bit == bit)
@@ -234,7 +276,7 @@ attr_desc_for_bit (guint32 bit)
   return NULL;
 }
 
-static guint32
+static guint64
 elem_bit (LatchElem elem)
 {
   return 1u << elem;
@@ -243,10 +285,10 @@ elem_bit (LatchElem elem)
 /* What the fields show.  kind says where a non-zero id is: on <resource>
  * in a lock request or an unlock, on <answer> in any other kind (where
  * it is an error unless the kind is a lock answer). */
-static guint32
+static guint64
 seen_in_fields (const LatchMsg *msg, LatchMsgKind kind)
 {
-  guint32 seen = 0;
+  guint64 seen = 0;
 
   if (msg->peerid != NULL)
     seen |= LATCH_SEEN_SESSION | LATCH_SEEN_PEERID;
@@ -255,13 +297,33 @@ seen_in_fields (const LatchMsg *msg, LatchMsgKind kind)
   if (msg->timeout != 0)
     seen |= LATCH_SEEN_SESSION | LATCH_SEEN_TIMEOUT;
   if (msg->id != 0)
-    seen |= (kind == LATCH_MSG_LOCK_REQUEST || kind == LATCH_MSG_UNLOCK)
-                ? LATCH_SEEN_RESOURCE | LATCH_SEEN_RESOURCE_ID
-                : LATCH_SEEN_ANSWER | LATCH_SEEN_ANSWER_ID;
+    {
+      if (kind == LATCH_MSG_LOCK_REQUEST || kind == LATCH_MSG_UNLOCK)
+        seen |= LATCH_SEEN_RESOURCE | LATCH_SEEN_RESOURCE_ID;
+      else if (kind == LATCH_MSG_STATUS_REQUEST)
+        seen |= LATCH_SEEN_STATUS | LATCH_SEEN_STATUS_ID;
+      else
+        seen |= LATCH_SEEN_ANSWER | LATCH_SEEN_ANSWER_ID;
+    }
   if (msg->reason != NULL)
     seen |= LATCH_SEEN_ANSWER | LATCH_SEEN_REASON;
   if (msg->name != NULL)
-    seen |= LATCH_SEEN_RESOURCE | LATCH_SEEN_NAME;
+    seen |= kind == LATCH_MSG_STATUS_REQUEST
+                ? LATCH_SEEN_STATUS | LATCH_SEEN_STATUS_RESOURCE
+                : LATCH_SEEN_RESOURCE | LATCH_SEEN_NAME;
+  if (msg->status_what != NULL)
+    seen |= LATCH_SEEN_STATUS | LATCH_SEEN_STATUS_WHAT;
+  /* The status port is never 0 (port="0" is refused), so the field shows
+   * it; the discovery answer's port may be 0 and has its bit in seen. */
+  if (kind == LATCH_MSG_STATUS_REQUEST && msg->port != 0)
+    seen |= LATCH_SEEN_STATUS | LATCH_SEEN_STATUS_PORT;
+  if (msg->lines != NULL && msg->lines->len > 0)
+    {
+      seen |= LATCH_SEEN_LINE;
+      for (guint i = 0; i < msg->lines->len; i++)
+        if (g_ptr_array_index (msg->lines, i) != NULL)
+          seen |= LATCH_SEEN_LINE_TEXT;
+    }
   if (msg->has_mode)
     seen |= LATCH_SEEN_RESOURCE | LATCH_SEEN_MODE;
   if (msg->has_quantity)
@@ -279,8 +341,8 @@ LatchMsg *
 latch_msg_new (LatchMsgKind kind, int step)
 {
   LatchMsg *msg = g_new0 (LatchMsg, 1);
-  guint32 required;
-  guint32 allowed;
+  guint64 required;
+  guint64 allowed;
 
   msg->kind = kind;
   msg->verb = kind_verb (kind);
@@ -306,6 +368,8 @@ latch_msg_free (LatchMsg *msg)
   g_free (msg->element);
   g_free (msg->reason);
   g_free (msg->address);
+  g_free (msg->status_what);
+  g_clear_pointer (&msg->lines, g_ptr_array_unref);
   g_free (msg);
 }
 
@@ -526,7 +590,15 @@ latch_msg_begin_element (LatchMsg *msg, const char *name,
     {
       if (strcmp (name, elem_names[i]) != 0)
         continue;
-      if (msg->seen & elem_bit (i))
+      if (i == LATCH_ELEM_LINE)
+        {
+          /* A line to fill: latch_msg_set_attr() sets its text, and
+           * latch_msg_check() refuses a line left without one. */
+          if (msg->lines == NULL)
+            msg->lines = g_ptr_array_new_with_free_func (g_free);
+          g_ptr_array_add (msg->lines, NULL);
+        }
+      else if (msg->seen & elem_bit (i))
         {
           g_set_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_UNEXPECTED,
                        "duplicate element <%s>", name);
@@ -586,7 +658,11 @@ latch_msg_set_attr (LatchMsg *msg, LatchElem elem, const char *attr,
                    "unknown attribute '%s' on <%s>", shown, elem_names[elem]);
       return FALSE;
     }
-  if (msg->seen & d->bit)
+  /* <line> repeats: its text is a duplicate only on the same line. */
+  if (d->bit == LATCH_SEEN_LINE_TEXT
+          ? msg->lines == NULL || msg->lines->len == 0
+                || g_ptr_array_index (msg->lines, msg->lines->len - 1) != NULL
+          : (msg->seen & d->bit) != 0)
     {
       g_set_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_UNEXPECTED,
                    "duplicate attribute '%s' on <%s>", attr, elem_names[elem]);
@@ -691,7 +767,20 @@ latch_msg_set_attr (LatchMsg *msg, LatchElem elem, const char *attr,
       msg->address = str;
       break;
     case LATCH_SEEN_PORT:
+    case LATCH_SEEN_STATUS_PORT:
       msg->port = (int) v;
+      break;
+    case LATCH_SEEN_STATUS_WHAT:
+      msg->status_what = str;
+      break;
+    case LATCH_SEEN_STATUS_RESOURCE:
+      msg->name = str;
+      break;
+    case LATCH_SEEN_STATUS_ID:
+      msg->id = u;
+      break;
+    case LATCH_SEEN_LINE_TEXT:
+      g_ptr_array_index (msg->lines, msg->lines->len - 1) = str;
       break;
     default:
       g_assert_not_reached ();
@@ -745,11 +834,11 @@ latch_msg_check (LatchMsg *msg, GError **error)
 {
   LatchMsgKind kind;
   const char *what;
-  guint32 seen;
-  guint32 required;
-  guint32 allowed;
-  guint32 missing;
-  guint32 extra;
+  guint64 seen;
+  guint64 required;
+  guint64 allowed;
+  guint64 missing;
+  guint64 extra;
 
   g_return_val_if_fail (msg != NULL, FALSE);
 
@@ -793,7 +882,7 @@ latch_msg_check (LatchMsg *msg, GError **error)
                      what, msg->verb, msg->step);
         return FALSE;
       }
-  for (guint32 bit = 1; bit != 0; bit <<= 1)
+  for (guint64 bit = 1; bit != 0; bit <<= 1)
     {
       const AttrDesc *d;
 
@@ -822,6 +911,25 @@ latch_msg_check (LatchMsg *msg, GError **error)
   if (msg->reason != NULL
       && !check_string ("reason", "answer", msg->reason, error))
     return FALSE;
+  if (msg->status_what != NULL
+      && !check_string ("what", "status", msg->status_what, error))
+    return FALSE;
+  if (kind == LATCH_MSG_STATUS_LINES)
+    for (guint i = 0; i < msg->lines->len; i++)
+      {
+        const char *text = g_ptr_array_index (msg->lines, i);
+
+        /* The masks saw a text on some line, not on each. */
+        if (text == NULL)
+          {
+            g_set_error (error, LATCH_PROTO_ERROR,
+                         LATCH_PROTO_ERROR_UNEXPECTED,
+                         "<line> lacks attribute 'text' in a %s", what);
+            return FALSE;
+          }
+        if (!check_string ("text", "line", text, error))
+          return FALSE;
+      }
   /* ext="0" is refused: a sender that speaks no extension says nothing.
    * timeout="0" is taken: it offers no keepalive, as FLoM's lifespan="0"
    * asks for none. */
@@ -832,14 +940,17 @@ latch_msg_check (LatchMsg *msg, GError **error)
       && (msg->timeout < 0 || msg->timeout > LATCH_TIMEOUT_MAX))
     return out_of_range ("timeout", "session", msg->timeout,
                          "0.." G_STRINGIFY (LATCH_TIMEOUT_MAX), error);
-  if ((seen & (LATCH_SEEN_RESOURCE_ID | LATCH_SEEN_ANSWER_ID))
+  if ((seen & (LATCH_SEEN_RESOURCE_ID | LATCH_SEEN_ANSWER_ID
+               | LATCH_SEEN_STATUS_ID))
       && (msg->id < 1 || msg->id > LATCH_ID_MAX))
     {
       g_set_error (error, LATCH_PROTO_ERROR, LATCH_PROTO_ERROR_VALUE,
                    "attribute id=%" G_GUINT64_FORMAT " on <%s> is out of "
                    "range 1..%" G_GUINT64_FORMAT,
                    msg->id,
-                   (seen & LATCH_SEEN_RESOURCE_ID) ? "resource" : "answer",
+                   (seen & LATCH_SEEN_RESOURCE_ID) ? "resource"
+                   : (seen & LATCH_SEEN_STATUS_ID) ? "status"
+                                                   : "answer",
                    LATCH_ID_MAX);
       return FALSE;
     }
@@ -878,6 +989,10 @@ latch_msg_check (LatchMsg *msg, GError **error)
                          error);
   if (kind == LATCH_MSG_DISCOVER_ANSWER && (msg->port < 0 || msg->port > 65535))
     return out_of_range ("port", "network", msg->port, "0..65535", error);
+  /* The asker's port: a connection's local port, never 0, which stands
+   * for "no port" in the field. */
+  if ((seen & LATCH_SEEN_STATUS_PORT) && (msg->port < 1 || msg->port > 65535))
+    return out_of_range ("port", "status", msg->port, "1..65535", error);
 
   msg->kind = kind;
   return TRUE;
@@ -1026,6 +1141,34 @@ latch_msg_encode (const LatchMsg *msg, GString *out)
         append_session (out, msg);
       g_string_append_printf (out, "<answer rc=\"%d\"/>", msg->rc);
       break;
+    case LATCH_MSG_STATUS_REQUEST:
+      if (msg->peerid != NULL)
+        append_session (out, msg);
+      g_string_append (out, "<status what=\"");
+      append_escaped (out, msg->status_what);
+      g_string_append_c (out, '"');
+      if (msg->name != NULL)
+        {
+          g_string_append (out, " resource=\"");
+          append_name (out, msg->name);
+          g_string_append_c (out, '"');
+        }
+      if (msg->port != 0)
+        g_string_append_printf (out, " port=\"%d\"", msg->port);
+      append_id (out, msg);
+      g_string_append (out, "/>");
+      break;
+    case LATCH_MSG_STATUS_LINES:
+      for (guint i = 0; msg->lines != NULL && i < msg->lines->len; i++)
+        {
+          g_string_append (out, "<line text=\"");
+          append_escaped (out, g_ptr_array_index (msg->lines, i));
+          g_string_append (out, "\"/>");
+        }
+      break;
+    case LATCH_MSG_STATUS_END:
+      append_answer (out, msg);
+      break;
     case LATCH_MSG_PING:
     case LATCH_MSG_DISCOVER:
     case LATCH_MSG_INVALID:
@@ -1039,6 +1182,65 @@ static gboolean
 str_equal0 (const char *a, const char *b)
 {
   return g_strcmp0 (a, b) == 0;
+}
+
+/* NULL and an empty array are the same: no line. */
+static gboolean
+lines_equal (const GPtrArray *a, const GPtrArray *b)
+{
+  guint na = a != NULL ? a->len : 0;
+  guint nb = b != NULL ? b->len : 0;
+
+  if (na != nb)
+    return FALSE;
+  for (guint i = 0; i < na; i++)
+    if (!str_equal0 (g_ptr_array_index (a, i), g_ptr_array_index (b, i)))
+      return FALSE;
+  return TRUE;
+}
+
+void
+latch_msg_add_line (LatchMsg *msg, const char *text)
+{
+  static const char cut_mark[] = "...";
+  GString *line = g_string_sized_new (strlen (text));
+  const char *p = text;
+  const char *end = text + strlen (text);
+
+  g_return_if_fail (msg != NULL && text != NULL);
+
+  /* Character by character, so that a cut never splits one. */
+  while (p < end)
+    {
+      gunichar c = g_utf8_get_char_validated (p, end - p);
+      gsize n;
+
+      if (c == (gunichar) -1 || c == (gunichar) -2)
+        {
+          c = '?';
+          n = 1;
+        }
+      else
+        {
+          n = (gsize) (g_utf8_next_char (p) - p);
+          if (c < 0x20 || c == 0x7f || c == 0xfffe || c == 0xffff)
+            c = '?';
+        }
+      if (line->len + (c == '?' ? 1 : n) > LATCH_STRING_MAX - strlen (cut_mark)
+          && (gsize) (end - p) + line->len > LATCH_STRING_MAX)
+        {
+          g_string_append (line, cut_mark);
+          break;
+        }
+      if (c == '?')
+        g_string_append_c (line, '?');
+      else
+        g_string_append_len (line, p, (gssize) n);
+      p += n;
+    }
+  if (msg->lines == NULL)
+    msg->lines = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (msg->lines, g_string_free (line, FALSE));
 }
 
 /* seen is compared as latch_msg_check() sees it, so that a message built
@@ -1058,6 +1260,8 @@ latch_msg_equal (const LatchMsg *a, const LatchMsg *b)
          && a->port == b->port && a->ext == b->ext
          && a->timeout == b->timeout && a->id == b->id
          && str_equal0 (a->reason, b->reason)
+         && str_equal0 (a->status_what, b->status_what)
+         && lines_equal (a->lines, b->lines)
          && ((a->seen | seen_in_fields (a, a->kind)) & ~SEEN_ZERO_MEANS_ABSENT)
                 == ((b->seen | seen_in_fields (b, b->kind))
                     & ~SEEN_ZERO_MEANS_ABSENT);

@@ -37,7 +37,14 @@ G_BEGIN_DECLS
  *      answer), `id` on <resource> and <answer>, `reason` on <answer>.
  *      FLoM ignores them; a latch peer sends them only on a connection
  *      whose first answer said ext="1" (the first request's offer aside),
- *      so the wire level stays 3.  Pings 3/8 and 3/16 are used there. */
+ *      so the wire level stays 3.  Pings 3/8 and 3/16 are used there.
+ *   3  Status (issue 16): verb 6, request 6/8 <status what [resource]
+ *      [port] [id]/>, answers 6/24 (one or more <line text/>) and a
+ *      final 6/32 <answer rc [reason]/>.  The request carries
+ *      <session peerid/> first where the mutual level needs the asker's
+ *      machine ID (as a lock request does).  A latch client sends it only
+ *      on a connection of its own, as the first request; FLoM does not
+ *      know verb 6 and closes the connection, so the level stays 3. */
 #define LATCH_PROTO_LEVEL 3
 
 /* Largest message accepted, XML declaration included.  FLoM's daemon
@@ -68,6 +75,7 @@ typedef enum
   LATCH_VERB_PING = 3,
   LATCH_VERB_DISCOVER = 4,
   LATCH_VERB_MNGMNT = 5,
+  LATCH_VERB_STATUS = 6,      /* latch only: who holds what */
 } LatchVerb;
 
 /* Steps are multiples of 8: 8 request, 16 first answer, 24 later answers,
@@ -89,7 +97,18 @@ typedef enum
   LATCH_MSG_DISCOVER_ANSWER,  /* 4/16: <network address port/> */
   LATCH_MSG_SHUTDOWN,         /* 5/8:  <session/><shutdown immediate/> */
   LATCH_MSG_SHUTDOWN_ANSWER,  /* 5/16: <answer rc/> (latch only) */
+  LATCH_MSG_STATUS_REQUEST,   /* 6/8:  [<session peerid/>]<status what [resource] [port] [id]/> */
+  LATCH_MSG_STATUS_LINES,     /* 6/24: <line text/>, one or more */
+  LATCH_MSG_STATUS_END,       /* 6/32: <answer rc [reason]/> */
 } LatchMsgKind;
+
+/* The rc of a final status answer 6/32. */
+typedef enum
+{
+  LATCH_STATUS_RC_OK = 0,      /* the lines sent are the answer */
+  LATCH_STATUS_RC_NOTHING = 1, /* wait/holder: nothing to say */
+  LATCH_STATUS_RC_REFUSED = 2, /* refused or failed; reason says why */
+} LatchStatusRc;
 
 typedef struct
 {
@@ -106,7 +125,8 @@ typedef struct
   int ext;
   int timeout;
 
-  /* <resource>: lock request and unlock. name is the base64-decoded
+  /* <resource>: lock request and unlock (and <status resource=""> of a
+   * status request, base64 as here). name is the base64-decoded
    * resource name: 1..LATCH_NAME_MAX bytes, no NUL byte.  Its grammar is
    * checked by the locker, not here. */
   char *name;
@@ -121,7 +141,7 @@ typedef struct
 
   /* <resource id=""> (lock request 1/8, unlock 2/8) or <answer id="">
    * (lock answers 1/16, 1/24, 1/32): the client's lock id in a session,
-   * 1..LATCH_ID_MAX, 0 when absent. */
+   * 1..LATCH_ID_MAX, 0 when absent.  Also <status id=""> (6/8). */
   guint64 id;
 
   /* <answer>: lock answers and the shutdown answer. */
@@ -129,8 +149,9 @@ typedef struct
   char *element;         /* NULL when absent */
   gboolean has_fence;
   guint64 fence;
-  /* <answer reason="">, lock answers 1/16 and 1/24 only: why a request
-   * was refused or a lock lost, one line of text; NULL when absent. */
+  /* <answer reason="">, lock answers 1/16 and 1/24 and the final status
+   * answer 6/32 only: why a request was refused or a lock lost, one line
+   * of text; NULL when absent. */
   char *reason;
 
   /* <shutdown> */
@@ -138,12 +159,23 @@ typedef struct
 
   /* <network> */
   char *address;         /* may be "" */
-  int port;              /* 0..65535 */
+  int port;              /* 0..65535; <status port="">: 1..65535, 0 absent */
+
+  /* <status what="" resource="" port="" id=""> (status request 6/8):
+   * what is required ("text", "json", "names", "metrics", "wait",
+   * "holder": the codec takes any string, the daemon refuses what it does
+   * not know); resource is `name`, port and id are the fields above. */
+  char *status_what;
+  /* <line text=""/>, one per element, in order (status lines 6/24): the
+   * lines of the answer, each without newline or control character, at
+   * most LATCH_STRING_MAX bytes; NULL when the message has none.
+   * (element-type utf8, each non-NULL once checked) */
+  GPtrArray *lines;
 
   /* Private to proto/: which elements and attributes the message has
    * (LATCH_SEEN_* bits, msg-private.h).  The decoders record them;
    * latch_msg_new() sets those its kind needs that no field shows. */
-  guint32 seen;
+  guint64 seen;
 } LatchMsg;
 
 LatchMsg *latch_msg_new (LatchMsgKind kind, int step);
@@ -166,6 +198,11 @@ gboolean latch_msg_check (LatchMsg *msg, GError **error);
  * writes them.  msg must be valid for its kind (a programming error
  * otherwise). */
 void latch_msg_encode (const LatchMsg *msg, GString *out);
+
+/* Adds a line to a status lines message (6/24), made fit to travel:
+ * invalid UTF-8 and control characters become '?', and a line over
+ * LATCH_STRING_MAX bytes is cut, "..." marking the cut. */
+void latch_msg_add_line (LatchMsg *msg, const char *text);
 
 /* Decoders: buf holds exactly one message (as cut by the framer), len
  * bytes, not NUL-terminated.  On success *msg_out is set (transfer full);
