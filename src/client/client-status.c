@@ -28,7 +28,8 @@
 /* Where the daemon is for a status request: as for a lock, except that
  * no daemon is started and the agent is not asked.  A private socket
  * directory that does not exist yet is made (as by any command), so that
- * its absence reads as what it means: no daemon. */
+ * its absence reads as what it means: no daemon.  (The host's daemon,
+ * --system, has a path of its own: client-connect.c resolves it.) */
 static gboolean
 status_connect (LatchHandle *h, gint64 deadline, GError **error)
 {
@@ -39,7 +40,7 @@ status_connect (LatchHandle *h, gint64 deadline, GError **error)
       g_set_error_literal (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION, latch_get_error (h));
       return FALSE;
     }
-  if (h->path.lock_path == NULL && h->config->unicast_address == NULL
+  if (h->path.lock_path == NULL && !h->config->system && h->config->unicast_address == NULL
       && h->config->multicast_address == NULL && h->config->socket_name == NULL)
     {
       g_autoptr (GError) local = NULL;
