@@ -24,6 +24,7 @@
 #include "net/conn.h"
 #include "net/discovery.h"
 #include "net/sockdir.h"
+#include "proto/msg.h"
 #include "table/lock-table.h"
 
 G_BEGIN_DECLS
@@ -136,6 +137,14 @@ gboolean latch_daemon_check_crl (Daemon *d, Client *current);
 /* The daemon's counters and gauges in the Prometheus text exposition
  * format (transfer full). */
 char *latch_daemon_metrics_text (Daemon *d);
+
+/* daemon-status.c */
+/* Serves a status request (msg, LATCH_MSG_STATUS_REQUEST, admitted) on
+ * c: its first message (first), answered and then closed; on a lock
+ * connection refused with rc 2, the connection left as it is. */
+void latch_daemon_status_serve (Client *c, const LatchMsg *msg, gboolean first);
+/* Refuses c's status request with rc 2 and reason, then closes. */
+void latch_daemon_status_refuse (Client *c, const char *reason);
 
 /* daemon-session.c */
 /* A new client on fd (taken); label names it in logs; peer is taken

@@ -654,6 +654,15 @@ refuse (Client *c, const LatchMsg *msg, int rc)
 
   gboolean shutdown = msg != NULL && msg->kind == LATCH_MSG_SHUTDOWN;
 
+  if (msg != NULL && msg->kind == LATCH_MSG_STATUS_REQUEST)
+    {
+      latch_daemon_status_refuse (c, rc == LATCH_RC_NO_TLS_CONNECTION
+                                         ? "this daemon requires TLS"
+                                         : "refused: the machine ID announced does not match "
+                                           "the certificate, or is not allowed");
+      return;
+    }
+
   answer = latch_msg_new (shutdown ? LATCH_MSG_SHUTDOWN_ANSWER : LATCH_MSG_LOCK_ANSWER,
                           LATCH_STEP_FIRST_ANSWER);
   /* A clear-text client of a TLS daemon learns nothing about it; a
@@ -695,6 +704,9 @@ admit (Client *c, const LatchMsg *msg)
                           : LATCH_RC_UNIQUE_ID_DOES_NOT_MATCH);
       return FALSE;
     }
+  /* Checked against its certificate: who this peer is, for status. */
+  if (d->level == LATCH_SECURITY_MUTUAL && c->peer.machine_id == NULL && msg->peerid != NULL)
+    c->peer.machine_id = g_strdup (msg->peerid);
   return TRUE;
 }
 
@@ -722,7 +734,9 @@ client_message_cb (LatchConn *conn, GBytes *bytes, gpointer user_data)
    * (net/conn.h): the first lock request or shutdown passes admission and
    * decides what the connection is for. */
   first = latch_conn_get_state (conn) == LATCH_CONN_AWAIT_FIRST;
-  if (first && (msg->kind == LATCH_MSG_LOCK_REQUEST || msg->kind == LATCH_MSG_SHUTDOWN)
+  if (first
+      && (msg->kind == LATCH_MSG_LOCK_REQUEST || msg->kind == LATCH_MSG_SHUTDOWN
+          || msg->kind == LATCH_MSG_STATUS_REQUEST)
       && !admit (c, msg))
     return;
   /* Any message is a session's sign of life: its timeout starts again
@@ -759,6 +773,9 @@ client_message_cb (LatchConn *conn, GBytes *bytes, gpointer user_data)
           latch_conn_begin (conn, LATCH_CONN_MANAGEMENT);
           handle_shutdown (c, msg);
         }
+      break;
+    case LATCH_MSG_STATUS_REQUEST:
+      latch_daemon_status_serve (c, msg, first);
       break;
     case LATCH_MSG_PING:
       if (is_session (c))

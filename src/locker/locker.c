@@ -46,6 +46,9 @@ typedef struct
   char *identity;      /* of the resource it is for */
   Resource *rsrc;      /* QUEUED and HELD */
   LatchRsrcHold hold;  /* the request, and the type's data once held */
+  gint64 since_us;     /* when granted (HELD); else when requested */
+  guint64 fence;       /* HELD: the grant's token */
+  char *element;       /* HELD: what the grant handed out, or NULL */
   gboolean indexed;    /* linked into its owner's queue */
   GList owner_link;    /* in the owner's queue */
   GList place_link;    /* in an incubator queue, rsrc->queue or rsrc->holds */
@@ -123,10 +126,12 @@ identity_of (const char *name, LatchRsrcType type)
 }
 
 static Entry *
-entry_new (gpointer owner, const LatchLockReq *req, const char *identity)
+entry_new (gpointer owner, const LatchLockReq *req, const char *identity,
+           gint64 now_us)
 {
   Entry *entry = g_new0 (Entry, 1);
 
+  entry->since_us = now_us;
   entry->owner = owner;
   entry->state = ENTRY_NEW;
   entry->name = g_strdup (req->name);
@@ -143,6 +148,7 @@ entry_free (Entry *entry)
 {
   g_free (entry->name);
   g_free (entry->identity);
+  g_free (entry->element);
   g_free (entry);
 }
 
@@ -296,6 +302,10 @@ grant (LatchLocker *locker, Resource *rsrc, Entry *entry, gint64 now_us,
   entry->rsrc = rsrc;
   g_queue_push_tail_link (&rsrc->holds, &entry->place_link);
   *fence_out = locker->next_fence++;
+  /* Kept for status snapshots: who holds since when, with what. */
+  entry->since_us = now_us;
+  entry->fence = *fence_out;
+  entry->element = g_strdup (*element_out);
 }
 
 /* Handles entry (ENTRY_NEW) as a request that has just arrived at rsrc:
@@ -569,7 +579,7 @@ latch_locker_request (LatchLocker *locker, gpointer owner,
           if (locker->max_waiters > 0 && waiting != NULL
               && waiting->length >= locker->max_waiters)
             return LATCH_LOCK_LIMIT_WAITERS;
-          incubate (locker, entry_new (owner, req, identity));
+          incubate (locker, entry_new (owner, req, identity, now_us));
           return LATCH_LOCK_WAIT_RESOURCE;
         }
       if (locker->max_resources > 0
@@ -594,7 +604,7 @@ latch_locker_request (LatchLocker *locker, gpointer owner,
       created = TRUE;
     }
 
-  entry = entry_new (owner, req, rsrc->identity);
+  entry = entry_new (owner, req, rsrc->identity, now_us);
   status = admit (locker, rsrc, entry, now_us, &fence, &element);
   if (status == LATCH_LOCK_GRANTED || status == LATCH_LOCK_QUEUED)
     owner_index_add (locker, entry);
@@ -849,6 +859,7 @@ latch_locker_visit (const LatchLocker *locker, const LatchLockerVisitor *visitor
 {
   GHashTableIter iter;
   gpointer key, value;
+  LatchLockerEntryInfo info;
 
   g_return_if_fail (locker != NULL);
   g_return_if_fail (visitor != NULL);
@@ -866,15 +877,18 @@ latch_locker_visit (const LatchLocker *locker, const LatchLockerVisitor *visitor
         {
           const Entry *entry = l->data;
 
+          info = (LatchLockerEntryInfo){ entry->since_us, entry->fence,
+                                         entry->element };
           visitor->entry (rsrc->identity, entry->owner, &entry->hold.req,
-                          LATCH_LOCKER_HELD, user_data);
+                          LATCH_LOCKER_HELD, &info, user_data);
         }
       for (GList *l = rsrc->queue.head; l != NULL; l = l->next)
         {
           const Entry *entry = l->data;
 
+          info = (LatchLockerEntryInfo){ entry->since_us, 0, NULL };
           visitor->entry (rsrc->identity, entry->owner, &entry->hold.req,
-                          LATCH_LOCKER_QUEUED, user_data);
+                          LATCH_LOCKER_QUEUED, &info, user_data);
         }
     }
   g_hash_table_iter_init (&iter, locker->incubator);
@@ -890,8 +904,9 @@ latch_locker_visit (const LatchLocker *locker, const LatchLockerVisitor *visitor
         {
           const Entry *entry = l->data;
 
+          info = (LatchLockerEntryInfo){ entry->since_us, 0, NULL };
           visitor->entry (key, entry->owner, &entry->hold.req,
-                          LATCH_LOCKER_WAITING_CREATION, user_data);
+                          LATCH_LOCKER_WAITING_CREATION, &info, user_data);
         }
     }
 }

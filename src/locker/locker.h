@@ -176,8 +176,19 @@ typedef enum
   LATCH_LOCKER_WAITING_CREATION,
 } LatchLockerPlace;
 
-/* What latch_locker_visit() calls; the strings and the request are valid
- * during the call only. */
+/* What latch_locker_visit() tells of an entry besides its request. */
+typedef struct
+{
+  gint64 since_us;      /* held: when granted; else when requested (the
+                           now_us of the call that granted or took it) */
+  guint64 fence;        /* held: the grant's token; else 0 */
+  const char *element;  /* held, types with elements: what the grant
+                           handed out (set member, sequence value,
+                           timestamp); else NULL */
+} LatchLockerEntryInfo;
+
+/* What latch_locker_visit() calls; the strings, the request and info are
+ * valid during the call only. */
 typedef struct
 {
   /* A resource (exists TRUE; expiry_us is when it goes while idle, else
@@ -188,7 +199,8 @@ typedef struct
   /* Then each entry for it: holders in grant order, then the queue (or
    * the creation waiters) in FIFO order. */
   void (*entry) (const char *identity, gpointer owner, const LatchLockReq *req,
-                 LatchLockerPlace place, gpointer user_data);
+                 LatchLockerPlace place, const LatchLockerEntryInfo *info,
+                 gpointer user_data);
 } LatchLockerVisitor;
 
 /* Reports every resource and every entry, for a status snapshot.  Changes

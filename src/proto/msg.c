@@ -244,8 +244,10 @@ kind_masks (LatchMsgKind kind, int step, guint64 *required,
       break;
     case LATCH_MSG_STATUS_REQUEST:
       req = LATCH_SEEN_STATUS | LATCH_SEEN_STATUS_WHAT;
+      /* <session peerid/>: the asker's machine ID, which the mutual
+       * level checks against its certificate as for any request. */
       opt = LATCH_SEEN_STATUS_RESOURCE | LATCH_SEEN_STATUS_PORT
-            | LATCH_SEEN_STATUS_ID;
+            | LATCH_SEEN_STATUS_ID | LATCH_SEEN_SESSION | LATCH_SEEN_PEERID;
       break;
     case LATCH_MSG_STATUS_LINES:
       req = LATCH_SEEN_LINE | LATCH_SEEN_LINE_TEXT;
@@ -1140,6 +1142,8 @@ latch_msg_encode (const LatchMsg *msg, GString *out)
       g_string_append_printf (out, "<answer rc=\"%d\"/>", msg->rc);
       break;
     case LATCH_MSG_STATUS_REQUEST:
+      if (msg->peerid != NULL)
+        append_session (out, msg);
       g_string_append (out, "<status what=\"");
       append_escaped (out, msg->status_what);
       g_string_append_c (out, '"');

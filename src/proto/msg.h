@@ -40,7 +40,9 @@ G_BEGIN_DECLS
  *      so the wire level stays 3.  Pings 3/8 and 3/16 are used there.
  *   3  Status (issue 16): verb 6, request 6/8 <status what [resource]
  *      [port] [id]/>, answers 6/24 (one or more <line text/>) and a
- *      final 6/32 <answer rc [reason]/>.  A latch client sends it only
+ *      final 6/32 <answer rc [reason]/>.  The request carries
+ *      <session peerid/> first where the mutual level needs the asker's
+ *      machine ID (as a lock request does).  A latch client sends it only
  *      on a connection of its own, as the first request; FLoM does not
  *      know verb 6 and closes the connection, so the level stays 3. */
 #define LATCH_PROTO_LEVEL 3
@@ -95,7 +97,7 @@ typedef enum
   LATCH_MSG_DISCOVER_ANSWER,  /* 4/16: <network address port/> */
   LATCH_MSG_SHUTDOWN,         /* 5/8:  <session/><shutdown immediate/> */
   LATCH_MSG_SHUTDOWN_ANSWER,  /* 5/16: <answer rc/> (latch only) */
-  LATCH_MSG_STATUS_REQUEST,   /* 6/8:  <status what [resource] [port] [id]/> */
+  LATCH_MSG_STATUS_REQUEST,   /* 6/8:  [<session peerid/>]<status what [resource] [port] [id]/> */
   LATCH_MSG_STATUS_LINES,     /* 6/24: <line text/>, one or more */
   LATCH_MSG_STATUS_END,       /* 6/32: <answer rc [reason]/> */
 } LatchMsgKind;

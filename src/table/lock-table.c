@@ -298,6 +298,7 @@ lock_status_clear (gpointer data)
   g_free (lock->owner_key);
   g_free (lock->owner_label);
   g_free (lock->name);
+  g_free (lock->element);
 }
 
 static int
@@ -345,6 +346,7 @@ latch_table_snapshot (LatchTable *table)
               lock->owner_id = owner->id;
               g_free (lock->owner_label);
               lock->owner_label = g_strdup (owner->label);
+              lock->owner_data = owner->user_data;
             }
         }
     }

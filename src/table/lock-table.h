@@ -160,7 +160,7 @@ gboolean latch_table_release (LatchTable *table, LatchTableOwner *owner,
 guint latch_table_n_resources (const LatchTable *table);
 guint latch_table_n_active (const LatchTable *table);
 
-/* The status snapshot (for `latch status`, later). */
+/* The status snapshot (for `latch status`). */
 typedef enum
 {
   LATCH_TABLE_HOLDING,
@@ -177,6 +177,15 @@ typedef struct
   char *name;            /* the name asked for (a hierarchical node, ...) */
   LatchLockMode mode;
   int quantity;
+  /* Holding: when granted; queued or waiting: when requested (wall
+   * clock, us; 0 when the backend does not know). */
+  gint64 since_us;
+  guint64 fence;         /* holding: the grant's token; 0 when unknown */
+  char *element;         /* holding, types with elements: what was handed
+                            out (set member, sequence value, timestamp) */
+  /* The owner's user_data when it is one of ours (transfer none: valid
+   * until control returns to the main loop, which may drop the owner). */
+  gpointer owner_data;
 } LatchTableLockStatus;
 
 typedef struct

@@ -194,7 +194,8 @@ visit_resource (const char *identity, gboolean exists, int lifespan, gint64 expi
 
 static void
 visit_entry (const char *identity G_GNUC_UNUSED, gpointer owner, const LatchLockReq *req,
-             LatchLockerPlace place, gpointer user_data)
+             LatchLockerPlace place, const LatchLockerEntryInfo *info,
+             gpointer user_data)
 {
   Visit *v = user_data;
   LatchTableLockStatus lock = {
@@ -202,6 +203,9 @@ visit_entry (const char *identity G_GNUC_UNUSED, gpointer owner, const LatchLock
     .name = g_strdup (req->name),
     .mode = req->mode,
     .quantity = req->quantity,
+    .since_us = info->since_us,
+    .fence = info->fence,
+    .element = g_strdup (info->element),
   };
 
   switch (place)

@@ -38,6 +38,11 @@ typedef struct
   int quantity;
   LatchLockStatus status; /* GRANTED (held), QUEUED, WAIT_RESOURCE; or
                              -1: no answer yet */
+  /* For status snapshots: when asked, then when granted (this host's
+   * clock); the grant's token and element as the upstream gave them. */
+  gint64 since_us;
+  guint64 fence;
+  char *element;
 } Entry;
 
 typedef struct
@@ -57,6 +62,7 @@ entry_free (gpointer data)
   Entry *e = data;
 
   g_free (e->name);
+  g_free (e->element);
   g_free (e);
 }
 
@@ -131,6 +137,13 @@ answer_cb (LatchUpstream *up, guint64 id, gboolean first G_GNUC_UNUSED, int rc,
     }
   req_id = e->id;
   e->status = (LatchLockStatus)rc;
+  if (rc == LATCH_RC_OK)
+    {
+      e->since_us = g_get_real_time ();
+      e->fence = has_fence ? fence : 0;
+      g_free (e->element);
+      e->element = g_strdup (element);
+    }
   if (rc != LATCH_RC_OK && rc != LATCH_RC_LOCK_ENQUEUED && rc != LATCH_RC_LOCK_WAIT_RESOURCE)
     {
       if (reason != NULL)
@@ -225,6 +238,7 @@ upstream_request (LatchTable *table, LatchTableOwner *owner, guint64 req_id,
   e->mode = req->mode;
   e->quantity = req->quantity;
   e->status = NO_ANSWER;
+  e->since_us = g_get_real_time ();
   if (list == NULL)
     {
       guint64 *key = g_new (guint64, 1);
@@ -366,6 +380,12 @@ upstream_snapshot (LatchTable *table, LatchTableSnapshot *snapshot)
       lock.name = g_strdup (e->name);
       lock.mode = e->mode;
       lock.quantity = e->quantity;
+      lock.since_us = e->since_us;
+      if (is_held (e))
+        {
+          lock.fence = e->fence;
+          lock.element = g_strdup (e->element);
+        }
       lock.place = is_held (e)                           ? LATCH_TABLE_HOLDING
                    : e->status == LATCH_LOCK_WAIT_RESOURCE ? LATCH_TABLE_WAITING_CREATION
                                                            : LATCH_TABLE_QUEUED;

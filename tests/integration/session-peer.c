@@ -34,6 +34,13 @@
  *                                    each answered before the next
  *   idle MS                          sends nothing for MS ms, and fails
  *                                    if anything arrives meanwhile
+ *   ask WHAT [NAME [ID]]             a status query (verb 6) on a connection
+ *                                    of its own from this process (as
+ *                                    `latch` asks): <session peerid> with
+ *                                    --peerid; over TCP port= is this
+ *                                    connection's local port.  Prints
+ *                                    "line: TEXT" per line (unescaped),
+ *                                    then "end: RC REASON", and wants EOF
  *   touch FILE / wait-file FILE      signal to / wait for the test script
  *   close                            closes the connection (EOF)
  * Every message received is printed ("recv: TEXT"), each command too.
@@ -45,7 +52,9 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <gnutls/gnutls.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -458,6 +467,8 @@ wait_file (const char *path)
 }
 
 /* Runs one script line; FALSE: failed (said why), or usage (*usage set). */
+static gboolean ask (Peer *main_peer, char **a, guint n);
+
 static gboolean
 run_line (Peer *p, char **a, guint n, gboolean *usage)
 {
@@ -497,6 +508,8 @@ run_line (Peer *p, char **a, guint n, gboolean *usage)
     return flush_out (p) && ping_for (p, atoi (a[1]), atoi (a[2]));
   else if (strcmp (cmd, "idle") == 0 && n == 2)
     return flush_out (p) && idle (p, atoi (a[1]));
+  else if (strcmp (cmd, "ask") == 0 && n >= 2 && n <= 4)
+    return flush_out (p) && ask (p, a, n);
   else if (strcmp (cmd, "touch") == 0 && n == 2)
     return flush_out (p) && g_file_set_contents (a[1], "", 0, NULL);
   else if (strcmp (cmd, "wait-file") == 0 && n == 2)
@@ -521,6 +534,141 @@ run_line (Peer *p, char **a, guint n, gboolean *usage)
 }
 
 static int run_script (Peer *p);
+static void peer_clear (Peer *p);
+
+/* A connection like the script's (transport, TLS). */
+static gboolean
+peer_open (Peer *p)
+{
+  p->fd = opt_unix != NULL ? connect_unix (opt_unix) : connect_tcp (opt_tcp);
+  if (p->fd < 0)
+    return FALSE;
+  set_nonblocking (p->fd);
+  if (opt_ca != NULL && !tls_start (p))
+    return FALSE;
+  p->out = g_string_new (NULL);
+  p->in = g_string_new (NULL);
+  p->last_sent_us = g_get_monotonic_time ();
+  return TRUE;
+}
+
+/* The five entities the daemon writes, decoded. */
+static char *
+unescape (const char *s, gsize len)
+{
+  static const struct
+  {
+    const char *ref;
+    char c;
+  } ents[] = { { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' },
+               { "&quot;", '"' }, { "&apos;", '\'' } };
+  GString *out = g_string_new (NULL);
+
+  for (gsize i = 0; i < len;)
+    {
+      gsize k;
+
+      for (k = 0; k < G_N_ELEMENTS (ents); k++)
+        if (strncmp (s + i, ents[k].ref, strlen (ents[k].ref)) == 0)
+          break;
+      if (k < G_N_ELEMENTS (ents))
+        {
+          g_string_append_c (out, ents[k].c);
+          i += strlen (ents[k].ref);
+        }
+      else
+        g_string_append_c (out, s[i++]);
+    }
+  return g_string_free (out, FALSE);
+}
+
+static gboolean
+ask (Peer *main_peer, char **a, guint n)
+{
+  Peer q = { .fd = -1 };
+  GString *req = g_string_new (NULL);
+  gint64 deadline = g_get_monotonic_time () + (gint64)opt_timeout * 1000;
+  gboolean ok = FALSE;
+
+  g_string_append (req, DECL "<msg level=\"3\" verb=\"6\" step=\"8\">");
+  if (opt_peerid != NULL)
+    g_string_append_printf (req, "<session peerid=\"%s\"/>", opt_peerid);
+  g_string_append_printf (req, "<status what=\"%s\"", a[1]);
+  if (n >= 3)
+    {
+      g_autofree char *enc = b64 (a[2]);
+
+      g_string_append_printf (req, " resource=\"%s\"", enc);
+    }
+  if (opt_tcp != NULL && main_peer->fd >= 0)
+    {
+      struct sockaddr_storage sa;
+      socklen_t sa_len = sizeof sa;
+
+      if (getsockname (main_peer->fd, (struct sockaddr *)&sa, &sa_len) == 0)
+        g_string_append_printf (req, " port=\"%d\"",
+                                ntohs (sa.ss_family == AF_INET6
+                                           ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                           : ((struct sockaddr_in *)&sa)->sin_port));
+    }
+  if (n >= 4)
+    g_string_append_printf (req, " id=\"%s\"", a[3]);
+  g_string_append (req, "/></msg>");
+  if (!peer_open (&q))
+    goto out;
+  g_string_append (q.out, req->str);
+  if (!flush_out (&q))
+    goto out;
+  for (;;)
+    {
+      g_autofree char *msg = next_msg (&q, deadline);
+      const char *p;
+
+      if (msg == NULL)
+        {
+          printf (q.eof ? "FAIL: EOF before the final answer\n" : "FAIL: no answer in time\n");
+          goto out;
+        }
+      if (strstr (msg, "verb=\"6\" step=\"24\"") != NULL)
+        {
+          for (p = strstr (msg, "<line text=\""); p != NULL; p = strstr (p, "<line text=\""))
+            {
+              const char *start = p + strlen ("<line text=\"");
+              const char *end = strchr (start, '"');
+              g_autofree char *text = unescape (start, (gsize)(end - start));
+
+              printf ("line: %s\n", text);
+              p = end;
+            }
+          continue;
+        }
+      if (strstr (msg, "verb=\"6\" step=\"32\"") != NULL)
+        {
+          g_autofree char *rc = attr (msg, "rc");
+          g_autofree char *reason = attr (msg, "reason");
+          g_autofree char *shown = unescape (reason, strlen (reason));
+
+          printf ("end: %s %s\n", rc, shown);
+          break;
+        }
+      printf ("FAIL: not a status answer\n");
+      goto out;
+    }
+  {
+    g_autofree char *more = next_msg (&q, deadline);
+
+    if (more != NULL || !q.eof)
+      {
+        printf ("FAIL: want EOF after the final answer\n");
+        goto out;
+      }
+  }
+  ok = TRUE;
+out:
+  g_string_free (req, TRUE);
+  peer_clear (&q);
+  return ok;
+}
 
 /* What a peer holds, freed (sanitizer builds check the test programs
  * too). */

@@ -1281,6 +1281,8 @@ random_msg (LatchMsgKind kind)
       break;
     case LATCH_MSG_STATUS_REQUEST:
       msg = latch_msg_new (kind, 8);
+      if (g_test_rand_bit ())
+        msg->peerid = random_string (64);
       msg->status_what = random_string (64);
       if (g_test_rand_bit ())
         msg->name = random_name ();
@@ -2213,7 +2215,10 @@ test_status_decode (void)
     { "verb=\"6\" step=\"8\"", "<status what=\"a\"/><line text=\"x\"/>",
       FALSE },
     { "verb=\"6\" step=\"8\"", "<session peerid=\"p\"/><status what=\"a\"/>",
-      FALSE },
+      TRUE },
+    { "verb=\"6\" step=\"8\"",
+      "<session peerid=\"p\" ext=\"1\"/><status what=\"a\"/>", FALSE },
+    { "verb=\"6\" step=\"8\"", "<session peerid=\"p\"/>", FALSE },
     { "verb=\"6\" step=\"16\"", "<answer rc=\"0\"/>", FALSE },
     { "verb=\"6\" step=\"24\"", "<line text=\"x\"/>", TRUE },
     { "verb=\"6\" step=\"24\"", "", FALSE },

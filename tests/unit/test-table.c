@@ -432,6 +432,84 @@ test_memory_snapshot (void)
   recorder_clear (&r);
 }
 
+/* What status shows of each entry: since when (the grant for a holder,
+ * the request for a waiter), the holder's fence and element, and the
+ * owner's user_data that leads back to its connection. */
+static void
+test_memory_snapshot_details (void)
+{
+  g_autoptr (LatchTable) table = memory_table (0);
+  g_autoptr (LatchTableSnapshot) snap = NULL;
+  Recorder r;
+  LatchTableOwner *a, *b, *c;
+  int data_a, data_b, data_c;
+  LatchLockReq ex = req_of ("r", LATCH_LOCK_MODE_EX, TRUE, TRUE, 0);
+  LatchLockReq set = req_of ("red.green", LATCH_LOCK_MODE_EX, TRUE, TRUE, 0);
+  const LatchTableRsrcStatus *rs;
+  const LatchTableLockStatus *ls;
+  gint64 before, granted_b;
+
+  recorder_init (&r, table);
+  a = latch_table_owner_new (table, "conn A", &data_a);
+  b = latch_table_owner_new (table, "conn B", &data_b);
+  c = latch_table_owner_new (table, "conn C", &data_c);
+  before = g_get_real_time ();
+  latch_table_request (table, a, &ex);
+  latch_table_request (table, b, &ex);
+  latch_table_request (table, c, &set);
+  g_assert_cmpuint (r.answers->len, ==, 3);
+
+  snap = latch_table_snapshot (table);
+  g_assert_cmpuint (snap->resources->len, ==, 2);
+  rs = snap->resources->pdata[0];
+  g_assert_cmpstr (rs->name, ==, "r");
+  g_assert_cmpuint (rs->locks->len, ==, 2);
+  ls = &g_array_index (rs->locks, LatchTableLockStatus, 0);
+  g_assert_cmpint (ls->place, ==, LATCH_TABLE_HOLDING);
+  g_assert_true (ls->owner_data == &data_a);
+  g_assert_cmpuint (ls->fence, ==, seen_at (&r, 0)->fence);
+  g_assert_cmpuint (ls->fence, >=, 1000);
+  g_assert_null (ls->element);
+  g_assert_cmpint (ls->since_us, >=, before - 1000000);
+  g_assert_cmpint (ls->since_us, <=, snap->taken_us);
+  ls = &g_array_index (rs->locks, LatchTableLockStatus, 1);
+  g_assert_cmpint (ls->place, ==, LATCH_TABLE_QUEUED);
+  g_assert_true (ls->owner_data == &data_b);
+  g_assert_cmpuint (ls->fence, ==, 0);
+  g_assert_cmpint (ls->since_us, >=, before - 1000000);
+  g_assert_cmpint (ls->since_us, <=, snap->taken_us);
+
+  rs = snap->resources->pdata[1];
+  g_assert_cmpstr (rs->name, ==, "red.green");
+  ls = &g_array_index (rs->locks, LatchTableLockStatus, 0);
+  g_assert_true (ls->owner_data == &data_c);
+  g_assert_cmpstr (ls->element, ==, seen_at (&r, 2)->element);
+  g_assert_nonnull (ls->element);
+  g_assert_cmpuint (ls->fence, ==, seen_at (&r, 2)->fence);
+  g_clear_pointer (&snap, latch_table_snapshot_free);
+
+  /* b is granted when a goes: its since is the grant's time now, after
+   * the clock moved on from its request. */
+  g_usleep (20000);
+  granted_b = g_get_real_time ();
+  latch_table_drop_owner (table, a);
+  g_assert_cmpuint (r.answers->len, ==, 4);
+  snap = latch_table_snapshot (table);
+  rs = snap->resources->pdata[0];
+  g_assert_cmpuint (rs->locks->len, ==, 1);
+  ls = &g_array_index (rs->locks, LatchTableLockStatus, 0);
+  g_assert_cmpint (ls->place, ==, LATCH_TABLE_HOLDING);
+  g_assert_true (ls->owner_data == &data_b);
+  g_assert_cmpuint (ls->fence, ==, seen_at (&r, 3)->fence);
+  g_assert_cmpuint (ls->fence, >, seen_at (&r, 0)->fence);
+  g_assert_cmpint (ls->since_us, <=, snap->taken_us);
+  g_assert_cmpint (ls->since_us, >=, granted_b);
+
+  latch_table_drop_owner (table, b);
+  latch_table_drop_owner (table, c);
+  recorder_clear (&r);
+}
+
 static void
 test_memory_shutdown (void)
 {
@@ -555,8 +633,11 @@ fake_snapshot (LatchTable *table G_GNUC_UNUSED, LatchTableSnapshot *snapshot)
 {
   /* A remote backend also lists other daemons' owners: not ours. */
   LatchTableRsrcStatus *rs = latch_table_rsrc_status_new ("remote");
-  LatchTableLockStatus ls = { LATCH_TABLE_HOLDING, g_strdup ("elsewhere.1"), 0, NULL,
-                              g_strdup ("remote"), LATCH_LOCK_MODE_EX, 1 };
+  LatchTableLockStatus ls = { .place = LATCH_TABLE_HOLDING,
+                              .owner_key = g_strdup ("elsewhere.1"),
+                              .name = g_strdup ("remote"),
+                              .mode = LATCH_LOCK_MODE_EX, .quantity = 1,
+                              .since_us = 5, .fence = 9 };
 
   rs->exists = TRUE;
   g_array_append_val (rs->locks, ls);
@@ -877,6 +958,7 @@ main (int argc, char **argv)
   g_test_add_func ("/table/memory/cancel", test_memory_cancel);
   g_test_add_func ("/table/memory/idle-expiry", test_memory_idle_expiry);
   g_test_add_func ("/table/memory/snapshot", test_memory_snapshot);
+  g_test_add_func ("/table/memory/snapshot-details", test_memory_snapshot_details);
   g_test_add_func ("/table/memory/shutdown", test_memory_shutdown);
   g_test_add_func ("/table/memory/reentrant-drop", test_memory_reentrant_drop);
   g_test_add_func ("/table/fake/late-answer", test_fake_late_answer);
