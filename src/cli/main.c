@@ -12,6 +12,7 @@
 
 #include "settings/settings.h"
 #include "cli/exec.h"
+#include "cli/status.h"
 #include "client/autostart.h"
 #include "client/client.h"
 #include "common/companion.h"
@@ -96,23 +97,40 @@ warn_ignored_settings (const LatchConfig *config)
              "have units\n", config->resource_quantity);
 }
 
-/* -V: says when the command starts to wait, and for what. */
-static void
-say_waiting (LatchHandle *h, int rc, void *user_data G_GNUC_UNUSED)
+/* What the command does while latch_lock () waits. */
+typedef struct
 {
-  if (rc == LATCH_RC_LOCK_WAIT_RESOURCE)
-    fprintf (stderr, "latch: waiting for resource '%s' to be created\n",
-             latch_get_resource_name (h));
-  else
-    fprintf (stderr, "latch: waiting for '%s': the daemon queued the request\n",
-             latch_get_resource_name (h));
+  const LatchConfig *config;
+  LatchNotice *notice; /* the waiting notice, once the request is queued */
+} WaitState;
+
+/* Called when the daemon queues the request (or waits for the
+ * resource's creation).  -V says so at once; the waiting notice says,
+ * after WaitNotice ms, what the request waits for (--quiet or
+ * --wait-notice=0: never). */
+static void
+on_wait (LatchHandle *h, int rc, void *user_data)
+{
+  WaitState *wait = user_data;
+
+  if (wait->config->verbose)
+    {
+      if (rc == LATCH_RC_LOCK_WAIT_RESOURCE)
+        fprintf (stderr, "latch: waiting for resource '%s' to be created\n",
+                 latch_get_resource_name (h));
+      else
+        fprintf (stderr, "latch: waiting for '%s': the daemon queued the request\n",
+                 latch_get_resource_name (h));
+    }
+  if (wait->notice == NULL && !wait->config->quiet && wait->config->wait_notice > 0)
+    wait->notice = latch_notice_start (h, wait->config, wait->config->wait_notice);
 }
 
 /* A handle with the effective configuration: every setting, daemon
  * settings included, in one call (the command is a thin layer over
  * liblatch). */
 static LatchHandle *
-handle_from_config (const LatchConfig *config)
+handle_from_config (const LatchConfig *config, WaitState *wait)
 {
   LatchHandle *h = latch_handle_new ();
 
@@ -122,8 +140,7 @@ handle_from_config (const LatchConfig *config)
       latch_handle_free (h);
       return NULL;
     }
-  if (config->verbose)
-    latch_set_wait_callback (h, say_waiting, NULL);
+  latch_set_wait_callback (h, on_wait, wait);
   return h;
 }
 
@@ -198,10 +215,35 @@ announce_set (const LatchConfig *config)
            name, g_strv_length (members), list);
 }
 
+/* How long a busy message waits for the daemon to name the holder. */
+#define BUSY_HOLDER_MS 500
+
+/* A failed lock, in one line.  A busy refusal (-o 0) names the holder
+ * when the daemon says who it is in time.  An expired timeout keeps
+ * FLoM's exact line (scripts compare it): a command that waited long
+ * enough has named the holder in its waiting notice. */
+static int
+report_lock_failure (const LatchHandle *h, const LatchConfig *config, int rc)
+{
+  g_autofree char *busy = g_strdup_printf ("resource '%s' is busy", latch_get_resource_name (h));
+  g_autofree char *holder = NULL;
+
+  /* Only the daemon's plain refusal: a busy status also says that a
+   * daemon is shutting down, where a holder is beside the point. */
+  if (rc != LATCH_RC_LOCK_BUSY || strcmp (latch_get_error (h), busy) != 0)
+    return report_rc (h, rc);
+  holder = latch_cli_status_holder (config, latch_get_resource_name (h), BUSY_HOLDER_MS);
+  if (holder == NULL)
+    return report_rc (h, rc);
+  fprintf (stderr, "latch: %s: %s\n", busy, holder);
+  return exit_status_for_rc (rc);
+}
+
 /* *die_signal: set when the command was killed by a signal, which latch
  * must then end by (the lock is released by then). */
 static int
-run_locked (LatchHandle *h, const LatchConfig *config, char **command, int *die_signal)
+run_locked (LatchHandle *h, const LatchConfig *config, WaitState *wait, char **command,
+            int *die_signal)
 {
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) envp = NULL;
@@ -216,9 +258,11 @@ run_locked (LatchHandle *h, const LatchConfig *config, char **command, int *die_
    * command (exec.h). */
   latch_exec_init ();
   rc = latch_lock (h);
+  /* Granted or failed: the notice has nothing more to say. */
+  latch_notice_stop (wait->notice);
   print_warnings (h);
   if (rc != LATCH_RC_OK)
-    return report_rc (h, rc);
+    return report_lock_failure (h, config, rc);
   if (config->verbose && latch_get_element (h) != NULL)
     printf ("Locked element is '%s'\n", latch_get_element (h));
   latch_log_debug ("locked '%s', fence %" G_GUINT64_FORMAT, latch_get_resource_name (h),
@@ -313,22 +357,90 @@ run_debug_tool (char **args)
   return 1;
 }
 
+/* The options of `latch status`, refused elsewhere. */
+static struct
+{
+  gboolean json;
+  gboolean names;
+  gboolean metrics;
+} status_opts;
+
+static const GOptionEntry status_entries[] = {
+  { "json", 0, 0, G_OPTION_ARG_NONE, &status_opts.json,
+    "With status: one JSON document (schema in doc/status.md)", NULL },
+  { "names", 0, 0, G_OPTION_ARG_NONE, &status_opts.names,
+    "With status: the names of the resources, one per line", NULL },
+  { "metrics", 0, 0, G_OPTION_ARG_NONE, &status_opts.metrics,
+    "With status: the daemon's metrics (Prometheus text format)", NULL },
+  { NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+
 /* What latch --help says around the options. */
 static const LatchOptionsSpec command_options = {
   .program = LATCH_PROGRAM_COMMAND,
-  .parameter_string = "[-- COMMAND [ARG…]]",
+  .parameter_string = "[-- COMMAND [ARG…] | status [--json|--names|--metrics]]",
   .summary = "Runs COMMAND only while it holds a lock on a resource (-r), "
-             "serialized through a daemon that the first command starts.",
+             "serialized through a daemon that the first command starts.\n"
+             "status: who holds and who waits for each resource (or -r's only), "
+             "as the daemon sees it;\nit never starts a daemon (a command named "
+             "status runs as latch -- status).",
+  .extra = status_entries,
   .description =
       "Exit status: COMMAND's own (128+N if signal N killed it: latch then "
       "ends by that signal too),\n"
       "96 the resource does not exist and -e no forbids creating it, 97 "
       "COMMAND cannot be run,\n"
       "98 busy (-o 0) or timeout (-o MS), 99 any other error.\n"
+      "latch status: 0, or 99 when the daemon cannot be reached or refuses.\n"
       "\n"
       "See latch(1) for resource types, lock modes, the network and the "
       "security levels.",
 };
+
+/* Is the command line `latch [OPTIONS] status ...`?  GLib hands back the
+ * words that are not options before "--" and all the words after it
+ * together, as the command: only a first word before "--" names the
+ * subcommand, so that a command named status runs as latch -- status.
+ * FALSE with an error when status is given anything else. */
+static gboolean
+is_status_request (char **original, char **command, gboolean *is_status, GError **error)
+{
+  guint n = command != NULL ? g_strv_length (command) : 0;
+  guint after = 0; /* words after the first "--" */
+  guint before;
+
+  *is_status = FALSE;
+  for (guint i = 1; original[i] != NULL; i++)
+    if (strcmp (original[i], "--") == 0)
+      {
+        after = g_strv_length (original + i + 1);
+        break;
+      }
+  before = n > after ? n - after : 0;
+  if (before == 0 || strcmp (command[0], "status") != 0)
+    return TRUE;
+  if (n > 1)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "status takes no argument ('%s'); a command named status runs "
+                   "as latch -- status", command[1]);
+      return FALSE;
+    }
+  *is_status = TRUE;
+  return TRUE;
+}
+
+/* Was -r given on the command line?  Only there does it narrow `latch
+ * status` (a configuration file's resource name is every command's
+ * default, not a question). */
+static gboolean
+resource_on_command_line (const LatchOptions *opts)
+{
+  g_autoptr (LatchConfig) only_options = latch_config_new ();
+
+  return latch_options_apply (opts, only_options, NULL)
+         && strcmp (only_options->resource_name, LATCH_DEFAULT_RESOURCE_NAME) != 0;
+}
 
 static int
 run (int argc, char **argv, int *die_signal)
@@ -337,15 +449,40 @@ run (int argc, char **argv, int *die_signal)
   g_autoptr (LatchConfig) config = latch_config_new ();
   g_auto (GStrv) original = g_strdupv (argv);
   LatchOptions opts = { 0 };
+  WaitState wait = { config, NULL };
+  LatchStatusFormat format = LATCH_CLI_STATUS_TEXT;
+  gboolean want_status = FALSE;
   LatchHandle *h;
   int status;
 
-  if (!latch_options_parse (&opts, &argc, &argv, &command_options, &error))
+  if (!latch_options_parse (&opts, &argc, &argv, &command_options, &error)
+      || !is_status_request (original, opts.command, &want_status, &error))
     {
       fprintf (stderr, "latch: %s (see latch --help)\n", error->message);
       latch_options_clear (&opts);
       return EXIT_ERROR;
     }
+  if (status_opts.json + status_opts.names + status_opts.metrics > 1
+      || ((status_opts.json || status_opts.names || status_opts.metrics)
+          && (!want_status || opts.debug_feature != NULL)))
+    {
+      fprintf (stderr, "latch: %s (see latch --help)\n",
+               want_status ? "--json, --names and --metrics exclude each other"
+                           : "--json, --names and --metrics go with status only: "
+                             "latch status --json");
+      latch_options_clear (&opts);
+      return EXIT_ERROR;
+    }
+  if (want_status && (opts.quiesce_exit || opts.immediate_exit))
+    {
+      fprintf (stderr, "latch: status and -x/-X exclude each other (see latch --help)\n");
+      latch_options_clear (&opts);
+      return EXIT_ERROR;
+    }
+  format = status_opts.json      ? LATCH_CLI_STATUS_JSON
+           : status_opts.names   ? LATCH_CLI_STATUS_NAMES
+           : status_opts.metrics ? LATCH_CLI_STATUS_METRICS
+                                 : LATCH_CLI_STATUS_TEXT;
   if (opts.debug_feature != NULL)
     {
       latch_options_clear (&opts);
@@ -405,9 +542,18 @@ run (int argc, char **argv, int *die_signal)
       return report_error (error);
     }
 
+  if (want_status)
+    {
+      status = latch_cli_status (config, format,
+                                 resource_on_command_line (&opts) ? config->resource_name
+                                                                  : NULL);
+      latch_options_clear (&opts);
+      latch_log_shutdown ();
+      return status;
+    }
   if (config->verbose)
     warn_ignored_settings (config);
-  h = handle_from_config (config);
+  h = handle_from_config (config, &wait);
   if (h == NULL)
     status = EXIT_ERROR;
   else if (opts.quiesce_exit || opts.immediate_exit)
@@ -419,8 +565,9 @@ run (int argc, char **argv, int *die_signal)
       status = EXIT_CANT_EXECUTE;
     }
   else
-    status = run_locked (h, config, opts.command, die_signal);
+    status = run_locked (h, config, &wait, opts.command, die_signal);
 
+  latch_notice_free (wait.notice);
   latch_handle_free (h);
   latch_options_clear (&opts);
   latch_log_shutdown ();
