@@ -79,6 +79,7 @@ close_revoked (Daemon *d)
           || d->tls->reverify (latch_conn_get_tls (c->conn), d->creds, &error))
         continue;
       latch_log_info ("%s: %s: closing", latch_conn_get_label (c->conn), error->message);
+      latch_daemon_metrics_revoked (d);
       g_ptr_array_add (revoked, c);
     }
   for (guint i = 0; i < revoked->len; i++)
@@ -259,6 +260,7 @@ accept_cb (int fd, GIOCondition cond, gpointer user_data)
         }
       peer.since_us = g_get_real_time ();
       c = latch_daemon_session_new (d, cfd, label, &peer);
+      latch_daemon_metrics_accepted (d, c);
       if (d->level != LATCH_SECURITY_CLEAR)
         {
           LatchTlsSession *session;
@@ -274,6 +276,7 @@ accept_cb (int fd, GIOCondition cond, gpointer user_data)
               continue;
             }
           latch_conn_start_tls (c->conn, d->tls, session);
+          latch_daemon_metrics_tls_begin (d, c);
           latch_conn_set_deadline (c->conn, LATCH_TLS_HANDSHAKE_MS,
                                    "in the TLS handshake");
         }

@@ -33,6 +33,8 @@ typedef struct _Daemon Daemon;
 
 typedef struct _Client Client;
 
+typedef struct _LatchDaemonMetrics LatchDaemonMetrics;
+
 /* One lock-table owner of a connection (owner->user_data is its slot).
  * A legacy (FLoM-style) connection has exactly one, for its whole life,
  * which may hold several locks in turn, as FLoM allows.  A session
@@ -113,6 +115,7 @@ struct _Daemon
   const LatchTlsModule *tls;   /* NULL at CLEAR */
   LatchTlsCreds *creds;
   char *crl_stamp;             /* of the CRL file the credentials hold */
+  LatchDaemonMetrics *metrics; /* counters, and the HTTP endpoint (daemon-metrics.c) */
 };
 
 /* daemon-lifetime.c */
@@ -138,6 +141,31 @@ gboolean latch_daemon_check_crl (Daemon *d, Client *current);
 /* The daemon's counters and gauges in the Prometheus text exposition
  * format (transfer full). */
 char *latch_daemon_metrics_text (Daemon *d);
+LatchDaemonMetrics *latch_daemon_metrics_new (void);
+/* Stops the HTTP endpoint too.  NULL is fine. */
+void latch_daemon_metrics_free (LatchDaemonMetrics *metrics);
+/* Serves GET /metrics on [Daemon] MetricsAddress when it is set (not
+ * in the agent).  FALSE: a bad address, or it cannot be bound. */
+gboolean latch_daemon_metrics_start (Daemon *d, GError **error);
+/* The hooks, one call where each event happens.  Each does nothing
+ * while d->metrics is NULL. */
+void latch_daemon_metrics_accepted (Daemon *d, Client *c);
+void latch_daemon_metrics_closed (Daemon *d, Client *c, const GError *reason);
+/* c's TLS handshake began (at accept) / completed. */
+void latch_daemon_metrics_tls_begin (Daemon *d, Client *c);
+void latch_daemon_metrics_tls_done (Daemon *d, Client *c);
+/* A TLS session closed because a new CRL revokes its peer. */
+void latch_daemon_metrics_revoked (Daemon *d);
+/* The lock table answered s's request (before the session acts on it). */
+void latch_daemon_metrics_answered (Daemon *d, const Slot *s, gboolean first,
+                                    LatchLockStatus status);
+/* A refusal the session makes itself (not the table's): rc as sent. */
+void latch_daemon_metrics_refused (Daemon *d, Client *c, int rc);
+/* s's owner goes (before it is dropped): a request still queued is a
+ * cancellation. */
+void latch_daemon_metrics_slot_gone (Daemon *d, const Slot *s);
+/* The table lost a lock a client held. */
+void latch_daemon_metrics_lost (Daemon *d);
 
 /* daemon-status.c */
 /* Serves a status request (msg, LATCH_MSG_STATUS_REQUEST, admitted) on

@@ -53,6 +53,7 @@ slot_init (Slot *s, Client *c, guint64 id, const char *label)
 static void
 slot_clear (Slot *s)
 {
+  latch_daemon_metrics_slot_gone (s->client->daemon, s);
   if (s->owner != NULL)
     latch_table_drop_owner (s->client->daemon->table, g_steal_pointer (&s->owner));
   g_clear_pointer (&s->req_name, g_free);
@@ -332,6 +333,7 @@ table_answer_cb (LatchTable *table G_GNUC_UNUSED, LatchTableOwner *owner, gboole
 
   if (!g_hash_table_contains (d->clients, s->client))
     return; /* cannot happen: the table forgets dropped owners */
+  latch_daemon_metrics_answered (d, s, first, answer->status);
   if (first)
     first_answer (s, answer);
   else
@@ -356,6 +358,7 @@ table_lost_cb (LatchTable *table G_GNUC_UNUSED, LatchTableOwner *owner, const ch
 
   if (!g_hash_table_contains (d->clients, c))
     return;
+  latch_daemon_metrics_lost (d);
   if (s->n_holds > 0)
     s->n_holds--;
   why = g_error_new (LATCH_ERROR, LATCH_ERROR_IO, "lock '%s' lost: %s", name,
@@ -438,6 +441,7 @@ session_lock (Client *c, const LatchMsg *msg)
     {
       latch_log_info ("%s: id %" G_GUINT64_FORMAT ": quiescing: refusing a new request",
                       label, msg->id);
+      latch_daemon_metrics_refused (d, c, LATCH_RC_DAEMON_QUIESCING);
       send_lock_answer (c, msg->id, LATCH_STEP_FIRST_ANSWER, LATCH_RC_DAEMON_QUIESCING, 0,
                         NULL, "the daemon is shutting down");
       session_settle (c);
@@ -451,6 +455,7 @@ session_lock (Client *c, const LatchMsg *msg)
 
       latch_log_info ("%s: id %" G_GUINT64_FORMAT ": lock '%s' refused: %s", label,
                       msg->id, msg->name, why);
+      latch_daemon_metrics_refused (d, c, LATCH_LOCK_LIMIT_LOCKS);
       send_lock_answer (c, msg->id, LATCH_STEP_FIRST_ANSWER, LATCH_LOCK_LIMIT_LOCKS, 0,
                         NULL, why);
       session_settle (c);
@@ -459,6 +464,7 @@ session_lock (Client *c, const LatchMsg *msg)
   if (!latch_rsrc_name_check (msg->name, &type, &error))
     {
       latch_log_info ("%s: id %" G_GUINT64_FORMAT ": %s", label, msg->id, error->message);
+      latch_daemon_metrics_refused (d, c, LATCH_LOCK_INVALID_NAME);
       send_lock_answer (c, msg->id, LATCH_STEP_FIRST_ANSWER, LATCH_LOCK_INVALID_NAME, 0,
                         NULL, error->message);
       session_settle (c);
@@ -524,6 +530,7 @@ handle_lock (Client *c, const LatchMsg *msg)
   if (!latch_rsrc_name_check (msg->name, &type, &error))
     {
       latch_log_info ("%s: %s", latch_conn_get_label (c->conn), error->message);
+      latch_daemon_metrics_refused (d, c, LATCH_LOCK_INVALID_NAME);
       send_lock_answer (c, 0, LATCH_STEP_FIRST_ANSWER, LATCH_LOCK_INVALID_NAME, 0, NULL, NULL);
       latch_conn_close_after_flush (c->conn);
       return;
@@ -709,6 +716,7 @@ refuse (Client *c, const LatchMsg *msg, int rc)
   else if (!shutdown || (msg->peerid != NULL && msg->peerid[0] != '\0'))
     answer->peerid = g_strdup (c->daemon->peerid);
   answer->rc = rc;
+  latch_daemon_metrics_refused (c->daemon, c, rc);
   send_msg (c, answer);
   latch_conn_close_after_flush (c->conn);
 }
@@ -859,7 +867,7 @@ drop_session_slots (Client *c)
 }
 
 static void
-client_closed_cb (LatchConn *conn, const GError *reason G_GNUC_UNUSED, gpointer user_data)
+client_closed_cb (LatchConn *conn, const GError *reason, gpointer user_data)
 {
   Client *c = user_data;
   Daemon *d = c->daemon;
@@ -894,6 +902,7 @@ client_closed_cb (LatchConn *conn, const GError *reason G_GNUC_UNUSED, gpointer 
     }
   else
     slot_clear (&c->legacy);
+  latch_daemon_metrics_closed (d, c, reason);
   g_free (c->peer.address);
   g_free (c->peer.machine_id);
   g_free (c);
@@ -902,8 +911,9 @@ client_closed_cb (LatchConn *conn, const GError *reason G_GNUC_UNUSED, gpointer 
 }
 
 static void
-client_secured_cb (LatchConn *conn, gpointer user_data G_GNUC_UNUSED)
+client_secured_cb (LatchConn *conn, gpointer user_data)
 {
+  latch_daemon_metrics_tls_done (((Client *)user_data)->daemon, user_data);
   latch_conn_set_deadline (conn, LATCH_DAEMON_FIRST_MESSAGE_MS,
                            "waiting for the first message");
 }

@@ -283,6 +283,7 @@ latch_daemon_run (const LatchDaemonConfig *config, GError **start_error)
   d.listen_fd = -1;
   d.idle_since = -1;
   d.fd_exhausted_since = -1;
+  d.metrics = latch_daemon_metrics_new ();
   signal (SIGPIPE, SIG_IGN);
   signal (SIGHUP, SIG_IGN);
   raise_fd_limit ();
@@ -299,7 +300,8 @@ latch_daemon_run (const LatchDaemonConfig *config, GError **start_error)
   if (!(config->agent ? setup_agent_tls (&d, &agent, &error) : setup_tls (&d, &error))
       || !latch_net_init (&error)
       || (config->agent && !probe_upstream (&d, config->settings, &agent, &error))
-      || !latch_daemon_start_listening (&d, &busy, &error))
+      || !latch_daemon_start_listening (&d, &busy, &error)
+      || !latch_daemon_metrics_start (&d, &error))
     {
       g_autofree char *line = NULL;
 
@@ -326,6 +328,7 @@ latch_daemon_run (const LatchDaemonConfig *config, GError **start_error)
         agent.tls->creds_free (agent.creds);
       g_clear_pointer (&agent.warnings, g_ptr_array_unref);
       g_free (d.crl_stamp);
+      g_clear_pointer (&d.metrics, latch_daemon_metrics_free);
       latch_daemon_stop_listening (&d);
       latch_net_shutdown ();
       g_clear_pointer (&d.discovery, latch_discovery_server_free);
@@ -441,6 +444,7 @@ latch_daemon_run (const LatchDaemonConfig *config, GError **start_error)
     g_ptr_array_free (all, TRUE);
   }
   g_hash_table_destroy (d.clients);
+  g_clear_pointer (&d.metrics, latch_daemon_metrics_free);
   latch_net_shutdown ();
   latch_table_free (d.table); /* closes the agent's upstream session */
   if (d.creds != NULL)
