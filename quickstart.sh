@@ -19,7 +19,7 @@ top=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
 DEPS="build-essential autoconf automake libtool pkg-config \
-libglib2.0-dev libxml2-dev libgnutls28-dev libdbus-1-dev libdbus-1-3 \
+libglib2.0-dev libxml2-dev libgnutls28-dev libdbus-1-dev libdbus-1-3 libsystemd-dev systemd \
 gnutls-bin iproute2 procps clang valgrind"
 
 install_deps () {

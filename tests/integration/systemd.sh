@@ -156,11 +156,13 @@ else
     # --max-resources=1: a second resource is refused while one is held.
     "$LATCH_DAEMON" -s "$T/j.sock" -d -1 --log-target=journal --max-resources=1 2> "$T/j.err" &
     dpid=$!
+    i=0
+    while ! grep -q "^MESSAGE=listening on " "$T/journal.out" && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
     "$LATCH" -s "$T/j.sock" -d 0 -r held -- sh -c "touch \"$T/held\"; sleep 30" &
     hpid=$!
     i=0
     while [ ! -e "$T/held" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
-    "$LATCH" -s "$T/j.sock" -d 0 -r refused -- true 2> /dev/null
+    [ -e "$T/held" ] && "$LATCH" -s "$T/j.sock" -d 0 -r refused -- true 2> "$T/refused.err"
     echo $? > "$T/refused.status"
     kill $hpid; wait $hpid
     "$LATCH" -s "$T/j.sock" -X > /dev/null 2>&1
@@ -170,8 +172,8 @@ else
     exit 0
   ' > "$T/unshare.out" 2>&1; st=$?
   [ $st = 0 ]; verdict "the journal stand-in ran in a private mount namespace (exit $st)"
-  [ "$(cat "$T/refused.status" 2>/dev/null)" != 0 ]
-  verdict "the second resource was refused (exit $(cat "$T/refused.status" 2>/dev/null))"
+  [ "$(cat "$T/refused.status" 2>/dev/null)" = 99 ] && file_has "$T/refused.err" 'MaxResources reached'
+  verdict "while one resource is held, a second is refused (exit $(cat "$T/refused.status" 2>/dev/null), want 99: MaxResources reached)"
   # The entry of the refusal: the datagram between two "--" lines that
   # names the resource.
   entry=$(awk '/^--$/ { if (e ~ /LATCH_RESOURCE=refused/) print e; e = ""; next }
