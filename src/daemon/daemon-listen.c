@@ -1,6 +1,7 @@
 /* daemon-listen.c: where clients come in: the lock file, the UNIX or TCP
- * listener (and discovery), accept, and what happens when descriptors run
- * out.  Each accepted connection becomes a session (daemon-session.c). */
+ * listener (and discovery) or the one the service manager passes (socket
+ * activation), accept, and what happens when descriptors run out.  Each
+ * accepted connection becomes a session (daemon-session.c). */
 #include "config.h"
 
 #include "daemon/daemon-private.h"
@@ -22,6 +23,7 @@
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 /* Stops accepting and removes the socket file (we own it). */
@@ -545,6 +547,139 @@ listen_network (Daemon *d, gboolean *busy, GError **error)
   return TRUE;
 }
 
+/* Socket activation.  The service manager (latchd.socket, or
+ * systemd-socket-activate) made the listening socket and passes it as
+ * descriptor SD_LISTEN_FDS_START; LISTEN_PID names us.  It is used only
+ * if it is what the configuration describes: a listening UNIX stream
+ * socket at the configured path, or a listening TCP socket on the
+ * configured port; anything else is a mistake in the unit, said in one
+ * line, and the daemon does not start. */
+typedef enum
+{
+  ACTIVATION_NONE,  /* not activated: bind as usual */
+  ACTIVATION_TAKEN, /* listening on the manager's socket */
+  ACTIVATION_FAILED,
+} Activation;
+
+static gboolean
+check_activated_socket (Daemon *d, int fd, GError **error)
+{
+  const LatchConfig *cfg = d->config->settings;
+
+  if (cfg->multicast_address != NULL)
+    {
+      g_set_error_literal (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                           "started with a socket from the service manager, but "
+                           "configured for discovery (multicast): a socket-activated "
+                           "daemon listens on a UNIX socket or a TCP address only");
+      return FALSE;
+    }
+  if (cfg->unicast_address != NULL)
+    {
+      if (sd_is_socket_inet (fd, AF_UNSPEC, SOCK_STREAM, 1, (uint16_t)cfg->unicast_port) <= 0)
+        {
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                       "the socket from the service manager is not a listening TCP "
+                       "socket on port %d (-p): fix ListenStream=", cfg->unicast_port);
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (sd_is_socket_unix (fd, SOCK_STREAM, 1, NULL, 0) <= 0)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                   "the socket from the service manager is not a listening UNIX "
+                   "stream socket (ListenStream=%s)", d->path.socket_path);
+      return FALSE;
+    }
+  /* Clients look for the daemon at the configured path: one that listens
+   * elsewhere would never be found (and would hold another's lock file). */
+  if (sd_is_socket_unix (fd, SOCK_STREAM, 1, d->path.socket_path, 0) <= 0)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                   "the UNIX socket from the service manager is not %s, the "
+                   "configured socket (-s): make ListenStream= and -s name the same path",
+                   d->path.socket_path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Where an activated socket listens, for the logs. */
+static char *
+activated_where (Daemon *d, int fd)
+{
+  struct sockaddr_storage sa;
+  socklen_t len = sizeof sa;
+  g_autofree char *addr = NULL;
+
+  if (!d->is_tcp)
+    return g_strdup (d->path.socket_path);
+  if (getsockname (fd, (struct sockaddr *)&sa, &len) == 0)
+    addr = latch_sockaddr_to_string ((struct sockaddr *)&sa, len);
+  return g_strdup_printf ("%s (from the service manager)", addr != NULL ? addr : "?");
+}
+
+static Activation
+take_activated_socket (Daemon *d, gboolean *busy, GError **error)
+{
+  g_autoptr (GError) lock_error = NULL;
+  int n = sd_listen_fds (1);
+  int fd = SD_LISTEN_FDS_START;
+  int flags;
+
+  if (n == 0)
+    return ACTIVATION_NONE;
+  if (n < 0)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                   "cannot take the sockets from the service manager: %s", g_strerror (-n));
+      return ACTIVATION_FAILED;
+    }
+  if (n > 1)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                   "the service manager passed %d sockets: latchd takes one (a "
+                   "single ListenStream=)", n);
+      return ACTIVATION_FAILED;
+    }
+  if (!check_activated_socket (d, fd, error))
+    return ACTIVATION_FAILED;
+  /* Accepting drains the backlog until EAGAIN: a blocking listener
+   * would stop the loop at the last connection. */
+  flags = fcntl (fd, F_GETFL);
+  if (flags < 0 || fcntl (fd, F_SETFL, flags | O_NONBLOCK) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                   "the socket from the service manager: %s", g_strerror (saved));
+      return ACTIVATION_FAILED;
+    }
+  /* The manager guarantees one listener, but the lock file is also how
+   * commands tell a live daemon from a stale socket, and how a latchd
+   * started by hand on the same path learns that this one serves it: it
+   * is taken when possible.  Another daemon holding it serves this path
+   * already.  Where it cannot be made (a read-only directory), the
+   * socket is still served: the manager owns the path. */
+  if (!take_lock_file (d, busy, &lock_error))
+    {
+      if (*busy)
+        {
+          g_propagate_error (error, g_steal_pointer (&lock_error));
+          return ACTIVATION_FAILED;
+        }
+      latch_log_warning ("%s; serving the socket from the service manager without it",
+                         lock_error->message);
+    }
+  d->listen_fd = fd;
+  d->is_tcp = d->config->settings->unicast_address != NULL;
+  /* socket_bound stays FALSE: the socket file is the manager's, which
+   * listens on it again once we are gone; we never remove it. */
+  d->where = activated_where (d, fd);
+  latch_log_info ("socket activation: using the listening socket from the service manager");
+  return ACTIVATION_TAKEN;
+}
+
 /* The host's daemon (--system): its group, its directory, the lock file
  * beside its socket, the socket.  Only a local socket: the host's daemon
  * serves this host's users (a network daemon is an ordinary latchd -a). */
@@ -581,8 +716,22 @@ listen_system (Daemon *d, gboolean *busy, GError **error)
       return FALSE;
     }
   d->system_gid = gr->gr_gid;
-  if (!latch_sockpath_for_system (cfg->socket_name, &d->path, error)
-      || !latch_sockdir_prepare_system (d->path.socket_path, d->system_gid, &warning, error))
+  if (!latch_sockpath_for_system (cfg->socket_name, &d->path, error))
+    return FALSE;
+  /* latchd.socket made the socket (its mode and group are the unit's
+   * SocketMode= and SocketGroup=, its directory systemd's). */
+  switch (take_activated_socket (d, busy, error))
+    {
+    case ACTIVATION_TAKEN:
+      d->listen_id = latch_fd_watch_add (d->listen_fd, G_IO_IN, accept_cb, d);
+      return TRUE;
+    case ACTIVATION_FAILED:
+      return FALSE;
+    case ACTIVATION_NONE:
+    default:
+      break;
+    }
+  if (!latch_sockdir_prepare_system (d->path.socket_path, d->system_gid, &warning, error))
     return FALSE;
   if (warning != NULL)
     latch_log_warning ("%s", warning);
@@ -631,7 +780,20 @@ latch_daemon_start_listening (Daemon *d, gboolean *busy, GError **error)
                                            cfg->multicast_port, TRUE, &d->path, error);
   else
     resolved = latch_sockpath_resolve (cfg->socket_name, TRUE, &d->path, error);
-  if (!resolved || !take_lock_file (d, busy, error))
+  if (!resolved)
+    return FALSE;
+  switch (take_activated_socket (d, busy, error))
+    {
+    case ACTIVATION_TAKEN:
+      d->listen_id = latch_fd_watch_add (d->listen_fd, G_IO_IN, accept_cb, d);
+      return TRUE;
+    case ACTIVATION_FAILED:
+      return FALSE;
+    case ACTIVATION_NONE:
+    default:
+      break;
+    }
+  if (!take_lock_file (d, busy, error))
     return FALSE;
   if (!(network ? listen_network (d, busy, error) : listen_unix (d, error)))
     return FALSE;

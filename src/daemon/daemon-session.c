@@ -213,9 +213,10 @@ session_first_answer (Slot *s, const LatchTableAnswer *answer)
   if (!slot_is_live (s))
     {
       if (limit_name (status) != NULL)
-        latch_log_info ("%s: id %" G_GUINT64_FORMAT ": lock '%s' refused: %s",
-                        latch_conn_get_label (c->conn), s->id, s->req_name,
-                        limit_name (status));
+        latch_log_fields (LATCH_LOG_INFO, s->req_name, latch_conn_get_label (c->conn),
+                          limit_name (status), "%s: id %" G_GUINT64_FORMAT ": lock '%s' refused: %s",
+                          latch_conn_get_label (c->conn), s->id, s->req_name,
+                          limit_name (status));
       session_finish (s);
     }
   session_settle (c);
@@ -231,9 +232,10 @@ session_later_answer (Slot *s, const LatchTableAnswer *answer)
     {
       s->has_pending = FALSE;
       s->n_holds++;
-      latch_log_debug ("%s: id %" G_GUINT64_FORMAT ": granted from the queue, fence %"
-                       G_GUINT64_FORMAT, latch_conn_get_label (c->conn), s->id,
-                       answer->fence);
+      latch_log_fields (LATCH_LOG_DEBUG, s->req_name, latch_conn_get_label (c->conn), NULL,
+                        "%s: id %" G_GUINT64_FORMAT ": granted from the queue, fence %"
+                        G_GUINT64_FORMAT, latch_conn_get_label (c->conn), s->id,
+                        answer->fence);
     }
   else if (answer->status != LATCH_LOCK_QUEUED)
     s->has_pending = FALSE;
@@ -281,8 +283,9 @@ first_answer (Slot *s, const LatchTableAnswer *answer)
     {
       /* Past a limit: this request only.  Locks the connection holds
        * stay held (and it may release them); one holding nothing ends. */
-      latch_log_info ("%s: lock '%s' refused: %s", latch_conn_get_label (c->conn),
-                      s->req_name, limit_name (status));
+      latch_log_fields (LATCH_LOG_INFO, s->req_name, latch_conn_get_label (c->conn),
+                        limit_name (status), "%s: lock '%s' refused: %s",
+                        latch_conn_get_label (c->conn), s->req_name, limit_name (status));
       if (!client_has_state (c))
         latch_conn_close_after_flush (c->conn);
       else
@@ -308,8 +311,9 @@ later_answer (Slot *s, const LatchTableAnswer *answer)
     {
       s->has_pending = FALSE;
       s->n_holds++;
-      latch_log_debug ("%s: granted from the queue, fence %" G_GUINT64_FORMAT,
-                       latch_conn_get_label (c->conn), answer->fence);
+      latch_log_fields (LATCH_LOG_DEBUG, s->req_name, latch_conn_get_label (c->conn), NULL,
+                        "%s: granted from the queue, fence %" G_GUINT64_FORMAT,
+                        latch_conn_get_label (c->conn), answer->fence);
     }
   else if (answer->status != LATCH_LOCK_QUEUED)
     s->has_pending = FALSE;
@@ -365,8 +369,10 @@ table_lost_cb (LatchTable *table G_GNUC_UNUSED, LatchTableOwner *owner, const ch
                      reason != NULL ? reason->message : "by the lock table");
   if (is_session (c))
     {
-      latch_log_info ("%s: id %" G_GUINT64_FORMAT ": %s", latch_conn_get_label (c->conn),
-                      s->id, why->message);
+      latch_log_fields (LATCH_LOG_INFO, name, latch_conn_get_label (c->conn),
+                        reason != NULL ? reason->message : NULL,
+                        "%s: id %" G_GUINT64_FORMAT ": %s", latch_conn_get_label (c->conn),
+                        s->id, why->message);
       /* The id names the lock: the reason is the cause alone. */
       send_lock_answer (c, s->id, LATCH_STEP_LATER_ANSWER, LATCH_RC_CONNECTION_CLOSED, 0,
                         NULL, reason != NULL ? reason->message : "lost by the lock table");
@@ -375,8 +381,10 @@ table_lost_cb (LatchTable *table G_GNUC_UNUSED, LatchTableOwner *owner, const ch
       session_settle (c);
       return;
     }
-  latch_log_info ("%s: %s: closing the connection", latch_conn_get_label (c->conn),
-                  why->message);
+  latch_log_fields (LATCH_LOG_INFO, name, latch_conn_get_label (c->conn),
+                    reason != NULL ? reason->message : NULL,
+                    "%s: %s: closing the connection", latch_conn_get_label (c->conn),
+                    why->message);
   latch_conn_abort (c->conn, why);
 }
 
@@ -453,8 +461,9 @@ session_lock (Client *c, const LatchMsg *msg)
     {
       const char *why = limit_name (LATCH_LOCK_LIMIT_LOCKS);
 
-      latch_log_info ("%s: id %" G_GUINT64_FORMAT ": lock '%s' refused: %s", label,
-                      msg->id, msg->name, why);
+      latch_log_fields (LATCH_LOG_INFO, msg->name, label, why,
+                        "%s: id %" G_GUINT64_FORMAT ": lock '%s' refused: %s", label,
+                        msg->id, msg->name, why);
       latch_daemon_metrics_refused (d, c, LATCH_LOCK_LIMIT_LOCKS);
       send_lock_answer (c, msg->id, LATCH_STEP_FIRST_ANSWER, LATCH_LOCK_LIMIT_LOCKS, 0,
                         NULL, why);
@@ -529,7 +538,9 @@ handle_lock (Client *c, const LatchMsg *msg)
     }
   if (!latch_rsrc_name_check (msg->name, &type, &error))
     {
-      latch_log_info ("%s: %s", latch_conn_get_label (c->conn), error->message);
+      latch_log_fields (LATCH_LOG_INFO, msg->name, latch_conn_get_label (c->conn),
+                        error->message, "%s: %s", latch_conn_get_label (c->conn),
+                        error->message);
       latch_daemon_metrics_refused (d, c, LATCH_LOCK_INVALID_NAME);
       send_lock_answer (c, 0, LATCH_STEP_FIRST_ANSWER, LATCH_LOCK_INVALID_NAME, 0, NULL, NULL);
       latch_conn_close_after_flush (c->conn);
@@ -734,15 +745,17 @@ admit (Client *c, const LatchMsg *msg)
     return TRUE;
   if (!latch_conn_is_tls (c->conn))
     {
-      latch_log_info ("%s: refused: a clear-text client, and this daemon requires TLS",
-                      label);
+      latch_log_fields (LATCH_LOG_INFO, NULL, label, "a clear-text client, and this daemon requires TLS",
+                        "%s: refused: a clear-text client, and this daemon requires TLS",
+                        label);
       refuse (c, msg, LATCH_RC_NO_TLS_CONNECTION);
       return FALSE;
     }
   if (!d->tls->check_peer_id (latch_conn_get_tls (c->conn),
                               msg->peerid != NULL ? msg->peerid : "", &error))
     {
-      latch_log_info ("%s: refused: %s", label, error->message);
+      latch_log_fields (LATCH_LOG_INFO, NULL, label, error->message, "%s: refused: %s",
+                        label, error->message);
       refuse (c, msg, g_error_matches (error, LATCH_ERROR, LATCH_ERROR_TLS_NOT_ALLOWED)
                           ? LATCH_RC_CONNECTION_REFUSED
                           : LATCH_RC_UNIQUE_ID_DOES_NOT_MATCH);
@@ -925,8 +938,10 @@ client_tls_hello_cb (LatchConn *conn, gpointer user_data)
 {
   Client *c = user_data;
 
-  latch_log_info ("%s: refused: a TLS client, and this daemon runs without TLS",
-                  latch_conn_get_label (conn));
+  latch_log_fields (LATCH_LOG_INFO, NULL, latch_conn_get_label (conn),
+                    "a TLS client, and this daemon runs without TLS",
+                    "%s: refused: a TLS client, and this daemon runs without TLS",
+                    latch_conn_get_label (conn));
   refuse (c, NULL, LATCH_RC_NO_TLS_CONNECTION);
 }
 

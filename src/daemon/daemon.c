@@ -19,7 +19,19 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
+
+/* Tells the service manager (Type=notify) how the daemon is doing:
+ * nothing without NOTIFY_SOCKET, and nothing for a daemon that a command
+ * started (--ready-fd): it may have inherited the variable of a service
+ * that runs that command, and is not that service. */
+static void
+notify_manager (const Daemon *d, const char *state)
+{
+  if (d->config->ready_fd < 0)
+    sd_notify (0, state);
+}
 
 static void
 report_ready (const Daemon *d, const char *line)
@@ -415,12 +427,18 @@ latch_daemon_run (const LatchDaemonConfig *config, GError **start_error)
                     MAX (config->settings->max_resources, 0), MAX (config->settings->max_waiters_per_resource, 0),
                     MAX (config->settings->idle_lifespan_max, 0));
   report_ready (&d, "ok\n");
+  {
+    g_autofree char *state = g_strdup_printf ("READY=1\nSTATUS=listening on %s", d.where);
+
+    notify_manager (&d, state);
+  }
   latch_daemon_check_lifetime (&d);
   g_main_loop_run (d.loop);
 
   /* Unlink first, then release the lock file by exiting: a new daemon
    * cannot bind until we are gone, so two never serve at once. */
   d.exiting = TRUE;
+  notify_manager (&d, "STOPPING=1");
   /* Never hand out a grant on a connection about to be closed: the table
    * notifies nothing from here on. */
   latch_table_shutdown (d.table);

@@ -2,7 +2,10 @@
  *
  * Started by `latch` (or liblatch) when no daemon answers, with
  * --ready-fd so that the starter learns whether it is listening; or run in
- * the foreground by hand or by systemd (logs then go to stderr).  It takes
+ * the foreground by hand or by systemd (logs then go to stderr, or to
+ * the journal: --log-target, choose_log_target ()).  Under systemd it
+ * says when it is ready (sd_notify) and may take its listening socket
+ * from the manager (socket activation: daemon-listen.c).  It takes
  * the daemon settings of latch's table (the rows marked for it), -c and
  * -v, and refuses anything else.  It reads no system or user
  * configuration file, only -c FILE: its starter passes every daemon
@@ -25,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 /* Start-up failed: say why on stderr and to the starter. */
@@ -37,6 +42,27 @@ fail_start (int ready_fd, const GError *error)
   if (ready_fd >= 0 && write (ready_fd, line, strlen (line)) < 0)
     perror ("latchd: ready fd");
   return LATCH_DAEMON_EXIT_ERROR;
+}
+
+/* Where the daemon logs without a trace file.  auto follows systemd's
+ * rule: the journal when stderr is the service's stream to it, so that
+ * each line keeps its priority and fields; else stderr in the
+ * foreground; syslog when a command started it in the background
+ * (--ready-fd), whose stderr nobody reads. */
+static LatchLogTarget
+choose_log_target (const LatchConfig *config, int ready_fd)
+{
+  if (config->daemon_trace_file != NULL)
+    return LATCH_LOG_TO_FILE;
+  if (g_strcmp0 (config->log_target, "stderr") == 0)
+    return LATCH_LOG_TO_STDERR;
+  if (g_strcmp0 (config->log_target, "journal") == 0)
+    return LATCH_LOG_TO_JOURNAL;
+  if (g_strcmp0 (config->log_target, "syslog") == 0)
+    return LATCH_LOG_TO_SYSLOG;
+  if (latch_log_stderr_is_journal ())
+    return LATCH_LOG_TO_JOURNAL;
+  return ready_fd >= 0 ? LATCH_LOG_TO_SYSLOG : LATCH_LOG_TO_STDERR;
 }
 
 int
@@ -96,17 +122,23 @@ main (int argc, char **argv)
       return 0;
     }
 
-  if (config->daemon_trace_file != NULL)
-    target = LATCH_LOG_TO_FILE;
-  else if (ready_fd >= 0)
-    target = LATCH_LOG_TO_SYSLOG;
-  else
-    target = LATCH_LOG_TO_STDERR;
+  latch_log_set_journal_send (sd_journal_sendv);
+  target = choose_log_target (config, ready_fd);
   if (!latch_log_init ("latchd", target, config->daemon_trace_file,
                        config->append_trace_file, config->verbose, &error))
     {
       latch_options_clear (&opts);
       return fail_start (ready_fd, error);
+    }
+
+  /* The host's daemon, started by its socket: the manager starts it again
+   * at the next connection, but the resources' state (a sequence's
+   * counter, an idle lifespan) would be lost, and the host's locks are
+   * meant to stay put.  A user's daemon may still end when idle. */
+  if (config->system && sd_listen_fds (0) > 0 && config->daemon_lifespan >= 0)
+    {
+      latch_log_debug ("started by its socket: the host's daemon does not end when idle");
+      config->daemon_lifespan = -1;
     }
 
   dconfig.settings = config;

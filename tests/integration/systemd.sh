@@ -1,0 +1,194 @@
+#!/bin/sh
+# systemd: socket activation (systemd-socket-activate passes latchd its
+# listening socket), sd_notify readiness and shutdown (a listener on
+# NOTIFY_SOCKET), the units (systemd-analyze verify), and structured
+# journal entries (a stand-in for journald's native socket, in a private
+# mount namespace: root only).  Parts whose tool is missing skip with a
+# message.
+. "$LATCH_TESTS_SRCDIR/integration/lib.sh"
+
+LISTEN="$LATCH_TESTS_BUILDDIR/integration/notify-listen"
+UNITS_SRC="$LATCH_TESTS_SRCDIR/../etc/systemd"
+UNITS_BUILT="$LATCH_TESTS_BUILDDIR/../etc/systemd"
+LATCHD_BIN=${LATCHD_REAL:-$LATCH_DAEMON}
+
+# listener NAME [-c SOCKET]: a notify-listen on $T/NAME, output in
+# $T/NAME.out; waits until it listens.
+listener () {
+  local name=$1; shift
+  bg "$LISTEN" "$@" "$T/$name" 120 > "$T/$name.out"
+  wait_for 10 file_has "$T/$name.out" '^listening$'
+}
+
+lock_pid () { [ -s "$1.lock" ] && head -n1 "$1.lock"; }
+sock_exists () { [ -S "$1" ]; }
+pid_of_lock_is () { [ "$(lock_pid "$1")" = "$2" ]; }
+
+skip_part () { n_tests=$((n_tests + 1)); echo "ok $n_tests # SKIP $*"; }
+
+# ---- socket activation ----
+if command -v systemd-socket-activate > /dev/null 2>&1; then
+  S="$T/act.sock"
+  listener notify
+  # -d -1: the daemon stays until -X, so that what ends it is known.
+  bg systemd-socket-activate -l "$S" -E NOTIFY_SOCKET="$T/notify" \
+    "$LATCH_DAEMON" -s "$S" -d -1 2> "$T/act.err"
+  act_pid=$last_pid
+  wait_for 10 sock_exists "$S"
+  [ ! -e "$S.lock" ] && ! file_has "$T/notify.out" 'READY=1'
+  verdict "activation: the manager listens on $S and has started no daemon before a connection"
+
+  "$LATCH" -s "$S" -d 0 -r r -- true; st=$?
+  [ $st = 0 ]; verdict "the first 'latch -s PATH -d 0 -r r -- true' works through the activated daemon (exit $st)"
+  # systemd-socket-activate execs the daemon: same pid, and that daemon
+  # holds the socket's lock file.
+  wait_for 10 pid_of_lock_is "$S" "$act_pid"
+  verdict "the daemon serving it is the one the manager started (pid $act_pid holds $S.lock)"
+  file_has "$T/act.err" 'socket activation: using the listening socket'
+  verdict "it says it took the manager's socket"
+  wait_for 10 file_has "$T/notify.out" '^READY=1$' \
+    && file_has "$T/notify.out" "^STATUS=listening on $S\$"
+  verdict "it told NOTIFY_SOCKET READY=1 with its STATUS"
+
+  "$LATCH" -s "$S" -X > /dev/null 2>&1
+  wait_for 10 pid_gone "$act_pid"; gone=$?
+  [ $gone = 0 ] && sock_exists "$S"
+  verdict "after -X the daemon is gone and the socket file it did not create is still there"
+  file_has "$T/notify.out" '^STOPPING=1$'
+  verdict "it told NOTIFY_SOCKET STOPPING=1 at -X"
+  ! grep -E 'WARNING|ERROR|cannot' "$T/act.err" > /dev/null
+  verdict "no warning in its log"
+
+  # A socket that is not the configured one: one line, exit 1, and
+  # nothing removed.
+  W="$T/wrong.sock"
+  bg systemd-socket-activate -l "$W" "$LATCH_DAEMON" -s "$T/other.sock" -d -1 2> "$T/wrong.err"
+  wrong_pid=$last_pid
+  wait_for 10 sock_exists "$W"
+  "$LATCH" -s "$W" -d 0 -r r -- true 2> /dev/null
+  wait "$wrong_pid"; st=$?
+  [ $st = 1 ] && file_has "$T/wrong.err" "is not $T/other.sock, the configured socket" \
+    && [ "$(wc -l < "$T/wrong.err")" -le 4 ] && sock_exists "$W"
+  verdict "a socket from the manager at another path: latchd says so and exits 1 (exit $st), the socket stays"
+
+  # Idleness: a user's daemon started by its socket ends when idle (the
+  # manager starts it again); the host's (--system) does not.
+  U="$T/idle.sock"
+  bg systemd-socket-activate -l "$U" "$LATCH_DAEMON" -s "$U" -d 200 2> "$T/idle.err"
+  idle_pid=$last_pid
+  wait_for 10 sock_exists "$U"
+  "$LATCH" -s "$U" -d 0 -r r -- true
+  wait_for 10 pid_gone "$idle_pid"
+  verdict "an activated user daemon with -d 200 ends when idle"
+  Y="$T/sys.sock"
+  bg systemd-socket-activate -l "$Y" "$LATCH_DAEMON" --system -s "$Y" -d 200 2> "$T/sys.err"
+  sys_pid=$last_pid
+  wait_for 10 sock_exists "$Y"
+  "$LATCH" -s "$Y" -d 0 -r r -- true; st=$?
+  t0=$(now_ns)
+  # What is tested is time: 1 s is five lifespans.
+  while [ $(( ($(now_ns) - t0) / 1000000 )) -lt 1000 ]; do sleep 0.05; done
+  [ $st = 0 ] && pid_alive "$sys_pid"
+  verdict "an activated --system daemon with -d 200 is still there 1 s after its last client (exit $st)"
+  "$LATCH" -s "$Y" -X > /dev/null 2>&1
+  wait_for 10 pid_gone "$sys_pid"
+else
+  skip_part "systemd-socket-activate is not installed (Debian: systemd)"
+fi
+
+# ---- readiness of a daemon that binds its own socket ----
+B="$T/bound.sock"
+listener notify2 -c "$B"
+NOTIFY_SOCKET="$T/notify2" bg "$LATCH_DAEMON" -s "$B" -d -1 2> "$T/bound.err"
+bound_pid=$last_pid
+wait_for 10 file_has "$T/notify2.out" '^READY=1$'
+verdict "a daemon started by hand under NOTIFY_SOCKET says READY=1"
+# notify-listen connected as soon as READY=1 came, before reading on.
+head -n 2 "$T/notify2.out" | tail -n 1 | grep -qx 'connect: ok'
+verdict "its socket accepted a connection as soon as it said READY=1"
+"$LATCH" -s "$B" -X > /dev/null 2>&1
+wait_for 10 pid_gone "$bound_pid" && file_has "$T/notify2.out" '^STOPPING=1$' \
+  && ! sock_exists "$B"
+verdict "-X: STOPPING=1, and the socket it made itself is removed"
+
+# A daemon a command starts (--ready-fd) is not the service: it says
+# nothing to a NOTIFY_SOCKET it inherited.
+listener notify3
+NOTIFY_SOCKET="$T/notify3" "$LATCH" -s "$T/cmd.sock" -r r -- true
+"$LATCH" -s "$T/cmd.sock" -X > /dev/null 2>&1
+! grep -q 'READY=1' "$T/notify3.out"
+verdict "a daemon started by a command does not notify the NOTIFY_SOCKET it inherited"
+
+# ---- the units ----
+if command -v systemd-analyze > /dev/null 2>&1 && [ -f "$UNITS_BUILT/latchd.service" ]; then
+  mkdir -p "$T/units"
+  # verify checks that ExecStart= exists: the built latchd stands in for
+  # the installed one.
+  sed "s|^ExecStart=[^ ]*|ExecStart=$LATCHD_BIN|" "$UNITS_BUILT/latchd.service" \
+    > "$T/units/latchd.service"
+  cp "$UNITS_SRC/latchd.socket" "$T/units/"
+  out=$(cd "$T/units" && systemd-analyze verify --man=no latchd.service latchd.socket 2>&1); st=$?
+  [ $st = 0 ] && [ -z "$out" ]; verdict "systemd-analyze verify passes on both units, silently (exit $st${out:+: $out})"
+  grep -q "^ExecStart=.*/latchd --system\$" "$UNITS_BUILT/latchd.service" \
+    && ! grep -q '@pkglibexecdir@' "$UNITS_BUILT/latchd.service"
+  verdict "the built service runs the installed latchd --system"
+else
+  skip_part "systemd-analyze is not installed (Debian: systemd), or the units were not built"
+fi
+
+# ---- structured journal entries ----
+# journald's native socket is /run/systemd/journal/socket: in a private
+# mount namespace a directory of ours covers /run/systemd/journal and a
+# notify-listen receives there what the daemon sends.
+if [ "$(id -u)" != 0 ] || ! command -v unshare > /dev/null 2>&1 || ! unshare -m true 2> /dev/null; then
+  skip_part "journal fields: needs root and unshare -m (a private mount namespace)"
+else
+  mkdir -p "$T/journal"
+  export T LATCH LATCH_DAEMON LISTEN
+  unshare -m sh -c '
+    mount -t tmpfs -o mode=0755 tmpfs /run/systemd 2>/dev/null \
+      || { mkdir -p /run/systemd && mount -t tmpfs -o mode=0755 tmpfs /run/systemd; } || exit 1
+    mkdir -p /run/systemd/journal && mount --bind "$T/journal" /run/systemd/journal || exit 1
+    "$LISTEN" /run/systemd/journal/socket 60 > "$T/journal.out" &
+    lpid=$!
+    i=0
+    while ! grep -q "^listening$" "$T/journal.out" && [ $i -lt 500 ]; do sleep 0.01; i=$((i + 1)); done
+    # --max-resources=1: a second resource is refused while one is held.
+    "$LATCH_DAEMON" -s "$T/j.sock" -d -1 --log-target=journal --max-resources=1 2> "$T/j.err" &
+    dpid=$!
+    i=0
+    while ! grep -q "^MESSAGE=listening on " "$T/journal.out" && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+    "$LATCH" -s "$T/j.sock" -d 0 -r held -- sh -c "touch \"$T/held\"; sleep 30" &
+    hpid=$!
+    i=0
+    while [ ! -e "$T/held" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+    [ -e "$T/held" ] && "$LATCH" -s "$T/j.sock" -d 0 -r refused -- true 2> "$T/refused.err"
+    echo $? > "$T/refused.status"
+    kill $hpid; wait $hpid
+    "$LATCH" -s "$T/j.sock" -X > /dev/null 2>&1
+    wait $dpid
+    kill $lpid
+    wait $lpid
+    exit 0
+  ' > "$T/unshare.out" 2>&1; st=$?
+  [ $st = 0 ]; verdict "the journal stand-in ran in a private mount namespace (exit $st)"
+  [ "$(cat "$T/refused.status" 2>/dev/null)" = 99 ] && file_has "$T/refused.err" 'MaxResources reached'
+  verdict "while one resource is held, a second is refused (exit $(cat "$T/refused.status" 2>/dev/null), want 99: MaxResources reached)"
+  # The entry of the refusal: the datagram between two "--" lines that
+  # names the resource.
+  entry=$(awk '/^--$/ { if (e ~ /LATCH_RESOURCE=refused/) print e; e = ""; next }
+               { e = e $0 "\n" }' "$T/journal.out")
+  contains "$entry" '^MESSAGE=conn [0-9]+ .*: lock .refused. refused: ' \
+    && contains "$entry" '^PRIORITY=6$' \
+    && contains "$entry" '^LATCH_RESOURCE=refused$' \
+    && contains "$entry" '^LATCH_REASON=.+' \
+    && contains "$entry" '^LATCH_PEER=conn [0-9]+ \(uid [0-9]+\)$' \
+    && contains "$entry" '^SYSLOG_IDENTIFIER=latchd$' \
+    && contains "$entry" '^CODE_FUNC=.+' && contains "$entry" '^CODE_LINE=[0-9]+$'
+  verdict "the refusal's journal entry has MESSAGE, PRIORITY, LATCH_RESOURCE, LATCH_REASON, LATCH_PEER, the code location"
+  [ -n "$entry" ] || { diag "journal stand-in received:"; sed 's/^/#   /' "$T/journal.out" | head -n 40; }
+  grep -q '^MESSAGE=listening on ' "$T/journal.out" && [ ! -s "$T/j.err" ]
+  verdict "--log-target=journal: every line went to the journal, none to stderr"
+fi
+
+finish
