@@ -164,14 +164,16 @@ cat > "$T/bin/latch" <<EOF
 #!/bin/sh
 echo "\$*" >> "$T/stub.args"
 case "\$*" in
-  *"status --names") echo alpha; echo beta-res; echo "a message" >&2 ;;
+  *"status --names") echo alpha; echo beta-res; echo 'x\$(touch $T/expanded)'; echo "a message" >&2 ;;
 esac
 [ -e "$T/stub.hang" ] && sleep 10
 exit 0
 EOF
 chmod +x "$T/bin/latch"
 r=$(comp "$T/bin/latch" --system -r "")
-[ "$r" = "$(words 'alpha beta-res')" ]; verdict "latch -r <TAB> offers the names latch status --names prints"
+[ "$r" = "$(printf '%s\n' alpha beta-res 'x\$\(touch\ '"$T"'/expanded\)' | sort -u)" ]
+verdict "latch -r <TAB> offers the names latch status --names prints, quoted"
+[ ! -e "$T/expanded" ]; verdict "a name is never expanded by the shell"
 grep -qx -- "--system status --names" "$T/stub.args"; verdict "latch --system -r <TAB> asks the host's daemon"
 r=$(comp "$T/bin/latch" -s "$T/x.sock" --lock-mode = PR -r be)
 [ "$r" = beta-res ] && grep -qx -- "-s $T/x.sock status --names" "$T/stub.args"
