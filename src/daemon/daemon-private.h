@@ -10,6 +10,8 @@
  *                      refusals, answers, and the lock table's
  *                      notifications
  *   daemon-lifetime.c  idle exit, quiesce, signals
+ *   daemon-status.c    status requests: the lock table's snapshot as
+ *                      text, JSON, names, metrics, or one wait/holder line
  * Everything about locks goes through the lock-table seam
  * (table/lock-table.h); no part of the daemon calls the locker (it uses
  * only its request and status types, which the seam shares). */

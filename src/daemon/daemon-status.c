@@ -81,17 +81,10 @@ command_line (pid_t pid)
 
   if (pid <= 0 || !g_file_get_contents (path, &raw, &len, NULL) || len == 0)
     return NULL;
+  /* NUL-separated arguments; g_file_get_contents() adds a NUL after the
+   * last byte, so a last argument without one is a string too. */
   for (gsize i = 0; i < len; i += strlen (raw + i) + 1)
     g_ptr_array_add (argv, raw + i);
-  if (raw[len - 1] != '\0')
-    {
-      /* The last argument is cut short of its NUL: make it a string. */
-      raw = g_realloc (raw, len + 1);
-      raw[len] = '\0';
-      g_ptr_array_set_size (argv, 0);
-      for (gsize i = 0; i < len; i += strlen (raw + i) + 1)
-        g_ptr_array_add (argv, raw + i);
-    }
   base = g_path_get_basename (argv->pdata[0]);
   if (strcmp (base, "latch") == 0)
     for (guint i = 1; i < argv->len; i++)
