@@ -54,12 +54,15 @@ verdict "...one notice each (the next one comes 30 s later)"
 
 # Silenced: --wait-notice=0 and --quiet.  Queued before w5, whose notice
 # then shows that theirs would have been due too.
+# queued PID: latch status shows PID waiting for backup (one at a time,
+# so that the queue's order is the order of these lines).
+queued () { "$LATCH" status -r backup | grep -q "^  queued .* pid $1 "; }
 waiter w3 backup --wait-notice=0
 W3=$WPID
+check "(w3 is queued)" wait_for 10 queued $W3
 waiter w4 backup --wait-notice=200 --quiet
 W4=$WPID
-check "(w3 and w4 are queued)" wait_for 10 sh -c \
-  '"$1" status -r backup | grep -q "pid $2" && "$1" status -r backup | grep -q "pid $3"' sh "$LATCH" $W3 $W4
+check "(w4 is queued)" wait_for 10 queued $W4
 waiter w5 backup --wait-notice=200
 W5=$WPID
 wait_for 10 file_has "$T/w5.err" "4 ahead\$" && [ ! -s "$T/w3.err" ] && [ ! -s "$T/w4.err" ]
