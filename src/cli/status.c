@@ -19,7 +19,7 @@
 
 /* What --json prints when no daemon runs: the document of a daemon that
  * holds nothing (doc/status.md), so that a script parses it as any other. */
-#define EMPTY_JSON "{\"version\":1,\"resources\":[]}"
+#define EMPTY_JSON "{\"version\":1,\"taken_us\":%" G_GINT64_FORMAT ",\"resources\":[]}"
 
 static const char *
 what_for (LatchStatusFormat format)
@@ -78,7 +78,7 @@ latch_cli_status (const LatchConfig *config, LatchStatusFormat format, const cha
       if (format == LATCH_CLI_STATUS_TEXT)
         printf ("latch: %s: nothing is locked\n", error->message);
       else if (format == LATCH_CLI_STATUS_JSON)
-        printf ("%s\n", EMPTY_JSON);
+        printf (EMPTY_JSON "\n", g_get_real_time ());
       return 0;
     }
   if (!answered)

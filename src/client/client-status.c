@@ -167,12 +167,16 @@ latch_client_status (LatchHandle *h, const char *what, const char *resource, int
   g_return_val_if_fail (what != NULL, FALSE);
   g_return_val_if_fail (!h->locked && h->fd < 0, FALSE);
 
+  if (!status_connect (h, deadline, error))
+    return FALSE;
+  /* At the TLS levels the asker announces its machine ID, which a daemon
+   * at the mutual level checks against our certificate, as for a lock. */
+  if (h->own_id != NULL)
+    request->peerid = g_strdup (h->own_id);
   request->status_what = g_strdup (what);
   request->name = g_strdup (resource);
   request->port = port;
   request->id = id;
-  if (!status_connect (h, deadline, error))
-    return FALSE;
   ok = status_exchange (h, request, deadline, timeout_ms, lines, &rc, &reason, error);
   if (ok)
     /* The daemon closes after its final answer: its end first, so that
