@@ -92,8 +92,13 @@ latch_cli_status (const LatchConfig *config, LatchStatusFormat format, const cha
                reason != NULL && *reason != '\0' ? reason : "no reason given");
       return 99;
     }
+  /* The JSON document comes in pieces to be joined (doc/status.md); the
+   * other renderings line by line. */
   for (guint i = 0; i < lines->len; i++)
-    printf ("%s\n", (const char *)g_ptr_array_index (lines, i));
+    printf (format == LATCH_CLI_STATUS_JSON ? "%s" : "%s\n",
+            (const char *)g_ptr_array_index (lines, i));
+  if (format == LATCH_CLI_STATUS_JSON)
+    putchar ('\n');
   if (fflush (stdout) != 0)
     {
       fprintf (stderr, "latch: writing the status: %s\n", g_strerror (errno));

@@ -28,6 +28,9 @@
 
 /* The longest command line shown, in characters. */
 #define COMMAND_MAX 200
+/* A piece of the JSON document, in bytes (plus at most one character):
+ * within what one line may carry (LATCH_STRING_MAX), with room. */
+#define JSON_PIECE_MAX 1000
 
 /* What status says about the owner of one lock entry. */
 typedef struct
@@ -582,10 +585,24 @@ render_json (Out *o, const LatchTableSnapshot *snap, const char *only)
 
   root = json_builder_get_root (b);
   json_generator_set_root (gen, root);
-  json_generator_set_pretty (gen, TRUE);
-  json_generator_set_indent (gen, 2);
+  /* Compact, in pieces the client joins: a string of the document (a
+   * resource name of up to LATCH_NAME_MAX bytes, a command line) may be
+   * longer than a line can be, and a line cut short would leave a
+   * document that does not parse.  Pieces end on a character boundary;
+   * the generator escapes every control character, so no piece has one. */
+  json_generator_set_pretty (gen, FALSE);
   text = json_generator_to_data (gen, NULL);
-  out_lines (o, text);
+  for (const char *p = text; *p != '\0';)
+    {
+      const char *end = p;
+      g_autofree char *piece = NULL;
+
+      while (*end != '\0' && end - p < JSON_PIECE_MAX)
+        end = g_utf8_next_char (end);
+      piece = g_strndup (p, end - p);
+      out_line (o, piece);
+      p = end;
+    }
 }
 
 static void

@@ -43,6 +43,8 @@ ask () {
   printf 'ask %s\n' "$q" | script "$name"
   "$SPEER" $(opts_before "$@") < "$T/$name.in" > "$T/$name.out" 2>&1
   sed -n 's/^line: //p' "$T/$name.out" > "$T/$name.lines"
+  # A JSON answer's lines are pieces of one document (doc/status.md).
+  tr -d '\n' < "$T/$name.lines" > "$T/$name.joined"
   grep '^end: ' "$T/$name.out" > "$T/$name.end"
 }
 shift_to_query () { while [ $# -gt 0 ] && [ "$1" != "--" ]; do shift; done; shift; echo "$*"; }
@@ -121,7 +123,7 @@ EOF
 
   # JSON: parses, version 1, the fields of doc/status.md.
   ask "$t-json" "$@" -- json
-  json="$T/$t-json.lines"
+  json="$T/$t-json.joined"
   grep -q '^end: 0' "$T/$t-json.end" && jq -e '.version == 1' "$json" > /dev/null
   verdict "$t: json: parses, version 1"
   jq -e '.resources[] | select(.name == "backup")
@@ -156,7 +158,7 @@ EOF
   grep -qx backup "$T/$t-names.lines" && grep -q '^end: 0' "$T/$t-names.end"
   verdict "$t: names lists backup"
   ask "$t-one" "$@" -- json backup
-  jq -e '[.resources[].name] == ["backup"]' "$T/$t-one.lines" > /dev/null
+  jq -e '[.resources[].name] == ["backup"]' "$T/$t-one.joined" > /dev/null
   verdict "$t: json for one resource"
   ask "$t-bad" "$@" -- bogus
   grep -q "^end: 2 unknown status request 'bogus'" "$T/$t-bad.end"

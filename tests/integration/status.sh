@@ -103,6 +103,13 @@ if [ $HAVE_JQ = 1 ]; then
   got=$(jq -r '.resources[] | select(.name == "backup") | .waiters[] | "\(.position):\(.owner.pid)"' \
     "$T/status.json" | tr '\n' ' ')
   check "--json: the waiters' positions ($got)" [ "$got" = "1:$W1 2:$W2 3:$W3 4:$W4 5:$W5 " ]
+  # A name longer than one line of the answer can carry (names go up to
+  # 2048 bytes): the document still parses and holds it whole.
+  long=$(head -c 1500 /dev/zero | tr '\0' n)
+  "$LATCH" -r "$long" -i 60000 -- true
+  "$LATCH" status --json > "$T/long.json"; st=$?
+  [ $st = 0 ] && jq -e --arg n "$long" 'any(.resources[]; .name == $n)' "$T/long.json" > /dev/null
+  verdict "--json: a 1500-byte resource name comes whole, and the document parses"
 else
   ok "# SKIP jq not found: the --json checks"
 fi
