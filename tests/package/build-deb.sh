@@ -3,6 +3,8 @@
 # them.
 #
 #   tests/package/build-deb.sh [--keep]
+#   tests/package/build-deb.sh --tried-only DIR   steps 3 and 4 only, with
+#                         the packages of an earlier run kept in DIR
 #
 # 1. copies this tree (the files git knows, edits and new files included,
 #    nothing a build left) to a temporary directory and builds there:
@@ -26,7 +28,13 @@ set -u
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 keep=no
-[ "${1:-}" = --keep ] && keep=yes
+built_in=""
+case "${1:-}" in
+  --keep) keep=yes ;;
+  --tried-only) built_in=${2:?--tried-only needs the directory of a kept run}; keep=yes ;;
+  "") ;;
+  *) echo "usage: $0 [--keep | --tried-only DIR]" >&2; exit 2 ;;
+esac
 jobs=$(nproc 2>/dev/null || echo 2)
 start=$(date +%s)
 
@@ -110,47 +118,55 @@ step () {
 # 1. Build from a copy.
 
 version=$(cd "$top" && dpkg-parsechangelog -S Version) || fail "debian/changelog unreadable"
-src="$work/latch-$version"
-mkdir "$src"
-if [ -d "$top/.git" ] || [ -f "$top/.git" ]; then
-  # Deleted files are still in the index: only those that exist are
-  # copied.
-  (cd "$top" && git ls-files -z --cached --others --exclude-standard \
-     | xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh \
-     | tar --null -T - -cf -) | tar -xf - -C "$src" || fail "copying the tree"
-else
-  (cd "$top" && tar --exclude='./_build*' --exclude='./_b' -cf - .) | tar -xf - -C "$src" \
-    || fail "copying the tree"
-fi
-
-missing=$(cd "$src" && dpkg-checkbuilddeps 2>&1) \
-  || fail "build dependencies: $(printf '%s' "$missing" | sed 's/.*Unmet build dependencies: //')"
-
-step "dpkg-source" sh -c "cd '$work' && dpkg-source -b 'latch-$version'"
-step "dpkg-buildpackage" sh -c "cd '$src' && dpkg-buildpackage -b -us -uc -j$jobs"
-built=$(date +%s)
-
 arch=$(dpkg --print-architecture)
-changes="$work/latch_${version}_$arch.changes"
+
+# build: steps 1 and 2, in $work.
+build () {
+  src="$work/latch-$version"
+  mkdir "$src"
+  if [ -e "$top/.git" ]; then
+    # Deleted files are still in the index: only those that exist are
+    # copied.
+    (cd "$top" && git ls-files -z --cached --others --exclude-standard \
+       | xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh \
+       | tar --null -T - -cf -) | tar -xf - -C "$src" || fail "copying the tree"
+  else
+    (cd "$top" && tar --exclude='./_build*' --exclude='./_b' -cf - .) | tar -xf - -C "$src" \
+      || fail "copying the tree"
+  fi
+
+  missing=$(cd "$src" && dpkg-checkbuilddeps 2>&1) \
+    || fail "build dependencies: $(printf '%s' "$missing" | sed 's/.*Unmet build dependencies: //')"
+
+  step "dpkg-source" sh -c "cd '$work' && dpkg-source -b 'latch-$version'"
+  step "dpkg-buildpackage" sh -c "cd '$src' && dpkg-buildpackage -b -us -uc -j$jobs"
+
+  # 2. lintian: errors fail; the other tags are listed in the log.
+  echo "== lintian" >> "$log"
+  lintian --fail-on error --display-info --pedantic "$work/latch_$version.dsc" \
+    "$work/latch_${version}_$arch.changes" > "$work/lintian.out" 2>&1
+  lintian_rc=$?
+  # lintian warns about running as root, which CI does: not a finding.
+  grep -v 'running with root privileges is not recommended' "$work/lintian.out" >> "$log"
+  [ $lintian_rc = 0 ] || fail "lintian reports errors (exit $lintian_rc)"
+  n_warn=$(grep -c '^W: ' "$work/lintian.out")
+  n_info=$(grep -c '^[IP]: ' "$work/lintian.out")
+}
+
+if [ -n "$built_in" ]; then
+  debs_dir=$built_in
+  n_warn="?"; n_info="?"
+else
+  debs_dir=$work
+  build
+fi
+built=$(date +%s)
 debs=""
 for p in $packages; do
-  f="$work/${p}_${version}_$arch.deb"
+  f="$debs_dir/${p}_${version}_$arch.deb"
   [ -f "$f" ] || fail "$f was not built"
   debs="$debs $f"
 done
-
-# ---------------------------------------------------------------------
-# 2. lintian: errors fail; the other tags are listed in the log.
-
-echo "== lintian" >> "$log"
-# lintian warns about running as root, which CI does: not a finding.
-lintian --fail-on error --display-info --pedantic "$work/latch_$version.dsc" "$changes" \
-  > "$work/lintian.out" 2>&1
-lintian_rc=$?
-grep -v 'running with root privileges is not recommended' "$work/lintian.out" >> "$log"
-[ $lintian_rc = 0 ] || fail "lintian reports errors (exit $lintian_rc)"
-n_warn=$(grep -c '^W: ' "$work/lintian.out")
-n_info=$(grep -c '^[IP]: ' "$work/lintian.out")
 
 # ---------------------------------------------------------------------
 # 3. Install and try.
@@ -163,7 +179,7 @@ done
 getent group latch > /dev/null || made_group=yes
 
 installed=yes
-step "apt-get install" env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
+step "apt-get install" $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
   -o DPkg::Lock::Timeout=300 --no-install-recommends $debs
 
 # check DESCRIPTION COMMAND...: COMMAND must succeed.
@@ -206,7 +222,7 @@ main (void)
 
   if (h == NULL)
     return 2;
-  if ((rc = latch_set_resource_name (h, "deb-api")) != LATCH_RC_OK
+  if ((rc = latch_set_resource_name (h, "debapi")) != LATCH_RC_OK
       || (rc = latch_lock (h)) != LATCH_RC_OK)
     {
       fprintf (stderr, "lock: %d %s\n", rc, latch_get_error (h));
