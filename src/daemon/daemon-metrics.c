@@ -520,9 +520,9 @@ typedef struct
 struct _HttpServer
 {
   Daemon *daemon;
-  char *where;     /* "ADDR:PORT", for logs */
   int fd;
   guint listen_id;
+  guint resume_id;   /* out of descriptors: when to poll the listener again */
   GHashTable *conns; /* HttpConn* set */
 };
 
@@ -699,6 +699,18 @@ http_conn_cb (int fd, GIOCondition cond, gpointer user_data)
     }
 }
 
+static gboolean http_accept_cb (int fd, GIOCondition cond, gpointer user_data);
+
+static gboolean
+http_resume_cb (gpointer user_data)
+{
+  HttpServer *server = user_data;
+
+  server->resume_id = 0;
+  server->listen_id = latch_fd_watch_add (server->fd, G_IO_IN, http_accept_cb, server);
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 http_accept_cb (int fd, GIOCondition cond, gpointer user_data)
 {
@@ -713,8 +725,15 @@ http_accept_cb (int fd, GIOCondition cond, gpointer user_data)
         {
           if (errno == EINTR || errno == ECONNABORTED)
             continue;
-          /* EAGAIN, or out of descriptors: the lock listener's problem
-           * (it stops and resumes); this one tries at the next event. */
+          /* Out of descriptors, the pending connection keeps the
+           * listener readable: polled again in a second, not at once
+           * for ever. */
+          if (errno == EMFILE || errno == ENFILE)
+            {
+              server->listen_id = 0;
+              server->resume_id = g_timeout_add_seconds (1, http_resume_cb, server);
+              return G_SOURCE_REMOVE;
+            }
           break;
         }
       if (g_hash_table_size (server->conns) >= HTTP_MAX_CONNS)
@@ -737,10 +756,10 @@ static void
 http_server_free (HttpServer *server)
 {
   g_clear_handle_id (&server->listen_id, g_source_remove);
+  g_clear_handle_id (&server->resume_id, g_source_remove);
   g_hash_table_destroy (server->conns);
   if (server->fd >= 0)
     close (server->fd);
-  g_free (server->where);
   g_free (server);
 }
 
@@ -750,7 +769,7 @@ static gboolean
 parse_address (const char *text, char **host_out, int *port_out, GError **error)
 {
   g_autofree char *host = NULL;
-  const char *port_text;
+  const char *port_text = NULL;
   char *end = NULL;
   long port;
 
@@ -771,7 +790,8 @@ parse_address (const char *text, char **host_out, int *port_out, GError **error)
       if (strchr (host, ':') != NULL)
         g_clear_pointer (&host, g_free); /* IPv6 without brackets */
     }
-  if (host != NULL && g_hostname_is_ip_address (host) && g_ascii_isdigit (port_text[0]))
+  if (host != NULL && port_text != NULL && g_hostname_is_ip_address (host)
+      && g_ascii_isdigit (port_text[0]))
     {
       errno = 0;
       port = strtol (port_text, &end, 10);
@@ -829,7 +849,6 @@ latch_daemon_metrics_start (Daemon *d, GError **error)
   server = g_new0 (HttpServer, 1);
   server->daemon = d;
   server->fd = fd;
-  server->where = g_strdup (address);
   server->conns = g_hash_table_new_full (NULL, NULL, (GDestroyNotify)http_conn_free, NULL);
   server->listen_id = latch_fd_watch_add (fd, G_IO_IN, http_accept_cb, server);
   d->metrics->http = server;

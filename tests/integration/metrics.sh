@@ -130,12 +130,14 @@ why=$(valid_format); st=$?
 check "...still valid exposition format" [ $st = 0 ]
 
 # Start-up refusals: one line each, exit 1.
-err=$("$LATCH_DAEMON" -s "$T/bad.sock" -d -1 --metrics-address=localhost9109 2>&1); st=$?
+err=$(timeout -k 2 10 "$LATCH_DAEMON" -s "$T/bad.sock" -d -1 --metrics-address=localhost9109 2>&1); st=$?
 [ $st = 1 ] && [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] && contains "$err" "metrics-address 'localhost9109'.*127\.0\.0\.1:9109"
 verdict "a bad address: start-up fails with one line naming the fix"
-err=$("$LATCH_DAEMON" -s "$T/bad.sock" -d -1 --metrics-address=::1:9109 2>&1); st=$?
+err=$(timeout -k 2 10 "$LATCH_DAEMON" -s "$T/bad.sock" -d -1 --metrics-address=::1:9109 2>&1); st=$?
 [ $st = 1 ] && contains "$err" '\[::1\]:9109'; verdict "...an IPv6 address without brackets too"
-err=$("$LATCH_DAEMON" -s "$T/busy.sock" -d -1 --metrics-address="127.0.0.1:$MPORT" 2>&1); st=$?
+err=$(timeout -k 2 10 "$LATCH_DAEMON" -s "$T/bad.sock" -d -1 --metrics-address=localhost:9109 2>&1); st=$?
+[ $st = 1 ] && contains "$err" "metrics-address 'localhost:9109'"; verdict "...and a name instead of an IP address"
+err=$(timeout -k 2 10 "$LATCH_DAEMON" -s "$T/busy.sock" -d -1 --metrics-address="127.0.0.1:$MPORT" 2>&1); st=$?
 [ $st = 1 ] && [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] && contains "$err" "127\.0\.0\.1:$MPORT.*in use"
 verdict "a port in use: start-up fails with one line naming the address"
 
