@@ -30,8 +30,18 @@ retry () {
   done
 }
 
+# The not-running check names /nonexistent: a latch that started a daemon
+# there anyway (a regression) must not leave it behind.
+nonexistent_was_there=no
+[ -e /nonexistent ] && nonexistent_was_there=yes
+
 sys_cleanup () {
   local u pid f
+  if [ $nonexistent_was_there = no ] && [ -e /nonexistent ]; then
+    pid=$(head -n1 /nonexistent/x.sock.lock 2>/dev/null)
+    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+    rm -rf /nonexistent
+  fi
   for f in "$T"/sys/*.lock "$T"/sys/*/*.lock; do
     [ -e "$f" ] || continue
     pid=$(head -n1 "$f" 2>/dev/null)
