@@ -100,6 +100,16 @@ out=$("$LATCHD" --system --system-group="$G" -a 127.0.0.1 -s "$SYS/net/latchd.so
 [ $st = 1 ] && [ "$(n_lines "$out")" = 1 ] && contains "$out" "^latchd: --system serves this host's local socket"
 verdict "latchd --system -a is refused in one line (exit $st: $out)"
 
+# An existing directory must be the daemon's and closed to others' writes.
+mkdir -m 770 "$SYS/notmine"; chown "$U1:$G" "$SYS/notmine"
+out=$("$LATCHD" --system --system-group="$G" -s "$SYS/notmine/latchd.sock" 2>&1); st=$?
+[ $st = 1 ] && [ "$(n_lines "$out")" = 1 ] && contains "$out" "^latchd: socket directory $SYS/notmine belongs to uid $UID1"
+verdict "latchd --system refuses a directory of another user's (exit $st: $out)"
+mkdir -m 777 "$SYS/open"
+out=$("$LATCHD" --system --system-group="$G" -s "$SYS/open/latchd.sock" 2>&1); st=$?
+[ $st = 1 ] && [ "$(n_lines "$out")" = 1 ] && contains "$out" "^latchd: socket directory $SYS/open has mode 0777: .*chmod o-w"
+verdict "...and one anyone may write to (exit $st: $out)"
+
 # --- The host's daemon, in the foreground as a service manager runs it. -
 # -d 200: a lifespan that a user's daemon would leave after; -V: the
 # debug lines (each lock request with the peer's uid and pid).
@@ -180,8 +190,9 @@ check "...and the host's daemon exits" wait_for 10 pid_gone "$DPID"
 out=$("$LATCH" --system -s /nonexistent/x.sock -r r -- true 2>&1); st=$?
 [ $st = 99 ] && [ "$out" = "latch: the host's daemon is not running (no socket at /nonexistent/x.sock): start it (systemctl start latchd.socket), or run without --system" ]
 verdict "no host's daemon: one line, exit 99 (exit $st: $out)"
-# Where a daemon could have been started (and -d says it may), none is.
-out=$("$LATCH" --system -s "$SYS/absent.sock" -d 5000 -r r -- true 2>&1); st=$?
+# Where a daemon could have been started (-d says it may, and its group
+# exists), none is.
+out=$("$LATCH" --system --system-group="$G" -s "$SYS/absent.sock" -d 5000 -r r -- true 2>&1); st=$?
 [ $st = 99 ] && [ ! -e "$SYS/absent.sock" ] && [ ! -e "$SYS/absent.sock.lock" ] \
   && [ ! -e "$LOCKFILE" ]
 verdict "--system never starts a daemon, whatever -d says (exit $st: $out)"
@@ -207,5 +218,16 @@ verdict "...and $U1's daemon still serves (exit $st: $out)"
 out=$(as "$U1" "$LATCH" -s "$USOCK" -X 2>&1); st=$?
 [ $st = 0 ]; verdict "its owner's -X is obeyed (exit $st: $out)"
 check "...and the daemon exits" wait_for 10 pid_gone "$upid"
+
+# --- A member's daemon in the host's daemon's place is not trusted. -----
+mkdir -m 770 "$SYS/fake"; chgrp "$G" "$SYS/fake"
+out=$(as "$U1" "$LATCH" -s "$SYS/fake/latchd.sock" -d -1 -r x -- true 2>&1); st=$?
+fpid=$(head -n1 "$SYS/fake/latchd.sock.lock" 2>/dev/null)
+[ $st = 0 ] && [ -n "$fpid" ]; verdict "$U1 runs a daemon of its own in a directory of root's and $G's (exit $st: $out)"
+out=$(as "$U2" "$LATCH" --system -s "$SYS/fake/latchd.sock" -r x -- echo ran 2>&1); st=$?
+[ $st = 99 ] && [ "$(n_lines "$out")" = 1 ] \
+  && [ "$out" = "latch: the daemon at $SYS/fake/latchd.sock runs as uid $UID1, neither root nor the owner of its directory (uid 0): refusing it" ]
+verdict "$U2 with --system refuses it in one line, exit 99 (exit $st: $out)"
+[ -n "$fpid" ] && kill "$fpid" 2>/dev/null
 
 finish
