@@ -88,25 +88,27 @@ as "$U1" "$LATCH" --version > /dev/null 2>&1 \
   || skip_all "$U1 cannot run $LATCH (a directory on its path is closed to others)"
 
 n_lines () { printf '%s\n' "$1" | grep -c .; }
+# Each latchd that must fail to start runs under timeout: one that starts
+# after all (a regression) serves for ever, being the host's daemon.
 
 # --- Start-up: an unknown group is one line, and nothing is made. -------
-out=$("$LATCHD" --system --system-group="nosuch$$" -s "$SYS/nogroup/latchd.sock" 2>&1); st=$?
+out=$(timeout 10 "$LATCHD" --system --system-group="nosuch$$" -s "$SYS/nogroup/latchd.sock" 2>&1); st=$?
 [ $st = 1 ] && [ "$(n_lines "$out")" = 1 ] \
   && [ "$out" = "latchd: group 'nosuch$$' does not exist: create it (groupadd --system nosuch$$) or name another with --system-group" ]
 verdict "latchd --system with an unknown group: exit 1 and one line (exit $st: $out)"
 check "...and no socket directory was made" [ ! -e "$SYS/nogroup" ]
 
-out=$("$LATCHD" --system --system-group="$G" -a 127.0.0.1 -s "$SYS/net/latchd.sock" 2>&1); st=$?
+out=$(timeout 10 "$LATCHD" --system --system-group="$G" -a 127.0.0.1 -s "$SYS/net/latchd.sock" 2>&1); st=$?
 [ $st = 1 ] && [ "$(n_lines "$out")" = 1 ] && contains "$out" "^latchd: --system serves this host's local socket"
 verdict "latchd --system -a is refused in one line (exit $st: $out)"
 
 # An existing directory must be the daemon's and closed to others' writes.
 mkdir -m 770 "$SYS/notmine"; chown "$U1:$G" "$SYS/notmine"
-out=$("$LATCHD" --system --system-group="$G" -s "$SYS/notmine/latchd.sock" 2>&1); st=$?
+out=$(timeout 10 "$LATCHD" --system --system-group="$G" -s "$SYS/notmine/latchd.sock" 2>&1); st=$?
 [ $st = 1 ] && [ "$(n_lines "$out")" = 1 ] && contains "$out" "^latchd: socket directory $SYS/notmine belongs to uid $UID1"
 verdict "latchd --system refuses a directory of another user's (exit $st: $out)"
 mkdir -m 777 "$SYS/open"
-out=$("$LATCHD" --system --system-group="$G" -s "$SYS/open/latchd.sock" 2>&1); st=$?
+out=$(timeout 10 "$LATCHD" --system --system-group="$G" -s "$SYS/open/latchd.sock" 2>&1); st=$?
 [ $st = 1 ] && [ "$(n_lines "$out")" = 1 ] && contains "$out" "^latchd: socket directory $SYS/open has mode 0777: .*chmod o-w"
 verdict "...and one anyone may write to (exit $st: $out)"
 
@@ -133,7 +135,7 @@ check "a user's daemon with -d 200 leaves when idle" wait_for 10 pid_gone "$upid
 check "...the host's daemon (also -d 200, idle longer) does not" pid_alive "$DPID"
 
 # A second daemon on the same socket: one line at error level, exit 2.
-out=$("$LATCHD" --system --system-group="$G" -s "$SOCK" 2>&1); st=$?
+out=$(timeout 10 "$LATCHD" --system --system-group="$G" -s "$SOCK" 2>&1); st=$?
 [ $st = 2 ] && [ "$out" = "latchd: another daemon (pid $DPID) already listens on $SOCK; stop it with 'latch -s $SOCK -X'" ]
 verdict "a second daemon on the socket names the first, in one line (exit $st: $out)"
 
