@@ -30,8 +30,18 @@ retry () {
   done
 }
 
+# The not-running check names /nonexistent: a latch that started a daemon
+# there anyway (a regression) must not leave it behind.
+nonexistent_was_there=no
+[ -e /nonexistent ] && nonexistent_was_there=yes
+
 sys_cleanup () {
   local u pid f
+  if [ $nonexistent_was_there = no ] && [ -e /nonexistent ]; then
+    pid=$(head -n1 /nonexistent/x.sock.lock 2>/dev/null)
+    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+    rm -rf /nonexistent
+  fi
   for f in "$T"/sys/*.lock "$T"/sys/*/*.lock; do
     [ -e "$f" ] || continue
     pid=$(head -n1 "$f" 2>/dev/null)
@@ -78,17 +88,29 @@ as "$U1" "$LATCH" --version > /dev/null 2>&1 \
   || skip_all "$U1 cannot run $LATCH (a directory on its path is closed to others)"
 
 n_lines () { printf '%s\n' "$1" | grep -c .; }
+# Each latchd that must fail to start runs under timeout: one that starts
+# after all (a regression) serves for ever, being the host's daemon.
 
 # --- Start-up: an unknown group is one line, and nothing is made. -------
-out=$("$LATCHD" --system --system-group="nosuch$$" -s "$SYS/nogroup/latchd.sock" 2>&1); st=$?
+out=$(timeout 10 "$LATCHD" --system --system-group="nosuch$$" -s "$SYS/nogroup/latchd.sock" 2>&1); st=$?
 [ $st = 1 ] && [ "$(n_lines "$out")" = 1 ] \
   && [ "$out" = "latchd: group 'nosuch$$' does not exist: create it (groupadd --system nosuch$$) or name another with --system-group" ]
 verdict "latchd --system with an unknown group: exit 1 and one line (exit $st: $out)"
 check "...and no socket directory was made" [ ! -e "$SYS/nogroup" ]
 
-out=$("$LATCHD" --system --system-group="$G" -a 127.0.0.1 -s "$SYS/net/latchd.sock" 2>&1); st=$?
+out=$(timeout 10 "$LATCHD" --system --system-group="$G" -a 127.0.0.1 -s "$SYS/net/latchd.sock" 2>&1); st=$?
 [ $st = 1 ] && [ "$(n_lines "$out")" = 1 ] && contains "$out" "^latchd: --system serves this host's local socket"
 verdict "latchd --system -a is refused in one line (exit $st: $out)"
+
+# An existing directory must be the daemon's and closed to others' writes.
+mkdir -m 770 "$SYS/notmine"; chown "$U1:$G" "$SYS/notmine"
+out=$(timeout 10 "$LATCHD" --system --system-group="$G" -s "$SYS/notmine/latchd.sock" 2>&1); st=$?
+[ $st = 1 ] && [ "$(n_lines "$out")" = 1 ] && contains "$out" "^latchd: socket directory $SYS/notmine belongs to uid $UID1"
+verdict "latchd --system refuses a directory of another user's (exit $st: $out)"
+mkdir -m 777 "$SYS/open"
+out=$(timeout 10 "$LATCHD" --system --system-group="$G" -s "$SYS/open/latchd.sock" 2>&1); st=$?
+[ $st = 1 ] && [ "$(n_lines "$out")" = 1 ] && contains "$out" "^latchd: socket directory $SYS/open has mode 0777: .*chmod o-w"
+verdict "...and one anyone may write to (exit $st: $out)"
 
 # --- The host's daemon, in the foreground as a service manager runs it. -
 # -d 200: a lifespan that a user's daemon would leave after; -V: the
@@ -113,7 +135,7 @@ check "a user's daemon with -d 200 leaves when idle" wait_for 10 pid_gone "$upid
 check "...the host's daemon (also -d 200, idle longer) does not" pid_alive "$DPID"
 
 # A second daemon on the same socket: one line at error level, exit 2.
-out=$("$LATCHD" --system --system-group="$G" -s "$SOCK" 2>&1); st=$?
+out=$(timeout 10 "$LATCHD" --system --system-group="$G" -s "$SOCK" 2>&1); st=$?
 [ $st = 2 ] && [ "$out" = "latchd: another daemon (pid $DPID) already listens on $SOCK; stop it with 'latch -s $SOCK -X'" ]
 verdict "a second daemon on the socket names the first, in one line (exit $st: $out)"
 
@@ -170,8 +192,9 @@ check "...and the host's daemon exits" wait_for 10 pid_gone "$DPID"
 out=$("$LATCH" --system -s /nonexistent/x.sock -r r -- true 2>&1); st=$?
 [ $st = 99 ] && [ "$out" = "latch: the host's daemon is not running (no socket at /nonexistent/x.sock): start it (systemctl start latchd.socket), or run without --system" ]
 verdict "no host's daemon: one line, exit 99 (exit $st: $out)"
-# Where a daemon could have been started (and -d says it may), none is.
-out=$("$LATCH" --system -s "$SYS/absent.sock" -d 5000 -r r -- true 2>&1); st=$?
+# Where a daemon could have been started (-d says it may, and its group
+# exists), none is.
+out=$("$LATCH" --system --system-group="$G" -s "$SYS/absent.sock" -d 5000 -r r -- true 2>&1); st=$?
 [ $st = 99 ] && [ ! -e "$SYS/absent.sock" ] && [ ! -e "$SYS/absent.sock.lock" ] \
   && [ ! -e "$LOCKFILE" ]
 verdict "--system never starts a daemon, whatever -d says (exit $st: $out)"
@@ -197,5 +220,16 @@ verdict "...and $U1's daemon still serves (exit $st: $out)"
 out=$(as "$U1" "$LATCH" -s "$USOCK" -X 2>&1); st=$?
 [ $st = 0 ]; verdict "its owner's -X is obeyed (exit $st: $out)"
 check "...and the daemon exits" wait_for 10 pid_gone "$upid"
+
+# --- A member's daemon in the host's daemon's place is not trusted. -----
+mkdir -m 770 "$SYS/fake"; chgrp "$G" "$SYS/fake"
+out=$(as "$U1" "$LATCH" -s "$SYS/fake/latchd.sock" -d -1 -r x -- true 2>&1); st=$?
+fpid=$(head -n1 "$SYS/fake/latchd.sock.lock" 2>/dev/null)
+[ $st = 0 ] && [ -n "$fpid" ]; verdict "$U1 runs a daemon of its own in a directory of root's and $G's (exit $st: $out)"
+out=$(as "$U2" "$LATCH" --system -s "$SYS/fake/latchd.sock" -r x -- echo ran 2>&1); st=$?
+[ $st = 99 ] && [ "$(n_lines "$out")" = 1 ] \
+  && [ "$out" = "latch: the daemon at $SYS/fake/latchd.sock runs as uid $UID1, neither root nor the owner of its directory (uid 0): refusing it" ]
+verdict "$U2 with --system refuses it in one line, exit 99 (exit $st: $out)"
+[ -n "$fpid" ] && kill "$fpid" 2>/dev/null
 
 finish
