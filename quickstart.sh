@@ -10,8 +10,10 @@
 #   ./quickstart.sh check   build, then run the whole test suite twice:
 #                           normal build, then AddressSanitizer +
 #                           UndefinedBehaviorSanitizer; the daemon under
-#                           valgrind (make check-valgrind), and a clang
-#                           -Werror build (each counted as one test).
+#                           valgrind (make check-valgrind), a clang
+#                           -Werror build, and the Debian packages built,
+#                           linted, installed, tried and purged (each of
+#                           the last three counted as one test).
 #                           Ends with "N passed, N failed".
 set -eu
 cd "$(dirname "$0")"
@@ -20,7 +22,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 DEPS="build-essential autoconf automake libtool pkg-config \
 libglib2.0-dev libxml2-dev libgnutls28-dev libdbus-1-dev libdbus-1-3 libjson-glib-dev \
-libsystemd-dev systemd gnutls-bin iproute2 procps clang valgrind jq groff-base bash-completion"
+libsystemd-dev systemd gnutls-bin iproute2 procps clang valgrind jq groff-base bash-completion \
+debhelper lintian adduser fakeroot dpkg-dev"
 
 install_deps () {
   missing=""
@@ -143,6 +146,15 @@ case "${1:-demo}" in
       passed=$((passed + 1))
     else
       echo "== clang -Werror build failed:"; tail -n 30 _build-clang.log
+      failed=$((failed + 1))
+    fi
+    # The Debian packages: built from a copy of the tree (the unit tests
+    # run in the build), lintian, installed, tried, purged (one test).
+    if sh tests/package/build-deb.sh > _build/deb.out 2>&1; then
+      passed=$((passed + 1))
+      tail -n 1 _build/deb.out
+    else
+      echo "== Debian package failed:"; tail -n 40 _build/deb.out
       failed=$((failed + 1))
     fi
     echo "$passed passed, $failed failed"
