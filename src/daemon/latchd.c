@@ -95,7 +95,7 @@ main (int argc, char **argv)
     .description = "With --system it is the host's daemon, run by a service "
                    "manager: it listens on " LATCH_SYSTEM_SOCKET " (or -s) "
                    "in a directory of its own and of --system-group's (mode "
-                   "0770), serves every member of that group, never exits "
+                   "0750), serves every member of that group, never exits "
                    "when idle (-d is ignored), and only root or its own user "
                    "may stop it (-x/-X over its socket).\n"
                    "\n"

@@ -221,8 +221,11 @@ latch_sockdir_prepare_system (const char *socket_path, gid_t gid, char **warning
   if (mkdir (dir, 0700) == 0)
     {
       /* Made root's alone first (the daemon's umask), then handed to the
-       * group: nobody outside it can reach the socket at any moment. */
-      if (chown (dir, geteuid (), gid) != 0 || chmod (dir, 0770) != 0)
+       * group: nobody outside it can reach the socket at any moment.
+       * The group may search it, not write to it: connecting needs no
+       * more, and a member who could write there could remove or replace
+       * the daemon's socket and lock file. */
+      if (chown (dir, geteuid (), gid) != 0 || chmod (dir, 0750) != 0)
         {
           int saved = errno;
           g_set_error (error, LATCH_ERROR, LATCH_ERROR_SOCKET_DIR,
@@ -258,12 +261,14 @@ latch_sockdir_prepare_system (const char *socket_path, gid_t gid, char **warning
                    (unsigned)st.st_uid, (unsigned)geteuid (), (unsigned)geteuid (), dir);
       return FALSE;
     }
-  if ((st.st_mode & S_IWOTH) != 0)
+  if ((st.st_mode & (S_IWOTH | S_IWGRP)) != 0)
     {
       g_set_error (error, LATCH_ERROR, LATCH_ERROR_SOCKET_DIR,
-                   "socket directory %s has mode %04o: any user could replace the "
-                   "daemon's socket; run 'chmod o-w %s'", dir,
-                   (unsigned)(st.st_mode & 07777), dir);
+                   "socket directory %s has mode %04o: %s could replace the "
+                   "daemon's socket; run 'chmod 0750 %s'", dir,
+                   (unsigned)(st.st_mode & 07777),
+                   (st.st_mode & S_IWOTH) != 0 ? "any user" : "the members of its group",
+                   dir);
       return FALSE;
     }
   if (st.st_gid != gid || (st.st_mode & S_IXGRP) == 0)
@@ -274,7 +279,7 @@ latch_sockdir_prepare_system (const char *socket_path, gid_t gid, char **warning
       *warning_out = g_strdup_printf ("socket directory %s is group %s's, mode %04o: the "
                                       "members of %s cannot reach the daemon unless "
                                       "other permissions let them (chgrp %s %s; "
-                                      "chmod 0770 %s)", dir, has,
+                                      "chmod 0750 %s)", dir, has,
                                       (unsigned)(st.st_mode & 07777), want, want, dir, dir);
     }
   return TRUE;

@@ -16,7 +16,7 @@
  *
  * The host's daemon (latchd --system, latch --system) listens on
  * LATCH_SYSTEM_SOCKET or the -s PATH, in a directory of the daemon's euid
- * (root) and its group (SystemGroup), mode 0770: the directory's group is
+ * (root) and its group (SystemGroup), mode 0750: the directory's group is
  * the gate (connecting needs search permission on it), so every member
  * may lock, and nobody else reaches the socket (latch_sockdir_prepare_system).
  * A command checks that the daemon answering there runs as root or as the
@@ -72,8 +72,8 @@ gboolean latch_sockpath_for_system (const char *configured, LatchSockPath *out,
 
 /* For the host's daemon, before it takes its lock file: the directory of
  * socket_path is created when missing (owner our euid, group gid, mode
- * 0770); an existing one must be a real directory owned by our euid and
- * not writable by others.  One whose group cannot reach it (not gid, or
+ * 0750); an existing one must be a real directory owned by our euid and
+ * writable by nobody else (not even the group).  One whose group cannot reach it (not gid, or
  * no group search permission) is used, with a line in *warning_out
  * (transfer full) saying who cannot connect. */
 gboolean latch_sockdir_prepare_system (const char *socket_path, gid_t gid,

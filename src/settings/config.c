@@ -141,7 +141,7 @@ const LatchSetting latch_settings[] = {
   { 0, "system-group", "Daemon", "SystemGroup", LATCH_SETTING_STRING,
     FIELD (system_group), "latch", check_group_name, "GROUP",
     "The group whose members may use the host's daemon (its socket "
-    "directory is root's and this group's, mode 0770)", NULL, TRUE },
+    "directory is root's and this group's, mode 0750)", NULL, TRUE },
   { 0, "metrics-address", "Daemon", "MetricsAddress", LATCH_SETTING_PATH,
     FIELD (metrics_address), NULL, NULL, "ADDR:PORT",
     "Serve the daemon's metrics over HTTP (Prometheus text) on this local "

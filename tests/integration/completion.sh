@@ -190,23 +190,16 @@ export LATCH
 r=$(comp "$LATCH" -r "")
 [ -z "$r" ] && [ -z "$(daemon_pid)" ]
 verdict "latch -r <TAB> with no daemon: nothing offered, no daemon started"
-if ! "$LATCH" -d 0 status --names > /dev/null 2>&1 \
-   && ! "$LATCH" -d 0 status --names 2>&1 | grep -q 'no daemon is running'; then
-  # FOR THE LEAD: remove this skip once `latch status --names` is merged.
-  skip "latch -r <TAB> offers a resource a running daemon holds" \
-       "this latch has no 'status --names' yet (h-statusc)"
-else
-  bg "$LATCH" -r held-for-completion -- sh -c "touch '$T/held'; while [ ! -e '$T/release' ]; do sleep 0.01; done"
-  holder=$last_pid
-  wait_for 10 file_exists "$T/held"; verdict "a command holds held-for-completion"
-  r=$(comp "$LATCH" -r "")
-  has "$r" "held-for-completion"; verdict "latch -r <TAB> offers the held resource"
-  r=$(comp "$LATCH" -r held-)
-  [ "$r" = held-for-completion ]; verdict "latch -r held-<TAB> completes it"
-  r=$(comp "$LATCH" status -r "")
-  has "$r" "held-for-completion"; verdict "latch status -r <TAB> offers it too"
-  touch "$T/release"
-  wait "$holder"; verdict "the holder ends"
-fi
+bg "$LATCH" -r heldForCompletion -- sh -c "touch '$T/held'; while [ ! -e '$T/release' ]; do sleep 0.01; done"
+holder=$last_pid
+wait_for 10 file_exists "$T/held"; verdict "a command holds heldForCompletion"
+r=$(comp "$LATCH" -r "")
+has "$r" "heldForCompletion"; verdict "latch -r <TAB> offers the held resource"
+r=$(comp "$LATCH" -r heldFor)
+[ "$r" = heldForCompletion ]; verdict "latch -r heldFor<TAB> completes it"
+r=$(comp "$LATCH" status -r "")
+has "$r" "heldForCompletion"; verdict "latch status -r <TAB> offers it too"
+touch "$T/release"
+wait "$holder"; verdict "the holder ends"
 
 finish

@@ -109,8 +109,12 @@ out=$(timeout 10 "$LATCHD" --system --system-group="$G" -s "$SYS/notmine/latchd.
 verdict "latchd --system refuses a directory of another user's (exit $st: $out)"
 mkdir -m 777 "$SYS/open"
 out=$(timeout 10 "$LATCHD" --system --system-group="$G" -s "$SYS/open/latchd.sock" 2>&1); st=$?
-[ $st = 1 ] && [ "$(n_lines "$out")" = 1 ] && contains "$out" "^latchd: socket directory $SYS/open has mode 0777: .*chmod o-w"
+[ $st = 1 ] && [ "$(n_lines "$out")" = 1 ] && contains "$out" "^latchd: socket directory $SYS/open has mode 0777: any user could .*chmod 0750"
 verdict "...and one anyone may write to (exit $st: $out)"
+mkdir -m 770 "$SYS/grpw"; chgrp "$G" "$SYS/grpw"
+out=$(timeout 10 "$LATCHD" --system --system-group="$G" -s "$SYS/grpw/latchd.sock" 2>&1); st=$?
+[ $st = 1 ] && [ "$(n_lines "$out")" = 1 ] && contains "$out" "^latchd: socket directory $SYS/grpw has mode 0770: the members of its group could .*chmod 0750"
+verdict "...and one its group may write to (exit $st: $out)"
 
 # --- The host's daemon, in the foreground as a service manager runs it. -
 # -d 200: a lifespan that a user's daemon would leave after; -V: the
@@ -121,7 +125,7 @@ DPID=$last_pid
 check "the host's daemon listens" wait_for 10 test -S "$SOCK"
 
 st=$(stat -c '%U:%G %a' "$SYS/run")
-[ "$st" = "root:$G 770" ]; verdict "its directory is root:$G, mode 0770 ($st)"
+[ "$st" = "root:$G 750" ]; verdict "its directory is root:$G, mode 0750 ($st)"
 st=$(stat -c '%U:%G %a' "$SOCK")
 [ "$st" = "root:$G 660" ]; verdict "its socket is root:$G, mode 0660 ($st)"
 st=$(stat -c '%U %a' "$SOCK.lock")

@@ -85,7 +85,7 @@ if command -v systemd-socket-activate > /dev/null 2>&1; then
   wait_for 10 pid_gone "$idle_pid"
   verdict "an activated user daemon with -d 200 ends when idle"
   Y="$T/sys.sock"
-  bg systemd-socket-activate -l "$Y" "$LATCH_DAEMON" --system -s "$Y" -d 200 --idle-lifespan-min=0 2> "$T/sys.err"
+  bg systemd-socket-activate -l "$Y" "$LATCH_DAEMON" --system --system-group=root -s "$Y" -d 200 --idle-lifespan-min=0 2> "$T/sys.err"
   sys_pid=$last_pid
   wait_for 10 sock_exists "$Y"
   latch_bounded -s "$Y" -d 0 -r r -- true; st=$?
@@ -187,7 +187,7 @@ else
     && contains "$entry" '^PRIORITY=6$' \
     && contains "$entry" '^LATCH_RESOURCE=refused$' \
     && contains "$entry" '^LATCH_REASON=.+' \
-    && contains "$entry" '^LATCH_PEER=conn [0-9]+ \(uid [0-9]+\)$' \
+    && contains "$entry" '^LATCH_PEER=conn [0-9]+ \(uid [0-9]+ pid [0-9]+\)$' \
     && contains "$entry" '^SYSLOG_IDENTIFIER=latchd$' \
     && contains "$entry" '^CODE_FUNC=.+' && contains "$entry" '^CODE_LINE=[0-9]+$'
   verdict "the refusal's journal entry has MESSAGE, PRIORITY, LATCH_RESOURCE, LATCH_REASON, LATCH_PEER, the code location"
