@@ -228,6 +228,17 @@ report_lock_failure (const LatchHandle *h, const LatchConfig *config, int rc)
   g_autofree char *busy = g_strdup_printf ("resource '%s' is busy", latch_get_resource_name (h));
   g_autofree char *holder = NULL;
 
+  /* An expired timeout: FLoM's line as it is (scripts compare it), then
+   * who holds the resource on a line of its own. */
+  if (rc == LATCH_RC_NETWORK_TIMEOUT
+      && g_str_has_prefix (latch_get_error (h), "The lock was not obtained because timeout"))
+    {
+      report_rc (h, rc);
+      holder = latch_cli_status_holder (config, latch_get_resource_name (h), BUSY_HOLDER_MS);
+      if (holder != NULL)
+        fprintf (stderr, "latch: resource '%s' is %s\n", latch_get_resource_name (h), holder);
+      return exit_status_for_rc (rc);
+    }
   /* Only the daemon's plain refusal: a busy status also says that a
    * daemon is shutting down, where a holder is beside the point. */
   if (rc != LATCH_RC_LOCK_BUSY || strcmp (latch_get_error (h), busy) != 0)

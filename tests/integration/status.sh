@@ -88,8 +88,10 @@ verdict "--names: one name per line ($out)"
 
 "$LATCH" status --metrics > "$T/metrics"; st=$?
 check "--metrics: exit 0" [ $st = 0 ]
-# TODO(metrics): once h-metrics lands, check a counter here, e.g.
-#   grep -q '^latch_grants_total ' "$T/metrics"
+# The holders so far were granted EX locks; the waiters queued.
+grep -qE '^latch_grants_total\{mode="EX"\} [1-9]' "$T/metrics" \
+  && grep -qE '^latch_waits_total [1-9]' "$T/metrics" && grep -q '^# TYPE latch_wait_seconds histogram$' "$T/metrics"
+verdict "--metrics: the daemon's counters, in the Prometheus text format"
 
 if [ $HAVE_JQ = 1 ]; then
   "$LATCH" status --json > "$T/status.json"; st=$?

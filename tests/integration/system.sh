@@ -156,9 +156,25 @@ check "$U2's request is queued, logged with its uid and pid" \
 grep -qE "\(uid $UID1 pid [0-9]+\).* lock 'backup' .*rc 0\$" "$DLOG"
 verdict "...and $U1's grant with its uid and pid"
 
-# ---- latch status --json checks go here (the lead adds them once the
-# ---- status command lands): while U1 holds 'backup' and U2 waits,
-# ---- the holder's uid ($UID1), pid and command, and U2's position (1).
+# Who holds what, asked by a member: U1's uid, user, pid and command as
+# the holder, U2 first in the queue.
+as "$U2" "$LATCH" --system -s "$SOCK" status --json > "$SYS/status.json"; st=$?
+[ $st = 0 ] && jq -e --argjson u1 "$UID1" --argjson u2 "$UID2" --arg n1 "$U1" \
+  '.resources[] | select(.name == "backup")
+   | .holders[0].owner.uid == $u1 and .holders[0].owner.user == $n1
+     and (.holders[0].owner.command | startswith("sh -c echo u1-start"))
+     and .waiters[0].position == 1 and .waiters[0].owner.uid == $u2' \
+  "$SYS/status.json" > /dev/null
+verdict "status --json (asked by $U2): $U1 holds with its uid and command, $U2 waits first (exit $st)"
+hpid=$(jq -r '.resources[] | select(.name == "backup") | .holders[0].owner.pid' "$SYS/status.json")
+[ -n "$hpid" ] && [ "$(stat -c %u "/proc/$hpid" 2>/dev/null)" = "$UID1" ]
+verdict "...its pid ($hpid) is a live process of $U1's"
+out=$(as "$U2" "$LATCH" --system -s "$SOCK" status -r backup); st=$?
+[ $st = 0 ] && contains "$out" "held .* pid $hpid \\($U1: sh -c" && contains "$out" "queued +1 .*\\($U2: "
+verdict "...and the text says the same ($out)"
+out=$(as "$U3" "$LATCH" --system -s "$SOCK" status 2>&1); st=$?
+[ $st = 99 ] && [ "$(n_lines "$out")" = 1 ] && contains "$out" "^latch: permission denied on $SOCK"
+verdict "$U3 (not in $G) cannot read it: one line, exit 99 ($out)"
 
 ! grep -q u2-start "$LOG"; verdict "$U2 still waits while $U1 holds"
 timeout 10 sh -c "echo go > '$FIFO'"

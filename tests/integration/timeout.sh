@@ -15,7 +15,10 @@ check "...without running the command" [ ! -e "$T/ran0" ]
 
 err=$("$LATCH" -r busy -o 300 -- touch "$T/ran1" 2>&1); st=$?
 check "an expired timeout exits 98" [ $st = 98 ]
-check "...with FLoM's exact message" [ "$err" = "The lock was not obtained because timeout (300 milliseconds) expired" ]
+check "...with FLoM's exact message first" [ "$(printf '%s\n' "$err" | head -n 1)" = "The lock was not obtained because timeout (300 milliseconds) expired" ]
+check "...then who holds it, on a second line ($err)" \
+  [ "$(printf '%s\n' "$err" | wc -l)" = 2 ] \
+  && contains "$(printf '%s\n' "$err" | sed -n 2p)" "^latch: resource 'busy' is held by pid $hp .* for [0-9]+ s\$"
 check "...without running the command" [ ! -e "$T/ran1" ]
 
 bg "$LATCH" -r busy -o 10000 -- touch "$T/ran2"; waiter=$last_pid
