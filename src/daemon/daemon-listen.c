@@ -680,6 +680,17 @@ take_activated_socket (Daemon *d, gboolean *busy, GError **error)
   return ACTIVATION_TAKEN;
 }
 
+/* take_activated_socket, and accepting on it when taken. */
+static Activation
+serve_activated_socket (Daemon *d, gboolean *busy, GError **error)
+{
+  Activation a = take_activated_socket (d, busy, error);
+
+  if (a == ACTIVATION_TAKEN)
+    d->listen_id = latch_fd_watch_add (d->listen_fd, G_IO_IN, accept_cb, d);
+  return a;
+}
+
 /* The host's daemon (--system): its group, its directory, the lock file
  * beside its socket, the socket.  Only a local socket: the host's daemon
  * serves this host's users (a network daemon is an ordinary latchd -a). */
@@ -720,10 +731,9 @@ listen_system (Daemon *d, gboolean *busy, GError **error)
     return FALSE;
   /* latchd.socket made the socket (its mode and group are the unit's
    * SocketMode= and SocketGroup=, its directory systemd's). */
-  switch (take_activated_socket (d, busy, error))
+  switch (serve_activated_socket (d, busy, error))
     {
     case ACTIVATION_TAKEN:
-      d->listen_id = latch_fd_watch_add (d->listen_fd, G_IO_IN, accept_cb, d);
       return TRUE;
     case ACTIVATION_FAILED:
       return FALSE;
@@ -782,10 +792,9 @@ latch_daemon_start_listening (Daemon *d, gboolean *busy, GError **error)
     resolved = latch_sockpath_resolve (cfg->socket_name, TRUE, &d->path, error);
   if (!resolved)
     return FALSE;
-  switch (take_activated_socket (d, busy, error))
+  switch (serve_activated_socket (d, busy, error))
     {
     case ACTIVATION_TAKEN:
-      d->listen_id = latch_fd_watch_add (d->listen_fd, G_IO_IN, accept_cb, d);
       return TRUE;
     case ACTIVATION_FAILED:
       return FALSE;
