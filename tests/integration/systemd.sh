@@ -53,6 +53,10 @@ if command -v systemd-socket-activate > /dev/null 2>&1; then
   wait_for 10 file_has "$T/notify.out" '^READY=1$' \
     && file_has "$T/notify.out" "^STATUS=listening on $S\$"
   verdict "it told NOTIFY_SOCKET READY=1 with its STATUS"
+  # libsystemd is loaded when the manager passed a socket (the
+  # counterpart of the auto-started daemon's check below).
+  grep -q libsystemd "/proc/$act_pid/maps"
+  verdict "the socket-activated daemon has libsystemd mapped"
 
   latch_bounded -s "$S" -X > /dev/null 2>&1
   wait_for 10 pid_gone "$act_pid"; gone=$?
@@ -123,6 +127,20 @@ NOTIFY_SOCKET="$T/notify3" "$LATCH" -s "$T/cmd.sock" -r r -- true
 "$LATCH" -s "$T/cmd.sock" -X > /dev/null 2>&1
 ! grep -q 'READY=1' "$T/notify3.out"
 verdict "a daemon started by a command does not notify the NOTIFY_SOCKET it inherited"
+
+# ---- libsystemd only when needed ----
+# A daemon that a command starts uses nothing of systemd's: libsystemd
+# (and what it pulls in) must not be mapped into it.  Whatever the test
+# runs under, the variables that would make latchd load it are removed.
+A="$T/auto.sock"
+env -u NOTIFY_SOCKET -u JOURNAL_STREAM -u LISTEN_PID -u LISTEN_FDS \
+  "$LATCH" -s "$A" -d -1 -r r -- true; st=$?
+auto_pid=$(lock_pid "$A")
+[ $st = 0 ] && [ -n "$auto_pid" ] && pid_alive "$auto_pid" && [ -r "/proc/$auto_pid/maps" ] \
+  && grep -q 'libglib' "/proc/$auto_pid/maps" && ! grep -q libsystemd "/proc/$auto_pid/maps"
+verdict "a daemon started by 'latch -r r -- true' (pid ${auto_pid:-none}) has no libsystemd mapped (exit $st)"
+"$LATCH" -s "$A" -X > /dev/null 2>&1
+[ -n "$auto_pid" ] && wait_for 10 pid_gone "$auto_pid"
 
 # ---- the units ----
 if command -v systemd-analyze > /dev/null 2>&1 && [ -f "$UNITS_BUILT/latchd.service" ]; then
