@@ -43,7 +43,7 @@ notify_manager (const Daemon *d, const char *state)
   else if (!warned)
     {
       warned = TRUE;
-      latch_log_warning ("NOTIFY_SOCKET is set, but %s: the service manager is not "
+      latch_log_warning ("NOTIFY_SOCKET is set, but %s; the service manager is not "
                          "told that latchd is ready", error->message);
     }
 }
