@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "daemon/daemon-private.h"
+#include "daemon/daemon-sd.h"
 
 #include "common/autocleanup.h"
 #include "common/log.h"
@@ -23,7 +24,6 @@
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 /* Stops accepting and removes the socket file (we own it). */
@@ -562,7 +562,7 @@ typedef enum
 } Activation;
 
 static gboolean
-check_activated_socket (Daemon *d, int fd, GError **error)
+check_activated_socket (Daemon *d, const LatchSd *sd, int fd, GError **error)
 {
   const LatchConfig *cfg = d->config->settings;
 
@@ -576,7 +576,7 @@ check_activated_socket (Daemon *d, int fd, GError **error)
     }
   if (cfg->unicast_address != NULL)
     {
-      if (sd_is_socket_inet (fd, AF_UNSPEC, SOCK_STREAM, 1, (uint16_t)cfg->unicast_port) <= 0)
+      if (sd->is_socket_inet (fd, AF_UNSPEC, SOCK_STREAM, 1, (uint16_t)cfg->unicast_port) <= 0)
         {
           g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
                        "the socket from the service manager is not a listening TCP "
@@ -585,7 +585,7 @@ check_activated_socket (Daemon *d, int fd, GError **error)
         }
       return TRUE;
     }
-  if (sd_is_socket_unix (fd, SOCK_STREAM, 1, NULL, 0) <= 0)
+  if (sd->is_socket_unix (fd, SOCK_STREAM, 1, NULL, 0) <= 0)
     {
       g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
                    "the socket from the service manager is not a listening UNIX "
@@ -594,7 +594,7 @@ check_activated_socket (Daemon *d, int fd, GError **error)
     }
   /* Clients look for the daemon at the configured path: one that listens
    * elsewhere would never be found (and would hold another's lock file). */
-  if (sd_is_socket_unix (fd, SOCK_STREAM, 1, d->path.socket_path, 0) <= 0)
+  if (sd->is_socket_unix (fd, SOCK_STREAM, 1, d->path.socket_path, 0) <= 0)
     {
       g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
                    "the UNIX socket from the service manager is not %s, the "
@@ -624,12 +624,22 @@ static Activation
 take_activated_socket (Daemon *d, gboolean *busy, GError **error)
 {
   g_autoptr (GError) lock_error = NULL;
-  int n = sd_listen_fds (1);
+  g_autoptr (GError) load_error = NULL;
+  /* libsystemd is loaded only when the manager passed sockets: a daemon
+   * that a command started never maps it. */
+  int n = latch_sd_listen_fds (1, &load_error);
   int fd = SD_LISTEN_FDS_START;
   int flags;
 
   if (n == 0)
     return ACTIVATION_NONE;
+  if (load_error != NULL)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
+                   "started with a socket from the service manager, but %s",
+                   load_error->message);
+      return ACTIVATION_FAILED;
+    }
   if (n < 0)
     {
       g_set_error (error, LATCH_ERROR, LATCH_ERROR_DAEMON_START,
@@ -643,7 +653,7 @@ take_activated_socket (Daemon *d, gboolean *busy, GError **error)
                    "single ListenStream=)", n);
       return ACTIVATION_FAILED;
     }
-  if (!check_activated_socket (d, fd, error))
+  if (!check_activated_socket (d, latch_sd_load (NULL), fd, error))
     return ACTIVATION_FAILED;
   /* Accepting drains the backlog until EAGAIN: a blocking listener
    * would stop the loop at the last connection. */

@@ -6,6 +6,7 @@
 #include "daemon/daemon.h"
 
 #include "daemon/daemon-private.h"
+#include "daemon/daemon-sd.h"
 
 #include "common/log.h"
 #include "net/tcp.h"
@@ -19,18 +20,32 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 /* Tells the service manager (Type=notify) how the daemon is doing:
  * nothing without NOTIFY_SOCKET, and nothing for a daemon that a command
  * started (--ready-fd): it may have inherited the variable of a service
- * that runs that command, and is not that service. */
+ * that runs that command, and is not that service.  libsystemd is
+ * loaded here, only then.  Without it the daemon still serves: the
+ * manager waits for READY=1, times out and says so, after the one
+ * warning here. */
 static void
 notify_manager (const Daemon *d, const char *state)
 {
-  if (d->config->ready_fd < 0)
-    sd_notify (0, state);
+  static gboolean warned;
+  g_autoptr (GError) error = NULL;
+  const LatchSd *sd;
+
+  if (d->config->ready_fd >= 0 || g_getenv ("NOTIFY_SOCKET") == NULL)
+    return;
+  if ((sd = latch_sd_load (&error)) != NULL)
+    sd->notify (0, state);
+  else if (!warned)
+    {
+      warned = TRUE;
+      latch_log_warning ("NOTIFY_SOCKET is set, but %s; the service manager is not "
+                         "told that latchd is ready", error->message);
+    }
 }
 
 static void

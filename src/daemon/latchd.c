@@ -23,13 +23,12 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "daemon/daemon.h"
+#include "daemon/daemon-sd.h"
 
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
-#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 /* Start-up failed: say why on stderr and to the starter. */
@@ -122,8 +121,29 @@ main (int argc, char **argv)
       return 0;
     }
 
-  latch_log_set_journal_send (sd_journal_sendv);
   target = choose_log_target (config, ready_fd);
+  if (target == LATCH_LOG_TO_JOURNAL)
+    {
+      /* libsystemd is loaded for the journal only when the logs go
+       * there.  Asked for by name, its absence stops the start; chosen
+       * by auto (JOURNAL_STREAM), stderr still reaches the journal, as
+       * plain lines. */
+      const LatchSd *sd = latch_sd_load (&error);
+
+      if (sd != NULL)
+        latch_log_set_journal_send (sd->journal_sendv);
+      else if (g_strcmp0 (config->log_target, "journal") == 0)
+        {
+          g_prefix_error (&error, "--log-target=journal: ");
+          latch_options_clear (&opts);
+          return fail_start (ready_fd, error);
+        }
+      else
+        {
+          g_clear_error (&error);
+          target = LATCH_LOG_TO_STDERR;
+        }
+    }
   if (!latch_log_init ("latchd", target, config->daemon_trace_file,
                        config->append_trace_file, config->verbose, &error))
     {
@@ -135,7 +155,7 @@ main (int argc, char **argv)
    * at the next connection, but the resources' state (a sequence's
    * counter, an idle lifespan) would be lost, and the host's locks are
    * meant to stay put.  A user's daemon may still end when idle. */
-  if (config->system && sd_listen_fds (0) > 0 && config->daemon_lifespan >= 0)
+  if (config->system && latch_sd_listen_fds (0, NULL) > 0 && config->daemon_lifespan >= 0)
     {
       latch_log_debug ("started by its socket: the host's daemon does not end when idle");
       config->daemon_lifespan = -1;

@@ -53,6 +53,10 @@ if command -v systemd-socket-activate > /dev/null 2>&1; then
   wait_for 10 file_has "$T/notify.out" '^READY=1$' \
     && file_has "$T/notify.out" "^STATUS=listening on $S\$"
   verdict "it told NOTIFY_SOCKET READY=1 with its STATUS"
+  # libsystemd is loaded when the manager passed a socket (the
+  # counterpart of the auto-started daemon's check below).
+  grep -q libsystemd "/proc/$act_pid/maps"
+  verdict "the socket-activated daemon has libsystemd mapped"
 
   latch_bounded -s "$S" -X > /dev/null 2>&1
   wait_for 10 pid_gone "$act_pid"; gone=$?
@@ -123,6 +127,73 @@ NOTIFY_SOCKET="$T/notify3" "$LATCH" -s "$T/cmd.sock" -r r -- true
 "$LATCH" -s "$T/cmd.sock" -X > /dev/null 2>&1
 ! grep -q 'READY=1' "$T/notify3.out"
 verdict "a daemon started by a command does not notify the NOTIFY_SOCKET it inherited"
+
+# ---- libsystemd only when needed ----
+# A daemon that a command starts uses nothing of systemd's: libsystemd
+# (and what it pulls in) must not be mapped into it.  Whatever the test
+# runs under, the variables that would make latchd load it are removed.
+A="$T/auto.sock"
+env -u NOTIFY_SOCKET -u JOURNAL_STREAM -u LISTEN_PID -u LISTEN_FDS \
+  "$LATCH" -s "$A" -d -1 -r r -- true; st=$?
+auto_pid=$(lock_pid "$A")
+[ $st = 0 ] && [ -n "$auto_pid" ] && pid_alive "$auto_pid" && [ -r "/proc/$auto_pid/maps" ] \
+  && grep -q 'libglib' "/proc/$auto_pid/maps" && ! grep -q libsystemd "/proc/$auto_pid/maps"
+verdict "a daemon started by 'latch -r r -- true' (pid ${auto_pid:-none}) has no libsystemd mapped (exit $st)"
+"$LATCH" -s "$A" -X > /dev/null 2>&1
+[ -n "$auto_pid" ] && wait_for 10 pid_gone "$auto_pid"
+
+# Without libsystemd (hidden in a private mount namespace: root only):
+# activation and an explicit journal target stop the start in one line
+# that names the library and the package; NOTIFY_SOCKET costs a warning;
+# auto falls back to stderr.
+SDLIB=$(ldconfig -p 2>/dev/null | awk '$1 == "libsystemd.so.0" { print $NF; exit }')
+if [ "$(id -u)" != 0 ] || [ -z "$SDLIB" ] || ! command -v systemd-socket-activate > /dev/null 2>&1 \
+   || ! unshare -m true 2> /dev/null; then
+  skip_part "without libsystemd: needs root, unshare -m, systemd-socket-activate and libsystemd.so.0"
+else
+  export T LATCH LATCH_DAEMON SDLIB
+  timeout 60 unshare -m sh -c '
+    mount --bind /dev/null "$(readlink -f "$SDLIB")" || exit 1
+    timeout 10 systemd-socket-activate -l "$T/noact.sock" \
+      "$LATCH_DAEMON" -s "$T/noact.sock" -d -1 2> "$T/noact.err" &
+    apid=$!
+    i=0
+    while [ ! -S "$T/noact.sock" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+    timeout 10 "$LATCH" -s "$T/noact.sock" -d 0 -r r -- true 2> /dev/null
+    wait $apid; echo $? > "$T/noact.status"
+    timeout 10 "$LATCH_DAEMON" -s "$T/nojournal.sock" -d -1 --log-target=journal 2> "$T/nojournal.err"
+    echo $? > "$T/nojournal.status"
+    NOTIFY_SOCKET="$T/nonotify" "$LATCH_DAEMON" -s "$T/nonotify.sock" -d -1 2> "$T/nonotify.err" &
+    npid=$!
+    i=0
+    while [ ! -S "$T/nonotify.sock" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+    timeout 10 "$LATCH" -s "$T/nonotify.sock" -d 0 -r r -- true; echo $? > "$T/nonotify.status"
+    timeout 10 "$LATCH" -s "$T/nonotify.sock" -X > /dev/null 2>&1
+    wait $npid
+    # auto: JOURNAL_STREAM names stderr (a file here, by its device and inode).
+    : > "$T/noauto.err"
+    JOURNAL_STREAM=$(stat -L -c %d:%i "$T/noauto.err") \
+      "$LATCH_DAEMON" -s "$T/noauto.sock" -d -1 2>> "$T/noauto.err" &
+    jpid=$!
+    i=0
+    while [ ! -S "$T/noauto.sock" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+    timeout 10 "$LATCH" -s "$T/noauto.sock" -X > /dev/null 2>&1
+    wait $jpid
+    exit 0
+  ' > "$T/nosd.out" 2>&1; st=$?
+  [ $st = 0 ]; verdict "libsystemd hidden in a private mount namespace (exit $st)"
+  [ "$(cat "$T/noact.status" 2>/dev/null)" = 1 ] && [ "$(wc -l < "$T/noact.err")" = 1 ] \
+    && file_has "$T/noact.err" '^latchd: started with a socket from the service manager, but cannot load libsystemd\.so\.0 .*install libsystemd0$'
+  verdict "activated without libsystemd: one line naming libsystemd.so.0 and libsystemd0, exit 1 (exit $(cat "$T/noact.status" 2>/dev/null))"
+  [ "$(cat "$T/nojournal.status" 2>/dev/null)" = 1 ] && [ "$(wc -l < "$T/nojournal.err")" = 1 ] \
+    && file_has "$T/nojournal.err" '^latchd: --log-target=journal: cannot load libsystemd\.so\.0 .*install libsystemd0$'
+  verdict "--log-target=journal without libsystemd: one line, exit 1 (exit $(cat "$T/nojournal.status" 2>/dev/null))"
+  [ "$(cat "$T/nonotify.status" 2>/dev/null)" = 0 ] \
+    && [ "$(grep -c 'WARNING.*NOTIFY_SOCKET is set, but cannot load libsystemd\.so\.0' "$T/nonotify.err")" = 1 ]
+  verdict "NOTIFY_SOCKET without libsystemd: one warning, and the daemon serves (exit $(cat "$T/nonotify.status" 2>/dev/null))"
+  file_has "$T/noauto.err" 'INFO .*listening on ' && ! grep -q 'WARNING\|ERROR' "$T/noauto.err"
+  verdict "auto log target with JOURNAL_STREAM and no libsystemd: plain lines on stderr"
+fi
 
 # ---- the units ----
 if command -v systemd-analyze > /dev/null 2>&1 && [ -f "$UNITS_BUILT/latchd.service" ]; then
