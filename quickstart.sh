@@ -21,7 +21,7 @@ top=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
 DEPS="build-essential autoconf automake libtool pkg-config \
-libglib2.0-dev libxml2-dev libgnutls28-dev libdbus-1-dev libdbus-1-3 libjson-glib-dev \
+libglib2.0-dev libxml2-dev libgnutls28-dev libdbus-1-dev libdbus-1-3 \
 libsystemd-dev systemd gnutls-bin iproute2 procps clang valgrind jq groff-base bash-completion \
 debhelper lintian adduser fakeroot dpkg-dev"
 

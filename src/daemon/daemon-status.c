@@ -16,12 +16,12 @@
 
 #include "daemon/daemon-private.h"
 
+#include "common/json-writer.h"
 #include "common/log.h"
 #include "common/text.h"
 #include "locker/rsrc-name.h"
 #include "proto/msg.h"
 
-#include <json-glib/json-glib.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,129 +444,120 @@ render_text (Out *o, const LatchTableSnapshot *snap, const char *only)
 }
 
 static void
-json_lock (JsonBuilder *b, const LatchTableSnapshot *snap, const LatchTableLockStatus *lock,
+json_lock (LatchJsonWriter *w, const LatchTableSnapshot *snap, const LatchTableLockStatus *lock,
            guint position)
 {
   g_auto (Who) who = { 0 };
-  g_autofree char *name = g_utf8_make_valid (lock->name, -1);
 
   who_fill (&who, lock);
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "position");
-  json_builder_add_int_value (b, position);
-  json_builder_set_member_name (b, "state");
-  json_builder_add_string_value (b, place_json (lock->place));
-  json_builder_set_member_name (b, "name");
-  json_builder_add_string_value (b, name);
-  json_builder_set_member_name (b, "mode");
-  json_builder_add_string_value (b, mode_name (lock->mode));
-  json_builder_set_member_name (b, "quantity");
-  json_builder_add_int_value (b, lock->quantity);
-  json_builder_set_member_name (b, "element");
+  latch_json_writer_begin_object (w);
+  latch_json_writer_member (w, "position");
+  latch_json_writer_int (w, position);
+  latch_json_writer_member (w, "state");
+  latch_json_writer_string (w, place_json (lock->place));
+  latch_json_writer_member (w, "name");
+  latch_json_writer_string (w, lock->name);
+  latch_json_writer_member (w, "mode");
+  latch_json_writer_string (w, mode_name (lock->mode));
+  latch_json_writer_member (w, "quantity");
+  latch_json_writer_int (w, lock->quantity);
+  latch_json_writer_member (w, "element");
   if (lock->element != NULL)
-    {
-      g_autofree char *element = g_utf8_make_valid (lock->element, -1);
-
-      json_builder_add_string_value (b, element);
-    }
+    latch_json_writer_string (w, lock->element);
   else
-    json_builder_add_null_value (b);
-  json_builder_set_member_name (b, "since_us");
-  json_builder_add_int_value (b, lock->since_us);
-  json_builder_set_member_name (b, "for_s");
-  json_builder_add_int_value (b, seconds_since (snap, lock->since_us));
-  json_builder_set_member_name (b, "fence");
+    latch_json_writer_null (w);
+  latch_json_writer_member (w, "since_us");
+  latch_json_writer_int (w, lock->since_us);
+  latch_json_writer_member (w, "for_s");
+  latch_json_writer_int (w, seconds_since (snap, lock->since_us));
+  latch_json_writer_member (w, "fence");
   if (lock->place == LATCH_TABLE_HOLDING && lock->fence != 0)
-    json_builder_add_int_value (b, (gint64)lock->fence);
+    latch_json_writer_int (w, (gint64)lock->fence);
   else
-    json_builder_add_null_value (b);
+    latch_json_writer_null (w);
 
-  json_builder_set_member_name (b, "owner");
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "key");
-  json_builder_add_string_value (b, who.key != NULL ? who.key : "");
-  json_builder_set_member_name (b, "ours");
-  json_builder_add_boolean_value (b, who.ours);
-  json_builder_set_member_name (b, "local");
-  json_builder_add_boolean_value (b, who.ours && who.is_local);
+  latch_json_writer_member (w, "owner");
+  latch_json_writer_begin_object (w);
+  latch_json_writer_member (w, "key");
+  latch_json_writer_string (w, who.key != NULL ? who.key : "");
+  latch_json_writer_member (w, "ours");
+  latch_json_writer_boolean (w, who.ours);
+  latch_json_writer_member (w, "local");
+  latch_json_writer_boolean (w, who.ours && who.is_local);
   if (who.ours && who.is_local)
     {
-      json_builder_set_member_name (b, "uid");
-      json_builder_add_int_value (b, who.uid);
-      json_builder_set_member_name (b, "user");
+      latch_json_writer_member (w, "uid");
+      latch_json_writer_int (w, who.uid);
+      latch_json_writer_member (w, "user");
       if (who.user != NULL)
-        json_builder_add_string_value (b, who.user);
+        latch_json_writer_string (w, who.user);
       else
-        json_builder_add_null_value (b);
-      json_builder_set_member_name (b, "pid");
-      json_builder_add_int_value (b, who.pid);
-      json_builder_set_member_name (b, "command");
+        latch_json_writer_null (w);
+      latch_json_writer_member (w, "pid");
+      latch_json_writer_int (w, who.pid);
+      latch_json_writer_member (w, "command");
       if (who.command != NULL)
-        json_builder_add_string_value (b, who.command);
+        latch_json_writer_string (w, who.command);
       else
-        json_builder_add_null_value (b);
+        latch_json_writer_null (w);
     }
   else if (who.ours)
     {
-      json_builder_set_member_name (b, "address");
-      json_builder_add_string_value (b, who.address != NULL ? who.address : "");
-      json_builder_set_member_name (b, "machine_id");
+      latch_json_writer_member (w, "address");
+      latch_json_writer_string (w, who.address != NULL ? who.address : "");
+      latch_json_writer_member (w, "machine_id");
       if (who.machine_id != NULL)
-        json_builder_add_string_value (b, who.machine_id);
+        latch_json_writer_string (w, who.machine_id);
       else
-        json_builder_add_null_value (b);
-      json_builder_set_member_name (b, "lock_id");
+        latch_json_writer_null (w);
+      latch_json_writer_member (w, "lock_id");
       if (who.lock_id != 0)
-        json_builder_add_int_value (b, (gint64)who.lock_id);
+        latch_json_writer_int (w, (gint64)who.lock_id);
       else
-        json_builder_add_null_value (b);
+        latch_json_writer_null (w);
     }
-  json_builder_end_object (b);
-  json_builder_end_object (b);
+  latch_json_writer_end_object (w);
+  latch_json_writer_end_object (w);
 }
 
 static void
 render_json (Out *o, const LatchTableSnapshot *snap, const char *only)
 {
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autoptr (JsonNode) root = NULL;
-  g_autofree char *text = NULL;
+  g_autoptr (LatchJsonWriter) w = latch_json_writer_new ();
+  const char *text;
 
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "version");
-  json_builder_add_int_value (b, 1);
-  json_builder_set_member_name (b, "taken_us");
-  json_builder_add_int_value (b, snap->taken_us);
-  json_builder_set_member_name (b, "resources");
-  json_builder_begin_array (b);
+  latch_json_writer_begin_object (w);
+  latch_json_writer_member (w, "version");
+  latch_json_writer_int (w, 1);
+  latch_json_writer_member (w, "taken_us");
+  latch_json_writer_int (w, snap->taken_us);
+  latch_json_writer_member (w, "resources");
+  latch_json_writer_begin_array (w);
   for (guint i = 0; i < snap->resources->len; i++)
     {
       const LatchTableRsrcStatus *rs = snap->resources->pdata[i];
-      g_autofree char *name = NULL;
       guint n_held = 0, n_queued = 0;
 
       if (!rsrc_matches (rs, only))
         continue;
-      name = g_utf8_make_valid (rs->name, -1);
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "name");
-      json_builder_add_string_value (b, name);
-      json_builder_set_member_name (b, "type");
-      json_builder_add_string_value (b, latch_rsrc_type_to_string (rsrc_type (rs->name)));
-      json_builder_set_member_name (b, "exists");
-      json_builder_add_boolean_value (b, rs->exists);
-      json_builder_set_member_name (b, "lifespan_ms");
-      json_builder_add_int_value (b, rs->lifespan);
-      json_builder_set_member_name (b, "expiry_us");
+      latch_json_writer_begin_object (w);
+      latch_json_writer_member (w, "name");
+      latch_json_writer_string (w, rs->name);
+      latch_json_writer_member (w, "type");
+      latch_json_writer_string (w, latch_rsrc_type_to_string (rsrc_type (rs->name)));
+      latch_json_writer_member (w, "exists");
+      latch_json_writer_boolean (w, rs->exists);
+      latch_json_writer_member (w, "lifespan_ms");
+      latch_json_writer_int (w, rs->lifespan);
+      latch_json_writer_member (w, "expiry_us");
       if (rs->expiry_us >= 0)
-        json_builder_add_int_value (b, rs->expiry_us);
+        latch_json_writer_int (w, rs->expiry_us);
       else
-        json_builder_add_null_value (b);
+        latch_json_writer_null (w);
       for (int pass = 0; pass < 2; pass++)
         {
-          json_builder_set_member_name (b, pass == 0 ? "holders" : "waiters");
-          json_builder_begin_array (b);
+          latch_json_writer_member (w, pass == 0 ? "holders" : "waiters");
+          latch_json_writer_begin_array (w);
           for (guint j = 0; j < rs->locks->len; j++)
             {
               const LatchTableLockStatus *lock
@@ -574,24 +565,22 @@ render_json (Out *o, const LatchTableSnapshot *snap, const char *only)
 
               if ((lock->place == LATCH_TABLE_HOLDING) != (pass == 0))
                 continue;
-              json_lock (b, snap, lock, pass == 0 ? ++n_held : ++n_queued);
+              json_lock (w, snap, lock, pass == 0 ? ++n_held : ++n_queued);
             }
-          json_builder_end_array (b);
+          latch_json_writer_end_array (w);
         }
-      json_builder_end_object (b);
+      latch_json_writer_end_object (w);
     }
-  json_builder_end_array (b);
-  json_builder_end_object (b);
+  latch_json_writer_end_array (w);
+  latch_json_writer_end_object (w);
 
-  root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
   /* Compact, in pieces the client joins: a string of the document (a
    * resource name of up to LATCH_NAME_MAX bytes, a command line) may be
    * longer than a line can be, and a line cut short would leave a
-   * document that does not parse.  Pieces end on a character boundary;
-   * the generator escapes every control character, so no piece has one. */
-  json_generator_set_pretty (gen, FALSE);
-  text = json_generator_to_data (gen, NULL);
+   * document that does not parse.  Pieces end on a character boundary
+   * (the writer leaves only valid UTF-8); it escapes every control
+   * character, so no piece has one. */
+  text = latch_json_writer_get_text (w);
   for (const char *p = text; *p != '\0';)
     {
       const char *end = p;
