@@ -32,9 +32,9 @@ typedef enum
 struct iovec;
 
 /* How the journal target hands over an entry: sd_journal_sendv ()'s
- * signature (0, or a negative errno).  latchd passes it: libsystemd is
- * linked into the daemon only, never into the command that shares this
- * file. */
+ * signature (0, or a negative errno).  latchd passes it when the journal
+ * is its target, having loaded libsystemd then (daemon/daemon-sd.h); the
+ * command that shares this file never loads it. */
 typedef int (*LatchLogJournalSend) (const struct iovec *iov, int n);
 void latch_log_set_journal_send (LatchLogJournalSend send);
 
