@@ -89,7 +89,9 @@ free_port () {
   while [ $tries -lt 5000 ]; do
     if mkdir "$PORT_DIR/$p" 2>/dev/null; then
       echo $$ > "$PORT_DIR/$p/pid"
-      if [ -z "$(ss -Htuan "sport = :$p" 2>/dev/null)" ]; then
+      # Nothing bound to it, and no connection to it lingering either
+      # (a TIME_WAIT of another test's clients would be counted as ours).
+      if [ -z "$(ss -Htuan "( sport = :$p or dport = :$p )" 2>/dev/null)" ]; then
         held_ports="$held_ports $p"
         PORT=$p
         return 0
