@@ -707,6 +707,7 @@ serve_activated_socket (Daemon *d, gboolean *busy, GError **error)
 static gboolean
 listen_system (Daemon *d, gboolean *busy, GError **error)
 {
+  Activation activation;
   const LatchConfig *cfg = d->config->settings;
   g_autofree char *warning = NULL;
   struct group *gr;
@@ -741,16 +742,9 @@ listen_system (Daemon *d, gboolean *busy, GError **error)
     return FALSE;
   /* latchd.socket made the socket (its mode and group are the unit's
    * SocketMode= and SocketGroup=, its directory systemd's). */
-  switch (serve_activated_socket (d, busy, error))
-    {
-    case ACTIVATION_TAKEN:
-      return TRUE;
-    case ACTIVATION_FAILED:
-      return FALSE;
-    case ACTIVATION_NONE:
-    default:
-      break;
-    }
+  activation = serve_activated_socket (d, busy, error);
+  if (activation != ACTIVATION_NONE)
+    return activation == ACTIVATION_TAKEN;
   if (!latch_sockdir_prepare_system (d->path.socket_path, d->system_gid, &warning, error))
     return FALSE;
   if (warning != NULL)
@@ -769,6 +763,7 @@ latch_daemon_start_listening (Daemon *d, gboolean *busy, GError **error)
   const LatchConfig *cfg = d->config->settings;
   gboolean network = cfg->unicast_address != NULL || cfg->multicast_address != NULL;
   gboolean resolved;
+  Activation activation;
 
   *busy = FALSE;
   if (cfg->system)
@@ -802,16 +797,9 @@ latch_daemon_start_listening (Daemon *d, gboolean *busy, GError **error)
     resolved = latch_sockpath_resolve (cfg->socket_name, TRUE, &d->path, error);
   if (!resolved)
     return FALSE;
-  switch (serve_activated_socket (d, busy, error))
-    {
-    case ACTIVATION_TAKEN:
-      return TRUE;
-    case ACTIVATION_FAILED:
-      return FALSE;
-    case ACTIVATION_NONE:
-    default:
-      break;
-    }
+  activation = serve_activated_socket (d, busy, error);
+  if (activation != ACTIVATION_NONE)
+    return activation == ACTIVATION_TAKEN;
   if (!take_lock_file (d, busy, error))
     return FALSE;
   if (!(network ? listen_network (d, busy, error) : listen_unix (d, error)))
