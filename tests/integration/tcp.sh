@@ -49,6 +49,11 @@ mkdir -m 700 "$T/fresh"
 # sessions, and the client ends its session with a ping (every unlock
 # acted on) and a reset, which leaves no TIME_WAIT on either side.
 client_tw_at () { ss -Htan state time-wait "dport = :$PORT" | wc -l; }
+# The agents of the contending commands above are this port's clients
+# too, until they leave (idle for their lifespan): only these commands'
+# connections are counted, so wait (bounded) until they have gone.
+agents_gone () { ! pgrep -f -- "--agent .*--unicast-port=$PORT\$" > /dev/null; }
+check "the agents of the commands above have left" wait_for 20 agents_gone
 before=$(client_tw_at)
 for i in 1 2 3 4 5 6 7 8; do "$LATCH" --agent=no -a 127.0.0.1 -p $PORT -d 3000 -r tw -- true; done
 client_tw=$(($(client_tw_at) - before))
