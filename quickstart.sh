@@ -23,7 +23,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 DEPS="build-essential autoconf automake libtool pkg-config \
 libglib2.0-dev libxml2-dev libgnutls28-dev libdbus-1-dev libdbus-1-3 \
 libsystemd-dev systemd gnutls-bin iproute2 procps clang valgrind jq groff-base bash-completion \
-debhelper lintian adduser fakeroot dpkg-dev"
+debhelper lintian adduser fakeroot dpkg-dev \
+libsoup-3.0-dev libjson-glib-dev etcd-server etcd-client glib-networking"
 
 install_deps () {
   missing=""

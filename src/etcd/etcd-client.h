@@ -3,8 +3,8 @@
  * latchd keeps its lock table in an etcd cluster when EtcdEndpoints is
  * set (table/table-etcd.c).  It reaches etcd through etcd's JSON gateway
  * (the v3 API over HTTP/1.1: POST /v3/kv/txn, /v3/lease/grant,
- * /v3/lease/keepalive, /v3/lease/revoke, /v3/watch), with libsoup 3 and
- * json-glib.  Those bring a dozen shared objects that a daemon without
+ * /v3/lease/keepalive, /v3/kv/lease/revoke (etcd 3.4's path), /v3/watch),
+ * with libsoup 3 and json-glib.  Those bring a dozen shared objects that a daemon without
  * etcd must not load (doc/ARCHITECTURE.md, "cold start"), so this client
  * is a module: latchd dlopen()s latch-etcd.so when a table on etcd is
  * configured, and reaches it through the table LatchEtcdModule.  Nothing
@@ -171,8 +171,11 @@ typedef void (*LatchEtcdLeaseCb) (LatchEtcd *etcd, gint64 lease, gint64 ttl,
 /* A watch delivers the events of each revision in order, one call per
  * response (events of one txn come together; revision is the header's),
  * then, once, an error when it ends (the stream broke, the start was
- * compacted, latch_etcd_watch_stop()): no call after that.  created_cb
- * (may be NULL) is called when etcd has accepted the watch. */
+ * compacted): no call after that, and the watch is freed when ended_cb
+ * returns (watch_stop() inside ended_cb is allowed and does nothing; after
+ * it, the watch must not be used).  watch_stop() and free() end a watch
+ * without ended_cb.  created_cb (may be NULL) is called when etcd has
+ * accepted the watch. */
 typedef struct
 {
   void (*created_cb) (LatchEtcdWatch *watch, gint64 revision, gpointer user_data);

@@ -1,0 +1,83 @@
+#!/bin/bash
+# etcd-client.sh: the etcd client module (latch-etcd.so) against real etcd
+# members: txn, leases, watches, compaction, failover, free(), and over
+# TLS the verdicts on each misconfiguration, one line each.  The checks
+# are made by tests/integration/etcd-probe (it prints what differed).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/etcd-lib.sh"
+etcd_skip_unless_available
+
+PROBE="$LATCH_TESTS_BUILDDIR/integration/etcd-probe"
+
+# probe DESCRIPTION ARGS...: ok when the probe finds all as expected.
+probe () {
+  local desc=$1 out; shift
+  out=$("$PROBE" "$@" 2>&1)
+  local rc=$?
+  [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
+  if [ $rc = 0 ]; then ok "$desc"; else not_ok "$desc (exit $rc)"; fi
+}
+
+# request ARGS...: OUT, the probe's one line for one range request.
+request () { OUT=$("$PROBE" "$@" request 2>&1); RC=$?; diag "$OUT"; }
+
+# --- one plain member ----------------------------------------------------
+etcd_start 1
+EP1=$ETCD_ENDPOINT_1
+
+probe "txn: put if absent, compare value and revision, prefix range, delete" txn
+probe "lease: grant, keepalive, revoke; keepalive after revoke: LEASE_GONE" lease
+probe "watch: PUT then DELETE with prev_kv, in order; nothing after stop" watch
+probe "free(): no callback after it, also from inside a callback" free
+
+# Compaction: a watch from before the compacted revision ends COMPACTED.
+for i in 1 2 3; do etcd_ctl put c/k "$i" >/dev/null; done
+rev=$(etcd_ctl get c/k -w json | jq -r .header.revision)
+etcd_ctl compact "$rev" >/dev/null
+probe "watch from a compacted revision ends with COMPACTED" compacted 2
+
+# Bad configuration is caught in new(), without a request.
+for bad in "127.0.0.1:2379" "ftp://127.0.0.1:2379" "http://127.0.0.1" \
+           "http://127.0.0.1:2379/v3" "http://user@127.0.0.1:2379"; do
+  OUT=$(ETCD_ENDPOINTS=$bad "$PROBE" new 2>&1); RC=$?
+  contains "$OUT" "not http://HOST:PORT.*\\[code 0\\]" && [ $RC = 3 ]
+  verdict "endpoint \"$bad\" refused in new(): $OUT"
+done
+OUT=$(ETCD_ENDPOINTS=https://127.0.0.1:1 "$PROBE" new 2>&1)
+contains "$OUT" "need a CA file.*EtcdCAFile.*\\[code 0\\]"
+verdict "https without a CA file refused in new(): $OUT"
+
+# Unreachable endpoints: one line each, naming the endpoint and the fix.
+free_port; dead="http://127.0.0.1:$PORT"
+ETCD_ENDPOINTS=$dead request
+contains "$OUT" "^etcd at $dead: connection refused \\(is etcd running there\\? check EtcdEndpoints\\) \\[code 1\\]$"
+verdict "connection refused: one line with the endpoint and the fix"
+ETCD_ENDPOINTS=http://no-such-host.invalid:2379 request
+contains "$OUT" "^etcd at http://no-such-host.invalid:2379: cannot resolve no-such-host.invalid \\(check EtcdEndpoints\\) \\[code 1\\]$"
+verdict "unresolvable host: one line"
+# A listener that never answers: the request times out.
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(8)
+print(s.getsockname()[1], flush=True); time.sleep(60)' > "$T/silent.port" &
+silent=$!; bg_pids="$bg_pids $silent"
+wait_for 5 test -s "$T/silent.port"
+ETCD_ENDPOINTS=http://127.0.0.1:$(cat "$T/silent.port") request --timeout 300
+contains "$OUT" "^etcd at http://127.0.0.1:[0-9]+: no answer within 300 ms .*\\[code 1\\]$"
+verdict "a silent endpoint: timed out, one line"
+# Round robin: the dead endpoint first, then the live one.
+ETCD_ENDPOINTS="$dead,$EP1" request
+contains "$OUT" "^etcd at $dead: connection refused .*; next: $EP1 \\[code 1\\]$"
+verdict "the error says where the next request goes"
+
+# --- three members: failover, a watch losing its member -----------------
+etcd_kill 1
+etcd_start 3
+OUT=$("$PROBE" --timeout 10000 failover "$ETCD_PID_1" 2>&1); RC=$?
+printf '%s\n' "$OUT" | sed 's/^/# /'
+[ $RC = 0 ] && contains "$OUT" "after the kill: etcd at $ETCD_ENDPOINT_1: connection refused" \
+  && contains "$OUT" "then ok on ($ETCD_ENDPOINT_2|$ETCD_ENDPOINT_3)"
+verdict "failover: the request after the kill names the member, the next succeeds elsewhere"
+ETCD_ENDPOINTS="$ETCD_ENDPOINT_2,$ETCD_ENDPOINT_3" \
+  probe "a watch whose member dies ends, naming it" watch-break "$ETCD_PID_2"
+
+finish
