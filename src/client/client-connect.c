@@ -576,7 +576,7 @@ latch_client_connect_daemon (LatchHandle *h, gint64 deadline, gboolean may_start
         resolved = latch_sockpath_for_network ("mcast", h->config->multicast_address,
                                                h->config->multicast_port, TRUE, &h->path, &error);
       else
-        resolved = latch_sockpath_resolve (h->config->socket_name, may_start, &h->path, &error);
+        resolved = latch_sockpath_for_local (h->config, may_start, &h->path, &error);
       if (!resolved)
         return fail_gerror (h, LATCH_RC_DAEMON_NOT_STARTED, error);
     }

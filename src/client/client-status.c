@@ -45,7 +45,7 @@ status_connect (LatchHandle *h, gint64 deadline, GError **error)
     {
       g_autoptr (GError) local = NULL;
 
-      if (!latch_sockpath_resolve (NULL, TRUE, &h->path, &local))
+      if (!latch_sockpath_for_local (h->config, TRUE, &h->path, &local))
         {
           g_propagate_error (error, g_steal_pointer (&local));
           return FALSE;

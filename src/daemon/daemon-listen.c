@@ -794,7 +794,7 @@ latch_daemon_start_listening (Daemon *d, gboolean *busy, GError **error)
     resolved = latch_sockpath_for_network ("mcast", cfg->multicast_address,
                                            cfg->multicast_port, TRUE, &d->path, error);
   else
-    resolved = latch_sockpath_resolve (cfg->socket_name, TRUE, &d->path, error);
+    resolved = latch_sockpath_for_local (cfg, TRUE, &d->path, error);
   if (!resolved)
     return FALSE;
   activation = serve_activated_socket (d, busy, error);

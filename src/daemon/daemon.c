@@ -295,6 +295,58 @@ raise_fd_limit (void)
                        (unsigned long long)lim.rlim_max, g_strerror (errno));
 }
 
+/* The lock table on etcd ([Cluster] EtcdEndpoints): the node's TLS files
+ * reach etcd too, so https endpoints need the CA, and TLS files with plain
+ * http endpoints are refused (the table, and the node's locks, would go
+ * over the network in clear to an etcd that admits anybody). */
+static gboolean
+open_etcd_table (Daemon *d, const char *instance, GError **error)
+{
+  const LatchConfig *cfg = d->config->settings;
+  const LatchTlsSettings *tls = &d->tls_settings;
+  gboolean https = g_str_has_prefix (cfg->etcd_endpoints, "https://");
+  g_autoptr (GError) local = NULL;
+  LatchTableEtcdConfig ec = {
+    .endpoints = cfg->etcd_endpoints,
+    .prefix = cfg->etcd_prefix,
+    .lease_ttl = cfg->lease_ttl,
+    .cert_file = https ? tls->certificate : NULL,
+    .key_file = https ? tls->private_key : NULL,
+    .ca_file = https ? tls->ca_certificate : NULL,
+    .crl_file = https ? tls->crl : NULL,
+    .priority = https ? tls->priority : NULL,
+    .max_locks = cfg->max_locks_per_connection,
+    .max_waiters = cfg->max_waiters_per_resource,
+    .max_idle_lifespan = cfg->idle_lifespan_max,
+    .idle_lifespan_min = cfg->idle_lifespan_min,
+  };
+
+  if (https && tls->ca_certificate == NULL)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "etcd endpoints %s are https:// but no TlsCaCertificate is set: name the "
+                   "CA that signed the etcd members' certificates (and TlsCertificate, "
+                   "TlsPrivateKey for this node)", cfg->etcd_endpoints);
+      return FALSE;
+    }
+  if (!https && (tls->certificate != NULL || tls->ca_certificate != NULL))
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "TLS is configured but the etcd endpoints %s are plain http://: use "
+                   "https:// endpoints of an etcd started with --client-cert-auth, so that "
+                   "only this CA's nodes reach the lock table", cfg->etcd_endpoints);
+      return FALSE;
+    }
+  d->table = latch_table_etcd_new (&ec, instance, &local);
+  if (d->table == NULL)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_CONNECT, "cannot keep the lock table on "
+                   "etcd: %s", local->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 LatchDaemonExit
 latch_daemon_run (const LatchDaemonConfig *config, GError **start_error)
 {
@@ -303,6 +355,8 @@ latch_daemon_run (const LatchDaemonConfig *config, GError **start_error)
   g_autoptr (GError) error = NULL;
   g_autoptr (GError) id_error = NULL;
   gboolean busy = FALSE;
+  gint64 start;
+  g_autofree char *instance = NULL;
 
   d.config = config;
   d.tls_settings = latch_config_tls_settings (config->settings);
@@ -319,6 +373,11 @@ latch_daemon_run (const LatchDaemonConfig *config, GError **start_error)
    * files libdbus reads, without loading libdbus (and the seven libraries
    * it brings), which only the mutual level asks (setup_tls). */
   d.peerid = latch_machine_id_read (&id_error);
+  /* Names this daemon's owners to a backend shared with others. */
+  start = g_get_real_time ();
+  instance = g_strdup_printf ("%s.%" G_GINT64_FORMAT,
+                              d.peerid != NULL && d.peerid[0] != '\0' ? d.peerid : "local",
+                              start);
   /* The agent's own clients are local and clear (d.level stays CLEAR):
    * its TLS is the upstream session's. */
   /* An agent tries its upstream before it listens: one that then gives
@@ -328,7 +387,9 @@ latch_daemon_run (const LatchDaemonConfig *config, GError **start_error)
       || !latch_net_init (&error)
       || (config->agent && !probe_upstream (&d, config->settings, &agent, &error))
       || !latch_daemon_start_listening (&d, &busy, &error)
-      || !latch_daemon_metrics_start (&d, &error))
+      || !latch_daemon_metrics_start (&d, &error)
+      || (!config->agent && config->settings->etcd_endpoints != NULL
+          && !open_etcd_table (&d, instance, &error)))
     {
       g_autofree char *line = NULL;
 
@@ -374,13 +435,9 @@ latch_daemon_run (const LatchDaemonConfig *config, GError **start_error)
     }
   d.loop = g_main_loop_new (NULL, FALSE);
   {
-    gint64 start = g_get_real_time ();
-    /* Names this daemon's owners to a backend shared with others. */
-    g_autofree char *instance
-        = g_strdup_printf ("%s.%" G_GINT64_FORMAT, d.peerid[0] != '\0' ? d.peerid : "local",
-                           start);
-
-    if (config->agent)
+    if (d.table != NULL)
+      ; /* on etcd, opened before the daemon said it was ready */
+    else if (config->agent)
       {
         const LatchConfig *cfg = config->settings;
         const LatchUpstreamConfig upstream = {
@@ -412,6 +469,10 @@ latch_daemon_run (const LatchDaemonConfig *config, GError **start_error)
       }, instance);
   }
   latch_table_set_callbacks (d.table, &latch_daemon_table_callbacks, &d);
+  if (!config->agent && config->settings->etcd_endpoints != NULL)
+    latch_log_info ("lock table on etcd at %s (prefix %s, lease TTL %d s)",
+                    config->settings->etcd_endpoints, config->settings->etcd_prefix,
+                    config->settings->lease_ttl);
   d.clients = g_hash_table_new (NULL, NULL);
   latch_daemon_signals_add (&d);
 

@@ -526,6 +526,34 @@ latch_lock_events_new (void)
   return events;
 }
 
+/* A new resource for req (its name classified as klass's type), taking
+ * identity; NULL when the name's parameters are unusable. */
+static Resource *
+resource_new (LatchLocker *locker, const LatchRsrcClass *klass, char *identity,
+              const LatchLockReq *req, gint64 now_us)
+{
+  g_autoptr (GError) error = NULL;
+  gpointer state = klass->create (req->name, req, now_us, &error);
+  Resource *rsrc;
+
+  if (state == NULL)
+    {
+      g_free (identity);
+      return NULL;
+    }
+  rsrc = g_new0 (Resource, 1);
+  rsrc->identity = identity;
+  rsrc->klass = klass;
+  rsrc->state = state;
+  /* The codec refuses a negative lifespan; should one get here, it means
+   * "as short as possible". */
+  rsrc->lifespan = MAX (req->lifespan, 0);
+  rsrc->expiry = -1;
+  rsrc->serial = locker->next_serial++;
+  g_hash_table_insert (locker->resources, rsrc->identity, rsrc);
+  return rsrc;
+}
+
 LatchLockStatus
 latch_locker_request (LatchLocker *locker, gpointer owner,
                       const LatchLockReq *req, gint64 now_us,
@@ -566,9 +594,6 @@ latch_locker_request (LatchLocker *locker, gpointer owner,
   rsrc = g_hash_table_lookup (locker->resources, identity);
   if (rsrc == NULL)
     {
-      g_autoptr (GError) error = NULL;
-      gpointer state;
-
       if (!req->create)
         {
           GQueue *waiting;
@@ -585,22 +610,12 @@ latch_locker_request (LatchLocker *locker, gpointer owner,
       if (locker->max_resources > 0
           && g_hash_table_size (locker->resources) >= locker->max_resources)
         return LATCH_LOCK_LIMIT_RESOURCES;
-      state = klass->create (req->name, req, now_us, &error);
-      /* The name's parameters are unusable (a timestamp format without a
-       * time field, or whose result can be longer than FLoM's limit):
+      /* The name's parameters may be unusable (a timestamp format without
+       * a time field, or whose result can be longer than FLoM's limit):
        * FLoM's resource initialisation error. */
-      if (state == NULL)
+      rsrc = resource_new (locker, klass, g_steal_pointer (&identity), req, now_us);
+      if (rsrc == NULL)
         return LATCH_LOCK_INIT_ERROR;
-      rsrc = g_new0 (Resource, 1);
-      rsrc->identity = g_steal_pointer (&identity);
-      rsrc->klass = klass;
-      rsrc->state = state;
-      /* The codec refuses a negative lifespan; should one get here, it
-       * means "as short as possible". */
-      rsrc->lifespan = MAX (req->lifespan, 0);
-      rsrc->expiry = -1;
-      rsrc->serial = locker->next_serial++;
-      g_hash_table_insert (locker->resources, rsrc->identity, rsrc);
       created = TRUE;
     }
 
@@ -909,4 +924,94 @@ latch_locker_visit (const LatchLocker *locker, const LatchLockerVisitor *visitor
                           LATCH_LOCKER_WAITING_CREATION, &info, user_data);
         }
     }
+}
+
+gboolean
+latch_locker_restore (LatchLocker *locker, const char *name, int lifespan,
+                      const char *state_text, gint64 now_us)
+{
+  LatchRsrcType type;
+  const LatchRsrcClass *klass;
+  g_autofree char *identity = NULL;
+  Resource *rsrc;
+  LatchLockReq req = { name, LATCH_LOCK_MODE_EX, 1, TRUE, TRUE, lifespan };
+
+  g_return_val_if_fail (locker != NULL && name != NULL, FALSE);
+  type = latch_rsrc_name_classify (name, strlen (name));
+  klass = class_for_type (type);
+  if (klass == NULL)
+    return FALSE;
+  identity = identity_of (name, type);
+  rsrc = g_hash_table_lookup (locker->resources, identity);
+  if (rsrc == NULL)
+    {
+      /* Not counted down as idle: it is there for what is adopted and
+       * asked next, which starts the count when it is idle again. */
+      rsrc = resource_new (locker, klass, g_steal_pointer (&identity), &req, now_us);
+      if (rsrc == NULL)
+        return FALSE;
+    }
+  if (klass->load != NULL)
+    return klass->load (rsrc->state, state_text);
+  return state_text == NULL;
+}
+
+gboolean
+latch_locker_adopt (LatchLocker *locker, gpointer owner, const LatchLockReq *req,
+                    const char *element, guint64 fence, gint64 since_us)
+{
+  LatchRsrcType type;
+  const LatchRsrcClass *klass;
+  g_autofree char *identity = NULL;
+  Resource *rsrc;
+  Entry *entry;
+
+  g_return_val_if_fail (locker != NULL && req != NULL && req->name != NULL, FALSE);
+  type = latch_rsrc_name_classify (req->name, strlen (req->name));
+  klass = class_for_type (type);
+  if (klass == NULL)
+    return FALSE;
+  identity = identity_of (req->name, type);
+  rsrc = g_hash_table_lookup (locker->resources, identity);
+  if (rsrc == NULL)
+    {
+      rsrc = resource_new (locker, klass, g_strdup (identity), req, since_us);
+      if (rsrc == NULL)
+        return FALSE;
+    }
+  entry = entry_new (owner, req, rsrc->identity, since_us);
+  if (klass->adopt != NULL)
+    {
+      if (!klass->adopt (rsrc->state, &entry->hold, element))
+        {
+          entry_free (entry);
+          update_idle (locker, rsrc, since_us);
+          return FALSE;
+        }
+    }
+  else
+    g_free (klass->grant (rsrc->state, &entry->hold, since_us));
+  entry->state = ENTRY_HELD;
+  entry->rsrc = rsrc;
+  g_queue_push_tail_link (&rsrc->holds, &entry->place_link);
+  entry->since_us = since_us;
+  entry->fence = fence;
+  entry->element = g_strdup (element);
+  if (fence >= locker->next_fence)
+    locker->next_fence = fence + 1;
+  owner_index_add (locker, entry);
+  update_idle (locker, rsrc, since_us);
+  return TRUE;
+}
+
+char *
+latch_locker_save_state (const LatchLocker *locker, const char *identity)
+{
+  Resource *rsrc;
+
+  g_return_val_if_fail (locker != NULL && identity != NULL, NULL);
+  rsrc = g_hash_table_lookup (locker->resources, identity);
+  if (rsrc == NULL || rsrc->klass->save == NULL)
+    return NULL;
+  return rsrc->klass->save (rsrc->state);
 }

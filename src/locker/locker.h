@@ -208,6 +208,30 @@ typedef struct
 void latch_locker_visit (const LatchLocker *locker,
                          const LatchLockerVisitor *visitor, gpointer user_data);
 
+/* A table kept elsewhere (table/table-etcd.c) rebuilds one resource in
+ * a scratch locker from what it stored, then asks it as usual:
+ *
+ * latch_locker_restore() makes the resource of name exist (as a request
+ * with create and lifespan would) and loads state_text, the type's own
+ * state as latch_locker_save_state() gave it (NULL: a new resource's).
+ * FALSE when name is invalid or the text is not that type's state.
+ *
+ * latch_locker_adopt() records owner as a holder of req with element as
+ * its grant handed out (NULL for types without elements), granted with
+ * fence at since_us: no grant rule is applied, it was granted.  FALSE
+ * when the type's state cannot have that grant (a set member not free).
+ *
+ * latch_locker_save_state() is the type's own state of the resource
+ * called identity, as text (transfer full): the set's rotation, the
+ * sequence's counter and values for reuse, the timestamp's last slot;
+ * NULL for types without (simple, numeric, hierarchical) or no such
+ * resource. */
+gboolean latch_locker_restore (LatchLocker *locker, const char *name, int lifespan,
+                               const char *state_text, gint64 now_us);
+gboolean latch_locker_adopt (LatchLocker *locker, gpointer owner, const LatchLockReq *req,
+                             const char *element, guint64 fence, gint64 since_us);
+char *latch_locker_save_state (const LatchLocker *locker, const char *identity);
+
 G_END_DECLS
 
 #endif

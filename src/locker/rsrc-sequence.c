@@ -130,6 +130,69 @@ sequence_free (gpointer state)
   g_free (seq);
 }
 
+/* "NEXT R1 R2 ...": the counter, then the values given back for reuse,
+ * oldest first. */
+static char *
+sequence_save (gpointer state)
+{
+  SequenceState *seq = state;
+  GString *s = g_string_new (NULL);
+
+  g_string_append_printf (s, "%" G_GUINT32_FORMAT, seq->next);
+  for (GList *l = seq->reuse.head; l != NULL; l = l->next)
+    g_string_append_printf (s, " %u", GPOINTER_TO_UINT (l->data));
+  return g_string_free (s, FALSE);
+}
+
+static gboolean
+parse_u32 (const char *text, char **end, guint32 *out)
+{
+  guint64 v = g_ascii_strtoull (text, end, 10);
+
+  if (*end == text || v == 0 || v > G_MAXUINT32)
+    return FALSE;
+  *out = (guint32)v;
+  return TRUE;
+}
+
+static gboolean
+sequence_load (gpointer state, const char *text)
+{
+  SequenceState *seq = state;
+  const char *p = text;
+  char *end;
+  guint32 v;
+
+  if (text == NULL)
+    return TRUE;
+  if (!parse_u32 (p, &end, &v))
+    return FALSE;
+  seq->next = v;
+  g_queue_clear (&seq->reuse);
+  for (p = end; *p == ' '; p = end)
+    {
+      if (!parse_u32 (p + 1, &end, &v))
+        return FALSE;
+      g_queue_push_tail (&seq->reuse, GUINT_TO_POINTER (v));
+    }
+  return *p == '\0';
+}
+
+static gboolean
+sequence_adopt (gpointer state, LatchRsrcHold *hold, const char *element)
+{
+  SequenceState *seq = state;
+  char *end;
+  guint32 v;
+
+  if (element == NULL || !parse_u32 (element, &end, &v) || *end != '\0')
+    return FALSE;
+  seq->n_held++;
+  hold->value = v;
+  hold->data = NULL;
+  return TRUE;
+}
+
 void
 latch_rsrc_sequence_set_next (gpointer state, guint32 next)
 {
@@ -148,5 +211,8 @@ const LatchRsrcClass latch_rsrc_sequence_class = {
   .release = sequence_release,
   .is_idle = NULL,
   .next_wakeup = NULL,
+  .save = sequence_save,
+  .load = sequence_load,
+  .adopt = sequence_adopt,
   .free = sequence_free,
 };

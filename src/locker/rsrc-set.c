@@ -16,6 +16,8 @@
 
 #include "common/error.h"
 
+#include <string.h>
+
 #define SEPARATOR "."
 
 typedef struct
@@ -130,6 +132,49 @@ set_free (gpointer state)
   set_state_free (state);
 }
 
+/* The rotation: where the next search starts. */
+static char *
+set_save (gpointer state)
+{
+  SetState *set = state;
+
+  return g_strdup_printf ("%u", set->next);
+}
+
+static gboolean
+set_load (gpointer state, const char *text)
+{
+  SetState *set = state;
+  char *end;
+  guint64 next;
+
+  if (text == NULL)
+    return TRUE;
+  next = g_ascii_strtoull (text, &end, 10);
+  if (end == text || *end != '\0' || next >= set->n_slots)
+    return FALSE;
+  set->next = (guint)next;
+  return TRUE;
+}
+
+/* The first free slot with that member's name (a name may appear twice
+ * in a set: "a.a.b" has two slots called "a"). */
+static gboolean
+set_adopt (gpointer state, LatchRsrcHold *hold, const char *element)
+{
+  SetState *set = state;
+
+  for (guint i = 0; element != NULL && i < set->n_slots; i++)
+    if (!set->taken[i] && strcmp (set->elements[i], element) == 0)
+      {
+        set->taken[i] = TRUE;
+        set->n_taken++;
+        hold->value = i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
 const LatchRsrcClass latch_rsrc_set_class = {
   .type = LATCH_RSRC_SET,
   .create = set_create,
@@ -139,5 +184,8 @@ const LatchRsrcClass latch_rsrc_set_class = {
   .release = set_release,
   .is_idle = set_is_idle,
   .next_wakeup = NULL,
+  .save = set_save,
+  .load = set_load,
+  .adopt = set_adopt,
   .free = set_free,
 };

@@ -531,6 +531,44 @@ timestamp_free (gpointer state)
   g_free (ts);
 }
 
+/* The slot of the last timestamp issued, or "-" when none was. */
+static char *
+timestamp_save (gpointer state)
+{
+  TimestampState *ts = state;
+
+  return ts->has_issued ? g_strdup_printf ("%" G_GINT64_FORMAT, ts->last_slot) : g_strdup ("-");
+}
+
+static gboolean
+timestamp_load (gpointer state, const char *text)
+{
+  TimestampState *ts = state;
+  char *end;
+  gint64 slot;
+
+  if (text == NULL || strcmp (text, "-") == 0)
+    return TRUE;
+  slot = g_ascii_strtoll (text, &end, 10);
+  if (end == text || *end != '\0')
+    return FALSE;
+  ts->has_issued = TRUE;
+  ts->last_slot = slot;
+  return TRUE;
+}
+
+/* The stamp was issued in a slot the saved state already counts. */
+static gboolean
+timestamp_adopt (gpointer state, LatchRsrcHold *hold, const char *element G_GNUC_UNUSED)
+{
+  TimestampState *ts = state;
+
+  ts->n_held++;
+  hold->value = 0;
+  hold->data = NULL;
+  return TRUE;
+}
+
 const LatchRsrcClass latch_rsrc_timestamp_class = {
   .type = LATCH_RSRC_TIMESTAMP,
   .create = timestamp_create,
@@ -541,5 +579,8 @@ const LatchRsrcClass latch_rsrc_timestamp_class = {
   .is_idle = NULL,
   .next_wakeup = timestamp_next_wakeup,
   .busy_until = timestamp_busy_until,
+  .save = timestamp_save,
+  .load = timestamp_load,
+  .adopt = timestamp_adopt,
   .free = timestamp_free,
 };

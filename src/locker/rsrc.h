@@ -76,6 +76,19 @@ typedef struct
    * Timestamps return the end of the current time slot.  NULL: never. */
   gint64 (*busy_until) (gpointer state);
 
+  /* A table kept elsewhere (etcd, table/table-etcd.c) rebuilds a
+   * resource from what it stored: the type's own state as text (save,
+   * load), and the grants made from it (adopt).  NULL: the type has no
+   * state of its own beyond its holders (simple, numeric,
+   * hierarchical): save gives NULL, load accepts only NULL, and adopt
+   * records the hold as grant() would. */
+  char *(*save) (gpointer state);
+  gboolean (*load) (gpointer state, const char *text);
+  /* Records a grant made elsewhere that handed out element (no
+   * is_grantable() check: it was granted).  FALSE when the state cannot
+   * have it (a set member that is not one, or is taken). */
+  gboolean (*adopt) (gpointer state, LatchRsrcHold *hold, const char *element);
+
   void (*free) (gpointer state);
 } LatchRsrcClass;
 

@@ -189,6 +189,41 @@ latch_sockpath_for_agent (const LatchConfig *config, const char *host, int port,
 }
 
 gboolean
+latch_sockpath_for_local (const LatchConfig *config, gboolean create, LatchSockPath *out,
+                          GError **error)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *sock = NULL;
+  g_autofree char *digest = NULL;
+  g_autoptr (GString) identity = g_string_new (NULL);
+  const char *const strings[] = {
+    config->etcd_endpoints, config->etcd_prefix, config->tls_certificate,
+    config->tls_private_key, config->tls_ca_certificate, config->tls_crl, config->tls_priority,
+  };
+
+  if (config->socket_name != NULL || config->etcd_endpoints == NULL)
+    return latch_sockpath_resolve (config->socket_name, create, out, error);
+  /* As for the agent: each field with its length. */
+  for (gsize i = 0; i < G_N_ELEMENTS (strings); i++)
+    g_string_append_printf (identity, "%zu:%s;", strings[i] != NULL ? strlen (strings[i]) : 0,
+                            strings[i] != NULL ? strings[i] : "");
+  g_string_append_printf (identity, "%d", config->lease_ttl);
+  digest = g_compute_checksum_for_string (G_CHECKSUM_SHA256, identity->str, identity->len);
+  dir = private_dir (create, error);
+  if (dir == NULL)
+    return FALSE;
+  digest[16] = '\0';
+  sock = g_strdup_printf ("%s/etcd-%s.sock", dir, digest);
+  if (!check_length (sock, error))
+    return FALSE;
+  out->lock_path = g_strconcat (sock, ".lock", NULL);
+  out->socket_path = g_steal_pointer (&sock);
+  out->is_private = TRUE;
+  out->is_system = FALSE;
+  return TRUE;
+}
+
+gboolean
 latch_sockpath_for_system (const char *configured, LatchSockPath *out, GError **error)
 {
   const char *sock = configured != NULL ? configured : LATCH_SYSTEM_SOCKET;

@@ -67,6 +67,15 @@ gboolean latch_sockpath_for_agent (const LatchConfig *config, const char *host, 
  * with its lock file beside it (PATH.lock).  Nothing is created or
  * checked here: the daemon prepares the directory, a command only
  * connects. */
+/* The local daemon's socket for config: -s when given; else, with a
+ * lock table on etcd (EtcdEndpoints), one per cluster setting in the
+ * private directory (etcd-DIGEST.sock, the digest over the endpoints,
+ * prefix, lease TTL and TLS files): a command for that cluster never
+ * talks to the daemon that keeps its table in memory, nor to one set up
+ * for another cluster; else the default one. */
+gboolean latch_sockpath_for_local (const LatchConfig *config, gboolean create,
+                                   LatchSockPath *out, GError **error);
+
 gboolean latch_sockpath_for_system (const char *configured, LatchSockPath *out,
                                     GError **error);
 

@@ -69,6 +69,9 @@ static gboolean check_session_timeout (LatchSettingValue *value,
                                        GError **error);
 static gboolean check_tls_file (LatchSettingValue *value, GError **error);
 static gboolean check_log_target (LatchSettingValue *value, GError **error);
+static gboolean check_etcd_endpoints (LatchSettingValue *value, GError **error);
+static gboolean check_lease_ttl (LatchSettingValue *value, GError **error);
+static gboolean check_etcd_prefix (LatchSettingValue *value, GError **error);
 static gboolean check_wait_notice (LatchSettingValue *value, GError **error);
 static gboolean check_group_name (LatchSettingValue *value, GError **error);
 static gboolean check_security_level (LatchSettingValue *value,
@@ -247,6 +250,20 @@ const LatchSetting latch_settings[] = {
     "A session's silence after which either end gives it up (pings keep it "
     "alive), in milliseconds; 0 none",
     "milliseconds, 0 to 600000; 0 means none", TRUE },
+  /* latch's own: the lock table on an etcd cluster (latchd's table
+   * backend, table/table-etcd.c).  Daemon settings: a command passes
+   * them to the daemon it starts, which is one per cluster setting. */
+  { 0, "etcd-endpoints", "Cluster", "EtcdEndpoints", LATCH_SETTING_STRING,
+    FIELD (etcd_endpoints), NULL, check_etcd_endpoints, "URL,...",
+    "Keep the lock table on this etcd cluster (http:// or https://HOST:PORT, "
+    "comma-separated); default: in the daemon's memory", NULL, TRUE },
+  { 0, "lease-ttl", "Cluster", "LeaseTtl", LATCH_SETTING_INT,
+    FIELD (lease_ttl), "10", check_lease_ttl, "S",
+    "Seconds after which etcd releases the locks of a daemon it has not "
+    "heard from", "seconds, 2 to 3600", TRUE },
+  { 0, "etcd-prefix", "Cluster", "Prefix", LATCH_SETTING_STRING,
+    FIELD (etcd_prefix), "/latch/", check_etcd_prefix, "PREFIX",
+    "Where in etcd's key space the lock table lives", NULL, TRUE },
   /* TLS file paths are made absolute where they are read (FLoM: relative
    * to the working directory, config files too): the daemon runs in /. */
   { 0, "tls-certificate", "TLS", "TlsCertificate", LATCH_SETTING_PATH,
@@ -840,6 +857,83 @@ bad:
                "'%s' is not a group name (letters, digits, '_', '-', '.'; not "
                "starting with '-')", value->str);
   return FALSE;
+}
+
+/* Each endpoint is http(s)://HOST:PORT, all of one scheme (the TLS
+ * settings apply to all of them or none).  Only the form is checked
+ * here: reaching them is the daemon's start. */
+static gboolean
+check_etcd_endpoints (LatchSettingValue *value, GError **error)
+{
+  g_auto (GStrv) parts = NULL;
+  const char *scheme = NULL;
+
+  if (value->str == NULL)
+    return TRUE;
+  parts = g_strsplit (value->str, ",", -1);
+  for (char **p = parts; *p != NULL; p++)
+    {
+      const char *e = g_strstrip (*p);
+      const char *this_scheme = g_str_has_prefix (e, "https://") ? "https://"
+                                : g_str_has_prefix (e, "http://") ? "http://" : NULL;
+      const char *hostport = this_scheme != NULL ? e + strlen (this_scheme) : NULL;
+      const char *colon = hostport != NULL ? strrchr (hostport, ':') : NULL;
+      char *end = NULL;
+      long port = colon != NULL ? strtol (colon + 1, &end, 10) : 0;
+
+      if (this_scheme == NULL || colon == NULL || colon == hostport || end == colon + 1
+          || *end != '\0' || port < 1 || port > 65535 || strchr (hostport, '/') != NULL)
+        {
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                       "etcd endpoint '%s' is not http://HOST:PORT or https://HOST:PORT",
+                       e);
+          return FALSE;
+        }
+      if (scheme != NULL && strcmp (scheme, this_scheme) != 0)
+        {
+          g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                       "etcd endpoints mix http:// and https:// ('%s'): use one "
+                       "scheme for all members", e);
+          return FALSE;
+        }
+      scheme = this_scheme;
+    }
+  if (scheme == NULL)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "no etcd endpoint given: name one or more, e.g. "
+                   "http://127.0.0.1:2379");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+check_lease_ttl (LatchSettingValue *value, GError **error)
+{
+  if (value->num < 2 || value->num > 3600)
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "lease TTL (seconds) must be from 2 to 3600, not %d", value->num);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Keys are made by appending to it: it must end with '/' so that two
+ * prefixes never nest by accident ("/latch" would also cover "/latchx"). */
+static gboolean
+check_etcd_prefix (LatchSettingValue *value, GError **error)
+{
+  if (value->str == NULL || value->str[0] == '\0'
+      || value->str[strlen (value->str) - 1] != '/')
+    {
+      g_set_error (error, LATCH_ERROR, LATCH_ERROR_INVALID_OPTION,
+                   "etcd prefix '%s' must be non-empty and end with '/', e.g. /latch/",
+                   value->str != NULL ? value->str : "");
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static gboolean

@@ -88,6 +88,9 @@ typedef struct
   int tcp_keepalive_probes;    /* --tcp-keepalive-probes, TcpKeepaliveProbes; 6 (1..127) */
   gboolean agent;              /* --agent, Agent; TRUE (latch's own; client side) */
   int session_timeout;         /* --session-timeout, SessionTimeout; 2000 (ms, 0..600000; 0 none) */
+  char *etcd_endpoints;        /* --etcd-endpoints, [Cluster] EtcdEndpoints; NULL: table in memory */
+  int lease_ttl;               /* --lease-ttl, [Cluster] LeaseTtl; 10 (s, 2..3600) */
+  char *etcd_prefix;           /* --etcd-prefix, [Cluster] Prefix; "/latch/" */
 
   /* [TLS]  Paths are absolute once read (and the file exists). */
   char *tls_certificate;       /* --tls-certificate, TlsCertificate; NULL */

@@ -9,7 +9,8 @@
  *   upstream  (table-upstream.c) another latchd, reached over one
  *             persistent session that carries the requests of many local
  *             owners (the local agent's backend);
- *   etcd      (later) an etcd cluster: leases, revisions as FIFO order.
+ *   etcd      (table-etcd.c) an etcd cluster shared by many daemons:
+ *             leases, create revisions as FIFO order, revisions as fences.
  * Every backend applies the same grant rules (the pure locker's), so all
  * agree on who holds what.
  *
@@ -228,6 +229,30 @@ LatchTable *latch_table_memory_new (const LatchLockerConfig *config,
  * connected on demand with config (copied). */
 LatchTable *latch_table_upstream_new (const LatchUpstreamConfig *config,
                                       const char *instance);
+
+/* The etcd backend (table-etcd.c): the table in an etcd cluster shared
+ * with other daemons, reached through latch-etcd.so.  Blocks until the
+ * lease is granted and the table read (10 s at most): NULL and an error
+ * naming the endpoint and the fix when etcd cannot be used. */
+typedef struct
+{
+  const char *endpoints;  /* "http(s)://HOST:PORT,..." */
+  const char *prefix;     /* ends with '/' */
+  int lease_ttl;          /* s */
+  const char *cert_file;  /* the node's TLS files (NULL: none) */
+  const char *key_file;
+  const char *ca_file;
+  const char *crl_file;
+  const char *priority;
+  /* The daemon's limits, applied to its own owners (0: none). */
+  int max_locks;
+  int max_waiters;
+  int max_idle_lifespan;
+  int idle_lifespan_min;
+} LatchTableEtcdConfig;
+
+LatchTable *latch_table_etcd_new (const LatchTableEtcdConfig *config, const char *instance,
+                                  GError **error);
 
 G_END_DECLS
 
