@@ -1844,7 +1844,10 @@ latch_table_etcd_new (const LatchTableEtcdConfig *config, const char *instance, 
   ec.ca_file = config->ca_file;
   ec.crl_file = config->crl_file;
   ec.priority = config->priority;
-  ec.timeout_ms = 5000;
+  /* A renewal must be able to fail over to the next member well within
+   * the lease's safe window: a request that has not been answered in a
+   * third of the TTL is given up (and the member with it). */
+  ec.timeout_ms = CLAMP (config->lease_ttl * 1000 / 3, 500, 5000);
 
   m = g_new0 (EtcdTable, 1);
   latch_table_init (&m->parent, &etcd_backend, instance);

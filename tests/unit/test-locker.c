@@ -1215,6 +1215,113 @@ test_model_random (void)
   g_assert_cmpuint (n_late[1], >, 0);
 }
 
+/* ---- rebuilding from stored state (a table kept in etcd) ---- */
+
+static LatchLockStatus
+ask (LatchLocker *l, gpointer owner, const char *name, char **element)
+{
+  g_autoptr (GArray) events = latch_lock_events_new ();
+  LatchLockReq req = { name, EX, 1, TRUE, TRUE, 0 };
+  guint64 fence;
+
+  *element = NULL;
+  return latch_locker_request (l, owner, &req, 0, &fence, element, events);
+}
+
+/* A set's rotation and its taken members survive a save and a rebuild:
+ * the rebuilt locker hands out what the first one would have. */
+static void
+test_restore_set (void)
+{
+  g_autoptr (LatchLocker) a = latch_locker_new (1);
+  g_autoptr (LatchLocker) b = latch_locker_new (1);
+  g_autofree char *e1 = NULL, *e2 = NULL, *e3 = NULL, *state = NULL;
+  LatchLockReq req = { "s1.s2.s3", EX, 1, TRUE, TRUE, 0 };
+  int o1, o2, o3;
+
+  g_assert_cmpint (ask (a, &o1, "s1.s2.s3", &e1), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (ask (a, &o2, "s1.s2.s3", &e2), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpstr (e1, ==, "s1");
+  g_assert_cmpstr (e2, ==, "s2");
+  state = latch_locker_save_state (a, "s1.s2.s3");
+  g_assert_nonnull (state);
+  g_assert_true (latch_locker_restore (b, "s1.s2.s3", 0, state, 0));
+  /* s2's holder only: s1 is free again, but the rotation goes on. */
+  g_assert_true (latch_locker_adopt (b, &o2, &req, "s2", 7, 0));
+  g_assert_false (latch_locker_adopt (b, &o1, &req, "s2", 8, 0)); /* taken */
+  g_assert_false (latch_locker_adopt (b, &o1, &req, "nope", 8, 0));
+  g_assert_cmpint (ask (b, &o3, "s1.s2.s3", &e3), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpstr (e3, ==, "s3");
+  g_assert_false (latch_locker_restore (b, "s1.s2.s3", 0, "9", 0)); /* no slot 9 */
+}
+
+/* A transactional sequence: the counter and a rolled-back value. */
+static void
+test_restore_sequence (void)
+{
+  g_autoptr (LatchLocker) a = latch_locker_new (1);
+  g_autoptr (LatchLocker) b = latch_locker_new (1);
+  g_autoptr (GArray) events = latch_lock_events_new ();
+  g_autofree char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL, *state = NULL;
+  LatchLockReq req = { "_S_q[2]", EX, 1, TRUE, TRUE, 0 };
+  int o1, o2, o3;
+
+  g_assert_cmpint (ask (a, &o1, "_S_q[2]", &e1), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpint (ask (a, &o2, "_S_q[2]", &e2), ==, LATCH_LOCK_GRANTED);
+  g_assert_true (latch_locker_unlock (a, &o1, "_S_q[2]", TRUE, 0, events));
+  state = latch_locker_save_state (a, "_S_q[2]");
+  g_assert_cmpstr (state, ==, "3 1");
+  g_assert_true (latch_locker_restore (b, "_S_q[2]", 0, state, 0));
+  g_assert_true (latch_locker_adopt (b, &o2, &req, e2, 5, 0));
+  g_assert_cmpint (ask (b, &o3, "_S_q[2]", &e3), ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpstr (e3, ==, "1"); /* the rolled-back value first */
+  g_assert_cmpint (ask (b, &o1, "_S_q[2]", &e4), ==, LATCH_LOCK_QUEUED); /* two held */
+  g_assert_false (latch_locker_restore (b, "_S_q[2]", 0, "0", 0));
+  g_assert_false (latch_locker_restore (b, "_S_q[2]", 0, "3 x", 0));
+}
+
+/* A timestamp's last slot: a rebuilt resource never issues it again. */
+static void
+test_restore_timestamp (void)
+{
+  g_autoptr (LatchLocker) b = latch_locker_new (1);
+  g_autoptr (GArray) events = latch_lock_events_new ();
+  LatchLockReq req = { "_t_%s[1]", EX, 1, TRUE, TRUE, 0 };
+  g_autofree char *element = NULL;
+  g_autofree char *state = NULL;
+  guint64 fence;
+  int o1;
+
+  /* Issued in second 100 (slot 100); at 100.5 s the same slot is refused. */
+  g_assert_true (latch_locker_restore (b, "_t_%s[1]", 0, "100", 0));
+  g_assert_cmpint (latch_locker_request (b, &o1, &(LatchLockReq){ "_t_%s[1]", EX, 1, FALSE,
+                                                                  TRUE, 0 },
+                                         100500000, &fence, &element, events),
+                   ==, LATCH_LOCK_BUSY);
+  g_assert_cmpint (latch_locker_request (b, &o1, &req, 101000000, &fence, &element, events),
+                   ==, LATCH_LOCK_GRANTED);
+  g_assert_cmpstr (element, ==, "101");
+  state = latch_locker_save_state (b, "_t_%s[1]");
+  g_assert_cmpstr (state, ==, "101");
+}
+
+/* Types without a state of their own: save gives NULL, adopt holds. */
+static void
+test_restore_simple (void)
+{
+  g_autoptr (LatchLocker) b = latch_locker_new (1);
+  g_autofree char *element = NULL;
+  LatchLockReq req = { "plain", PR, 1, TRUE, TRUE, 0 };
+  int o1, o2;
+
+  g_assert_true (latch_locker_restore (b, "plain", 0, NULL, 0));
+  g_assert_false (latch_locker_restore (b, "plain", 0, "x", 0));
+  g_assert_null (latch_locker_save_state (b, "plain"));
+  g_assert_true (latch_locker_adopt (b, &o1, &req, NULL, 3, 0));
+  g_assert_cmpint (ask (b, &o2, "plain", &element), ==, LATCH_LOCK_QUEUED); /* EX vs PR */
+  g_assert_cmpuint (latch_locker_n_active (b), ==, 2); /* holder + waiter */
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1255,6 +1362,10 @@ main (int argc, char **argv)
   LATCH_TEST_ADD ("/locker/name/invalid", test_name_invalid);
   LATCH_TEST_ADD ("/locker/free-busy", test_free_busy);
   g_test_add_func ("/locker/model/random", test_model_random);
+  g_test_add_func ("/locker/restore/set", test_restore_set);
+  g_test_add_func ("/locker/restore/sequence", test_restore_sequence);
+  g_test_add_func ("/locker/restore/timestamp", test_restore_timestamp);
+  g_test_add_func ("/locker/restore/simple", test_restore_simple);
 
   return g_test_run ();
 }
