@@ -569,20 +569,25 @@ scenario_compacted (LatchEtcd *etcd, gint64 from)
   return failures ? 1 : 0;
 }
 
-/* One range request: prints the error line and its code, or "ok". */
+/* n range requests, one after the other on the same client: prints the
+ * error line and its code, or "ok" and the endpoint, for each. */
 static int
-scenario_request (LatchEtcd *etcd)
+scenario_request (LatchEtcd *etcd, int n)
 {
   g_autoptr(GBytes) k = b ("probe");
   TxnOut t = { 0 };
-  int rc;
+  int rc = 0;
 
-  range_one (etcd, k, &t);
-  if (t.ok)
-    printf ("ok %s\n", M->endpoint (etcd));
-  else
-    printf ("%s [code %d]\n", t.error->message, t.error->code);
-  rc = t.ok ? 0 : 2;
+  for (int i = 0; i < n; i++)
+    {
+      range_one (etcd, k, &t);
+      if (t.ok)
+        printf ("ok %s\n", M->endpoint (etcd));
+      else
+        printf ("%s [code %d]\n", t.error->message, t.error->code);
+      if (!t.ok)
+        rc = 2;
+    }
   txn_out_clear (&t);
   return rc;
 }
@@ -824,7 +829,7 @@ main (int argc, char **argv)
   else if (strcmp (scenario, "compacted") == 0 && argc > 2)
     rc = scenario_compacted (etcd, g_ascii_strtoll (argv[2], NULL, 10));
   else if (strcmp (scenario, "request") == 0)
-    rc = scenario_request (etcd);
+    rc = scenario_request (etcd, argc > 2 ? atoi (argv[2]) : 1);
   else if (strcmp (scenario, "failover") == 0 && argc > 2)
     rc = scenario_failover (etcd, atoi (argv[2]));
   else if (strcmp (scenario, "watch-break") == 0 && argc > 2)
