@@ -249,6 +249,9 @@ etcd_new (const LatchEtcdConfig *config, GError **error)
                                                  "tls-database", database,
                                                  "user-agent", "latch-etcd",
                                                  NULL);
+  /* Straight to the members: an http_proxy meant for the web is not for
+   * the cluster (and libproxy would be loaded for each connection). */
+  soup_session_set_proxy_resolver (etcd->session, NULL);
   return etcd;
 
 fail:

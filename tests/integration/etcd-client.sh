@@ -36,6 +36,24 @@ rev=$(etcd_ctl get c/k -w json | jq -r .header.revision)
 etcd_ctl compact "$rev" >/dev/null
 probe "watch from a compacted revision ends with COMPACTED" compacted 2
 
+# etcd's own refusal: one line with its message and code.
+OUT=$("$PROBE" server-error 2>&1)
+contains "$OUT" "^etcd at $EP1: etcdserver: duplicate key given in txn request \\(code 3\\) \\[code 4\\]$"
+verdict "etcd answering an error: $OUT"
+
+# A proxy meant for the web is not used for the cluster.
+OUT=$(http_proxy=http://127.0.0.1:1 HTTP_PROXY=http://127.0.0.1:1 "$PROBE" request 2>&1)
+contains "$OUT" "^ok $EP1$"
+verdict "http_proxy in the environment is ignored: $OUT"
+
+# The module as latchd loads it: a wrong LATCH_ETCD_MODULE is one line.
+OUT=$(LATCH_ETCD_MODULE=$T/nope.so "$PROBE" new 2>&1)
+contains "$OUT" "^FAIL: the lock table is on etcd \\(EtcdEndpoints\\) but latch's etcd module cannot be loaded: .*nope.so"
+verdict "an unloadable module: $OUT"
+OUT=$(LATCH_ETCD_MODULE=$(dirname "$LATCH_ETCD_MODULE")/latch-xml.so "$PROBE" new 2>&1)
+contains "$OUT" "^FAIL: .*latch-xml.so"
+verdict "another module in its place: $OUT"
+
 # Bad configuration is caught in new(), without a request.
 for bad in "127.0.0.1:2379" "ftp://127.0.0.1:2379" "http://127.0.0.1" \
            "http://127.0.0.1:2379/v3" "http://user@127.0.0.1:2379"; do

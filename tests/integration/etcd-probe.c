@@ -592,6 +592,28 @@ scenario_request (LatchEtcd *etcd, int n)
   return rc;
 }
 
+/* etcd refuses a txn that puts one key twice: its error, one line. */
+static int
+scenario_server_error (LatchEtcd *etcd)
+{
+  g_autoptr(GBytes) k = b ("dup");
+  LatchEtcdOp put[2] = {
+    { .type = LATCH_ETCD_OP_PUT, .key = k, .value = k },
+    { .type = LATCH_ETCD_OP_PUT, .key = k, .value = k },
+  };
+  TxnOut t = { 0 };
+  int rc;
+
+  run_txn (etcd, NULL, 0, put, 2, NULL, 0, &t);
+  if (t.ok)
+    printf ("ok\n");
+  else
+    printf ("%s [code %d]\n", t.error->message, t.error->code);
+  rc = t.ok ? 0 : 2;
+  txn_out_clear (&t);
+  return rc;
+}
+
 static gboolean
 port_refuses (const char *endpoint)
 {
@@ -830,6 +852,8 @@ main (int argc, char **argv)
     rc = scenario_compacted (etcd, g_ascii_strtoll (argv[2], NULL, 10));
   else if (strcmp (scenario, "request") == 0)
     rc = scenario_request (etcd, argc > 2 ? atoi (argv[2]) : 1);
+  else if (strcmp (scenario, "server-error") == 0)
+    rc = scenario_server_error (etcd);
   else if (strcmp (scenario, "failover") == 0 && argc > 2)
     rc = scenario_failover (etcd, atoi (argv[2]));
   else if (strcmp (scenario, "watch-break") == 0 && argc > 2)
