@@ -744,6 +744,8 @@ watch_end (LatchEtcdWatch *w, GError *error)
 
   w->stopped = TRUE;
   etcd->watches = g_list_remove (etcd->watches, w);
+  /* No longer the client's: ended_cb may free the client. */
+  w->ex.etcd = NULL;
   g_cancellable_cancel (w->ex.cancellable);
   if (w->callbacks.ended_cb != NULL)
     w->callbacks.ended_cb (w, error, w->user_data);

@@ -813,6 +813,9 @@ main (int argc, char **argv)
   int rc;
 
   setvbuf (stdout, NULL, _IOLBF, 0);
+  /* Every wait here is bounded; this bounds the rest (a free() or a
+   * watch_stop() that never returns). */
+  alarm (90);
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || argc < 2)
     {
