@@ -13,6 +13,7 @@
 
 #include <string.h>
 
+#include <gnutls/gnutls.h>
 #include <libsoup/soup.h>
 
 struct _LatchEtcd
@@ -123,6 +124,38 @@ file_readable (const char *what, const char *path, GError **error)
   return TRUE;
 }
 
+/* The GnuTLS priority of our TLS connections.  GIO's GnuTLS backend
+ * (glib-networking) takes it from $G_TLS_GNUTLS_PRIORITY, read once, when
+ * it makes its first TLS connection; nothing else in latchd uses GIO's
+ * TLS, so setting it here concerns this module alone.  %NO_TICKETS: a
+ * resumed session skips the member's CertificateRequest, and whether the
+ * member asks for one is how we tell an etcd with --client-cert-auth from
+ * one that admits anybody (network_event_cb); GIO does not say whether a
+ * session was resumed, so none is. */
+static gboolean
+tls_priority_setup (const char *priority, GError **error)
+{
+  g_autofree char *value = g_strconcat (priority != NULL ? priority : "NORMAL",
+                                        ":%NO_TICKETS", NULL);
+  gnutls_priority_t cache;
+  const char *where = NULL;
+  int r;
+
+  r = gnutls_priority_init (&cache, value, &where);
+  if (r < 0)
+    {
+      g_set_error (error, LATCH_ETCD_ERROR, LATCH_ETCD_ERROR_CONFIG,
+                   "etcd TLS priority \"%s\": %s (at \"%s\")",
+                   priority != NULL ? priority : "NORMAL", gnutls_strerror (r),
+                   where != NULL ? where : "");
+      return FALSE;
+    }
+  gnutls_priority_deinit (cache);
+  if (g_strcmp0 (g_getenv ("G_TLS_GNUTLS_PRIORITY"), value) != 0)
+    g_setenv ("G_TLS_GNUTLS_PRIORITY", value, TRUE);
+  return TRUE;
+}
+
 static void etcd_free (LatchEtcd *etcd);
 
 static LatchEtcd *
@@ -180,6 +213,8 @@ etcd_new (const LatchEtcdConfig *config, GError **error)
                                "missing (install glib-networking)");
           goto fail;
         }
+      if (!tls_priority_setup (config->priority, error))
+        goto fail;
       if (!file_readable ("CA file", config->ca_file, error)
           || (config->crl_file != NULL && !file_readable ("CRL file", config->crl_file, error)))
         goto fail;
@@ -214,6 +249,9 @@ etcd_new (const LatchEtcdConfig *config, GError **error)
                                                  "tls-database", database,
                                                  "user-agent", "latch-etcd",
                                                  NULL);
+  /* Straight to the members: an http_proxy meant for the web is not for
+   * the cluster (and libproxy would be loaded for each connection). */
+  soup_session_set_proxy_resolver (etcd->session, NULL);
   return etcd;
 
 fail:
@@ -259,7 +297,16 @@ network_event_cb (SoupMessage *msg, GSocketClientEvent event, GIOStream *conn, g
   Exchange *ex = data;
 
   (void) msg;
-  (void) conn;
+  /* HTTP/1.1 only, as over http: libsoup 3.2's HTTP/2 hangs a request
+   * whose connection the member closes right after the handshake (TLS
+   * 1.3 with a client certificate it refuses), and etcd's gateway needs
+   * nothing HTTP/2 has. */
+  if (event == G_SOCKET_CLIENT_TLS_HANDSHAKING && G_IS_TLS_CONNECTION (conn))
+    {
+      static const char *const http1[] = { "http/1.1", NULL };
+
+      g_tls_connection_set_advertised_protocols (G_TLS_CONNECTION (conn), http1);
+    }
   if (event == G_SOCKET_CLIENT_TLS_HANDSHAKED && ex->etcd != NULL
       && ex->etcd->certificate != NULL && !ex->cert_asked)
     {
@@ -337,6 +384,12 @@ host_of (const char *endpoint)
   return g_strdup (uri != NULL ? g_uri_get_host (uri) : endpoint);
 }
 
+static gboolean
+is_https (const char *endpoint)
+{
+  return g_str_has_prefix (endpoint, "https:");
+}
+
 static char *
 describe_cert_flags (Exchange *ex)
 {
@@ -380,8 +433,8 @@ transport_error (Exchange *ex, const GError *e)
     {
       code = LATCH_ETCD_ERROR_TLS;
       what = g_strdup_printf ("does not ask for a client certificate: start it with "
-                              "--client-cert-auth and --trusted-ca-file=(the CA that "
-                              "signed %s)", etcd->cert_file);
+                              "--client-cert-auth and a --trusted-ca-file holding the CA "
+                              "that signed %s", etcd->cert_file);
     }
   else if (ex->tls_flags != 0)
     {
@@ -399,24 +452,42 @@ transport_error (Exchange *ex, const GError *e)
 
       what = g_strdup_printf ("cannot resolve %s (check EtcdEndpoints)", host);
     }
+  else if (ex->cert_asked && etcd->certificate == NULL
+           && (e->domain == G_TLS_ERROR || e->domain == G_IO_ERROR))
+    {
+      code = LATCH_ETCD_ERROR_TLS;
+      what = g_strdup ("the member asks for a client certificate and none is configured "
+                       "(set EtcdCertFile and EtcdKeyFile)");
+    }
+  /* TLS 1.3: the handshake is over on our side before the member has
+   * looked at our certificate; its refusal arrives as an alert, or as
+   * the connection closing (which GIO may call "not TLS"), at the end of
+   * the handshake or on the first read.  A member that asked for a
+   * certificate does speak TLS. */
+  else if (ex->cert_asked && (e->domain == G_TLS_ERROR || e->domain == G_IO_ERROR))
+    {
+      code = LATCH_ETCD_ERROR_TLS;
+      what = g_strdup_printf ("the member refused our client certificate %s: is it signed "
+                              "by the CA of the member's --trusted-ca-file?", etcd->cert_file);
+    }
   else if (g_error_matches (e, G_TLS_ERROR, G_TLS_ERROR_NOT_TLS))
     {
       code = LATCH_ETCD_ERROR_TLS;
       what = g_strdup ("the member does not speak TLS (use http:// for it in "
                        "EtcdEndpoints, or start it with --cert-file and --key-file)");
     }
-  else if (e->domain == G_TLS_ERROR && ex->cert_asked && etcd->certificate != NULL)
-    {
-      code = LATCH_ETCD_ERROR_TLS;
-      what = g_strdup_printf ("refused our client certificate %s: is it signed by the CA "
-                              "of the member's --trusted-ca-file? (%s)",
-                              etcd->cert_file, e->message);
-    }
   else if (e->domain == G_TLS_ERROR)
     {
       code = LATCH_ETCD_ERROR_TLS;
       what = g_strdup_printf ("TLS handshake failed: %s", e->message);
     }
+  /* etcd serving TLS closes (or resets) a connection that starts in
+   * clear text, without a word. */
+  else if ((g_error_matches (e, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT)
+            || g_error_matches (e, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
+           && !is_https (ep))
+    what = g_strdup ("the connection closed without an answer (if the member serves "
+                     "https, use https:// for it in EtcdEndpoints; or it stopped)");
   else
     what = g_strdup_printf ("%s (is etcd running there? check EtcdEndpoints)", e->message);
 
@@ -673,6 +744,8 @@ watch_end (LatchEtcdWatch *w, GError *error)
 
   w->stopped = TRUE;
   etcd->watches = g_list_remove (etcd->watches, w);
+  /* No longer the client's: ended_cb may free the client. */
+  w->ex.etcd = NULL;
   g_cancellable_cancel (w->ex.cancellable);
   if (w->callbacks.ended_cb != NULL)
     w->callbacks.ended_cb (w, error, w->user_data);

@@ -36,6 +36,24 @@ rev=$(etcd_ctl get c/k -w json | jq -r .header.revision)
 etcd_ctl compact "$rev" >/dev/null
 probe "watch from a compacted revision ends with COMPACTED" compacted 2
 
+# etcd's own refusal: one line with its message and code.
+OUT=$("$PROBE" server-error 2>&1)
+contains "$OUT" "^etcd at $EP1: etcdserver: duplicate key given in txn request \\(code 3\\) \\[code 4\\]$"
+verdict "etcd answering an error: $OUT"
+
+# A proxy meant for the web is not used for the cluster.
+OUT=$(http_proxy=http://127.0.0.1:1 HTTP_PROXY=http://127.0.0.1:1 "$PROBE" request 2>&1)
+contains "$OUT" "^ok $EP1$"
+verdict "http_proxy in the environment is ignored: $OUT"
+
+# The module as latchd loads it: a wrong LATCH_ETCD_MODULE is one line.
+OUT=$(LATCH_ETCD_MODULE=$T/nope.so "$PROBE" new 2>&1)
+contains "$OUT" "^FAIL: the lock table is on etcd \\(EtcdEndpoints\\) but latch's etcd module cannot be loaded: .*nope.so"
+verdict "an unloadable module: $OUT"
+OUT=$(LATCH_ETCD_MODULE=$(dirname "$LATCH_ETCD_MODULE")/latch-xml.so "$PROBE" new 2>&1)
+contains "$OUT" "^FAIL: .*latch-xml.so"
+verdict "another module in its place: $OUT"
+
 # Bad configuration is caught in new(), without a request.
 for bad in "127.0.0.1:2379" "ftp://127.0.0.1:2379" "http://127.0.0.1" \
            "http://127.0.0.1:2379/v3" "http://user@127.0.0.1:2379"; do
@@ -79,5 +97,84 @@ printf '%s\n' "$OUT" | sed 's/^/# /'
 verdict "failover: the request after the kill names the member, the next succeeds elsewhere"
 ETCD_ENDPOINTS="$ETCD_ENDPOINT_2,$ETCD_ENDPOINT_3" \
   probe "a watch whose member dies ends, naming it" watch-break "$ETCD_PID_2"
+
+# --- TLS -----------------------------------------------------------------
+for k in 1 2 3; do etcd_kill $k; done
+etcd_start 1 tls
+K=$ETCD_PKI
+EP=$ETCD_ENDPOINT_1
+PORT1=${EP##*:}
+TLSARGS="--ca $K/ca1.pem --cert $K/client.pem --key $K/client.key"
+
+# shellcheck disable=SC2086 # TLSARGS is a list of words
+probe "https with a client certificate: txn" $TLSARGS txn
+# shellcheck disable=SC2086
+probe "https with a client certificate: lease" $TLSARGS lease
+# shellcheck disable=SC2086
+probe "https with a client certificate: watch" $TLSARGS watch
+
+request --ca "$K/ca2.pem" --cert "$K/client.pem" --key "$K/client.key"
+contains "$OUT" "^etcd at $EP: its certificate is not signed by the CA in $K/ca2.pem \\(check EtcdCAFile and the member's --cert-file\\) \\[code 2\\]$"
+verdict "a member not under our CA: refused, naming the endpoint and the CA file"
+
+request --ca "$K/ca1.pem" --cert "$K/peer1_ca2.pem" --key "$K/peer1_ca2.key"
+contains "$OUT" "^etcd at $EP: the member refused our client certificate $K/peer1_ca2.pem: is it signed by the CA of the member's --trusted-ca-file\\? \\[code 2\\]$"
+verdict "our certificate from another CA: the member's refusal, in one line"
+
+request --ca "$K/ca1.pem"
+contains "$OUT" "^etcd at $EP: the member asks for a client certificate and none is configured .*\\[code 2\\]$"
+verdict "no client certificate for a member that wants one: one line"
+
+# The member's certificate revoked by our CRL (made here from CA1).
+printf 'crl_next_update = 30\ncrl_number = 7\n' > "$T/crl.tmpl"
+certtool --generate-crl --load-ca-privkey "$K/ca1.key" --load-ca-certificate "$K/ca1.pem" \
+  --load-certificate "$K/member.pem" --template "$T/crl.tmpl" \
+  --outfile "$T/member-revoked.crl" >/dev/null 2>&1
+# shellcheck disable=SC2086
+request $TLSARGS --crl "$T/member-revoked.crl"
+contains "$OUT" "^etcd at $EP: its certificate is revoked \\(by the CRL in $T/member-revoked.crl\\).*\\[code 2\\]$"
+verdict "a revoked member certificate: refused"
+# shellcheck disable=SC2086
+request $TLSARGS --crl "$K/ca1-empty.crl"
+contains "$OUT" "^ok $EP$"
+verdict "a CRL that does not list it: accepted"
+
+# shellcheck disable=SC2086
+ETCD_ENDPOINTS=https://localhost:$PORT1 request $TLSARGS
+contains "$OUT" "^etcd at https://localhost:$PORT1: its certificate does not name localhost .*\\[code 2\\]$"
+verdict "a name the member certificate does not have: refused"
+
+ETCD_ENDPOINTS=http://127.0.0.1:$PORT1 request
+contains "$OUT" "^etcd at http://127.0.0.1:$PORT1: the connection closed without an answer \\(if the member serves https, use https:// .*\\) \\[code 1\\]$"
+verdict "http:// to a TLS member: one line that suggests https://"
+
+# A member that admits any client (no --client-cert-auth).
+etcd_kill 1
+ETCD_CLIENT_CERT_AUTH=0 etcd_start 1 tls
+OUT=$("$PROBE" $TLSARGS request 2 2>&1); diag "$OUT"
+[ "$(printf '%s\n' "$OUT" | grep -c "^etcd at $ETCD_ENDPOINT_1 does not ask for a client certificate: start it with --client-cert-auth and a --trusted-ca-file holding the CA that signed $K/client.pem \\[code 2\\]$")" = 2 ]
+verdict "a member without --client-cert-auth: refused, every time"
+request --ca "$K/ca1.pem"
+contains "$OUT" "^ok $ETCD_ENDPOINT_1$"
+verdict "... though a client without a certificate may use it"
+
+# https:// to a plain member.
+etcd_kill 1
+etcd_start 1
+# shellcheck disable=SC2086
+ETCD_ENDPOINTS=https://${ETCD_ENDPOINT_1#http://} request $TLSARGS
+contains "$OUT" "^etcd at https://${ETCD_ENDPOINT_1#http://}: the member does not speak TLS \\(use http:// for it in EtcdEndpoints, .*\\) \\[code 2\\]$"
+verdict "https:// to a plain member: one line that suggests http://"
+
+# Unreadable or unusable TLS files: caught in new().
+OUT=$(ETCD_ENDPOINTS=$EP "$PROBE" --ca "$T/nope.pem" new 2>&1)
+contains "$OUT" "^etcd CA file: .*nope.pem.* \\[code 0\\]$"
+verdict "an unreadable CA file: refused in new(): $OUT"
+OUT=$(ETCD_ENDPOINTS=$EP "$PROBE" --ca "$K/ca1.pem" --cert "$K/client.pem" --key "$T/nope.key" new 2>&1)
+contains "$OUT" "^etcd key file: .*nope.key.* \\[code 0\\]$"
+verdict "an unreadable key file: refused in new(): $OUT"
+OUT=$(ETCD_ENDPOINTS=$EP "$PROBE" --ca "$K/client.key" new 2>&1)
+contains "$OUT" "^etcd CA file $K/client.key: .* \\[code 0\\]$"
+verdict "a CA file with no certificate: refused in new(): $OUT"
 
 finish

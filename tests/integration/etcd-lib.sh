@@ -58,7 +58,6 @@ etcd_make_pki () {
     cat > "$ETCD_PKI/$name.tmpl" <<EOF
 cn = "etcd test $name"
 ip_address = 127.0.0.1
-dns_name = localhost
 expiration_days = 30
 tls_www_server
 tls_www_client

@@ -569,17 +569,44 @@ scenario_compacted (LatchEtcd *etcd, gint64 from)
   return failures ? 1 : 0;
 }
 
-/* One range request: prints the error line and its code, or "ok". */
+/* n range requests, one after the other on the same client: prints the
+ * error line and its code, or "ok" and the endpoint, for each. */
 static int
-scenario_request (LatchEtcd *etcd)
+scenario_request (LatchEtcd *etcd, int n)
 {
   g_autoptr(GBytes) k = b ("probe");
   TxnOut t = { 0 };
+  int rc = 0;
+
+  for (int i = 0; i < n; i++)
+    {
+      range_one (etcd, k, &t);
+      if (t.ok)
+        printf ("ok %s\n", M->endpoint (etcd));
+      else
+        printf ("%s [code %d]\n", t.error->message, t.error->code);
+      if (!t.ok)
+        rc = 2;
+    }
+  txn_out_clear (&t);
+  return rc;
+}
+
+/* etcd refuses a txn that puts one key twice: its error, one line. */
+static int
+scenario_server_error (LatchEtcd *etcd)
+{
+  g_autoptr(GBytes) k = b ("dup");
+  LatchEtcdOp put[2] = {
+    { .type = LATCH_ETCD_OP_PUT, .key = k, .value = k },
+    { .type = LATCH_ETCD_OP_PUT, .key = k, .value = k },
+  };
+  TxnOut t = { 0 };
   int rc;
 
-  range_one (etcd, k, &t);
+  run_txn (etcd, NULL, 0, put, 2, NULL, 0, &t);
   if (t.ok)
-    printf ("ok %s\n", M->endpoint (etcd));
+    printf ("ok\n");
   else
     printf ("%s [code %d]\n", t.error->message, t.error->code);
   rc = t.ok ? 0 : 2;
@@ -786,6 +813,9 @@ main (int argc, char **argv)
   int rc;
 
   setvbuf (stdout, NULL, _IOLBF, 0);
+  /* Every wait here is bounded; this bounds the rest (a free() or a
+   * watch_stop() that never returns). */
+  alarm (90);
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || argc < 2)
     {
@@ -824,7 +854,9 @@ main (int argc, char **argv)
   else if (strcmp (scenario, "compacted") == 0 && argc > 2)
     rc = scenario_compacted (etcd, g_ascii_strtoll (argv[2], NULL, 10));
   else if (strcmp (scenario, "request") == 0)
-    rc = scenario_request (etcd);
+    rc = scenario_request (etcd, argc > 2 ? atoi (argv[2]) : 1);
+  else if (strcmp (scenario, "server-error") == 0)
+    rc = scenario_server_error (etcd);
   else if (strcmp (scenario, "failover") == 0 && argc > 2)
     rc = scenario_failover (etcd, atoi (argv[2]));
   else if (strcmp (scenario, "watch-break") == 0 && argc > 2)
