@@ -183,6 +183,23 @@ t2=$(lb -r '_t_%s[1]' -- sh -c 'echo "$LATCH_ELEMENT"')
 [ -n "$t1" ] && [ -n "$t2" ] && [ "$t2" -gt "$t1" ]
 verdict "timestamps _t_%s[1] from two daemons are distinct and increasing ($t1, $t2)"
 
+# A FLoM client (the legacy protocol, no session extension) of a TCP
+# daemon whose table is on etcd: it is refused while daemon B holds the
+# lock, and granted once B let go.
+SPEER="${LATCH_TESTS_BUILDDIR:-$(dirname "$LATCH")/tests}/integration/session-peer"
+free_port; TPORT=$PORT
+la -a 127.0.0.1 -p $TPORT -r init -- true
+head -n1 "$T/runA/latch/tcp-127.0.0.1-$TPORT.lock" > "$T/tcp.sockpid" 2>/dev/null
+hold lb fl -r flomres
+wait_for 10 file_exists "$T/fl.held"
+printf 'legacy flomres 5 0\nexpect 16 0 4\n' > "$T/flom-busy.in"
+"$SPEER" --tcp 127.0.0.1:$TPORT < "$T/flom-busy.in" > "$T/flom-busy.out" 2>&1
+verdict "a FLoM client of a TCP daemon on etcd: busy (rc 4) while another daemon holds it"
+touch "$T/fl.go"; wait $last_pid
+printf 'legacy flomres 5 0\nexpect 16 0 0\nunlock 0 flomres\nexpect-eof\n' > "$T/flom-ok.in"
+"$SPEER" --tcp 127.0.0.1:$TPORT < "$T/flom-ok.in" > "$T/flom-ok.out" 2>&1
+verdict "... and granted (rc 0) once it is free"
+
 # Bad endpoints: one line naming it, exit 99, no daemon left behind.
 free_port; dead=$PORT
 err=$(XDG_RUNTIME_DIR="$T/runC" HOME="$T/homeC" "$LATCH" --etcd-endpoints=http://127.0.0.1:$dead -r x -- true 2>&1); st=$?
