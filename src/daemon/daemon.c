@@ -386,10 +386,13 @@ latch_daemon_run (const LatchDaemonConfig *config, GError **start_error)
   if (!(config->agent ? setup_agent_tls (&d, &agent, &error) : setup_tls (&d, &error))
       || !latch_net_init (&error)
       || (config->agent && !probe_upstream (&d, config->settings, &agent, &error))
-      || !latch_daemon_start_listening (&d, &busy, &error)
-      || !latch_daemon_metrics_start (&d, &error)
+      /* The table on etcd is opened before the daemon listens: opening
+       * it runs the main context (the lease, the first read), which must
+       * not accept a connection the sessions could not serve yet. */
       || (!config->agent && config->settings->etcd_endpoints != NULL
-          && !open_etcd_table (&d, instance, &error)))
+          && !open_etcd_table (&d, instance, &error))
+      || !latch_daemon_start_listening (&d, &busy, &error)
+      || !latch_daemon_metrics_start (&d, &error))
     {
       g_autofree char *line = NULL;
 
@@ -410,6 +413,9 @@ latch_daemon_run (const LatchDaemonConfig *config, GError **start_error)
       if (config->ready_fd >= 0)
         latch_log_info ("not starting: %s", error->message);
       report_ready (&d, line);
+      /* A table opened for a daemon that does not start (another one
+       * listens already): its lease is revoked. */
+      g_clear_pointer (&d.table, latch_table_free);
       if (d.creds != NULL)
         d.tls->creds_free (d.creds);
       if (agent.creds != NULL)

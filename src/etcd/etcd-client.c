@@ -203,7 +203,7 @@ etcd_new (const LatchEtcdConfig *config, GError **error)
         {
           g_set_error_literal (error, LATCH_ETCD_ERROR, LATCH_ETCD_ERROR_CONFIG,
                                "https etcd endpoints need a CA file to verify the members "
-                               "against (set EtcdCAFile)");
+                               "against (set TlsCaCertificate)");
           goto fail;
         }
       if (!g_tls_backend_supports_tls (g_tls_backend_get_default ()))
@@ -402,7 +402,7 @@ describe_cert_flags (Exchange *ex)
                             "give the member a new certificate", etcd->crl_file);
   if (f & G_TLS_CERTIFICATE_UNKNOWN_CA)
     return g_strdup_printf ("its certificate is not signed by the CA in %s "
-                            "(check EtcdCAFile and the member's --cert-file)", etcd->ca_file);
+                            "(check TlsCaCertificate and the member's --cert-file)", etcd->ca_file);
   if (f & G_TLS_CERTIFICATE_EXPIRED)
     return g_strdup ("its certificate has expired: give the member a new certificate");
   if (f & G_TLS_CERTIFICATE_NOT_ACTIVATED)
@@ -457,7 +457,7 @@ transport_error (Exchange *ex, const GError *e)
     {
       code = LATCH_ETCD_ERROR_TLS;
       what = g_strdup ("the member asks for a client certificate and none is configured "
-                       "(set EtcdCertFile and EtcdKeyFile)");
+                       "(set TlsCertificate and TlsPrivateKey)");
     }
   /* TLS 1.3: the handshake is over on our side before the member has
    * looked at our certificate; its refusal arrives as an alert, or as
@@ -514,7 +514,7 @@ answer_error (Exchange *ex, guint status, const char *body, gsize len)
       move_on (ex);
       return g_error_new (LATCH_ETCD_ERROR, LATCH_ETCD_ERROR_TLS,
                           "etcd at %s: the member speaks TLS (use https:// for it in "
-                          "EtcdEndpoints, with EtcdCAFile)", ep);
+                          "EtcdEndpoints, with TlsCaCertificate)", ep);
     }
   if (json_parser_load_from_data (parser, body, len, NULL)
       && (root = json_parser_get_root (parser)) != NULL && JSON_NODE_HOLDS_OBJECT (root))

@@ -7,30 +7,36 @@
  * no identity's keys nest in another's):
  *
  *   P r/HEX                 the resource exists (a request that may create
- *                           it made it): "1 LIFESPAN\nIDENTITY".  No lease:
- *                           it outlives its users by its idle lifespan.
- *                           Every write that changes the resource's queue
- *                           or holders writes it again, so its
- *                           mod_revision is the resource's version: the
+ *                           it made it): "1 LIFESPAN\nIDENTITY\nSTATE",
+ *                           STATE the type's own (latch_locker_save_state():
+ *                           a set's rotation, a sequence's counter, a
+ *                           timestamp's last slot; empty for the others).
+ *                           No lease: it outlives its users by its idle
+ *                           lifespan.  Every write that changes the
+ *                           resource's queue or holders writes it again, so
+ *                           its mod_revision is the resource's version: the
  *                           compare of every such txn.
  *   P q/HEX/OWNER/REQ       one request of owner OWNER (the lock-table
  *                           owner key, "<instance>.<id>"), attached to the
  *                           daemon's lease:
- *                           "1 STATE MODE QUANTITY CREATE LIFESPAN TIME\n
- *                            LABEL\nNAME", STATE H (held) or W (waiting).
+ *                           "1 STATE MODE QUANTITY CREATE LIFESPAN TIME
+ *                            ELEMENT\nLABEL\nNAME", STATE H (held) or W
+ *                           (waiting), ELEMENT what a grant handed out, in
+ *                           hexadecimal ("-": none).
  *
  * Order: a request's place is its key's create_revision.  Grant rules: the
  * pure locker's, always: to decide about a request, the mirror's view of
- * its resource is replayed into a scratch locker (holders first, then
- * waiters in create_revision order, then the request), and the locker's
- * answer is the answer.  The decision is then written with a txn whose
- * compare is the resource key's mod_revision as the view had it: if
- * anybody queued, granted or created on that resource since, the txn fails,
- * the mirror catches up and the decision is taken again.  A deletion
- * (release, cancel, a lease that expired) is not in the compare: it can
- * only make a grant that was safe more so.  So a lock is granted only by a
- * txn that saw every holder, and two daemons never grant what the locker
- * would not grant to both.
+ * its resource is replayed into a scratch locker (the stored state, the
+ * holders adopted with their elements, then the waiters ahead in
+ * create_revision order, then the request), and the locker's answer is the
+ * answer.  The decision is then written with a txn whose compare is the
+ * resource key's mod_revision as the view had it: if anybody queued,
+ * granted or created on that resource since, the txn fails, the mirror
+ * catches up and the decision is taken again.  A deletion (release,
+ * cancel, a lease that expired) is not in the compare: it can only make a
+ * grant that was safe more so.  So a lock is granted only by a txn that
+ * saw every holder, and two daemons never grant what the locker would not
+ * grant to both.
  *
  * Fencing: a grant's token is the revision of the txn that wrote it: etcd's
  * revision is cluster-wide and never goes back (restarts, leader changes).
@@ -41,14 +47,10 @@
  * safe_until = (when the last successful renewal was sent) + TTL - margin,
  * margin = max (500 ms, TTL/4), before etcd can expire the lease and grant
  * them elsewhere: etcd starts the TTL no earlier than it receives the
- * renewal, which is after we sent it, so with clocks whose rates differ by
- * less than margin/TTL, no command runs on after another daemon could be
- * granted its lock (doc/ARCHITECTURE.md, "The lock table on etcd").
- *
- * Types: simple, numeric and hierarchical resources, all six modes.  Sets,
- * sequences and timestamps hand out elements whose state (rotation,
- * counter, last slot) a replay of the live requests cannot rebuild; they
- * are refused with a one-line reason until that state is kept in etcd. */
+ * renewal, which is after we sent it, so as long as the clocks drift apart
+ * by less than the margin (minus the time a command takes to be stopped)
+ * over one TTL, no command runs on after another daemon could be granted
+ * its lock (doc/ARCHITECTURE.md, "The lock table on etcd"). */
 #include "config.h"
 
 #include "table/lock-table.h"
@@ -66,7 +68,7 @@
 
 #define VALUE_VERSION "1"
 /* How long the daemon's start waits for etcd (lease, first read, watch). */
-#define START_TIMEOUT_MS 10000
+#define START_TIMEOUT_MS 8000 /* the command waits 10 s for the daemon's word */
 
 typedef struct _EtcdTable EtcdTable;
 typedef struct _Rsrc Rsrc;
@@ -133,6 +135,7 @@ struct _EtcdTable
   LatchTable parent;
   const LatchEtcdModule *mod;
   LatchEtcd *etcd;
+  LatchEtcd *renewer;    /* lease keepalives only (a shorter timeout) */
   LatchEtcdWatch *watch;
   char *prefix;
   gint64 ttl;            /* s */
@@ -156,6 +159,8 @@ struct _EtcdTable
   int idle_lifespan_min;
   /* start and recovery */
   gboolean starting;
+  guint start_failures;  /* members found unreachable during the start */
+  guint n_endpoints;
   GError *start_error;
   gboolean synced;       /* the mirror follows the watch */
   gboolean freeing;
@@ -1041,6 +1046,25 @@ schedule_cleanup (EtcdTable *m, Rsrc *r)
 
 static void start_watch (EtcdTable *m);
 
+/* A step of the start failed: an unreachable member is passed over (the
+ * client has moved on to the next endpoint) until each was tried; any
+ * other failure (TLS, an error from etcd) ends the start, with its
+ * explanation. */
+static gboolean
+start_may_retry (EtcdTable *m, const GError *error)
+{
+  if (g_error_matches (error, LATCH_ETCD_ERROR, LATCH_ETCD_ERROR_UNREACHABLE)
+      && ++m->start_failures < m->n_endpoints)
+    {
+      latch_log_info ("lock table (etcd): %s; trying %s", error->message,
+                      m->mod->endpoint (m->etcd));
+      return TRUE;
+    }
+  if (m->start_error == NULL)
+    m->start_error = g_error_copy (error);
+  return FALSE;
+}
+
 /* Requests whose txn failed its compare, once the mirror has the revision
  * it failed at. */
 static void
@@ -1149,8 +1173,8 @@ watch_ended (LatchEtcdWatch *watch G_GNUC_UNUSED, const GError *error, gpointer 
     return;
   if (m->starting)
     {
-      if (m->start_error == NULL)
-        m->start_error = g_error_copy (error);
+      if (start_may_retry (m, error))
+        start_watch (m);
       return;
     }
   latch_log_info ("lock table (etcd): the watch ended: %s",
@@ -1207,8 +1231,8 @@ range_done (LatchEtcd *etcd G_GNUC_UNUSED, const LatchEtcdTxnResult *result,
     {
       if (m->starting)
         {
-          if (m->start_error == NULL)
-            m->start_error = g_error_copy (error);
+          if (start_may_retry (m, error))
+            resync (m);
           return;
         }
       latch_log_info ("lock table (etcd): reading the table: %s", error->message);
@@ -1319,7 +1343,7 @@ keepalive_cb (gpointer user_data)
   if (m->lease != 0 && m->keepalive_sent == 0)
     {
       m->keepalive_sent = g_get_monotonic_time ();
-      m->mod->lease_keepalive (m->etcd, m->lease, keepalive_done, m);
+      m->mod->lease_keepalive (m->renewer, m->lease, keepalive_done, m);
     }
   return G_SOURCE_CONTINUE;
 }
@@ -1354,8 +1378,8 @@ lease_granted (LatchEtcd *etcd G_GNUC_UNUSED, gint64 lease, gint64 ttl, const GE
     {
       if (m->starting)
         {
-          if (m->start_error == NULL)
-            m->start_error = g_error_copy (error);
+          if (start_may_retry (m, error))
+            grant_lease (m);
           return;
         }
       g_free (m->last_problem);
@@ -1788,7 +1812,10 @@ etcd_free (LatchTable *table)
   m->freeing = TRUE;
   if (m->etcd != NULL)
     m->mod->free (m->etcd);
+  if (m->renewer != NULL)
+    m->mod->free (m->renewer);
   m->etcd = NULL;
+  m->renewer = NULL;
   /* Owners first: one whose request is being written marks it gone,
    * then the writes free what they own. */
   g_hash_table_destroy (m->owners);
@@ -1844,14 +1871,12 @@ latch_table_etcd_new (const LatchTableEtcdConfig *config, const char *instance, 
   ec.ca_file = config->ca_file;
   ec.crl_file = config->crl_file;
   ec.priority = config->priority;
-  /* A renewal must be able to fail over to the next member well within
-   * the lease's safe window: a request that has not been answered in a
-   * third of the TTL is given up (and the member with it). */
-  ec.timeout_ms = CLAMP (config->lease_ttl * 1000 / 3, 500, 5000);
+  ec.timeout_ms = 5000;
 
   m = g_new0 (EtcdTable, 1);
   latch_table_init (&m->parent, &etcd_backend, instance);
   m->mod = mod;
+  m->n_endpoints = g_strv_length (endpoints);
   m->prefix = g_strdup (config->prefix);
   m->ttl = config->lease_ttl;
   m->margin_us = MAX (500 * G_TIME_SPAN_MILLISECOND, m->ttl * G_USEC_PER_SEC / 4);
@@ -1865,7 +1890,14 @@ latch_table_etcd_new (const LatchTableEtcdConfig *config, const char *instance, 
   m->writes = g_hash_table_new_full (NULL, NULL, write_ctx_free, NULL);
   m->releases = g_ptr_array_new_with_free_func ((GDestroyNotify)release_free);
   m->etcd = mod->new (&ec, error);
-  if (m->etcd == NULL)
+  /* Renewals have a client of their own: one that is not answered in a
+   * third of the TTL is given up, and its member with it, so that the
+   * next renewal goes to another member well within the lease's safe
+   * window, whatever a slow txn or the start take on the other. */
+  ec.timeout_ms = CLAMP (config->lease_ttl * 1000 / 3, 1000, 5000);
+  if (m->etcd != NULL)
+    m->renewer = mod->new (&ec, error);
+  if (m->etcd == NULL || m->renewer == NULL)
     {
       latch_table_free (&m->parent);
       return NULL;

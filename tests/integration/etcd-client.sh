@@ -62,7 +62,7 @@ for bad in "127.0.0.1:2379" "ftp://127.0.0.1:2379" "http://127.0.0.1" \
   verdict "endpoint \"$bad\" refused in new(): $OUT"
 done
 OUT=$(ETCD_ENDPOINTS=https://127.0.0.1:1 "$PROBE" new 2>&1)
-contains "$OUT" "need a CA file.*EtcdCAFile.*\\[code 0\\]"
+contains "$OUT" "need a CA file.*TlsCaCertificate.*\\[code 0\\]"
 verdict "https without a CA file refused in new(): $OUT"
 
 # Unreachable endpoints: one line each, naming the endpoint and the fix.
@@ -114,7 +114,7 @@ probe "https with a client certificate: lease" $TLSARGS lease
 probe "https with a client certificate: watch" $TLSARGS watch
 
 request --ca "$K/ca2.pem" --cert "$K/client.pem" --key "$K/client.key"
-contains "$OUT" "^etcd at $EP: its certificate is not signed by the CA in $K/ca2.pem \\(check EtcdCAFile and the member's --cert-file\\) \\[code 2\\]$"
+contains "$OUT" "^etcd at $EP: its certificate is not signed by the CA in $K/ca2.pem \\(check TlsCaCertificate and the member's --cert-file\\) \\[code 2\\]$"
 verdict "a member not under our CA: refused, naming the endpoint and the CA file"
 
 request --ca "$K/ca1.pem" --cert "$K/peer1_ca2.pem" --key "$K/peer1_ca2.key"
