@@ -419,6 +419,9 @@ test_dump_defaults (void)
                    "[Network]/TcpKeepaliveProbes=6\n"
                    "[Network]/Agent=1\n"
                    "[Network]/SessionTimeout=2000\n"
+                   "[Cluster]/EtcdEndpoints=''\n"
+                   "[Cluster]/LeaseTtl=10\n"
+                   "[Cluster]/Prefix='/latch/'\n"
                    TLS_DEFAULTS_DUMP);
 }
 
@@ -498,6 +501,9 @@ test_dump_sample (Fixture *f, gconstpointer data G_GNUC_UNUSED)
                    "[Network]/TcpKeepaliveProbes=3\n"
                    "[Network]/Agent=0\n"
                    "[Network]/SessionTimeout=0\n"
+                   "[Cluster]/EtcdEndpoints=''\n"
+                   "[Cluster]/LeaseTtl=10\n"
+                   "[Cluster]/Prefix='/latch/'\n"
                    TLS_DEFAULTS_DUMP);
 }
 
@@ -880,7 +886,7 @@ test_file_unknown (Fixture *f, gconstpointer data G_GNUC_UNUSED)
       LATCH_ERROR_CONFIG_FILE },
     { "# x\n[Resources]\n",
       "2: unknown group [Resources]; known groups: Trace, Resource, Daemon, "
-      "Monitor, Network, TLS",
+      "Monitor, Network, Cluster, TLS",
       LATCH_ERROR_CONFIG_FILE },
     { "[Resource]\nName[de]=x\n",
       "2: unknown key 'Name[de]' in [Resource]; known keys: Name, Timeout, "
@@ -889,7 +895,7 @@ test_file_unknown (Fixture *f, gconstpointer data G_GNUC_UNUSED)
     /* Case matters, as in GKeyFile and FLoM. */
     { "[resource]\ntimeout=5\n",
       "1: unknown group [resource]; known groups: Trace, Resource, Daemon, "
-      "Monitor, Network, TLS",
+      "Monitor, Network, Cluster, TLS",
       LATCH_ERROR_CONFIG_FILE },
     { "[Daemon]\nLifeSpan=5\n",
       "2: unknown key 'LifeSpan' in [Daemon]; known keys: SocketName, System, "
@@ -1582,7 +1588,8 @@ non_default_text (const LatchSetting *setting, const char *file)
 {
   const char *candidates[] = {
     "yes", "no", "7", "3", "1", "255", "-1", "12345", "mutual", "lo",
-    "/tmp/latch test/sock", "127.0.0.1", "syslog", "staff", file,
+    "/tmp/latch test/sock", "127.0.0.1", "syslog", "staff", "http://127.0.0.1:2379",
+    "/locks/", file,
   };
   g_autoptr (LatchConfig) defaults = latch_config_new ();
 
