@@ -178,6 +178,10 @@ grep -qx -- "--system status --names" "$T/stub.args"; verdict "latch --system -r
 r=$(comp "$T/bin/latch" -s "$T/x.sock" --lock-mode = PR -r be)
 [ "$r" = beta-res ] && grep -qx -- "-s $T/x.sock status --names" "$T/stub.args"
 verdict "latch -s PATH -r be<TAB> asks the daemon at PATH (other options left out)"
+r=$(comp "$T/bin/latch" --etcd-endpoints = http://h:2379 --etcd-prefix /p/ --lease-ttl 5 -r al)
+[ "$r" = alpha ] &&
+  grep -qx -- "--etcd-endpoints=http://h:2379 --etcd-prefix /p/ --lease-ttl 5 status --names" "$T/stub.args"
+verdict "latch --etcd-endpoints=URL --etcd-prefix P --lease-ttl S -r al<TAB> asks that cluster setting's daemon"
 touch "$T/stub.hang"
 start=$(now_ns)
 comp "$T/bin/latch" -r "" > /dev/null
