@@ -86,6 +86,7 @@ typedef struct
   char *element;         /* held: what the grant handed out, or NULL */
   char *label;
   char *owner_key;
+  gboolean deleting;     /* ours, and its deletion is on its way */
   /* Ours: */
   guint64 owner_id;      /* 0: another daemon's */
   guint64 req_id;
@@ -146,6 +147,7 @@ struct _EtcdTable
   gint64 grant_sent;     /* monotonic us of the lease grant in flight */
   GHashTable *writes;    /* WriteCtx in flight (owned: freed at the end) */
   GPtrArray *releases;   /* Release in flight or to retry (owned) */
+  GHashTable *deleting;  /* keys of ours deleted before the watch brought them */
   guint keepalive_id;
   guint guard_id;
   guint retry_id;
@@ -457,6 +459,7 @@ mirror_apply (EtcdTable *m, const LatchEtcdKv *kv, gboolean deleted, GHashTable 
         return;
       if (deleted)
         {
+          g_hash_table_remove (m->deleting, k);
           if (q == NULL)
             return;
           r = q->rsrc;
@@ -498,6 +501,7 @@ mirror_apply (EtcdTable *m, const LatchEtcdKv *kv, gboolean deleted, GHashTable 
           }
       }
       q->key = g_strdup (k);
+      q->deleting = g_hash_table_remove (m->deleting, k);
       q->create_rev = kv->create_revision;
       q->mod_rev = kv->mod_revision;
       q->owner_key = g_strndup (owner_key, slash2 - owner_key);
@@ -523,8 +527,19 @@ mirror_apply (EtcdTable *m, const LatchEtcdKv *kv, gboolean deleted, GHashTable 
  * again in their order, up to skip (the one being decided about, when it
  * is in the view: left out, and those behind it too).  NULL when r's stored
  * state does not fit its type (logged: another version wrote it). */
+/* A release of ours still computing its state (a transactional
+ * sequence's rollback) is in m->releases until its txn is sent. */
+static gboolean
+is_releasing (EtcdTable *m, const char *key)
+{
+  for (guint i = 0; i < m->releases->len; i++)
+    if (strcmp (((Release *)m->releases->pdata[i])->key, key) == 0)
+      return TRUE;
+  return FALSE;
+}
+
 static LatchLocker *
-replay (Rsrc *r, const char *skip, gint64 now_us)
+replay (EtcdTable *m, Rsrc *r, const char *skip, gboolean releasing_gone, gint64 now_us)
 {
   g_autoptr (LatchLocker) scratch = latch_locker_new (1);
   g_autoptr (GArray) events = latch_lock_events_new ();
@@ -547,6 +562,12 @@ replay (Rsrc *r, const char *skip, gint64 now_us)
         g_autofree char *el = NULL;
 
         if (q->held != (pass == 0))
+          continue;
+        /* A hold of ours whose release is on its way to etcd is gone for
+         * our decisions (a deletion only makes a grant safer), so that a
+         * command locking again right after its unlock is not queued
+         * behind itself until the deletion comes back. */
+        if (releasing_gone && pass == 0 && (q->deleting || is_releasing (m, q->key)))
           continue;
         /* Strict FIFO: only the waiters ahead of the one decided about
          * can matter to it. */
@@ -577,11 +598,11 @@ replay (Rsrc *r, const char *skip, gint64 now_us)
  * *wakeup_out is when time alone may change the answer (timestamps), or
  * -1. */
 static LatchLockStatus
-decide (Rsrc *r, const char *cand_key, const LatchLockReq *cand, char **element_out,
+decide (EtcdTable *m, Rsrc *r, const char *cand_key, const LatchLockReq *cand, char **element_out,
         char **state_out, gint64 *wakeup_out)
 {
   gint64 now_us = g_get_real_time ();
-  g_autoptr (LatchLocker) scratch = replay (r, cand_key, now_us);
+  g_autoptr (LatchLocker) scratch = replay (m, r, cand_key, TRUE, now_us);
   g_autoptr (GArray) events = latch_lock_events_new ();
   LatchLockStatus status;
   guint64 fence;
@@ -716,9 +737,15 @@ write_done (LatchEtcd *etcd G_GNUC_UNUSED, const LatchEtcdTxnResult *result,
 
         delete_keys (m, keys, 1);
       }
-      answer (m, p->owner_id, p->req_id, (LatchLockStatus)LATCH_RC_CONNECTION_REFUSED, 0, why);
-      pending_done (m, p);
-      write_ctx_done (w);
+      {
+        /* Settled before the answer: its callback may drop the owner,
+         * which must not find the request any more. */
+        guint64 owner_id = p->owner_id, req_id = p->req_id;
+
+        pending_done (m, p);
+        write_ctx_done (w);
+        answer (m, owner_id, req_id, (LatchLockStatus)LATCH_RC_CONNECTION_REFUSED, 0, why);
+      }
       return;
     }
   if (!result->succeeded)
@@ -747,20 +774,30 @@ write_done (LatchEtcd *etcd G_GNUC_UNUSED, const LatchEtcdTxnResult *result,
       return;
     }
   /* Written as waiting. */
-  if (!p->queued_told)
-    {
-      p->queued_told = TRUE;
-      answer (m, p->owner_id, p->req_id, w->status, 0, NULL);
-    }
-  write_ctx_done (w);
-  /* A change may have come while the txn was in flight. */
-  if (m->rev >= result->revision)
-    {
-      Rsrc *r = rsrc_get (m, p->hex, FALSE);
+  {
+    guint64 owner_id = p->owner_id, req_id = p->req_id;
+    LatchLockStatus status = w->status;
+    g_autofree char *hex = g_strdup (p->hex);
+    Rsrc *r;
 
-      if (r != NULL)
-        evaluate_waiters (m, r);
-    }
+    write_ctx_done (w);
+    if (!p->queued_told)
+      {
+        Owner *o;
+
+        p->queued_told = TRUE;
+        /* The answer's callback may drop the owner, and the request with
+         * it: nothing of p is touched after it unless it is still the
+         * owner's. */
+        answer (m, owner_id, req_id, status, 0, NULL);
+        o = owner_get (m, owner_id, FALSE);
+        if (o == NULL || o->pending == NULL || o->pending->req_id != req_id)
+          return;
+      }
+    /* A change may have come while the txn was in flight. */
+    if (m->rev >= result->revision && (r = rsrc_get (m, hex, FALSE)) != NULL)
+      evaluate_waiters (m, r);
+  }
 }
 
 typedef struct
@@ -816,7 +853,7 @@ write_decision (EtcdTable *m, Pending *p)
   g_autofree char *element = NULL;
   g_autofree char *state = NULL;
   gint64 wakeup;
-  LatchLockStatus status = decide (r, p->key, &p->req, &element, &state, &wakeup);
+  LatchLockStatus status = decide (m, r, p->key, &p->req, &element, &state, &wakeup);
   g_autofree char *rkey = rkey_of (m, p->hex);
   g_autofree char *value = NULL;
   g_autofree char *rvalue = NULL;
@@ -980,8 +1017,16 @@ delete_keys (EtcdTable *m, const char *const *keys, guint n)
     return;
   for (guint i = 0; i < n; i++)
     {
+      Req *q = g_hash_table_lookup (m->reqs, keys[i]);
+
       ops[i].type = LATCH_ETCD_OP_DELETE;
       ops[i].key = bytes_str (keys[i]);
+      /* Marked for our decisions; one the watch has not brought yet is
+       * marked when it comes. */
+      if (q != NULL)
+        q->deleting = TRUE;
+      else
+        g_hash_table_add (m->deleting, g_strdup (keys[i]));
     }
   m->mod->txn (m->etcd, NULL, 0, ops, n, NULL, 0, deleted_cb, m);
   for (guint i = 0; i < n; i++)
@@ -1610,7 +1655,7 @@ release_write (EtcdTable *m, Release *rel)
   gint64 now_us = g_get_real_time ();
 
   rel->retry_rev = 0;
-  if (r != NULL && r->rkey_mod != 0 && (scratch = replay (r, NULL, now_us)) != NULL
+  if (r != NULL && r->rkey_mod != 0 && (scratch = replay (m, r, NULL, FALSE, now_us)) != NULL
       && latch_locker_unlock (scratch, q, q->req.name, rel->rollback, now_us, events))
     state = latch_locker_save_state (scratch, r->identity);
   if (state == NULL || g_strcmp0 (state, r->state) == 0)
@@ -1821,6 +1866,7 @@ etcd_free (LatchTable *table)
   g_hash_table_destroy (m->owners);
   g_hash_table_destroy (m->writes);
   g_ptr_array_unref (m->releases);
+  g_hash_table_destroy (m->deleting);
   g_hash_table_destroy (m->reqs);
   g_hash_table_destroy (m->resources);
   g_clear_error (&m->start_error);
@@ -1889,6 +1935,7 @@ latch_table_etcd_new (const LatchTableEtcdConfig *config, const char *instance, 
   m->owners = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, (GDestroyNotify)owner_free);
   m->writes = g_hash_table_new_full (NULL, NULL, write_ctx_free, NULL);
   m->releases = g_ptr_array_new_with_free_func ((GDestroyNotify)release_free);
+  m->deleting = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   m->etcd = mod->new (&ec, error);
   /* Renewals have a client of their own: one that is not answered in a
    * third of the TTL is given up, and its member with it, so that the

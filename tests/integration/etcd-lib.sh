@@ -176,7 +176,7 @@ etcd_leader () {
     line=$(etcd_ctl --endpoints="$ep" --dial-timeout=1s --command-timeout=1s \
              endpoint status -w json 2>/dev/null) || continue
     # [{"Endpoint":..,"Status":{"header":{..,"member_id":A,..},..,"leader":B,..}}]
-    if printf '%s' "$line" | jq -e '.[0].Status | .header.member_id == .leader' >/dev/null 2>&1
+    if printf '%s' "$line" | jq -e '.[0].Status | .leader != null and .header.member_id == .leader' >/dev/null 2>&1
     then
       echo "$k"
       return 0
