@@ -189,12 +189,15 @@ etcd_cluster_stop () {
 }
 
 # etcd_leader: K of the leader (the member whose status says it leads).
+# etcdctl prints [] for a member that does not answer: null == null must
+# not make it the leader.
 etcd_leader () {
   local k
   for k in "${!EP[@]}"; do
     if "$ETCDCTL" --endpoints="${EP[k]}" --dial-timeout=1s --command-timeout=1s \
          endpoint status -w json 2>/dev/null |
-       jq -e '.[0].Status | .header.member_id == .leader' >/dev/null 2>&1; then
+       jq -e '.[0].Status | .leader != null and .header.member_id == .leader' \
+         >/dev/null 2>&1; then
       echo "$k"
       return 0
     fi
@@ -413,8 +416,9 @@ if part 4 && etcd_cluster 3; then
     other=$((follower % 3 + 1))
     eps_l="${EP[leader]},${EP[follower]},${EP[other]}"
     eps_f="${EP[follower]},${EP[other]},${EP[leader]}"
-    if start_daemon onleader "$eps_l" && sock_l=$SOCK &&
-       start_daemon onfollower "$eps_f" && sock_f=$SOCK; then
+    # Their traces are shown when a daemon does not survive the kill.
+    if start_daemon onleader "$eps_l" -t "$TMP/onleader.trace" && sock_l=$SOCK &&
+       start_daemon onfollower "$eps_f" -t "$TMP/onfollower.trace" && sock_f=$SOCK; then
       echo "-- no kill, $((LOOP_SECONDS / 2)) s each, one after the other:"
       for d in l f; do
         if [ $d = l ]; then sock=$sock_l; else sock=$sock_f; fi
@@ -439,7 +443,7 @@ if part 4 && etcd_cluster 3; then
       new_leader=$(etcd_leader) || new_leader="none"
       echo "  new leader: m$new_leader"
       for d in l f; do
-        what=$([ $d = l ] && echo "leader's endpoint" || echo "a follower's endpoint")
+        what=$([ $d = l ] && echo "leader's endpoint" || echo "follower's endpoint")
         sed "s/^/  daemon on the $what: /" "$TMP/kill-$d.out"
         gap=$(field max_gap_ms "$TMP/kill-$d.out")
         base=$(field max_gap_ms "$TMP/base-$d.out")
@@ -450,9 +454,11 @@ if part 4 && etcd_cluster 3; then
         echo "RESULT leader killed, daemon on the $what: longest gap between grants" \
           "$gap ms (began ${rel} ms from the kill; without a kill $base ms; $grants grants" \
           "in $LOOP_SECONDS s)"
-        dpid=$(pid_of "on$([ $d = l ] && echo leader || echo follower)")
+        dname=on$([ $d = l ] && echo leader || echo follower)
+        dpid=$(pid_of "$dname")
         if [ -z "$dpid" ] || ! kill -0 "$dpid" 2>/dev/null; then
-          fail "the daemon on the $what is gone after the leader was killed"
+          fail "the daemon on the $what is gone after the leader was killed; its trace ends:"
+          tail -n 12 "$TMP/$dname.trace" | sed 's/^/    /' >&2
         fi
       done
     fi
