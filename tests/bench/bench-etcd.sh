@@ -143,6 +143,21 @@ field () {
 
 # ---- etcd members --------------------------------------------------------
 
+# unused_port BASE: a TCP port from BASE up that no socket uses in any state
+# (free_port looks at listeners only; a member's bind also fails on a port
+# that a connection holds).  BASE is below the usual ephemeral range.
+unused_port () {
+  local port=$1
+  while port=$(free_port "$port"); do
+    if [ -z "$(ss -Htan "( sport = :$port or dport = :$port )" 2>/dev/null)" ]; then
+      echo "$port"
+      return 0
+    fi
+    port=$((port + 1))
+  done
+  return 1
+}
+
 # etcd_cluster N: N members on 127.0.0.1 (etcd's default timing), their
 # client URLs in EP[1..N], pids in ETCD_PIDS[1..N], all in ENDPOINTS;
 # waits until they are healthy.
@@ -150,10 +165,10 @@ declare -a EP
 etcd_cluster () {
   local n=$1 k port cluster="" cport pport
   local -a cports pports
-  port=$((30000 + $$ % 20000))
+  port=$((20000 + ($$ * 7 + n * 100) % 12000))
   for k in $(seq 1 "$n"); do
-    cport=$(free_port "$port") || return 1
-    pport=$(free_port $((cport + 1))) || return 1
+    cport=$(unused_port "$port") || return 1
+    pport=$(unused_port $((cport + 1))) || return 1
     port=$((pport + 1))
     cports[k]=$cport
     pports[k]=$pport
