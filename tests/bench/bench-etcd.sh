@@ -20,6 +20,8 @@
 #    message there), read from /metrics before and after N cycles of
 #    liblatch lock+unlock (bench-etcd, one handle reused).  Lease renewals
 #    run in the background on their own clock (every TTL/3): shown apart.
+#    Then what those txns wrote, from etcd's history of the request keys
+#    (puts of a waiting or held request, deletions), per lock+unlock.
 #    Goal: at most 2.  (b) p50 latency of lock+unlock against a raw etcd
 #    txn through latch-etcd.so (bench-etcd.c says why that is the
 #    ceiling), alternating in rounds.  Goal: p50 <= 1.5x the raw txn.
@@ -36,7 +38,8 @@
 #    with SIGKILL a few seconds in.  Grants must go on: the longest gap
 #    between two grants per daemon, with a loop without any kill before it
 #    for comparison.
-# ETCD_BENCH_PARTS (default "1 2 3 4") picks parts.
+# ETCD_BENCH_PARTS (default "1 2 3 4") picks parts; ETCD_BENCH_COUNT_CYCLES
+# (500) and ETCD_BENCH_CYCLES (200 per round) size part 1.
 # Lines starting with "RESULT" are the ones to paste.  Exits non-zero when
 # a step fails; a goal missed is reported, not a failure.
 
@@ -63,7 +66,7 @@ BENCH=$BENCH_DIR/bench-etcd
 STEP_TIMEOUT=120
 CYCLES=${ETCD_BENCH_CYCLES:-200}
 ROUNDS=5
-COUNT_CYCLES=500
+COUNT_CYCLES=${ETCD_BENCH_COUNT_CYCLES:-500}
 LOOP_SECONDS=12
 KILL_AFTER=4
 
@@ -280,6 +283,8 @@ if part 1 && [ -n "${SOCK:-}" ]; then
   echo "== etcd 1: one member, lock+unlock through latchd (one handle reused)"
   echo "-- etcd requests per lock+unlock ($COUNT_CYCLES cycles + 1 warm-up," \
     "grpc_server_msg_received_total from $E/metrics)"
+  # (The revision first: that read is not one of the cycles'.)
+  rev0=$("$ETCDCTL" --endpoints="$E" get /none -w json 2>/dev/null | jq '.header.revision')
   curl -s --max-time 10 "$E/metrics" >"$TMP/m0"
   t0=$(date +%s%N)
   timeout "$STEP_TIMEOUT" "$BENCH" --socket "$SOCK" --resource count --cycles "$COUNT_CYCLES" \
@@ -306,6 +311,20 @@ if part 1 && [ -n "${SOCK:-}" ]; then
     rt=$(awk -v d="$per_cycle_total" -v n="$n" 'BEGIN { printf "%.2f", d / n }')
     echo "RESULT etcd round trips per lock+unlock (Txn+Range+Put+DeleteRange+Lease*):" \
       "$rt (goal <= 2)"
+    # What those txns wrote: etcd's history of the request keys since rev0
+    # (a watch from a past revision replays it at once; the timeout ends
+    # the watch, which never ends by itself).  A request key's value
+    # starts "1 H" (held) or "1 W" (waiting).
+    if [ -n "$rev0" ] && [ "$rev0" != null ]; then
+      timeout 5 "$ETCDCTL" --endpoints="$E" watch --prefix /latch/q/ --rev $((rev0 + 1)) \
+        -w json >"$TMP/history.json" 2>/dev/null
+      echo "  writes to request keys per lock+unlock, from etcd's history:" \
+        "$(jq -r -s --argjson n "$n" '
+            [.[] | .Events[]? | if .type == 1 then "delete"
+              else "put " + ((.kv.value | @base64d | split(" "))[1]) end]
+            | group_by(.) | map("\(.[0]) \(length / $n * 1000 | round / 1000)") | join(", ")' \
+            "$TMP/history.json")"
+    fi
   fi
 
   echo "-- p50 latency: lock+unlock vs a raw txn (compare mod_revision + put) through" \
