@@ -358,6 +358,10 @@ if part 2 && [ -n "${SOCK:-}" ]; then
       --command-name "etcdctl --endpoints=E lock hf true" \
       "$latch_cmd" "$etcdctl_cmd"
     rc=$?
+    # One daemon in that runtime directory: the commands used the one
+    # started above, none of their own (same cluster setting, same socket).
+    nsock=$(find "$TMP/run-one/latch" -name 'etcd-*.sock' | wc -l)
+    [ "$nsock" = 1 ] || fail "hyperfine's latch commands did not all use the running daemon ($nsock sockets)"
     if [ $rc -eq 0 ] && [ -s "$TMP/hf.json" ]; then
       echo
       cat "$TMP/hf.md"
