@@ -172,14 +172,61 @@ touch "$T/chaos.stop"
 wait $wpids
 diag "chaos ran $(( ($(now_us) - t_begin) / 1000000 )) s"
 
-res=$(cs_check "$T"/chaos-h1.log "$T"/chaos-h2.log "$T"/chaos-h3.log)
+# 5. the partition, deterministic: host 3 holds 'cut' with a command
+# that beats every 20 ms, host 1 waits for it, host 3 is cut off.  Host 3's
+# daemon cannot renew its lease: its command must be stopped before etcd
+# expires that lease and host 1 is granted (the safety property: host 1's
+# section starts after host 3's last beat and after its latch exited).
+(
+  cs_run lh3 h3 "$T/cut-h3.log" "$T/cut.store" 100000 -r cut 2>"$T/cut-h3.err"
+  echo $? > "$T/cut-h3.status"
+  now_us > "$T/cut-h3.died"
+) &
+pH=$!; bg_pids="$bg_pids $pH"
+wait_for 10 file_has "$T/cut-h3.log" '^beat' || diag "host 3's holder never ran"
+(
+  deadline=$(( $(date +%s) + 30 ))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    cs_run lh1 h1 "$T/cut-h1.log" "$T/cut.store" 1 -r cut -o 20000 2>>"$T/cut-h1.err" && break
+    sleep 0.2
+  done
+) &
+pW=$!; bg_pids="$bg_pids $pW"
+cut_queued () { [ "$(lh 1 status --json -r cut 2>/dev/null | jq '.resources[0].waiters | length')" -ge 1 ] 2>/dev/null; }
+wait_for 10 cut_queued || diag "host 1's waiter not seen queued"
+cut_link 3
+t_cut=$(now_us)
+wait_for $((TTL + 8)) file_has "$T/cut-h1.log" '^start'
+verdict "host 3 cut off while holding: host 1's waiter is granted"
+wait_for 5 file_exists "$T/cut-h3.died"
+st=$(cat "$T/cut-h3.status" 2>/dev/null)
+[ "$st" = 99 ] && grep -q "the lock on 'cut' is lost" "$T/cut-h3.err"
+# The status is kept first: a command substitution in verdict's message
+# would set $? itself (bash), and every such check would pass.
+st_=$?; msg_="host 3's command was stopped, exit 99, naming the lost lock (exit ${st:-none}: $(head -c 200 "$T/cut-h3.err"))"
+[ $st_ = 0 ]; verdict "$msg_"
+h3_last=$(awk '{ t = $2 } END { print t }' "$T/cut-h3.log")
+h3_died=$(cat "$T/cut-h3.died" 2>/dev/null || echo 0)
+h1_start=$(awk '$1 == "start" { print $2; exit }' "$T/cut-h1.log" 2>/dev/null)
+diag "after the cut: host 3's last beat +$(( (h3_last - t_cut) / 1000 )) ms, its latch exited +$(( (h3_died - t_cut) / 1000 )) ms, host 1 granted +$(( (${h1_start:-0} - t_cut) / 1000 )) ms (TTL $TTL s)"
+[ -n "$h1_start" ] && [ "$h1_start" -gt "$h3_last" ] && [ "$h1_start" -gt "$h3_died" ]
+verdict "safety: host 3's command was stopped before host 1 was granted its lock"
+wait "$pW"
+mend_link 3 || diag "host 3 not reachable again"
+wait_for 20 member_healthy 3 || diag "member 3 not healthy after the link came back"
+recovered3 () { lh 3 -r cut2 -o 2000 -- true 2>/dev/null; }
+wait_for 20 recovered3
+verdict "host 3's daemon grants again once its link is back"
+
+res=$(cs_check "$T"/chaos-h1.log "$T"/chaos-h2.log "$T"/chaos-h3.log "$T"/cut-h1.log "$T"/cut-h3.log)
 printf '%s\n' "$res" | sed -n '2,$p'
 diag "$(head -n1 <<<"$res")"
 for i in 1 2 3; do
   diag "host $i exit statuses: $(sort "$T/chaos-h$i.exits" | uniq -c | tr -s ' \n' ' ')"
 done
 [ "$(cs_field "$res" overlaps)" = 0 ] && [ "$(cs_field "$res" sections)" -ge 40 ]
-verdict "no double grant: no two of $(cs_field "$res" sections) sections overlapped"
+st_=$?; msg_="no double grant: no two of $(cs_field "$res" sections) sections overlapped"
+[ $st_ = 0 ]; verdict "$msg_"
 [ "$(cs_field "$res" fence_bad)" = 0 ] && [ "$(cs_field "$res" stale)" = 0 ]
 verdict "fences strictly increasing in grant order; the storage never saw a stale one"
 diag "longest gap between two sections: $(cs_field "$res" maxgap_ms) ms"

@@ -57,17 +57,22 @@ bg loop B lb
 pB=$last_pid
 t0=$(now_us)
 wait_for 30 enough_starts "$t0" 10
-verdict "two daemons take turns on one EX lock on a 3-member cluster ($(starts_after "$t0" "$T"/loop-*.log) sections)"
+# The status is kept first: a command substitution in verdict's message
+# would set $? itself (bash), and every such check would pass.
+st_=$?; msg_="two daemons take turns on one EX lock on a 3-member cluster ($(starts_after "$t0" "$T"/loop-*.log) sections)"
+[ $st_ = 0 ]; verdict "$msg_"
 
 # The daemons that serve the loops: they must live through what follows.
 pa0=$(daemon_of "$T/runA"); pb0=$(daemon_of "$T/runB")
+wait_for 10 etcd_leader >/dev/null
 leader=$(etcd_leader)
 [ -n "$leader" ]; verdict "etcd has a leader (member ${leader:-none})"
 leader=${leader:-1}
 t_kill=$(now_us)
 etcd_kill "$leader"
 wait_for 30 enough_starts "$t_kill" 10
-verdict "the leader (member $leader) killed with SIGKILL: locks keep being granted ($(starts_after "$t_kill" "$T"/loop-*.log) sections since)"
+st_=$?; msg_="the leader (member $leader) killed with SIGKILL: locks keep being granted ($(starts_after "$t_kill" "$T"/loop-*.log) sections since)"
+[ $st_ = 0 ]; verdict "$msg_"
 
 etcd_restart "$leader"; st=$?
 [ $st = 0 ]; verdict "member $leader restarted on its data dir answers again"
@@ -82,7 +87,8 @@ wait_for 20 rejoined
 verdict "member $leader rejoined the cluster (it knows the leader)"
 t_back=$(now_us)
 wait_for 30 enough_starts "$t_back" 10
-verdict "locking goes on once it is back ($(starts_after "$t_back" "$T"/loop-*.log) sections since)"
+st_=$?; msg_="locking goes on once it is back ($(starts_after "$t_back" "$T"/loop-*.log) sections since)"
+[ $st_ = 0 ]; verdict "$msg_"
 touch "$T/loop.stop"
 wait "$pA" "$pB"
 
@@ -92,7 +98,8 @@ diag "leader kill: $(head -n1 <<<"$res")"
 sed 's/(.*)/(...)/; s/[0-9][0-9]* s,/N s,/' "$T"/loop-*.err | sort | uniq -c | sort -rn | head -n 4 | sed 's/^ */# /'
 diag "exit statuses: A $(sort "$T/loop-A.exits" | uniq -c | tr -s ' \n' ' '), B $(sort "$T/loop-B.exits" | uniq -c | tr -s ' \n' ' ')"
 [ "$(cs_field "$res" overlaps)" = 0 ] && [ "$(cs_field "$res" sections)" -ge 30 ]
-verdict "no two sections overlapped ($(cs_field "$res" sections) sections)"
+st_=$?; msg_="no two sections overlapped ($(cs_field "$res" sections) sections)"
+[ $st_ = 0 ]; verdict "$msg_"
 [ "$(cs_field "$res" fence_bad)" = 0 ] && [ "$(cs_field "$res" stale)" = 0 ]
 verdict "fences strictly increasing in grant order (the storage never saw a stale one)"
 gap=$(cs_field "$res" maxgap_ms)
@@ -199,7 +206,8 @@ verdict "within LeaseTtl + 1 s ($el ms)"
 wait "$pW"
 res=$(cs_check "$T/kill-A.log" "$T/kill-B.log")
 [ "$(cs_field "$res" overlaps)" = 0 ] && [ "$(cs_field "$res" fence_bad)" = 0 ]
-verdict "A's command (killed with its daemon) did not overlap B's ($(head -n1 <<<"$res"))"
+st_=$?; msg_="A's command (killed with its daemon) did not overlap B's ($(head -n1 <<<"$res"))"
+[ $st_ = 0 ]; verdict "$msg_"
 
 # ---- 4. a new daemon while the first endpoint's member is down ----------
 # Its start must go on to the next endpoint, as a running daemon does.
