@@ -33,8 +33,7 @@ for k in 1 2 3; do
   E="$E${E:+,}http://$(ns_addr4 $k):2379"
   CLUSTER="$CLUSTER${CLUSTER:+,}m$k=http://$(ns_addr4 $k):2380"
 done
-# etcdctl from host 1, which is never cut (etcd-lib.sh's etcd_leader uses
-# it; a later --endpoints wins over this one).
+# etcdctl from host 1, which is never cut.
 etcd_ctl () { ns_exec 1 "$ETCDCTL" --endpoints="$E" "$@"; }
 
 # member_run K: member K in host K, on the host's address.
@@ -58,7 +57,7 @@ member_kill () {
   return 0
 }
 member_healthy () {
-  etcd_ctl --endpoints="http://$(ns_addr4 "$1"):2379" --dial-timeout=1s \
+  ns_exec 1 "$ETCDCTL" --endpoints="http://$(ns_addr4 "$1"):2379" --dial-timeout=1s \
     --command-timeout=1s endpoint health >/dev/null 2>&1
 }
 cluster_healthy () { etcd_ctl --dial-timeout=1s --command-timeout=1s endpoint health >/dev/null 2>&1; }
@@ -115,56 +114,59 @@ worker () {
 t_begin=$(now_us)
 wpids=""
 for i in 1 2 3; do bg worker "$i"; wpids="$wpids $last_pid"; done
-progress 9
+progress 6
 verdict "three hosts take turns on one EX lock kept on a 3-member cluster"
 for i in 1 2 3; do eval "d0_$i=\$(daemon_of $i)"; done
 
 # 1. the leader killed, then restarted.
-leader=$(etcd_leader); leader=${leader:-1}
+wait_for 10 cluster_leader >/dev/null || diag "no leader found: member 1 taken for it"
+leader=$(cluster_leader); leader=${leader:-1}
 member_kill "$leader"
 diag "killed the leader, member $leader"
-progress 6; verdict "the leader (member $leader) killed: locks keep being granted"
+progress 4; verdict "the leader (member $leader) killed: locks keep being granted"
 member_run "$leader"
 wait_for 20 member_healthy "$leader"; verdict "member $leader restarted and healthy"
-progress 6
+progress 4
 
 # 2. host 3 (its member and its latchd) cut from the network for longer
 # than the lease, then brought back.
 cut_link 3
 t_cut=$(now_us)
 diag "cut host 3 from the network"
-progress 6; verdict "host 3 cut off: the two other hosts keep being granted the lock"
+progress 4; verdict "host 3 cut off: the two other hosts keep being granted the lock"
 left_ms=$(( (TTL + 3) * 1000 - ($(now_us) - t_cut) / 1000 ))
 [ "$left_ms" -gt 0 ] && sleep "$(printf '%d.%03d' $((left_ms / 1000)) $((left_ms % 1000)))"
 mend_link 3; verdict "host 3 reachable again"
 wait_for 20 member_healthy 3 || diag "member 3 not healthy after the link came back"
-progress 6
+progress 4
 
 # 3. host 2's latchd killed (its commands go with it; its lease expires).
 p2=$(daemon_of 2)
 [ -n "$p2" ] && kill -KILL "$p2"
 diag "killed host 2's latchd (pid ${p2:-none})"
-progress 6; verdict "host 2's latchd killed: locks keep being granted"
+progress 4; verdict "host 2's latchd killed: locks keep being granted"
 # Its next command starts a new one: that one must live to the end.
 new_daemon_2 () { local p; p=$(daemon_of 2); [ -n "$p" ] && [ "$p" != "$p2" ] && pid_alive "$p"; }
 wait_for 10 new_daemon_2 || diag "no new latchd on host 2"
 d0_2=$(daemon_of 2)
 
 # 4. a follower killed and restarted, then the leader again.
-leader=$(etcd_leader); leader=${leader:-1}
+wait_for 10 cluster_leader >/dev/null || diag "no leader found: member 1 taken for it"
+leader=$(cluster_leader); leader=${leader:-1}
 f=$(( leader % 3 + 1 ))
 member_kill "$f"
 diag "killed a follower, member $f"
-progress 6
+progress 4
 member_run "$f"
 wait_for 20 member_healthy "$f" || diag "member $f not healthy after its restart"
-leader=$(etcd_leader); leader=${leader:-1}
+wait_for 10 cluster_leader >/dev/null || diag "no leader found: member 1 taken for it"
+leader=$(cluster_leader); leader=${leader:-1}
 member_kill "$leader"
 diag "killed the leader, member $leader"
-progress 6
+progress 4
 member_run "$leader"
 wait_for 20 member_healthy "$leader" || diag "member $leader not healthy after its restart"
-progress 6
+progress 4
 verdict "after every failure, locking goes on"
 
 touch "$T/chaos.stop"

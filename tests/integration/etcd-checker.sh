@@ -84,3 +84,20 @@ cs_check () {
 
 # cs_field LINE NAME: the number after NAME in cs_check's first line.
 cs_field () { printf '%s\n' "$1" | head -n1 | awk -v n="$2" '{ for (i = 1; i < NF; i++) if ($i == n) print $(i + 1) }'; }
+
+# cluster_leader: K (1..ETCD_N) of the member that is its own leader, from
+# one "endpoint status" over every member that answers.  (etcd-lib.sh's
+# etcd_leader gives a second --endpoints to etcdctl, which adds to the
+# first instead of replacing it: it only ever finds member 1.)
+cluster_leader () {
+  local ep k e
+  ep=$(etcd_ctl --dial-timeout=1s --command-timeout=2s endpoint status -w json 2>/dev/null |
+         jq -r '.[] | select(.Status.header.member_id == .Status.leader) | .Endpoint' 2>/dev/null |
+         head -n1)
+  [ -n "$ep" ] || return 1
+  for k in $(seq 1 "$ETCD_N"); do
+    eval "e=\$ETCD_ENDPOINT_$k"
+    if [ "$e" = "$ep" ]; then echo "$k"; return 0; fi
+  done
+  return 1
+}

@@ -64,8 +64,8 @@ st_=$?; msg_="two daemons take turns on one EX lock on a 3-member cluster ($(sta
 
 # The daemons that serve the loops: they must live through what follows.
 pa0=$(daemon_of "$T/runA"); pb0=$(daemon_of "$T/runB")
-wait_for 10 etcd_leader >/dev/null
-leader=$(etcd_leader)
+wait_for 10 cluster_leader >/dev/null
+leader=$(cluster_leader)
 [ -n "$leader" ]; verdict "etcd has a leader (member ${leader:-none})"
 leader=${leader:-1}
 t_kill=$(now_us)
@@ -77,11 +77,11 @@ st_=$?; msg_="the leader (member $leader) killed with SIGKILL: locks keep being 
 etcd_restart "$leader"; st=$?
 [ $st = 0 ]; verdict "member $leader restarted on its data dir answers again"
 eval "ep=\$ETCD_ENDPOINT_$leader"
-# Rejoined: it knows a leader and has caught up with the others' log.
+# Rejoined: it answers, knows a leader and has applied the log.
 rejoined () {
-  local j
-  j=$(etcd_ctl --endpoints="$ep" --dial-timeout=1s --command-timeout=1s endpoint status -w json 2>/dev/null) &&
-    printf '%s' "$j" | jq -e '.[0].Status.leader != 0 and .[0].Status.raftAppliedIndex > 0' >/dev/null 2>&1
+  etcd_ctl --dial-timeout=1s --command-timeout=1s endpoint status -w json 2>/dev/null |
+    jq -e --arg ep "$ep" '.[] | select(.Endpoint == $ep) | .Status.leader != 0 and .Status.raftAppliedIndex > 0' \
+      >/dev/null 2>&1
 }
 wait_for 20 rejoined
 verdict "member $leader rejoined the cluster (it knows the leader)"
