@@ -25,10 +25,10 @@ daemon_of () { # the pid of the etcd daemon in runtime dir $1
 }
 ha_cleanup () {
   local p
-  # Members frozen by a failed check would never die of SIGKILL otherwise.
-  for p in $ETCD_PIDS; do kill -CONT "$p" 2>/dev/null; done
   for p in $bg_pids; do kill -KILL "$p" 2>/dev/null; done
-  for p in $(daemon_of "$T/runA") $(daemon_of "$T/runB"); do kill -KILL "$p" 2>/dev/null; done
+  for p in $(daemon_of "$T/runA") $(daemon_of "$T/runB") $(daemon_of "$T/runC"); do
+    kill -KILL "$p" 2>/dev/null
+  done
   etcd_cleanup
 }
 trap ha_cleanup EXIT
