@@ -173,8 +173,16 @@ etcd_leader () {
   local k ep line
   for k in $(seq 1 "$ETCD_N"); do
     eval "ep=\$ETCD_ENDPOINT_$k"
-    line=$(etcd_ctl --endpoints="$ep" --dial-timeout=1s --command-timeout=1s \
-             endpoint status -w json 2>/dev/null) || continue
+    # etcdctl itself, not etcd_ctl: a second --endpoints would be added
+    # to the first, not replace it.
+    if [ -n "$ETCD_TLS" ]; then
+      line=$("$ETCDCTL" --endpoints="$ep" --cacert="$ETCD_CA" --cert="$ETCD_PKI/client.pem" \
+               --key="$ETCD_PKI/client.key" --dial-timeout=1s --command-timeout=1s \
+               endpoint status -w json 2>/dev/null) || continue
+    else
+      line=$("$ETCDCTL" --endpoints="$ep" --dial-timeout=1s --command-timeout=1s \
+               endpoint status -w json 2>/dev/null) || continue
+    fi
     # [{"Endpoint":..,"Status":{"header":{..,"member_id":A,..},..,"leader":B,..}}]
     if printf '%s' "$line" | jq -e '.[0].Status | .leader != null and .header.member_id == .leader' >/dev/null 2>&1
     then

@@ -59,7 +59,7 @@ wait_for 10 file_exists "$T/x1.held" || diag "holder on A never ran"
 lb -r shared1 -o 0 -- true 2>"$T/busy.err"
 lb -r shared1 -o 0 -- true 2>/dev/null; st=$?
 [ $st = 98 ]; verdict "a lock held through daemon A is busy through daemon B (exit $st)"
-grep -q "busy" "$T/busy.err"; verdict "the busy command says so ($(head -c 200 "$T/busy.err"))"
+grep -q "busy" "$T/busy.err"; vst=$?; verdict_status "$vst" "the busy command says so ($(head -c 200 "$T/busy.err"))"
 f1=$(cat "$T/x1.fence")
 touch "$T/x1.go"; wait "$last_pid"
 out=$(lb -r shared1 -o 2000 -- sh -c 'echo $LATCH_FENCE'); st=$?
@@ -124,7 +124,7 @@ done
 touch "$T/f0.go"
 wait_for 20 sh -c "[ \$(wc -l < '$T/order') -ge 4 ]"
 [ "$(tr '\n' ' ' < "$T/order")" = "1 2 3 4 " ]
-verdict "four waiters on two daemons granted in the order they asked ($(tr '\n' ' ' < "$T/order"))"
+vst=$?; verdict_status "$vst" "four waiters on two daemons granted in the order they asked ($(tr '\n' ' ' < "$T/order"))"
 
 # A holder killed: its key goes at once; the waiter on the other daemon
 # is granted without waiting for any lease.
@@ -171,7 +171,7 @@ v1=$(seqv la); v2=$(seqv lb)
 lb -i 60000 -r '_S_ctr[1]' --quiet -- sh -c 'echo "$LATCH_ELEMENT" > "$1"; exit 3' sh "$T/rolled"
 v3=$(seqv la); v4=$(seqv lb)
 [ "$v1 $v2 $(cat "$T/rolled") $v3 $v4" = "1 2 3 3 4" ]
-verdict "sequence _S_ctr[1] across daemons: $v1 $v2, $(cat "$T/rolled") rolled back, then $v3 $v4 (want 1 2 3 3 4)"
+vst=$?; verdict_status "$vst" "sequence _S_ctr[1] across daemons: $v1 $v2, $(cat "$T/rolled") rolled back, then $v3 $v4 (want 1 2 3 3 4)"
 for d in $(daemon_of "$T/runA") $(daemon_of "$T/runB"); do kill -TERM "$d" 2>/dev/null; done
 for d in $(daemon_of "$T/runA") $(daemon_of "$T/runB"); do wait_for 10 pid_gone "$d"; done
 v5=$(seqv lb)
@@ -228,7 +228,7 @@ etcd_make_pki
 err=$(la --etcd-endpoints="$E" --tls-certificate="$ETCD_PKI/client.pem" \
          --tls-private-key="$ETCD_PKI/client.key" --tls-ca-certificate="$ETCD_CA" -r x -- true 2>&1); st=$?
 [ $st = 99 ] && contains "$err" 'https://'
-verdict "TLS configured with a plain http endpoint: refused, naming https ($(printf '%s' "$err" | head -c 200))"
+vst=$?; verdict_status "$vst" "TLS configured with a plain http endpoint: refused, naming https ($(printf '%s' "$err" | head -c 200))"
 
 # Nothing leaked: once every command is done, no request key is left.
 wait_for 10 sh -c "[ -z \"\$(ETCDCTL_API=3 '$ETCDCTL' --endpoints='$E' get --prefix /latch/q/ --keys-only 2>/dev/null)\" ]"

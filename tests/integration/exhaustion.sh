@@ -8,7 +8,7 @@
 (ulimit -Sn 64 && exec "$LATCH" -s "$T/raise.sock" -d -1 -r x -- true)
 rpid=$(head -n1 "$T/raise.sock.lock" 2>/dev/null)
 awk '/^Max open files/ { exit !($4 == $5 && $4 != 64) }' "/proc/${rpid:-0}/limits"
-verdict "a daemon started with a soft limit of 64 raises it to the hard one ($(grep '^Max open files' "/proc/${rpid:-0}/limits" 2>/dev/null | tr -s ' '))"
+vst=$?; verdict_status "$vst" "a daemon started with a soft limit of 64 raises it to the hard one ($(grep '^Max open files' "/proc/${rpid:-0}/limits" 2>/dev/null | tr -s ' '))"
 "$LATCH" -s "$T/raise.sock" -X > /dev/null 2>&1
 wait_for 10 pid_gone "${rpid:-0}"
 

@@ -55,7 +55,7 @@ expect_status 0 "-a $MAPPED -d -1 starts a daemon there and runs the command" \
 check "...the command ran" file_exists "$T/mapped.ran"
 listen=$(ss -Hltn "sport = :$PORT" 2>/dev/null)
 contains "$listen" "127\.0\.0\.1\]?:$PORT" && ! contains "$listen" "(0\.0\.0\.0|\*|\[::\]):$PORT"
-verdict "...listening on $MAPPED:$PORT only ($(echo $listen | awk '{ print $4 }'))"
+vst=$?; verdict_status "$vst" "...listening on $MAPPED:$PORT only ($(echo $listen | awk '{ print $4 }'))"
 bg "$LATCH" -a $MAPPED -p $PORT -d 0 -r m -- sh -c "$holder" sh "$T/m.in" "$T/m.go"
 hp=$last_pid
 wait_for 10 ready_or_gone $hp "$T/m.in"

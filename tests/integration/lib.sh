@@ -40,6 +40,13 @@ verdict () {
   if [ $? = 0 ]; then ok "$1"; else not_ok "$1"; fi
 }
 
+# COND; vst=$?; verdict_status "$vst" DESCRIPTION: the same, for a
+# DESCRIPTION with a command substitution, which would set $? before
+# verdict could read COND's.
+verdict_status () {
+  if [ "$1" = 0 ]; then ok "$2"; else not_ok "$2"; fi
+}
+
 # expect_status WANT DESCRIPTION COMMAND...: runs COMMAND, compares $?.
 expect_status () {
   local want=$1 desc=$2; shift 2

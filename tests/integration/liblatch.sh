@@ -29,7 +29,7 @@ fi
 out=$("$T/api-user" 2> "$T/api-user.err"); st=$?
 printf '%s\n' "$out" | sed 's/^/# /'
 [ $st = 0 ] && ! contains "$out" FAILED; verdict "the public API behaves as latch.h says"
-[ ! -s "$T/api-user.err" ]; verdict "liblatch prints nothing on stderr itself ($(head -c 300 "$T/api-user.err" | tr '\n' ' '))"
+[ ! -s "$T/api-user.err" ]; vst=$?; verdict_status "$vst" "liblatch prints nothing on stderr itself ($(head -c 300 "$T/api-user.err" | tr '\n' ' '))"
 
 # ---- sessions, against a daemon whose trace counts its connections ----
 S=$T/s.sock

@@ -183,7 +183,7 @@ out=$("$LATCH" -r deploy.prod -- echo deploying 2> "$T/set.err"); st=$?
 [ $st = 0 ] && [ "$out" = "deploying deploy" ] \
   && grep -q "^latch: 'deploy.prod' is a set of 2 members (deploy, prod): .*LATCH_ELEMENT.*--quiet" "$T/set.err" \
   && [ "$(wc -l < "$T/set.err")" = 1 ]
-verdict "a name taken as a set says so in one line on stderr ($(cat "$T/set.err"))"
+vst=$?; verdict_status "$vst" "a name taken as a set says so in one line on stderr ($(cat "$T/set.err"))"
 "$LATCH" --quiet -r deploy.prod -- true 2> "$T/quiet.err"; st=$?
 printf '[Trace]\nQuiet=yes\n' > "$T/quiet.conf"
 "$LATCH" -c "$T/quiet.conf" -r deploy.prod -- true 2>> "$T/quiet.err"; st2=$?

@@ -93,7 +93,7 @@ EOF
     wait_for 10 file_exists "$T/$t-w$i.queued"
   done
   wait_for 10 file_has "$T/$t-w3.out" '^line: held by .*, 2 ahead$'
-  verdict "$t: the third waiter waits with 2 ahead ($(grep '^line:' "$T/$t-w3.out" | head -n1))"
+  vst=$?; verdict_status "$vst" "$t: the third waiter waits with 2 ahead ($(grep '^line:' "$T/$t-w3.out" | head -n1))"
   if [ "$kind" = local ]; then
     grep -q "^line: held by pid $hpid ([^:]*: sleep 60) for [0-9]* s, 2 ahead$" "$T/$t-w3.out"
     verdict "$t: ... held by the holder's pid, with its command (after latch's --)"
