@@ -148,6 +148,7 @@ struct _EtcdTable
   GHashTable *writes;    /* WriteCtx in flight (owned: freed at the end) */
   GPtrArray *releases;   /* Release in flight or to retry (owned) */
   GHashTable *deleting;  /* keys of ours deleted before the watch brought them */
+  GHashTable *deletions; /* Deletion in flight or to send again (owned) */
   guint keepalive_id;
   guint guard_id;
   guint retry_id;
@@ -175,6 +176,7 @@ typedef struct
   char *key;
   gboolean rollback;
   gint64 retry_rev;  /* failed its compare at this revision; 0: in flight */
+  gint64 compared_mod; /* the resource key's mod_revision in the compare */
 } Release;
 
 static void release_write (EtcdTable *m, Release *rel);
@@ -680,6 +682,7 @@ typedef struct
   gboolean held;         /* what the txn wrote */
   LatchLockStatus status;
   char *element;         /* a grant's */
+  gint64 compared_mod;   /* the resource key's mod_revision in the compare (0: absent) */
 } WriteCtx;
 
 static void write_decision (EtcdTable *m, Pending *p);
@@ -751,9 +754,14 @@ write_done (LatchEtcd *etcd G_GNUC_UNUSED, const LatchEtcdTxnResult *result,
   if (!result->succeeded)
     {
       /* The resource changed since our view: decide again once the mirror
-       * has caught up with the txn's revision (the watch brings it). */
+       * has the change (the watch brings it; it may have already), or
+       * the txn's revision. */
+      Rsrc *r = rsrc_get (m, p->hex, FALSE);
+      gint64 now_mod = r != NULL ? r->rkey_mod : 0;
+      gint64 compared = w->compared_mod;
+
       write_ctx_done (w);
-      if (m->rev >= result->revision)
+      if (m->rev >= result->revision || now_mod != compared)
         write_decision (m, p);
       else
         p->retry_rev = result->revision;
@@ -948,6 +956,7 @@ write_decision (EtcdTable *m, Pending *p)
   w->held = status == LATCH_LOCK_GRANTED;
   w->status = status;
   w->element = g_steal_pointer (&element);
+  w->compared_mod = exists ? r->rkey_mod : 0;
   p->writing = TRUE;
   p->retry_rev = 0;
   g_hash_table_add (m->writes, w);
@@ -996,31 +1005,106 @@ evaluate_waiters (EtcdTable *m, Rsrc *r)
 
 /* ---- writes that need no answer ------------------------------------- */
 
+/* An idle resource's removal: not sent again (whoever sees it idle next
+ * tries). */
 static void
-deleted_cb (LatchEtcd *etcd G_GNUC_UNUSED, const LatchEtcdTxnResult *result G_GNUC_UNUSED,
+cleaned_cb (LatchEtcd *etcd G_GNUC_UNUSED, const LatchEtcdTxnResult *result G_GNUC_UNUSED,
             const GError *error, gpointer user_data)
 {
   EtcdTable *m = user_data;
 
-  /* Not fatal: the lease takes the keys with it in the end. */
   if (error != NULL && !m->freeing)
-    latch_log_info ("lock table (etcd): a release did not reach etcd: %s (the lease "
-                    "expiry will release it)", error->message);
+    latch_log_info ("lock table (etcd): removing an idle resource: %s", error->message);
+}
+
+/* Deletions of our keys (releases, cancels, a connection's end) are sent
+ * again until etcd has them: one lost with a member that died would leave
+ * a holder that nobody holds, alive as long as our lease. */
+typedef struct
+{
+  EtcdTable *m;
+  GPtrArray *keys;   /* char * (owned) */
+  gint64 lease;      /* the lease they were on */
+  guint retry_id;
+} Deletion;
+
+static void
+deletion_free (gpointer data)
+{
+  Deletion *del = data;
+
+  g_clear_handle_id (&del->retry_id, g_source_remove);
+  g_ptr_array_unref (del->keys);
+  g_free (del);
+}
+
+static void deletion_send (Deletion *del);
+
+static gboolean
+deletion_retry_cb (gpointer user_data)
+{
+  Deletion *del = user_data;
+
+  del->retry_id = 0;
+  /* The lease is gone (or another one is ours now): its keys went with
+   * it. */
+  if (del->m->lease != del->lease || del->m->lease == 0)
+    g_hash_table_remove (del->m->deletions, del);
+  else
+    deletion_send (del);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+deletion_done (LatchEtcd *etcd G_GNUC_UNUSED, const LatchEtcdTxnResult *result G_GNUC_UNUSED,
+               const GError *error, gpointer user_data)
+{
+  Deletion *del = user_data;
+  EtcdTable *m = del->m;
+
+  if (error == NULL || m->freeing)
+    {
+      g_hash_table_remove (m->deletions, del);
+      return;
+    }
+  latch_log_info ("lock table (etcd): a release did not reach etcd: %s (sent again)",
+                  error->message);
+  del->retry_id = g_timeout_add (200, deletion_retry_cb, del);
+}
+
+static void
+deletion_send (Deletion *del)
+{
+  EtcdTable *m = del->m;
+  guint n = del->keys->len;
+  g_autofree LatchEtcdOp *ops = g_new0 (LatchEtcdOp, n);
+
+  for (guint i = 0; i < n; i++)
+    {
+      ops[i].type = LATCH_ETCD_OP_DELETE;
+      ops[i].key = bytes_str (del->keys->pdata[i]);
+    }
+  m->mod->txn (m->etcd, NULL, 0, ops, n, NULL, 0, deletion_done, del);
+  for (guint i = 0; i < n; i++)
+    g_bytes_unref (ops[i].key);
 }
 
 static void
 delete_keys (EtcdTable *m, const char *const *keys, guint n)
 {
-  g_autofree LatchEtcdOp *ops = g_new0 (LatchEtcdOp, MAX (n, 1));
+  Deletion *del;
 
   if (n == 0 || m->etcd == NULL)
     return;
+  del = g_new0 (Deletion, 1);
+  del->m = m;
+  del->lease = m->lease;
+  del->keys = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; i < n; i++)
     {
       Req *q = g_hash_table_lookup (m->reqs, keys[i]);
 
-      ops[i].type = LATCH_ETCD_OP_DELETE;
-      ops[i].key = bytes_str (keys[i]);
+      g_ptr_array_add (del->keys, g_strdup (keys[i]));
       /* Marked for our decisions; one the watch has not brought yet is
        * marked when it comes. */
       if (q != NULL)
@@ -1028,9 +1112,8 @@ delete_keys (EtcdTable *m, const char *const *keys, guint n)
       else
         g_hash_table_add (m->deleting, g_strdup (keys[i]));
     }
-  m->mod->txn (m->etcd, NULL, 0, ops, n, NULL, 0, deleted_cb, m);
-  for (guint i = 0; i < n; i++)
-    g_bytes_unref (ops[i].key);
+  g_hash_table_add (m->deletions, del);
+  deletion_send (del);
 }
 
 static gboolean
@@ -1054,7 +1137,7 @@ cleanup_cb (gpointer user_data)
 
           cmp.key = bytes_str (rkey);
           op.key = bytes_str (rkey);
-          m->mod->txn (m->etcd, &cmp, 1, &op, 1, NULL, 0, deleted_cb, m);
+          m->mod->txn (m->etcd, &cmp, 1, &op, 1, NULL, 0, cleaned_cb, m);
           g_bytes_unref (cmp.key);
           g_bytes_unref (op.key);
         }
@@ -1631,7 +1714,9 @@ release_done (LatchEtcd *etcd G_GNUC_UNUSED, const LatchEtcdTxnResult *result,
     }
   if (!result->succeeded)
     {
-      if (m->rev >= result->revision)
+      Req *q = g_hash_table_lookup (m->reqs, rel->key);
+
+      if (m->rev >= result->revision || q == NULL || q->rsrc->rkey_mod != rel->compared_mod)
         release_write (m, rel);
       else
         rel->retry_rev = result->revision;
@@ -1672,6 +1757,7 @@ release_write (EtcdTable *m, Release *rel)
   cmp.result = LATCH_ETCD_EQUAL;
   cmp.key = bytes_str (rkey);
   cmp.number = r->rkey_mod;
+  rel->compared_mod = r->rkey_mod;
   ops[0].type = LATCH_ETCD_OP_PUT;
   ops[0].key = bytes_str (rkey);
   ops[0].value = bytes_str (rvalue);
@@ -1867,6 +1953,7 @@ etcd_free (LatchTable *table)
   g_hash_table_destroy (m->writes);
   g_ptr_array_unref (m->releases);
   g_hash_table_destroy (m->deleting);
+  g_hash_table_destroy (m->deletions);
   g_hash_table_destroy (m->reqs);
   g_hash_table_destroy (m->resources);
   g_clear_error (&m->start_error);
@@ -1936,6 +2023,7 @@ latch_table_etcd_new (const LatchTableEtcdConfig *config, const char *instance, 
   m->writes = g_hash_table_new_full (NULL, NULL, write_ctx_free, NULL);
   m->releases = g_ptr_array_new_with_free_func ((GDestroyNotify)release_free);
   m->deleting = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  m->deletions = g_hash_table_new_full (NULL, NULL, deletion_free, NULL);
   m->etcd = mod->new (&ec, error);
   /* Renewals have a client of their own: one that is not answered in a
    * third of the TTL is given up, and its member with it, so that the
