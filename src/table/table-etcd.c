@@ -437,6 +437,8 @@ mirror_apply (EtcdTable *m, const LatchEtcdKv *kv, gboolean deleted, GHashTable 
           char *nl2 = nl1 != NULL ? strchr (nl1 + 1, '\n') : NULL;
           int lifespan = 0;
 
+          if (kv->mod_revision < r->rkey_mod)
+            return; /* ours, in the mirror already */
           r->rkey_mod = kv->mod_revision;
           if (sscanf (text, VALUE_VERSION " %d", &lifespan) != 1)
             lifespan = 0;
@@ -472,8 +474,12 @@ mirror_apply (EtcdTable *m, const LatchEtcdKv *kv, gboolean deleted, GHashTable 
         }
       if (q != NULL)
         {
-          /* A waiting request granted (its daemon wrote H). */
+          /* A waiting request granted (its daemon wrote H).  Ours may be
+           * in the mirror at a later revision already (mirror_own_write). */
           Req parsed = { 0 };
+
+          if (kv->mod_revision < q->mod_rev)
+            return;
           gsize vlen;
           const char *v = g_bytes_get_data (kv->value, &vlen);
 
@@ -683,6 +689,9 @@ typedef struct
   LatchLockStatus status;
   char *element;         /* a grant's */
   gint64 compared_mod;   /* the resource key's mod_revision in the compare (0: absent) */
+  gboolean put_rkey;     /* the txn wrote the resource key, with: */
+  int lifespan;
+  char *state;
 } WriteCtx;
 
 static void write_decision (EtcdTable *m, Pending *p);
@@ -691,7 +700,60 @@ static void
 write_ctx_done (WriteCtx *w)
 {
   g_free (w->element);
+  g_free (w->state);
   g_free (w);
+}
+
+/* Our txn for p succeeded at revision rev: its writes go into the mirror
+ * now, not when the watch brings them, so that the next decision on this
+ * resource (the same command locking again) compares with what is there.
+ * The compare held, so nothing but deletions happened on the resource
+ * between the view and rev: the view with our writes is etcd's at rev,
+ * a deletion or two behind at most, which only makes it more cautious.
+ * The watch's copies of these events find them applied already. */
+static void
+mirror_own_write (EtcdTable *m, Pending *p, const WriteCtx *w, gint64 rev)
+{
+  Rsrc *r = rsrc_get (m, p->hex, TRUE);
+  Req *q = g_hash_table_lookup (m->reqs, p->key);
+
+  if (w->put_rkey)
+    {
+      r->rkey_mod = MAX (r->rkey_mod, rev);
+      r->lifespan = MAX (w->lifespan, 0);
+      g_free (r->state);
+      r->state = g_strdup (w->state);
+      g_clear_handle_id (&r->cleanup_id, g_source_remove);
+    }
+  if (q == NULL)
+    {
+      q = g_new0 (Req, 1);
+      q->key = g_strdup (p->key);
+      q->rsrc = r;
+      q->create_rev = rev;
+      q->req = p->req;
+      q->req.name = g_strdup (p->req.name);
+      q->req.wait = TRUE;
+      q->time_us = p->time_us;
+      q->label = g_strdup (p->label);
+      q->owner_key = g_strndup (p->key + strlen (m->prefix) + 2 + strlen (p->hex) + 1,
+                                strrchr (p->key, '/') - (p->key + strlen (m->prefix) + 2
+                                                         + strlen (p->hex) + 1));
+      q->owner_id = p->owner_id;
+      q->req_id = p->req_id;
+      g_ptr_array_add (r->reqs, q);
+      if (r->reqs->len > 1
+          && ((Req *)r->reqs->pdata[r->reqs->len - 2])->create_rev > q->create_rev)
+        g_ptr_array_sort (r->reqs, by_create_rev);
+      g_hash_table_insert (m->reqs, q->key, q);
+    }
+  if (rev >= q->mod_rev)
+    {
+      q->mod_rev = rev;
+      q->held = w->held;
+      g_free (q->element);
+      q->element = g_strdup (w->element);
+    }
 }
 
 /* At the end, a write whose answer will never come: it owns its request. */
@@ -767,6 +829,7 @@ write_done (LatchEtcd *etcd G_GNUC_UNUSED, const LatchEtcdTxnResult *result,
         p->retry_rev = result->revision;
       return;
     }
+  mirror_own_write (m, p, w, result->revision);
   if (w->held)
     {
       Owner *o = owner_get (m, p->owner_id, TRUE);
@@ -955,8 +1018,11 @@ write_decision (EtcdTable *m, Pending *p)
   w->p = p;
   w->held = status == LATCH_LOCK_GRANTED;
   w->status = status;
-  w->element = g_steal_pointer (&element);
   w->compared_mod = exists ? r->rkey_mod : 0;
+  w->put_rkey = status != LATCH_LOCK_WAIT_RESOURCE;
+  w->lifespan = exists ? r->lifespan : p->req.lifespan;
+  w->state = g_strdup (status == LATCH_LOCK_GRANTED ? state : exists ? r->state : NULL);
+  w->element = g_steal_pointer (&element);
   p->writing = TRUE;
   p->retry_rev = 0;
   g_hash_table_add (m->writes, w);
