@@ -149,38 +149,31 @@ latch_sockpath_for_network (const char *kind, const char *host, int port,
   return TRUE;
 }
 
-gboolean
-latch_sockpath_for_agent (const LatchConfig *config, const char *host, int port,
-                          LatchSecurityLevel level, gboolean create, LatchSockPath *out,
-                          GError **error)
+/* A socket in the private directory named KIND-DIGEST.sock, the digest
+ * over strings (each with its length, so that no two different lists
+ * make the same text) and tail; its lock file beside it, as for a
+ * socket named with -s (the daemon is started with it). */
+static gboolean
+private_hashed_path (const char *kind, const char *const *strings, gsize n, const char *tail,
+                     gboolean create, LatchSockPath *out, GError **error)
 {
   g_autofree char *dir = NULL;
   g_autofree char *sock = NULL;
   g_autofree char *digest = NULL;
   g_autoptr (GString) identity = g_string_new (NULL);
-  const char *const strings[] = {
-    host, config->network_interface, config->tls_certificate, config->tls_private_key,
-    config->tls_ca_certificate, config->tls_crl, config->tls_priority,
-  };
 
-  /* Each field with its length, so that no two different lists of
-   * fields make the same text. */
-  for (gsize i = 0; i < G_N_ELEMENTS (strings); i++)
+  for (gsize i = 0; i < n; i++)
     g_string_append_printf (identity, "%zu:%s;", strings[i] != NULL ? strlen (strings[i]) : 0,
                             strings[i] != NULL ? strings[i] : "");
-  g_string_append_printf (identity, "%d;%d;%d;%d;%d;%d;%d", port, (int)level,
-                          config->tls_check_peer_id ? 1 : 0, config->tcp_keepalive_time,
-                          config->tcp_keepalive_intvl, config->tcp_keepalive_probes,
-                          config->session_timeout);
+  g_string_append (identity, tail);
   digest = g_compute_checksum_for_string (G_CHECKSUM_SHA256, identity->str, identity->len);
   dir = private_dir (create, error);
   if (dir == NULL)
     return FALSE;
   digest[16] = '\0';
-  sock = g_strdup_printf ("%s/agent-%s.sock", dir, digest);
+  sock = g_strdup_printf ("%s/%s-%s.sock", dir, kind, digest);
   if (!check_length (sock, error))
     return FALSE;
-  /* As for a socket named with -s (the agent is started with it). */
   out->lock_path = g_strconcat (sock, ".lock", NULL);
   out->socket_path = g_steal_pointer (&sock);
   out->is_private = TRUE;
@@ -189,13 +182,29 @@ latch_sockpath_for_agent (const LatchConfig *config, const char *host, int port,
 }
 
 gboolean
+latch_sockpath_for_agent (const LatchConfig *config, const char *host, int port,
+                          LatchSecurityLevel level, gboolean create, LatchSockPath *out,
+                          GError **error)
+{
+  g_autofree char *tail = NULL;
+  const char *const strings[] = {
+    host, config->network_interface, config->tls_certificate, config->tls_private_key,
+    config->tls_ca_certificate, config->tls_crl, config->tls_priority,
+  };
+
+  tail = g_strdup_printf ("%d;%d;%d;%d;%d;%d;%d", port, (int)level,
+                          config->tls_check_peer_id ? 1 : 0, config->tcp_keepalive_time,
+                          config->tcp_keepalive_intvl, config->tcp_keepalive_probes,
+                          config->session_timeout);
+  return private_hashed_path ("agent", strings, G_N_ELEMENTS (strings), tail, create, out,
+                              error);
+}
+
+gboolean
 latch_sockpath_for_local (const LatchConfig *config, gboolean create, LatchSockPath *out,
                           GError **error)
 {
-  g_autofree char *dir = NULL;
-  g_autofree char *sock = NULL;
-  g_autofree char *digest = NULL;
-  g_autoptr (GString) identity = g_string_new (NULL);
+  g_autofree char *tail = NULL;
   const char *const strings[] = {
     config->etcd_endpoints, config->etcd_prefix, config->tls_certificate,
     config->tls_private_key, config->tls_ca_certificate, config->tls_crl, config->tls_priority,
@@ -203,24 +212,9 @@ latch_sockpath_for_local (const LatchConfig *config, gboolean create, LatchSockP
 
   if (config->socket_name != NULL || config->etcd_endpoints == NULL)
     return latch_sockpath_resolve (config->socket_name, create, out, error);
-  /* As for the agent: each field with its length. */
-  for (gsize i = 0; i < G_N_ELEMENTS (strings); i++)
-    g_string_append_printf (identity, "%zu:%s;", strings[i] != NULL ? strlen (strings[i]) : 0,
-                            strings[i] != NULL ? strings[i] : "");
-  g_string_append_printf (identity, "%d", config->lease_ttl);
-  digest = g_compute_checksum_for_string (G_CHECKSUM_SHA256, identity->str, identity->len);
-  dir = private_dir (create, error);
-  if (dir == NULL)
-    return FALSE;
-  digest[16] = '\0';
-  sock = g_strdup_printf ("%s/etcd-%s.sock", dir, digest);
-  if (!check_length (sock, error))
-    return FALSE;
-  out->lock_path = g_strconcat (sock, ".lock", NULL);
-  out->socket_path = g_steal_pointer (&sock);
-  out->is_private = TRUE;
-  out->is_system = FALSE;
-  return TRUE;
+  tail = g_strdup_printf ("%d", config->lease_ttl);
+  return private_hashed_path ("etcd", strings, G_N_ELEMENTS (strings), tail, create, out,
+                              error);
 }
 
 gboolean
