@@ -149,6 +149,8 @@ struct _EtcdTable
   GPtrArray *releases;   /* Release in flight or to retry (owned) */
   GHashTable *deleting;  /* keys of ours deleted before the watch brought them */
   GHashTable *deletions; /* Deletion in flight or to send again (owned) */
+  GPtrArray *queued_deletes; /* keys to delete at the end of this turn */
+  guint flush_id;
   guint keepalive_id;
   guint guard_id;
   guint retry_id;
@@ -680,6 +682,7 @@ answer (EtcdTable *m, guint64 owner_id, guint64 req_id, LatchLockStatus status, 
 }
 
 static void delete_keys (EtcdTable *m, const char *const *keys, guint n);
+static void delete_keys_now (EtcdTable *m, const char *const *keys, guint n);
 
 typedef struct
 {
@@ -689,6 +692,7 @@ typedef struct
   LatchLockStatus status;
   char *element;         /* a grant's */
   gint64 compared_mod;   /* the resource key's mod_revision in the compare (0: absent) */
+  GPtrArray *deletes;    /* queued deletions it carries (char *) */
   gboolean put_rkey;     /* the txn wrote the resource key, with: */
   int lifespan;
   char *state;
@@ -699,6 +703,7 @@ static void write_decision (EtcdTable *m, Pending *p);
 static void
 write_ctx_done (WriteCtx *w)
 {
+  g_clear_pointer (&w->deletes, g_ptr_array_unref);
   g_free (w->element);
   g_free (w->state);
   g_free (w);
@@ -776,6 +781,8 @@ write_done (LatchEtcd *etcd G_GNUC_UNUSED, const LatchEtcdTxnResult *result,
 
   g_hash_table_steal (m->writes, w);
   p->writing = FALSE;
+  if (error != NULL && w->deletes != NULL && w->deletes->len > 0)
+    delete_keys_now (m, (const char *const *)w->deletes->pdata, w->deletes->len);
   if (p->gone)
     {
       /* Withdrawn meanwhile: whatever was written goes. */
@@ -929,8 +936,10 @@ write_decision (EtcdTable *m, Pending *p)
   g_autofree char *value = NULL;
   g_autofree char *rvalue = NULL;
   LatchEtcdCompare cmp = { 0 };
-  LatchEtcdOp ops[2] = { { 0 } };
+  g_autofree LatchEtcdOp *ops = NULL;
+  g_autofree LatchEtcdOp *fail_ops = NULL;
   guint n_ops = 0;
+  guint n_deletes = 0;
   WriteCtx *w;
 
   switch (status)
@@ -976,6 +985,9 @@ write_decision (EtcdTable *m, Pending *p)
         }
     }
 
+  n_deletes = m->queued_deletes->len;
+  ops = g_new0 (LatchEtcdOp, 2 + n_deletes);
+  fail_ops = g_new0 (LatchEtcdOp, MAX (n_deletes, 1));
   cmp.key = bytes_str (rkey);
   if (exists)
     {
@@ -1023,15 +1035,28 @@ write_decision (EtcdTable *m, Pending *p)
   w->lifespan = exists ? r->lifespan : p->req.lifespan;
   w->state = g_strdup (status == LATCH_LOCK_GRANTED ? state : exists ? r->state : NULL);
   w->element = g_steal_pointer (&element);
+  /* Deletions queued this turn go with it, whichever way the compare
+   * goes; the write's end sends them again if it fails at the transport. */
+  w->deletes = g_steal_pointer (&m->queued_deletes);
+  m->queued_deletes = g_ptr_array_new_with_free_func (g_free);
+  g_clear_handle_id (&m->flush_id, g_source_remove);
+  for (guint i = 0; i < n_deletes; i++)
+    {
+      ops[n_ops].type = LATCH_ETCD_OP_DELETE;
+      ops[n_ops].key = bytes_str (w->deletes->pdata[i]);
+      fail_ops[i] = ops[n_ops];
+      n_ops++;
+    }
   p->writing = TRUE;
   p->retry_rev = 0;
   g_hash_table_add (m->writes, w);
-  m->mod->txn (m->etcd, &cmp, 1, ops, n_ops, NULL, 0, write_done, w);
+  m->mod->txn (m->etcd, &cmp, 1, ops, n_ops, fail_ops, n_deletes, write_done, w);
   g_bytes_unref (cmp.key);
   for (guint i = 0; i < n_ops; i++)
     {
       g_bytes_unref (ops[i].key);
-      g_bytes_unref (ops[i].value);
+      if (ops[i].value != NULL)
+        g_bytes_unref (ops[i].value);
     }
 }
 
@@ -1156,7 +1181,7 @@ deletion_send (Deletion *del)
 }
 
 static void
-delete_keys (EtcdTable *m, const char *const *keys, guint n)
+delete_keys_now (EtcdTable *m, const char *const *keys, guint n)
 {
   Deletion *del;
 
@@ -1180,6 +1205,40 @@ delete_keys (EtcdTable *m, const char *const *keys, guint n)
     }
   g_hash_table_add (m->deletions, del);
   deletion_send (del);
+}
+
+static gboolean
+flush_deletes_cb (gpointer user_data)
+{
+  EtcdTable *m = user_data;
+  g_autoptr (GPtrArray) keys = g_steal_pointer (&m->queued_deletes);
+
+  m->flush_id = 0;
+  m->queued_deletes = g_ptr_array_new_with_free_func (g_free);
+  delete_keys_now (m, (const char *const *)keys->pdata, keys->len);
+  return G_SOURCE_REMOVE;
+}
+
+/* Deletions wait for the end of the main loop's turn: a txn written
+ * meanwhile (a command that unlocks and locks again, both messages read
+ * in one turn) carries them, so that the two are one write to etcd. */
+static void
+delete_keys (EtcdTable *m, const char *const *keys, guint n)
+{
+  if (n == 0 || m->etcd == NULL)
+    return;
+  for (guint i = 0; i < n; i++)
+    {
+      Req *q = g_hash_table_lookup (m->reqs, keys[i]);
+
+      g_ptr_array_add (m->queued_deletes, g_strdup (keys[i]));
+      if (q != NULL)
+        q->deleting = TRUE;
+      else
+        g_hash_table_add (m->deleting, g_strdup (keys[i]));
+    }
+  if (m->flush_id == 0)
+    m->flush_id = g_idle_add (flush_deletes_cb, m);
 }
 
 static gboolean
@@ -2020,6 +2079,8 @@ etcd_free (LatchTable *table)
   g_ptr_array_unref (m->releases);
   g_hash_table_destroy (m->deleting);
   g_hash_table_destroy (m->deletions);
+  g_clear_handle_id (&m->flush_id, g_source_remove);
+  g_ptr_array_unref (m->queued_deletes);
   g_hash_table_destroy (m->reqs);
   g_hash_table_destroy (m->resources);
   g_clear_error (&m->start_error);
@@ -2090,6 +2151,7 @@ latch_table_etcd_new (const LatchTableEtcdConfig *config, const char *instance, 
   m->releases = g_ptr_array_new_with_free_func ((GDestroyNotify)release_free);
   m->deleting = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   m->deletions = g_hash_table_new_full (NULL, NULL, deletion_free, NULL);
+  m->queued_deletes = g_ptr_array_new_with_free_func (g_free);
   m->etcd = mod->new (&ec, error);
   /* Renewals have a client of their own: one that is not answered in a
    * third of the TTL is given up, and its member with it, so that the

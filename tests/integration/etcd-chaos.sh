@@ -8,6 +8,8 @@
 # overlapped (a command whose lock was lost was stopped before anybody
 # else was granted it), fences strictly increased, and nothing leaked: a
 # fresh command on every host gets the lock, and no request key is left.
+# Before the chaos, two of the hosts go through the 6x6 mode matrix and
+# every resource type (numeric, hierarchical, set, sequence, timestamp).
 . "$LATCH_TESTS_SRCDIR/integration/lib.sh"
 . "$LATCH_TESTS_SRCDIR/integration/etcd-lib.sh"
 . "$LATCH_TESTS_SRCDIR/integration/netns-lib.sh"
@@ -98,6 +100,63 @@ progress () {
   t=$(now_us)
   wait_for 30 enough_starts "$t" "$1"
 }
+
+# ---- before the chaos: every type and the mode matrix across two hosts ----
+# hold2 I NAME ARGS...: host I holds with latch ARGS until $T/NAME.go;
+# its element in $T/NAME.element, $T/NAME.held once it runs.
+hold2 () {
+  local i=$1 name=$2; shift 2
+  rm -f "$T/$name.held" "$T/$name.go"
+  bg lh "$i" "$@" -- sh -c 'echo "${LATCH_ELEMENT-}" > "$1.element"; touch "$1.held"; while [ ! -e "$1.go" ]; do sleep 0.02; done' sh "$T/$name"
+}
+modes="NL CR CW PR PW EX"
+matrix="111111 111110 111000 110100 110000 100000"  # row held, column asked: 1 may coexist
+bad=""; hi=0
+for held in $modes; do
+  hi=$((hi + 1)); row=$(echo $matrix | cut -d' ' -f$hi)
+  hold2 1 "mx$held" -r "mx$held" -l "$held"
+  hp=$last_pid
+  wait_for 20 file_exists "$T/mx$held.held" || diag "host 1 never held $held"
+  ri=0
+  for req in $modes; do
+    ri=$((ri + 1)); want=$(echo "$row" | cut -c$ri)
+    lh2 -r "mx$held" -l "$req" -o 0 -- true 2>/dev/null; got=$?
+    if [ "$want" = 1 ]; then w=0; else w=98; fi
+    [ "$got" = "$w" ] || bad="$bad $held/$req:$got"
+  done
+  touch "$T/mx$held.go"; wait "$hp"
+done
+[ -z "$bad" ]; verdict "the 6x6 mode matrix across two hosts through etcd${bad:+: wrong:$bad}"
+
+hold2 1 num -r 'cap[3]' -q 2
+wait_for 20 file_exists "$T/num.held"
+lh2 -r 'cap[3]' -q 2 -o 0 -- true 2>/dev/null; a=$?
+lh2 -r 'cap[3]' -q 1 -o 0 -- true 2>/dev/null; b=$?
+touch "$T/num.go"; wait "$last_pid"
+[ $a = 98 ] && [ $b = 0 ]; verdict "numeric across hosts: 2 of 3 held on host 1, 2 more busy ($a), 1 more granted ($b) on host 2"
+
+hold2 1 hier -r /h/a
+wait_for 20 file_exists "$T/hier.held"
+lh2 -r /h/b -o 0 -- true 2>/dev/null; a=$?
+lh2 -r /h -o 0 -- true 2>/dev/null; b=$?
+touch "$T/hier.go"; wait "$last_pid"
+[ $a = 0 ] && [ $b = 98 ]; verdict "hierarchical across hosts: /h/a held on host 1; /h/b granted ($a), /h busy ($b) on host 2"
+
+hold2 1 set1 -r ma.mb --quiet
+wait_for 20 file_exists "$T/set1.held"
+e2=$(lh2 -r ma.mb --quiet -o 0 -- sh -c 'echo "$LATCH_ELEMENT"' 2>/dev/null)
+e1=$(cat "$T/set1.element")
+touch "$T/set1.go"; wait "$last_pid"
+[ -n "$e1" ] && [ -n "$e2" ] && [ "$e1" != "$e2" ]; verdict "set across hosts: host 1 holds '$e1', host 2 gets '$e2'"
+
+s1=$(lh1 -i 60000 -r '_s_n[1]' -- sh -c 'echo "$LATCH_ELEMENT"')
+s2=$(lh2 -i 60000 -r '_s_n[1]' -- sh -c 'echo "$LATCH_ELEMENT"')
+s3=$(lh1 -i 60000 -r '_s_n[1]' -- sh -c 'echo "$LATCH_ELEMENT"')
+[ "$s1 $s2 $s3" = "1 2 3" ]; verdict "a sequence across hosts: $s1 $s2 $s3 (want 1 2 3)"
+
+t1=$(lh1 -r '_t_%s#ffffff[1]' -- sh -c 'echo "$LATCH_ELEMENT"')
+t2=$(lh2 -r '_t_%s#ffffff[1]' -- sh -c 'echo "$LATCH_ELEMENT"')
+[ -n "$t1" ] && [ -n "$t2" ] && [ "$t1" != "$t2" ]; verdict "timestamps across hosts are distinct ($t1, $t2)"
 
 # One worker per host: sections of ~40 ms until $T/chaos.stop appears.
 worker () {
