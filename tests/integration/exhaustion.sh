@@ -37,8 +37,12 @@ check "with 50 waiters, connections wait unaccepted in the backlog" wait_for 20 
 ticks () { awk '{ print $14 + $15 }' "/proc/$dpid/stat"; }
 t0=$(ticks); sleep 1; t1=$(ticks)
 check "...and the daemon does not spin ($((t1 - t0)) ticks of CPU in 1 s)" [ $((t1 - t0)) -lt 50 ]
+# One line per time the descriptors run out; under a loaded machine a
+# waiter's connection may end and another take its place, so a few such
+# times fit in the test.  A loop that polled the full listener would log
+# hundreds of lines a second.
 n=$(grep -c 'Too many open files' "$TRACE")
-check "...nor floods its log ($n lines about it)" [ "$n" -le 1 ]
+check "...nor floods its log ($n lines about it)" [ "$n" -le 5 ]
 check "...and still answers on the connections it has: the holder is alive" pid_alive $holder
 
 touch "$T/go"
