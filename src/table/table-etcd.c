@@ -107,7 +107,6 @@ struct _Rsrc
 /* A request of ours not settled yet (being written, or waiting). */
 typedef struct
 {
-  EtcdTable *m;
   guint64 owner_id;
   guint64 req_id;
   char *key;
@@ -153,7 +152,8 @@ struct _EtcdTable
   guint flush_id;
   guint keepalive_id;
   guint guard_id;
-  guint retry_id;
+  guint retry_id;         /* one step of the start or recovery, to retry */
+  void (*retry_step) (EtcdTable *m);
   gint64 rev;            /* the mirror's revision */
   GHashTable *resources; /* hex -> Rsrc */
   GHashTable *reqs;      /* key -> Req (transfer none: the Rsrc owns it) */
@@ -1298,6 +1298,29 @@ schedule_cleanup (EtcdTable *m, Rsrc *r)
 /* ---- the watch ------------------------------------------------------- */
 
 static void start_watch (EtcdTable *m);
+static void grant_lease (EtcdTable *m);
+
+static gboolean
+retry_cb (gpointer user_data)
+{
+  EtcdTable *m = user_data;
+
+  m->retry_id = 0;
+  m->retry_step (m);
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs step (the lease, the table read, the watch) again in ms, unless a
+ * retry is armed already: each leads to the next (a lease to the read,
+ * the read to the watch). */
+static void
+retry_after (EtcdTable *m, guint ms, void (*step) (EtcdTable *m))
+{
+  if (m->retry_id != 0)
+    return;
+  m->retry_step = step;
+  m->retry_id = g_timeout_add (ms, retry_cb, m);
+}
 
 /* A step of the start failed: an unreachable member is passed over (the
  * client has moved on to the next endpoint) until each was tried; any
@@ -1405,16 +1428,6 @@ watch_events (LatchEtcdWatch *watch G_GNUC_UNUSED, const LatchEtcdEvent *events,
   apply_events (user_data, events, n, revision);
 }
 
-static gboolean
-restart_watch_cb (gpointer user_data)
-{
-  EtcdTable *m = user_data;
-
-  m->retry_id = 0;
-  start_watch (m);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 watch_ended (LatchEtcdWatch *watch G_GNUC_UNUSED, const GError *error, gpointer user_data)
 {
@@ -1438,8 +1451,7 @@ watch_ended (LatchEtcdWatch *watch G_GNUC_UNUSED, const GError *error, gpointer 
       return;
     }
   /* From the next revision, after a pause (on the next endpoint). */
-  if (m->retry_id == 0)
-    m->retry_id = g_timeout_add (200, restart_watch_cb, m);
+  retry_after (m, 200, start_watch);
 }
 
 static const LatchEtcdWatchCallbacks watch_callbacks = {
@@ -1457,16 +1469,6 @@ start_watch (EtcdTable *m)
   if (m->watch != NULL)
     m->mod->watch_stop (m->watch);
   m->watch = m->mod->watch (m->etcd, key, end, m->rev + 1, &watch_callbacks, m);
-}
-
-static gboolean
-resync_cb (gpointer user_data)
-{
-  EtcdTable *m = user_data;
-
-  m->retry_id = 0;
-  resync (m);
-  return G_SOURCE_REMOVE;
 }
 
 /* Reads the whole table at one revision and follows it from there. */
@@ -1489,8 +1491,7 @@ range_done (LatchEtcd *etcd G_GNUC_UNUSED, const LatchEtcdTxnResult *result,
           return;
         }
       latch_log_info ("lock table (etcd): reading the table: %s", error->message);
-      if (m->retry_id == 0)
-        m->retry_id = g_timeout_add (500, resync_cb, m);
+      retry_after (m, 500, resync);
       return;
     }
   g_hash_table_remove_all (m->reqs);
@@ -1608,16 +1609,6 @@ grant_lease (EtcdTable *m)
   m->mod->lease_grant (m->etcd, m->ttl, lease_granted, m);
 }
 
-static gboolean
-regrant_cb (gpointer user_data)
-{
-  EtcdTable *m = user_data;
-
-  m->retry_id = 0;
-  grant_lease (m);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 lease_granted (LatchEtcd *etcd G_GNUC_UNUSED, gint64 lease, gint64 ttl, const GError *error,
                gpointer user_data)
@@ -1637,8 +1628,7 @@ lease_granted (LatchEtcd *etcd G_GNUC_UNUSED, gint64 lease, gint64 ttl, const GE
         }
       g_free (m->last_problem);
       m->last_problem = g_strdup (error->message);
-      if (m->retry_id == 0)
-        m->retry_id = g_timeout_add (1000, regrant_cb, m);
+      retry_after (m, 1000, grant_lease);
       return;
     }
   m->lease = lease;
@@ -1716,8 +1706,8 @@ lease_lost (EtcdTable *m, const char *why)
       for (guint j = 0; j < names->len && !m->parent.shut_down; j++)
         latch_table_emit_lost (&m->parent, id, names->pdata[j], reason);
     }
-  if (!m->parent.shut_down && m->retry_id == 0)
-    m->retry_id = g_timeout_add (200, regrant_cb, m);
+  if (!m->parent.shut_down)
+    retry_after (m, 200, grant_lease);
 }
 
 /* ---- the backend ----------------------------------------------------- */
@@ -1766,7 +1756,6 @@ etcd_request (LatchTable *table, LatchTableOwner *owner, guint64 req_id, const L
     identity = g_strdup (req->name);
 
   p = g_new0 (Pending, 1);
-  p->m = m;
   p->owner_id = owner->id;
   p->req_id = req_id;
   p->hex = hex_of (identity);
