@@ -154,6 +154,7 @@ struct _EtcdTable
   guint guard_id;
   guint retry_id;         /* one step of the start or recovery, to retry */
   void (*retry_step) (EtcdTable *m);
+  gboolean keep_lease;   /* at exit: left to expire (holders were stopped) */
   gint64 rev;            /* the mirror's revision */
   GHashTable *resources; /* hex -> Rsrc */
   GHashTable *reqs;      /* key -> Req (transfer none: the Rsrc owns it) */
@@ -1663,10 +1664,10 @@ lease_lost (EtcdTable *m, const char *why)
       m->mod->watch_stop (m->watch);
       m->watch = NULL;
     }
-  /* Ask etcd to drop the old lease's keys now, should it still have it
-   * (it would otherwise hold them until it expires). */
-  if (old != 0)
-    m->mod->lease_revoke (m->etcd, old, NULL, NULL);
+  /* The old lease is left to expire, not revoked: revoking it would
+   * release our locks at once, while the commands holding them are still
+   * being stopped; its expiry comes after they are (the margin). */
+  (void)old;
   g_hash_table_iter_init (&iter, m->owners);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     g_ptr_array_add (owners, GSIZE_TO_POINTER (((Owner *)value)->id));
@@ -2019,6 +2020,11 @@ etcd_shutdown (LatchTable *table)
 {
   EtcdTable *m = (EtcdTable *)table;
 
+  /* Exiting with holders (a shutdown while commands ran): their
+   * commands are stopped as the connections close, so the lease is left
+   * to expire rather than revoked under them. */
+  if (etcd_n_active (table) > 0)
+    m->keep_lease = TRUE;
   g_clear_handle_id (&m->keepalive_id, g_source_remove);
   g_clear_handle_id (&m->guard_id, g_source_remove);
   g_clear_handle_id (&m->retry_id, g_source_remove);
@@ -2044,7 +2050,7 @@ etcd_free (LatchTable *table)
   EtcdTable *m = (EtcdTable *)table;
 
   etcd_shutdown (table);
-  if (m->etcd != NULL && m->lease != 0)
+  if (m->etcd != NULL && m->lease != 0 && !m->keep_lease)
     {
       gboolean done = FALSE;
       gint64 until = g_get_monotonic_time () + 1000 * G_TIME_SPAN_MILLISECOND;
